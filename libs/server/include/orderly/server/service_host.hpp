@@ -1,0 +1,52 @@
+#pragma once
+// Everything a service binary needs around its gRPC services: health (grpc.health.v1) and server
+// reflection on every server, a logging/metrics interceptor (request id + trace id into the log
+// context, per-method request count and latency histogram), the HTTP admin port (/metrics, /readyz,
+// /healthz), and graceful drain on SIGTERM/SIGINT: health goes NOT_SERVING, /readyz 503, in-flight
+// calls finish within the drain deadline, then shutdown hooks run (relays, consumers, sweepers).
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <grpcpp/grpcpp.h>
+
+#include "orderly/server/http_server.hpp"
+
+namespace orderly::server {
+
+struct ServiceHostOptions {
+  std::string service_name;             // "order-core"
+  std::string grpc_address = "127.0.0.1:50051";  // port 0 = ephemeral (tests), see grpc_port()
+  std::string http_host = "127.0.0.1";
+  int http_port = 9101;
+  std::chrono::milliseconds drain_timeout{10000};
+};
+
+class ServiceHost {
+ public:
+  explicit ServiceHost(ServiceHostOptions options);
+  ~ServiceHost();
+  void AddService(grpc::Service* service);  // not owned
+  // Extra HTTP endpoints (register before Start).
+  HttpServer& http();
+  // Readiness: /readyz is 200 only while every check returns true.
+  void AddReadinessCheck(std::string name, std::function<bool()> check);
+  // Runs at shutdown after the gRPC server drained, in reverse order of registration.
+  void OnShutdown(std::function<void()> hook);
+
+  absl::Status Start();          // non-blocking
+  int grpc_port() const;
+  int http_port() const;
+  // Blocks until SIGTERM/SIGINT (or Shutdown()), then drains and runs the hooks.
+  void Wait();
+  void Shutdown();               // programmatic (tests)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace orderly::server
