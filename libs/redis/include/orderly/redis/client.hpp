@@ -21,6 +21,8 @@ struct ClientOptions {
   int pool_size = 8;
   std::chrono::milliseconds connect_timeout{200};
   std::chrono::milliseconds command_timeout{200};
+  // How long a call waits for a free connection before UNAVAILABLE "redis pool exhausted".
+  std::chrono::milliseconds acquire_timeout{1000};
   std::string key_prefix;  // prepended by callers via Key(); lets tests isolate by prefix
 };
 
@@ -63,5 +65,8 @@ class Client {
   std::unique_ptr<Impl> impl_;
 };
 using ClientPtr = std::unique_ptr<Client>;
+
+// Hex SHA1 of a Lua script, the name EVALSHA / SCRIPT EXISTS know it by.
+std::string ScriptSha1(const std::string& script);
 
 }  // namespace orderly::redis
