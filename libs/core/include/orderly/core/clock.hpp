@@ -1,8 +1,10 @@
 #pragma once
 // Time comes from an injected clock so tests can drive timeouts, expiries and deadlines.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 
 namespace orderly {
 

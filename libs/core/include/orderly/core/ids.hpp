@@ -19,7 +19,7 @@ namespace orderly {
 inline constexpr int kShardGeneBits = 10;
 inline constexpr uint64_t kShardCount = 1ULL << kShardGeneBits;
 
-// Stable gene of a buyer id (FNV-1a of the id string, low 10 bits).
+// Stable gene of a buyer id (32-bit FNV-1a of the id string, low 10 bits).
 uint32_t ShardGene(std::string_view buyer_id);
 uint32_t ShardOfOrderId(uint64_t order_id);
 TimePoint TimeOfOrderId(uint64_t order_id);

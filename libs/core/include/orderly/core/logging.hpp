@@ -26,6 +26,9 @@ class ScopedContext {
   Context saved_;
 };
 const Context& Current();
+// Replaces the calling thread's context without restoring it later; for callers whose scope spans
+// callbacks (the gRPC interceptor sets it when a call arrives and clears it when it ends).
+void SetContext(Context ctx);
 
 std::string JsonEscape(std::string_view s);
 

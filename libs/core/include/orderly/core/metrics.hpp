@@ -41,6 +41,8 @@ class Histogram {
   std::vector<uint64_t> BucketCounts() const;  // cumulative, one per bound plus +Inf
   double Sum() const;
   uint64_t Count() const;
+  // Buckets (cumulative), sum and count taken at one instant, so count equals the +Inf bucket.
+  void Snapshot(std::vector<uint64_t>* buckets, double* sum, uint64_t* count) const;
   const std::vector<double>& bounds() const { return bounds_; }
 
  private:
@@ -56,6 +58,10 @@ std::vector<double> LatencyBuckets();
 
 class Registry {
  public:
+  Registry();
+  ~Registry();  // out of line: Family is defined in metrics.cpp
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
   static Registry& Default();
   Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge& GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});
