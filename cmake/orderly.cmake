@@ -9,7 +9,8 @@ function(orderly_test name)
   if(NOT T_LABELS)
     set(T_LABELS unit)
   endif()
-  set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT 600)
+  set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT 600
+    ENVIRONMENT "ORDERLY_BUILD_DIR=${CMAKE_BINARY_DIR}")
 endfunction()
 
 # Embeds migrations/NNNN_name.sql of a service into a generated source so the binary carries its
