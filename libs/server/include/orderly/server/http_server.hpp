@@ -37,6 +37,9 @@ struct HttpServerOptions {
   int port = 0;  // 0 = ephemeral, see port()
   int workers = 4;
   size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 << 10;  // request line + headers; larger is 431
+  int max_connections = 1024;          // further connections are closed at accept
+  int idle_timeout_ms = 30000;         // idle keep-alive (or half-sent request) is closed after
 };
 
 class HttpServer {
