@@ -37,7 +37,9 @@ class ServiceHost {
   // Runs at shutdown after the gRPC server drained, in reverse order of registration.
   void OnShutdown(std::function<void()> hook);
 
-  absl::Status Start();          // non-blocking
+  // Non-blocking. Blocks SIGTERM/SIGINT in the calling thread (threads started later inherit it) and
+  // takes them on a dedicated thread: call it from main before starting other threads.
+  absl::Status Start();
   int grpc_port() const;
   int http_port() const;
   // Blocks until SIGTERM/SIGINT (or Shutdown()), then drains and runs the hooks.
