@@ -1,0 +1,250 @@
+#include "inventory_grpc_service.hpp"
+
+#include <initializer_list>
+
+#include <spdlog/spdlog.h>
+
+#include "inventory_proto.hpp"
+#include "orderly/core/status.hpp"
+#include "orderly/server/request_context.hpp"
+
+namespace orderly::inventory {
+namespace {
+
+using server::Role;
+
+absl::Status Allow(const grpc::ServerContext& ctx, std::initializer_list<Role> roles,
+                   server::Caller* caller_out = nullptr) {
+  server::Caller caller = server::CallerOf(ctx);
+  if (caller_out) *caller_out = caller;
+  if (caller.role == Role::kUnknown || caller.user_id.empty()) {
+    return ErrorWithInfo(absl::StatusCode::kUnauthenticated,
+                         "x-user-id and x-user-role metadata are required", "CALLER_UNKNOWN");
+  }
+  for (Role r : roles) {
+    if (r == caller.role) return absl::OkStatus();
+  }
+  return ErrorWithInfo(absl::StatusCode::kPermissionDenied,
+                       "role " + std::string(server::RoleName(caller.role)) +
+                           " may not call this RPC",
+                       "ROLE_NOT_ALLOWED", {{"role", std::string(server::RoleName(caller.role))}});
+}
+
+// Every handler body runs through this: no exception crosses the gRPC boundary.
+template <typename Fn>
+grpc::Status Handle(const char* rpc, Fn&& fn) {
+  try {
+    absl::Status s = fn();
+    if (!s.ok() && (s.code() == absl::StatusCode::kInternal ||
+                    s.code() == absl::StatusCode::kUnknown)) {
+      spdlog::error("{}: {}", rpc, s.ToString());
+    }
+    return ToGrpcStatus(s);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: unexpected exception: {}", rpc, e.what());
+    return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+  } catch (...) {
+    spdlog::error("{}: unexpected exception", rpc);
+    return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+  }
+}
+
+std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  return {ids.begin(), ids.end()};
+}
+
+}  // namespace
+
+grpc::Status InventoryGrpcService::GetSkus(grpc::ServerContext* ctx,
+                                           const v1::GetSkusRequest* req,
+                                           v1::GetSkusResponse* resp) {
+  return Handle("GetSkus", [&]() -> absl::Status {
+    auto skus = catalog_.GetSkus(Ids(req->sku_ids()));
+    if (!skus.ok()) return skus.status();
+    for (const auto& s : *skus) *resp->add_skus() = SkuToProto(s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::ListSkus(grpc::ServerContext* ctx,
+                                            const v1::ListSkusRequest* req,
+                                            v1::ListSkusResponse* resp) {
+  return Handle("ListSkus", [&]() -> absl::Status {
+    server::Caller caller = server::CallerOf(*ctx);
+    // Merchants see their own SKUs only.
+    const std::string merchant =
+        caller.role == Role::kMerchant ? caller.user_id : req->merchant_id();
+    auto page = catalog_.ListSkus(merchant, req->sale_status(), req->page_size(),
+                                  req->page_token());
+    if (!page.ok()) return page.status();
+    for (const auto& s : page->skus) *resp->add_skus() = SkuToProto(s);
+    resp->set_next_page_token(page->next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::UpsertSku(grpc::ServerContext* ctx,
+                                             const v1::UpsertSkuRequest* req,
+                                             v1::UpsertSkuResponse* resp) {
+  return Handle("UpsertSku", [&]() -> absl::Status {
+    if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
+    if (!req->has_sku()) return InvalidArgumentError("invalid UpsertSku request", {{"sku", "required"}});
+    auto stored = catalog_.UpsertSku(SkuFromProto(req->sku()));
+    if (!stored.ok()) return stored.status();
+    reservations_.InvalidateSku(stored->sku_id);
+    *resp->mutable_sku() = SkuToProto(*stored);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::ReceiveStock(grpc::ServerContext* ctx,
+                                                const v1::ReceiveStockRequest* req,
+                                                v1::ReceiveStockResponse* resp) {
+  return Handle("ReceiveStock", [&]() -> absl::Status {
+    if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
+    auto level = catalog_.ReceiveStock(req->sku_id(), req->quantity(), req->request_id(),
+                                       req->note());
+    if (!level.ok()) return level.status();
+    *resp->mutable_stock() = StockLevelToProto(*level);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::GetStock(grpc::ServerContext* ctx,
+                                            const v1::GetStockRequest* req,
+                                            v1::GetStockResponse* resp) {
+  return Handle("GetStock", [&]() -> absl::Status {
+    server::Caller caller;
+    if (auto s = Allow(*ctx, {Role::kMerchant, Role::kAdmin, Role::kService}, &caller); !s.ok()) {
+      return s;
+    }
+    const auto ids = Ids(req->sku_ids());
+    if (caller.role == Role::kMerchant) {
+      // Another merchant's SKU reads as missing.
+      auto skus = catalog_.GetSkus(ids);
+      if (!skus.ok()) return skus.status();
+      for (const auto& s : *skus) {
+        if (s.merchant_id != caller.user_id) return NotFoundError("sku", s.sku_id, "SKU_NOT_FOUND");
+      }
+    }
+    auto levels = catalog_.GetStock(ids);
+    if (!levels.ok()) return levels.status();
+    for (const auto& l : *levels) *resp->add_stocks() = StockLevelToProto(l);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::Reserve(grpc::ServerContext* ctx,
+                                           const v1::ReserveRequest* req,
+                                           v1::ReserveResponse* resp) {
+  return Handle("Reserve", [&]() -> absl::Status {
+    if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
+    ReserveCommand cmd;
+    cmd.order_id = req->order_id();
+    for (const auto& it : req->items()) cmd.items.push_back({it.sku_id(), it.quantity()});
+    if (req->has_expires_at()) cmd.expires_at = FromTimestamp(req->expires_at());
+    cmd.order_type = req->order_type();
+    auto r = reservations_.Reserve(cmd);
+    if (!r.ok()) return r.status();
+    *resp->mutable_reservation() = ReservationToProto(*r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx,
+                                           const v1::ConfirmRequest* req,
+                                           v1::ConfirmResponse* resp) {
+  return Handle("Confirm", [&]() -> absl::Status {
+    if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
+    auto r = reservations_.Confirm(req->order_id());
+    if (!r.ok()) return r.status();
+    *resp->mutable_reservation() = ReservationToProto(*r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::Release(grpc::ServerContext* ctx,
+                                           const v1::ReleaseRequest* req,
+                                           v1::ReleaseResponse* resp) {
+  return Handle("Release", [&]() -> absl::Status {
+    if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
+    auto r = reservations_.Release(req->order_id(), req->reason());
+    if (!r.ok()) return r.status();
+    *resp->mutable_reservation() = ReservationToProto(*r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::GetReservation(grpc::ServerContext* ctx,
+                                                  const v1::GetReservationRequest* req,
+                                                  v1::GetReservationResponse* resp) {
+  return Handle("GetReservation", [&]() -> absl::Status {
+    if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
+    auto r = reservations_.Get(req->order_id());
+    if (!r.ok()) return r.status();
+    *resp->mutable_reservation() = ReservationToProto(*r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::WarmFlashSale(grpc::ServerContext* ctx,
+                                                 const v1::WarmFlashSaleRequest* req,
+                                                 v1::WarmFlashSaleResponse* resp) {
+  return Handle("WarmFlashSale", [&]() -> absl::Status {
+    if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
+    if (flash_ == nullptr) {
+      return ErrorWithInfo(absl::StatusCode::kUnavailable, "Redis is not configured",
+                           "DEPENDENCY_UNAVAILABLE", {{"dependency", "redis"}});
+    }
+    auto w = flash_->Warm(req->sku_id());
+    if (!w.ok()) return w.status();
+    auto level = catalog_.GetStock({w->sku_id});
+    if (!level.ok()) return level.status();
+    resp->set_sku_id(w->sku_id);
+    resp->set_loaded_quantity(w->loaded_quantity);
+    *resp->mutable_stock() = StockLevelToProto(level->front());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryGrpcService::CheckInvariants(grpc::ServerContext* ctx,
+                                                   const v1::CheckInvariantsRequest* req,
+                                                   v1::CheckInvariantsResponse* resp) {
+  return Handle("CheckInvariants", [&]() -> absl::Status {
+    if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
+    const auto ids = Ids(req->sku_ids());
+    auto report = catalog_.CheckInvariants(ids);
+    if (!report.ok()) return report.status();
+    for (const auto& v : report->violations) {
+      auto* out = resp->add_violations();
+      out->set_sku_id(v.sku_id);
+      out->set_invariant(v.invariant);
+      out->set_detail(v.detail);
+    }
+    resp->set_checked_sku_count(report->checked_sku_count);
+    if (flash_ != nullptr) {
+      // Read-only comparison of each warm flash sale with Redis (never repairs here).
+      auto flash = flash_->ReconcileAll(/*repair=*/false);
+      if (!flash.ok()) {
+        auto* out = resp->add_violations();
+        out->set_invariant("redis_matches_db");
+        out->set_detail("could not compare with Redis: " + flash.status().ToString());
+        return absl::OkStatus();
+      }
+      for (const auto& r : *flash) {
+        if (!ids.empty() && std::find(ids.begin(), ids.end(), r.sku_id) == ids.end()) continue;
+        if (r.redis.skipped || r.drift() == 0) continue;
+        auto* out = resp->add_violations();
+        out->set_sku_id(r.sku_id);
+        out->set_invariant("redis_matches_db");
+        out->set_detail("Redis counter " + std::to_string(r.redis.counter_before) +
+                        " but pool " + std::to_string(r.pool_available) + " - pending " +
+                        std::to_string(r.redis.pending) + " = " +
+                        std::to_string(r.redis.expected));
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace orderly::inventory

@@ -1,0 +1,117 @@
+// orderly-inventory: the InventoryService gRPC server, its expiry sweeper, the flash-sale drain
+// and reconciliation, and the order-event consumer. Wiring only; the rules live in the managers.
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "catalog_manager.hpp"
+#include "flash_sale_manager.hpp"
+#include "flash_sale_store.hpp"
+#include "inventory_grpc_service.hpp"
+#include "inventory_lib_migrations.hpp"
+#include "order_event_handler.hpp"
+#include "orderly/events/inbox_consumer.hpp"
+#include "orderly/events/outbox.hpp"
+#include "orderly/runtime/service_runtime.hpp"
+#include "periodic_worker.hpp"
+#include "pg_stock_repository.hpp"
+#include "reservation_manager.hpp"
+
+namespace {
+
+using namespace orderly;
+using namespace orderly::inventory;
+
+struct Inventory {
+  std::unique_ptr<PgStockRepository> repo;
+  std::unique_ptr<RedisFlashSaleStore> store;
+  std::unique_ptr<ReservationManager> reservations;
+  std::unique_ptr<CatalogManager> catalog;
+  std::unique_ptr<FlashSaleManager> flash;
+  std::unique_ptr<InventoryGrpcService> service;
+  std::unique_ptr<OrderEventHandler> handler;
+  std::unique_ptr<events::InboxConsumer> consumer;
+  std::unique_ptr<PeriodicWorker> sweeper;
+  std::unique_ptr<PeriodicWorker> flash_worker;
+};
+
+void DefineOptions(Config& c) {
+  c.Define("payment_window", "30m", "reservation hold when Reserve gives no expires_at");
+  c.Define("flash_payment_window", "15m", "the same for FLASH_SALE orders");
+  c.Define("sweeper_interval", "5s", "how often expired reservations are released");
+  c.Define("sweeper_batch", "200", "reservations expired per sweeper transaction");
+  c.Define("flash_interval", "1s", "how often the flash-sale drain and reconciliation run");
+  c.Define("flash_drain_age", "5s", "grants older than this without a reservation are drained");
+  c.Define("redis_breaker", "500ms", "after a Redis failure, flash sales use the database this long");
+  c.Define("consumer_enabled", "true", "consume order events (OrderPaid, OrderCancelled)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  static Inventory inv;
+  return runtime::RunService(
+      argc, argv, {"inventory", 50052, 9102, "orderly_inventory"},
+      pg::inventory_lib_migrations(), DefineOptions,
+      [](runtime::ServiceRuntime& rt) -> absl::Status {
+        const Config& c = rt.config();
+        ClockPtr clock = SystemClock::Shared();
+        ReservationManagerOptions ro;
+        ro.windows.normal = c.GetDuration("payment_window");
+        ro.windows.flash_sale = c.GetDuration("flash_payment_window");
+        ro.redis_breaker_open = c.GetDuration("redis_breaker");
+
+        inv.repo = std::make_unique<PgStockRepository>(rt.pool(), clock);
+        inv.store = std::make_unique<RedisFlashSaleStore>(rt.redis());
+        inv.reservations =
+            std::make_unique<ReservationManager>(*inv.repo, inv.store.get(), clock, ro);
+        inv.catalog = std::make_unique<CatalogManager>(*inv.repo);
+        inv.flash =
+            std::make_unique<FlashSaleManager>(*inv.repo, *inv.store, *inv.reservations, clock);
+        inv.service = std::make_unique<InventoryGrpcService>(*inv.catalog, *inv.reservations,
+                                                             inv.flash.get());
+        rt.host().AddService(inv.service.get());
+
+        const int batch = static_cast<int>(c.GetInt("sweeper_batch"));
+        inv.sweeper = std::make_unique<PeriodicWorker>(
+            "expiry sweeper", c.GetDuration("sweeper_interval"), [batch]() -> absl::Status {
+              // Drain the backlog in batches, one transaction each.
+              while (true) {
+                auto n = inv.reservations->ExpireDue(batch);
+                if (!n.ok()) return n.status();
+                if (*n < batch) return absl::OkStatus();
+              }
+            });
+        const auto drain_age = c.GetDuration("flash_drain_age");
+        inv.flash_worker = std::make_unique<PeriodicWorker>(
+            "flash sale drain+reconcile", c.GetDuration("flash_interval"),
+            [drain_age]() -> absl::Status {
+              auto drained = inv.flash->DrainPending(drain_age);
+              auto reconciled = inv.flash->ReconcileAll(/*repair=*/true);
+              if (!drained.ok()) return drained.status();
+              return reconciled.ok() ? absl::OkStatus() : reconciled.status();
+            });
+        inv.sweeper->Start();
+        inv.flash_worker->Start();
+
+        if (c.GetBool("consumer_enabled")) {
+          inv.handler = std::make_unique<OrderEventHandler>(*inv.reservations, clock);
+          events::ConsumerOptions co;
+          co.name = "inventory";
+          co.topics = {events::kOrderTopic};
+          co.brokers = rt.brokers();
+          inv.consumer = std::make_unique<events::InboxConsumer>(
+              co, rt.pool(),
+              [](pqxx::transaction_base& tx, const events::v1::EventEnvelope& ev) {
+                return inv.handler->Handle(tx, ev);
+              });
+          if (auto s = inv.consumer->Start(); !s.ok()) return s;
+        }
+        rt.host().OnShutdown([] {
+          if (inv.consumer) inv.consumer->Stop();
+          inv.flash_worker->Stop();
+          inv.sweeper->Stop();
+        });
+        return absl::OkStatus();
+      });
+}

@@ -1,0 +1,789 @@
+#include "pg_stock_repository.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <absl/strings/str_cat.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "inventory_proto.hpp"
+#include "orderly/core/status.hpp"
+#include "orderly/events/outbox.hpp"
+
+namespace orderly::inventory {
+namespace {
+
+// ---- SQL -----------------------------------------------------------------------------------
+// Timestamps cross the boundary as Unix milliseconds so no time zone setting matters.
+
+constexpr char kSkuColumns[] = R"sql(
+  sku_id, product_id, product_name, specs::text, price_minor, currency_code, sale_status,
+  merchant_id, warehouse_id, purchase_limit, deduction_policy, flash_sale, stock_buckets,
+  low_stock_threshold, flash_epoch,
+  (extract(epoch FROM created_at) * 1000)::bigint,
+  (extract(epoch FROM updated_at) * 1000)::bigint)sql";
+
+constexpr char kFindSkus[] = "SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[])";
+constexpr char kFindSkusShare[] =
+    "SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[]) ORDER BY sku_id FOR SHARE";
+constexpr char kLockSku[] = "SELECT {cols} FROM skus WHERE sku_id = $1 FOR UPDATE";
+constexpr char kListSkus[] = R"sql(
+  SELECT {cols} FROM skus
+   WHERE ($1 = '' OR merchant_id = $1) AND ($2 = 0 OR sale_status = $2) AND sku_id > $3
+   ORDER BY sku_id LIMIT $4)sql";
+constexpr char kWarmFlashSkus[] =
+    "SELECT {cols} FROM skus WHERE flash_sale AND flash_epoch > 0 ORDER BY sku_id";
+
+constexpr char kUpsertSku[] = R"sql(
+  INSERT INTO skus (sku_id, product_id, product_name, specs, price_minor, currency_code,
+                    sale_status, merchant_id, warehouse_id, purchase_limit, deduction_policy,
+                    flash_sale, stock_buckets, low_stock_threshold)
+  VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+  ON CONFLICT (sku_id) DO UPDATE SET
+    product_id = EXCLUDED.product_id, product_name = EXCLUDED.product_name,
+    specs = EXCLUDED.specs, price_minor = EXCLUDED.price_minor,
+    currency_code = EXCLUDED.currency_code, sale_status = EXCLUDED.sale_status,
+    merchant_id = EXCLUDED.merchant_id, warehouse_id = EXCLUDED.warehouse_id,
+    purchase_limit = EXCLUDED.purchase_limit, deduction_policy = EXCLUDED.deduction_policy,
+    flash_sale = EXCLUDED.flash_sale, stock_buckets = EXCLUDED.stock_buckets,
+    low_stock_threshold = EXCLUDED.low_stock_threshold, updated_at = now())sql";
+// Stock held per bucket of a SKU, to refuse re-bucketing a SKU that holds stock.
+constexpr char kBucketStock[] = R"sql(
+  SELECT bucket_no, available + reserved + sold FROM stock_buckets WHERE sku_id = $1
+   ORDER BY bucket_no FOR UPDATE)sql";
+constexpr char kCreateBuckets[] = R"sql(
+  INSERT INTO stock_buckets (sku_id, bucket_no)
+  SELECT $1, g FROM generate_series($2::int, $3::int - 1) g
+  ON CONFLICT DO NOTHING)sql";
+constexpr char kDropEmptyBuckets[] = R"sql(
+  DELETE FROM stock_buckets WHERE sku_id = $1 AND bucket_no >= $2
+     AND available = 0 AND reserved = 0 AND sold = 0)sql";
+
+constexpr char kFindReceipt[] = R"sql(
+  SELECT sku_id, quantity, available_after, reserved_after, sold_after, total_received_after
+    FROM stock_receipts WHERE request_id = $1)sql";
+// Spreads a receipt evenly over the ordinary buckets 0..n-1.
+constexpr char kReceiveIntoBuckets[] = R"sql(
+  UPDATE stock_buckets
+     SET available = available + ($2::bigint / $3::int)
+                     + CASE WHEN bucket_no < ($2::bigint % $3::int) THEN 1 ELSE 0 END
+   WHERE sku_id = $1 AND bucket_no >= 0 AND bucket_no < $3::int)sql";
+constexpr char kReceiveIntoFlashPool[] =
+    "UPDATE stock_buckets SET available = available + $2 WHERE sku_id = $1 AND bucket_no = -1";
+constexpr char kInsertReceipt[] = R"sql(
+  INSERT INTO stock_receipts (request_id, sku_id, quantity, note, available_after,
+                              reserved_after, sold_after, total_received_after)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING)sql";
+
+constexpr char kStockLevels[] = R"sql(
+  SELECT s.sku_id,
+         COALESCE((SELECT sum(available) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
+         COALESCE((SELECT sum(reserved) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
+         COALESCE((SELECT sum(sold) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
+         COALESCE((SELECT sum(quantity) FROM stock_receipts r WHERE r.sku_id = s.sku_id), 0)
+    FROM skus s WHERE s.sku_id = ANY($1::text[]))sql";
+constexpr char kAvailableOf[] =
+    "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1";
+
+// The ordinary path: a conditional update, never read-then-write. 0 rows = this bucket lacks.
+constexpr char kTakeWholeReserved[] = R"sql(
+  UPDATE stock_buckets SET available = available - $3, reserved = reserved + $3
+   WHERE sku_id = $1 AND bucket_no = $2 AND available >= $3)sql";
+constexpr char kTakeWholeSold[] = R"sql(
+  UPDATE stock_buckets SET available = available - $3, sold = sold + $3
+   WHERE sku_id = $1 AND bucket_no = $2 AND available >= $3)sql";
+// Split fallback: takes what one bucket has, up to $3, under its row lock; returns the take.
+constexpr char kTakePartReserved[] = R"sql(
+  WITH b AS (SELECT bucket_no, LEAST(available, $3::bigint) AS take FROM stock_buckets
+              WHERE sku_id = $1 AND bucket_no = $2 FOR UPDATE)
+  UPDATE stock_buckets s SET available = s.available - b.take, reserved = s.reserved + b.take
+    FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no AND b.take > 0
+  RETURNING b.take)sql";
+constexpr char kTakePartSold[] = R"sql(
+  WITH b AS (SELECT bucket_no, LEAST(available, $3::bigint) AS take FROM stock_buckets
+              WHERE sku_id = $1 AND bucket_no = $2 FOR UPDATE)
+  UPDATE stock_buckets s SET available = s.available - b.take, sold = s.sold + b.take
+    FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no AND b.take > 0
+  RETURNING b.take)sql";
+// The CHECK constraint makes a bookkeeping bug fail loudly instead of going negative.
+constexpr char kReturnReserved[] = R"sql(
+  UPDATE stock_buckets SET reserved = reserved - $3, available = available + $3
+   WHERE sku_id = $1 AND bucket_no = $2)sql";
+constexpr char kSellReserved[] = R"sql(
+  UPDATE stock_buckets SET reserved = reserved - $3, sold = sold + $3
+   WHERE sku_id = $1 AND bucket_no = $2)sql";
+
+constexpr char kFindReservation[] = R"sql(
+  SELECT order_id, state, order_type, fingerprint, path,
+         (extract(epoch FROM expires_at) * 1000)::bigint, release_reason, version,
+         (extract(epoch FROM created_at) * 1000)::bigint,
+         (extract(epoch FROM updated_at) * 1000)::bigint, grant_id
+    FROM reservations WHERE order_id = $1)sql";
+constexpr char kFindReservationForUpdate[] = R"sql(
+  SELECT order_id, state, order_type, fingerprint, path,
+         (extract(epoch FROM expires_at) * 1000)::bigint, release_reason, version,
+         (extract(epoch FROM created_at) * 1000)::bigint,
+         (extract(epoch FROM updated_at) * 1000)::bigint, grant_id
+    FROM reservations WHERE order_id = $1 FOR UPDATE)sql";
+constexpr char kFindLines[] = R"sql(
+  SELECT sku_id, quantity, deduction_policy, state FROM reservation_lines
+   WHERE order_id = $1 ORDER BY sku_id)sql";
+constexpr char kFindAllocations[] = R"sql(
+  SELECT sku_id, bucket_no, quantity FROM reservation_allocations
+   WHERE order_id = $1 ORDER BY sku_id, bucket_no)sql";
+constexpr char kInsertReservation[] = R"sql(
+  INSERT INTO reservations (order_id, state, order_type, fingerprint, path, expires_at,
+                            release_reason, version, created_at, updated_at, grant_id)
+  VALUES ($1, $2, $3, $4, $5, to_timestamp($6::double precision / 1000), $7, 1,
+          to_timestamp($8::double precision / 1000), to_timestamp($8::double precision / 1000),
+          $9)
+  ON CONFLICT (order_id) DO NOTHING)sql";
+constexpr char kInsertLine[] = R"sql(
+  INSERT INTO reservation_lines (order_id, sku_id, quantity, deduction_policy, state)
+  VALUES ($1, $2, $3, $4, $5))sql";
+constexpr char kUpsertLineState[] =
+    "UPDATE reservation_lines SET state = $3 WHERE order_id = $1 AND sku_id = $2";
+constexpr char kInsertAllocation[] = R"sql(
+  INSERT INTO reservation_allocations (order_id, sku_id, bucket_no, quantity)
+  VALUES ($1, $2, $3, $4)
+  ON CONFLICT (order_id, sku_id, bucket_no) DO UPDATE SET quantity = EXCLUDED.quantity)sql";
+constexpr char kUpdateReservation[] = R"sql(
+  UPDATE reservations SET state = $2, release_reason = $3, version = version + 1,
+         updated_at = to_timestamp($4::double precision / 1000)
+   WHERE order_id = $1)sql";
+constexpr char kLockExpired[] = R"sql(
+  SELECT order_id FROM reservations
+   WHERE state = 'RESERVED' AND expires_at <= to_timestamp($1::double precision / 1000)
+   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql";
+
+constexpr char kFlipLowStock[] = R"sql(
+  INSERT INTO low_stock_alerts (sku_id, alerted) VALUES ($1, $2)
+  ON CONFLICT (sku_id) DO UPDATE SET alerted = EXCLUDED.alerted, updated_at = now()
+   WHERE low_stock_alerts.alerted IS DISTINCT FROM EXCLUDED.alerted)sql";
+
+constexpr char kMoveToFlashPool[] = R"sql(
+  WITH moved AS (
+    UPDATE stock_buckets o SET available = 0
+      FROM (SELECT bucket_no, available FROM stock_buckets
+             WHERE sku_id = $1 AND bucket_no >= 0 FOR UPDATE) old
+     WHERE o.sku_id = $1 AND o.bucket_no = old.bucket_no
+    RETURNING old.available AS qty)
+  UPDATE stock_buckets SET available = available + (SELECT COALESCE(sum(qty), 0) FROM moved)
+   WHERE sku_id = $1 AND bucket_no = -1
+  RETURNING available)sql";
+constexpr char kSetFlashEpoch[] =
+    "UPDATE skus SET flash_epoch = $2, updated_at = now() WHERE sku_id = $1";
+constexpr char kLockFlashPool[] =
+    "SELECT available FROM stock_buckets WHERE sku_id = $1 AND bucket_no = -1 FOR UPDATE";
+constexpr char kFlashOrders[] = R"sql(
+  SELECT a.order_id, a.quantity, l.state IN ('RESERVED', 'CONFIRMED', 'DEDUCTED')
+    FROM reservation_allocations a
+    JOIN reservation_lines l USING (order_id, sku_id)
+   WHERE a.sku_id = $1 AND a.bucket_no = -1)sql";
+
+// One statement, so one snapshot: per SKU the bucket sums, the receipts, and what the
+// reservation lines say should be reserved and sold.
+constexpr char kCheckInvariants[] = R"sql(
+  WITH s AS (SELECT sku_id FROM skus WHERE $1::text[] IS NULL OR sku_id = ANY($1::text[])),
+  b AS (SELECT sku_id, sum(available) AS available, sum(reserved) AS reserved,
+               sum(sold) AS sold, min(LEAST(available, reserved, sold)) AS lowest
+          FROM stock_buckets WHERE sku_id IN (SELECT sku_id FROM s) GROUP BY sku_id),
+  rc AS (SELECT sku_id, sum(quantity) AS received FROM stock_receipts
+          WHERE sku_id IN (SELECT sku_id FROM s) GROUP BY sku_id),
+  al AS (SELECT a.sku_id,
+                sum(a.quantity) FILTER (WHERE l.state = 'RESERVED') AS reserved,
+                sum(a.quantity) FILTER (WHERE l.state IN ('CONFIRMED', 'DEDUCTED')) AS sold
+           FROM reservation_allocations a JOIN reservation_lines l USING (order_id, sku_id)
+          WHERE a.sku_id IN (SELECT sku_id FROM s) GROUP BY a.sku_id),
+  bad AS (SELECT a.sku_id, count(*) AS n FROM reservation_allocations a
+            JOIN reservation_lines l USING (order_id, sku_id)
+           GROUP BY a.sku_id, a.order_id, l.quantity, l.state, l.deduction_policy
+          HAVING (l.state IN ('RESERVED', 'CONFIRMED', 'DEDUCTED')
+                  AND sum(a.quantity) <> l.quantity))
+  SELECT s.sku_id, COALESCE(b.available, 0), COALESCE(b.reserved, 0), COALESCE(b.sold, 0),
+         COALESCE(b.lowest, 0), COALESCE(rc.received, 0), COALESCE(al.reserved, 0),
+         COALESCE(al.sold, 0), COALESCE((SELECT sum(n) FROM bad WHERE bad.sku_id = s.sku_id), 0)
+    FROM s LEFT JOIN b USING (sku_id) LEFT JOIN rc USING (sku_id) LEFT JOIN al USING (sku_id)
+   ORDER BY s.sku_id)sql";
+
+// ---- helpers -------------------------------------------------------------------------------
+
+std::string WithCols(const char* sql) {
+  std::string s(sql);
+  const std::string token = "{cols}";
+  auto pos = s.find(token);
+  if (pos != std::string::npos) s.replace(pos, token.size(), kSkuColumns);
+  return s;
+}
+
+// Statements are prepared once per connection (libpqxx registers the definition lazily;
+// re-registering the same text is a no-op), so hot paths skip parse and plan.
+template <typename... Args>
+pqxx::result Exec(pqxx::transaction_base& tx, const char* name, const std::string& sql,
+                  Args&&... args) {
+  tx.conn().prepare(name, sql);
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+#define ORDERLY_SQL(name) #name, std::string(name)
+#define ORDERLY_SQL_COLS(name) #name, WithCols(name)
+
+// A text[] literal: {"a","b"} with quotes and backslashes escaped.
+std::string TextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string SpecsToJson(const std::map<std::string, std::string>& specs) {
+  google::protobuf::Struct st;
+  for (const auto& [k, v] : specs) (*st.mutable_fields())[k].set_string_value(v);
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(st, &json).ok()) return "{}";
+  return json;
+}
+
+std::map<std::string, std::string> SpecsFromJson(const std::string& json) {
+  google::protobuf::Struct st;
+  std::map<std::string, std::string> out;
+  if (!google::protobuf::util::JsonStringToMessage(json, &st).ok()) return out;
+  for (const auto& [k, v] : st.fields()) {
+    out[k] = v.kind_case() == google::protobuf::Value::kStringValue ? v.string_value()
+                                                                   : v.DebugString();
+  }
+  return out;
+}
+
+SkuRecord SkuFromRow(const pqxx::row& r) {
+  SkuRecord s;
+  s.sku_id = r[0].as<std::string>();
+  s.product_id = r[1].as<std::string>();
+  s.product_name = r[2].as<std::string>();
+  s.specs = SpecsFromJson(r[3].as<std::string>());
+  s.price_minor = r[4].as<int64_t>();
+  s.currency_code = r[5].as<std::string>();
+  s.sale_status = static_cast<SkuSaleStatus>(r[6].as<int>());
+  s.merchant_id = r[7].as<std::string>();
+  s.warehouse_id = r[8].as<std::string>();
+  s.purchase_limit = r[9].as<int32_t>();
+  s.deduction_policy = static_cast<DeductionPolicy>(r[10].as<int>());
+  s.flash_sale = r[11].as<bool>();
+  s.stock_buckets = r[12].as<int32_t>();
+  s.low_stock_threshold = r[13].as<int64_t>();
+  s.flash_epoch = r[14].as<int64_t>();
+  s.created_at = FromUnixMillis(r[15].as<int64_t>());
+  s.updated_at = FromUnixMillis(r[16].as<int64_t>());
+  return s;
+}
+
+std::string PathName(DecisionPath p) { return p == DecisionPath::kRedis ? "redis" : "db"; }
+
+template <typename Fn>
+auto Guard(Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::StatusOr<StockLevel> LevelInTx(pqxx::transaction_base& tx, const std::string& sku_id) {
+  auto rows = Exec(tx, ORDERLY_SQL(kStockLevels), TextArray({sku_id}));
+  if (rows.empty()) return NotFoundError("sku", sku_id, "SKU_NOT_FOUND");
+  StockLevel l;
+  l.sku_id = rows[0][0].as<std::string>();
+  l.available = rows[0][1].as<int64_t>();
+  l.reserved = rows[0][2].as<int64_t>();
+  l.sold = rows[0][3].as<int64_t>();
+  l.total_received = rows[0][4].as<int64_t>();
+  return l;
+}
+
+}  // namespace
+
+// ---- PgStockTx -----------------------------------------------------------------------------
+
+absl::StatusOr<std::optional<Reservation>> PgStockTx::FindReservation(const std::string& order_id,
+                                                                       bool for_update) {
+  return Guard([&]() -> absl::StatusOr<std::optional<Reservation>> {
+    auto rows = for_update ? Exec(tx_, ORDERLY_SQL(kFindReservationForUpdate), order_id)
+                           : Exec(tx_, ORDERLY_SQL(kFindReservation), order_id);
+    if (rows.empty()) return std::optional<Reservation>();
+    const auto& r = rows[0];
+    Reservation res;
+    res.order_id = r[0].as<std::string>();
+    auto state = ReservationStateFromString(r[1].as<std::string>());
+    if (!state) return absl::InternalError("unknown reservation state " + r[1].as<std::string>());
+    res.state = *state;
+    res.order_type = static_cast<OrderType>(r[2].as<int>());
+    res.fingerprint = r[3].as<std::string>();
+    res.path = r[4].as<std::string>() == "redis" ? DecisionPath::kRedis : DecisionPath::kDatabase;
+    res.expires_at = FromUnixMillis(r[5].as<int64_t>());
+    res.release_reason = static_cast<ReleaseReason>(r[6].as<int>());
+    res.version = r[7].as<int64_t>();
+    res.created_at = FromUnixMillis(r[8].as<int64_t>());
+    res.updated_at = FromUnixMillis(r[9].as<int64_t>());
+    res.grant_id = r[10].as<std::string>();
+    for (const auto& l : Exec(tx_, ORDERLY_SQL(kFindLines), order_id)) {
+      ReservationLine line;
+      line.sku_id = l[0].as<std::string>();
+      line.quantity = l[1].as<int64_t>();
+      line.policy = static_cast<DeductionPolicy>(l[2].as<int>());
+      auto ls = LineStateFromString(l[3].as<std::string>());
+      if (!ls) return absl::InternalError("unknown line state " + l[3].as<std::string>());
+      line.state = *ls;
+      res.lines.push_back(std::move(line));
+    }
+    for (const auto& a : Exec(tx_, ORDERLY_SQL(kFindAllocations), order_id)) {
+      const std::string sku = a[0].as<std::string>();
+      for (auto& line : res.lines) {
+        if (line.sku_id == sku) line.allocations.push_back({a[1].as<int>(), a[2].as<int64_t>()});
+      }
+    }
+    return std::optional<Reservation>(std::move(res));
+  });
+}
+
+absl::StatusOr<std::vector<SkuRecord>> PgStockTx::FindSkus(const std::vector<std::string>& ids,
+                                                          bool share_lock) {
+  return Guard([&]() -> absl::StatusOr<std::vector<SkuRecord>> {
+    auto rows = share_lock ? Exec(tx_, ORDERLY_SQL_COLS(kFindSkusShare), TextArray(ids))
+                           : Exec(tx_, ORDERLY_SQL_COLS(kFindSkus), TextArray(ids));
+    std::vector<SkuRecord> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(SkuFromRow(r));
+    return out;
+  });
+}
+
+absl::StatusOr<int64_t> PgStockTx::AvailableOf(const std::string& sku_id) {
+  return Guard([&]() -> absl::StatusOr<int64_t> {
+    return Exec(tx_, ORDERLY_SQL(kAvailableOf), sku_id)[0][0].as<int64_t>();
+  });
+}
+
+absl::StatusOr<std::vector<Allocation>> PgStockTx::TakeAvailable(const std::string& sku_id,
+                                                                const std::vector<int>& buckets,
+                                                                int64_t quantity, TakeInto into) {
+  return Guard([&]() -> absl::StatusOr<std::vector<Allocation>> {
+    const bool sold = into == TakeInto::kSold;
+    // 1. One bucket holding everything, starting at the caller's pick.
+    for (int b : buckets) {
+      auto r = sold ? Exec(tx_, ORDERLY_SQL(kTakeWholeSold), sku_id, b, quantity)
+                    : Exec(tx_, ORDERLY_SQL(kTakeWholeReserved), sku_id, b, quantity);
+      if (r.affected_rows() == 1) return std::vector<Allocation>{{b, quantity}};
+    }
+    if (buckets.size() < 2) return std::vector<Allocation>{};
+    // 2. Split over buckets in ascending order (a consistent lock order).
+    std::vector<int> ordered = buckets;
+    std::sort(ordered.begin(), ordered.end());
+    std::vector<Allocation> taken;
+    int64_t remaining = quantity;
+    for (int b : ordered) {
+      if (remaining == 0) break;
+      auto r = sold ? Exec(tx_, ORDERLY_SQL(kTakePartSold), sku_id, b, remaining)
+                    : Exec(tx_, ORDERLY_SQL(kTakePartReserved), sku_id, b, remaining);
+      if (r.empty()) continue;
+      const int64_t take = r[0][0].as<int64_t>();
+      taken.push_back({b, take});
+      remaining -= take;
+    }
+    if (remaining > 0) return std::vector<Allocation>{};  // caller rolls back the partial take
+    return taken;
+  });
+}
+
+absl::Status PgStockTx::ReturnReserved(const std::string& sku_id,
+                                       const std::vector<Allocation>& allocations) {
+  return Guard([&]() -> absl::Status {
+    for (const auto& a : allocations) {
+      auto r = Exec(tx_, ORDERLY_SQL(kReturnReserved), sku_id, a.bucket_no, a.quantity);
+      if (r.affected_rows() != 1) {
+        return absl::InternalError(absl::StrCat("bucket ", sku_id, "/", a.bucket_no, " missing"));
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgStockTx::SellReserved(const std::string& sku_id,
+                                     const std::vector<Allocation>& allocations) {
+  return Guard([&]() -> absl::Status {
+    for (const auto& a : allocations) {
+      auto r = Exec(tx_, ORDERLY_SQL(kSellReserved), sku_id, a.bucket_no, a.quantity);
+      if (r.affected_rows() != 1) {
+        return absl::InternalError(absl::StrCat("bucket ", sku_id, "/", a.bucket_no, " missing"));
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<bool> PgStockTx::InsertReservation(const Reservation& res) {
+  return Guard([&]() -> absl::StatusOr<bool> {
+    auto r = Exec(tx_, ORDERLY_SQL(kInsertReservation), res.order_id,
+                  std::string(ToString(res.state)), static_cast<int>(res.order_type),
+                  res.fingerprint, PathName(res.path), ToUnixMillis(res.expires_at),
+                  static_cast<int>(res.release_reason), ToUnixMillis(res.created_at),
+                  res.grant_id);
+    if (r.affected_rows() == 0) return false;
+    for (const auto& line : res.lines) {
+      Exec(tx_, ORDERLY_SQL(kInsertLine), res.order_id, line.sku_id, line.quantity,
+           static_cast<int>(line.policy), std::string(ToString(line.state)));
+      for (const auto& a : line.allocations) {
+        Exec(tx_, ORDERLY_SQL(kInsertAllocation), res.order_id, line.sku_id, a.bucket_no,
+             a.quantity);
+      }
+    }
+    return true;
+  });
+}
+
+absl::Status PgStockTx::UpdateReservation(const Reservation& res) {
+  return Guard([&]() -> absl::Status {
+    auto r = Exec(tx_, ORDERLY_SQL(kUpdateReservation), res.order_id,
+                  std::string(ToString(res.state)), static_cast<int>(res.release_reason),
+                  ToUnixMillis(clock_.Now()));
+    if (r.affected_rows() != 1) return absl::InternalError("reservation vanished: " + res.order_id);
+    for (const auto& line : res.lines) {
+      Exec(tx_, ORDERLY_SQL(kUpsertLineState), res.order_id, line.sku_id,
+           std::string(ToString(line.state)));
+      for (const auto& a : line.allocations) {
+        Exec(tx_, ORDERLY_SQL(kInsertAllocation), res.order_id, line.sku_id, a.bucket_no,
+             a.quantity);
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgStockTx::AppendEvent(events::v1::EventEnvelope& event) {
+  auto r = events::Append(tx_, event, {.topic = events::kInventoryTopic, .partition_key = ""});
+  return r.ok() ? absl::OkStatus() : r.status();
+}
+
+absl::StatusOr<bool> PgStockTx::FlipLowStockLatch(const std::string& sku_id, bool alerted) {
+  return Guard([&]() -> absl::StatusOr<bool> {
+    auto r = Exec(tx_, ORDERLY_SQL(kFlipLowStock), sku_id, alerted);
+    return r.affected_rows() == 1;
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> PgStockTx::LockExpired(TimePoint now, int limit) {
+  return Guard([&]() -> absl::StatusOr<std::vector<std::string>> {
+    std::vector<std::string> out;
+    for (const auto& r : Exec(tx_, ORDERLY_SQL(kLockExpired), ToUnixMillis(now), limit)) {
+      out.push_back(r[0].as<std::string>());
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::optional<SkuRecord>> PgStockTx::LockSku(const std::string& sku_id) {
+  return Guard([&]() -> absl::StatusOr<std::optional<SkuRecord>> {
+    auto rows = Exec(tx_, ORDERLY_SQL_COLS(kLockSku), sku_id);
+    if (rows.empty()) return std::optional<SkuRecord>();
+    return std::optional<SkuRecord>(SkuFromRow(rows[0]));
+  });
+}
+
+absl::StatusOr<int64_t> PgStockTx::MoveToFlashPool(const std::string& sku_id, int64_t new_epoch) {
+  return Guard([&]() -> absl::StatusOr<int64_t> {
+    Exec(tx_, ORDERLY_SQL(kCreateBuckets), sku_id, -1, 0);
+    auto rows = Exec(tx_, ORDERLY_SQL(kMoveToFlashPool), sku_id);
+    if (rows.empty()) return absl::InternalError("flash pool bucket missing for " + sku_id);
+    Exec(tx_, ORDERLY_SQL(kSetFlashEpoch), sku_id, new_epoch);
+    return rows[0][0].as<int64_t>();
+  });
+}
+
+absl::StatusOr<int64_t> PgStockTx::LockFlashPool(const std::string& sku_id) {
+  return Guard([&]() -> absl::StatusOr<int64_t> {
+    auto rows = Exec(tx_, ORDERLY_SQL(kLockFlashPool), sku_id);
+    if (rows.empty()) return absl::InternalError("flash pool bucket missing for " + sku_id);
+    return rows[0][0].as<int64_t>();
+  });
+}
+
+absl::StatusOr<std::vector<StockTx::FlashOrder>> PgStockTx::FlashOrders(
+    const std::string& sku_id) {
+  return Guard([&]() -> absl::StatusOr<std::vector<FlashOrder>> {
+    std::vector<FlashOrder> out;
+    for (const auto& r : Exec(tx_, ORDERLY_SQL(kFlashOrders), sku_id)) {
+      out.push_back({r[0].as<std::string>(), r[1].as<int64_t>(), r[2].as<bool>()});
+    }
+    return out;
+  });
+}
+
+// ---- PgStockRepository ---------------------------------------------------------------------
+
+absl::Status PgStockRepository::InTransaction(const StockTxFn& fn) {
+  return pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    PgStockTx stx(tx, *clock_);
+    return fn(stx);
+  });
+}
+
+absl::Status PgStockRepository::InPgTransaction(
+    const std::function<absl::Status(PgStockTx&)>& fn) {
+  return pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    PgStockTx stx(tx, *clock_);
+    return fn(stx);
+  });
+}
+
+absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::GetSkus(
+    const std::vector<std::string>& ids) {
+  std::vector<SkuRecord> out;
+  auto s = InPgTransaction([&](PgStockTx& tx) -> absl::Status {
+    auto r = tx.FindSkus(ids, false);
+    if (!r.ok()) return r.status();
+    out = *std::move(r);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::ListSkus(
+    const std::string& merchant_id, SkuSaleStatus status, const std::string& after_sku_id,
+    int limit) {
+  std::vector<SkuRecord> out;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+    return Guard([&]() -> absl::Status {
+      for (const auto& r : Exec(tx, ORDERLY_SQL_COLS(kListSkus), merchant_id,
+                                static_cast<int>(status), after_sku_id, limit)) {
+        out.push_back(SkuFromRow(r));
+      }
+      return absl::OkStatus();
+    });
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::WarmFlashSkus() {
+  std::vector<SkuRecord> out;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+    return Guard([&]() -> absl::Status {
+      for (const auto& r : Exec(tx, ORDERLY_SQL_COLS(kWarmFlashSkus))) out.push_back(SkuFromRow(r));
+      return absl::OkStatus();
+    });
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<SkuRecord> PgStockRepository::UpsertSku(const SkuRecord& sku) {
+  SkuRecord stored;
+  auto s = InPgTransaction([&](PgStockTx& stx) -> absl::Status {
+    return Guard([&]() -> absl::Status {
+      auto& tx = stx.raw();
+      auto before = stx.LockSku(sku.sku_id);
+      if (!before.ok()) return before.status();
+      // Re-bucketing moves no stock, so it is refused while any bucket holds some.
+      int64_t held = 0, flash_held = 0;
+      for (const auto& r : Exec(tx, ORDERLY_SQL(kBucketStock), sku.sku_id)) {
+        (r[0].as<int>() == kFlashBucket ? flash_held : held) += r[1].as<int64_t>();
+      }
+      if (*before) {
+        Violations v;
+        if ((*before)->stock_buckets != sku.stock_buckets && held > 0) {
+          v.Add("sku.stock_buckets", absl::StrCat("cannot change from ", (*before)->stock_buckets,
+                                                  " while the SKU holds stock"));
+        }
+        if ((*before)->flash_sale && !sku.flash_sale && flash_held > 0) {
+          v.Add("sku.flash_sale", "cannot end a flash sale whose pool holds stock");
+        }
+        if (!v.empty()) return v.ToStatus();
+      }
+      Exec(tx, ORDERLY_SQL(kUpsertSku), sku.sku_id, sku.product_id, sku.product_name,
+           SpecsToJson(sku.specs), sku.price_minor, sku.currency_code,
+           static_cast<int>(sku.sale_status), sku.merchant_id, sku.warehouse_id,
+           sku.purchase_limit, static_cast<int>(sku.deduction_policy), sku.flash_sale,
+           sku.stock_buckets, sku.low_stock_threshold);
+      Exec(tx, ORDERLY_SQL(kCreateBuckets), sku.sku_id, sku.flash_sale ? -1 : 0,
+           sku.stock_buckets);
+      Exec(tx, ORDERLY_SQL(kDropEmptyBuckets), sku.sku_id, sku.stock_buckets);
+      auto after = stx.LockSku(sku.sku_id);
+      if (!after.ok()) return after.status();
+      stored = **after;
+      const bool changed = !*before || !SameCatalog(**before, stored);
+      if (!changed) return absl::OkStatus();
+      events::v1::EventEnvelope ev;
+      ev.set_aggregate_type("sku");
+      ev.set_aggregate_id(sku.sku_id);
+      *ev.mutable_sku_upserted()->mutable_sku() = SkuToProto(stored);
+      return stx.AppendEvent(ev);
+    });
+  });
+  if (!s.ok()) return s;
+  return stored;
+}
+
+absl::StatusOr<StockLevel> PgStockRepository::ReceiveStock(const std::string& sku_id,
+                                                           int64_t quantity,
+                                                           const std::string& request_id,
+                                                           const std::string& note) {
+  StockLevel level;
+  auto s = InPgTransaction([&](PgStockTx& stx) -> absl::Status {
+    return Guard([&]() -> absl::Status {
+      auto& tx = stx.raw();
+      auto prior = Exec(tx, ORDERLY_SQL(kFindReceipt), request_id);
+      if (!prior.empty()) {
+        const auto& r = prior[0];
+        if (r[0].as<std::string>() != sku_id || r[1].as<int64_t>() != quantity) {
+          return ErrorWithInfo(absl::StatusCode::kAlreadyExists,
+                               "request_id was used for a different receipt",
+                               "REQUEST_FINGERPRINT_MISMATCH", {{"request_id", request_id}});
+        }
+        level = {sku_id, r[2].as<int64_t>(), r[3].as<int64_t>(), r[4].as<int64_t>(),
+                 r[5].as<int64_t>()};
+        return absl::OkStatus();
+      }
+      // FOR SHARE: a concurrent WarmFlashSale (FOR UPDATE) cannot move stock meanwhile.
+      auto skus = stx.FindSkus({sku_id}, true);
+      if (!skus.ok()) return skus.status();
+      if (skus->empty()) return NotFoundError("sku", sku_id, "SKU_NOT_FOUND");
+      const SkuRecord& sku = skus->front();
+      if (sku.flash_sale && sku.flash_epoch > 0) {
+        // A warm flash sale takes new stock into its pool; reconciliation hands it to Redis.
+        Exec(tx, ORDERLY_SQL(kReceiveIntoFlashPool), sku_id, quantity);
+      } else {
+        Exec(tx, ORDERLY_SQL(kReceiveIntoBuckets), sku_id, quantity, sku.stock_buckets);
+      }
+      auto l = LevelInTx(tx, sku_id);
+      if (!l.ok()) return l.status();
+      auto ins = Exec(tx, ORDERLY_SQL(kInsertReceipt), request_id, sku_id, quantity, note,
+                      l->available, l->reserved, l->sold, l->total_received + quantity);
+      if (ins.affected_rows() == 0) {
+        return absl::AbortedError("concurrent ReceiveStock with the same request_id");
+      }
+      level = *l;
+      level.total_received += quantity;
+      if (sku.low_stock_threshold > 0 && level.available >= sku.low_stock_threshold) {
+        auto flipped = stx.FlipLowStockLatch(sku_id, false);
+        if (!flipped.ok()) return flipped.status();
+      }
+      return absl::OkStatus();
+    });
+  });
+  if (!s.ok()) return s;
+  return level;
+}
+
+absl::StatusOr<std::vector<StockLevel>> PgStockRepository::GetStock(
+    const std::vector<std::string>& ids) {
+  std::vector<StockLevel> out;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+    return Guard([&]() -> absl::Status {
+      std::map<std::string, StockLevel> by_id;
+      for (const auto& r : Exec(tx, ORDERLY_SQL(kStockLevels), TextArray(ids))) {
+        StockLevel l{r[0].as<std::string>(), r[1].as<int64_t>(), r[2].as<int64_t>(),
+                     r[3].as<int64_t>(), r[4].as<int64_t>()};
+        by_id[l.sku_id] = l;
+      }
+      for (const auto& id : ids) {
+        auto it = by_id.find(id);
+        if (it == by_id.end()) return NotFoundError("sku", id, "SKU_NOT_FOUND");
+        out.push_back(it->second);
+      }
+      return absl::OkStatus();
+    });
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<Reservation>> PgStockRepository::GetReservation(
+    const std::string& order_id) {
+  std::optional<Reservation> out;
+  auto s = InTransaction([&](StockTx& tx) -> absl::Status {
+    auto r = tx.FindReservation(order_id, false);
+    if (!r.ok()) return r.status();
+    out = *std::move(r);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<InvariantReport> CheckInvariantsInTx(pqxx::transaction_base& tx,
+                                                    const std::vector<std::string>& ids) {
+  return Guard([&]() -> absl::StatusOr<InvariantReport> {
+    InvariantReport report;
+    pqxx::result rows = ids.empty()
+                            ? tx.exec_params(kCheckInvariants, nullptr)
+                            : tx.exec_params(kCheckInvariants, TextArray(ids));
+    std::map<std::string, bool> seen;
+    for (const auto& r : rows) {
+      const std::string sku = r[0].as<std::string>();
+      seen[sku] = true;
+      const int64_t available = r[1].as<int64_t>(), reserved = r[2].as<int64_t>(),
+                    sold = r[3].as<int64_t>(), lowest = r[4].as<int64_t>(),
+                    received = r[5].as<int64_t>(), lines_reserved = r[6].as<int64_t>(),
+                    lines_sold = r[7].as<int64_t>(), bad_lines = r[8].as<int64_t>();
+      ++report.checked_sku_count;
+      if (available + reserved + sold != received) {
+        report.violations.push_back(
+            {sku, "total_received_balance",
+             absl::StrCat("available ", available, " + reserved ", reserved, " + sold ", sold,
+                          " = ", available + reserved + sold, " but total_received is ",
+                          received)});
+      }
+      if (lowest < 0 || available < 0 || reserved < 0 || sold < 0) {
+        report.violations.push_back(
+            {sku, "non_negative", absl::StrCat("a bucket counter is negative (lowest ", lowest,
+                                               ")")});
+      }
+      if (reserved != lines_reserved) {
+        report.violations.push_back(
+            {sku, "reserved_matches_reservations",
+             absl::StrCat("buckets hold ", reserved, " reserved but RESERVED lines allocate ",
+                          lines_reserved)});
+      }
+      if (sold != lines_sold) {
+        report.violations.push_back(
+            {sku, "sold_matches_reservations",
+             absl::StrCat("buckets hold ", sold, " sold but confirmed lines allocate ",
+                          lines_sold)});
+      }
+      if (bad_lines > 0) {
+        report.violations.push_back(
+            {sku, "allocations_match_lines",
+             absl::StrCat(bad_lines, " live lines whose allocations do not add up to their quantity")});
+      }
+    }
+    for (const auto& id : ids) {
+      if (!seen.count(id)) return NotFoundError("sku", id, "SKU_NOT_FOUND");
+    }
+    return report;
+  });
+}
+
+absl::StatusOr<InvariantReport> PgStockRepository::CheckInvariants(
+    const std::vector<std::string>& ids) {
+  InvariantReport report;
+  auto s = pool_.InTransaction(
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        auto r = CheckInvariantsInTx(tx, ids);
+        if (!r.ok()) return r.status();
+        report = *std::move(r);
+        return absl::OkStatus();
+      },
+      {.isolation = pg::Isolation::kRepeatableRead});
+  if (!s.ok()) return s;
+  return report;
+}
+
+}  // namespace orderly::inventory

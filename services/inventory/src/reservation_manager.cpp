@@ -1,0 +1,588 @@
+#include "reservation_manager.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <absl/strings/str_cat.h>
+#include <spdlog/spdlog.h>
+
+#include "inventory_metrics.hpp"
+#include "inventory_proto.hpp"
+#include "orderly/core/status.hpp"
+
+namespace orderly::inventory {
+namespace {
+
+std::string OutcomeOf(const absl::Status& s) {
+  if (s.ok()) return "reserved";
+  const std::string reason = ErrorReason(s);
+  if (reason == "INSUFFICIENT_STOCK") return "insufficient";
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+      return "refused";
+    default:
+      return "error";
+  }
+}
+
+events::v1::EventEnvelope ReservationEvent(const std::string& order_id) {
+  events::v1::EventEnvelope ev;
+  ev.set_aggregate_type("reservation");
+  ev.set_aggregate_id(order_id);
+  ev.set_order_id(order_id);
+  return ev;
+}
+
+Reservation NewReservation(const ReserveCommand& cmd, TimePoint now, const PaymentWindows& w) {
+  Reservation r;
+  r.order_id = cmd.order_id;
+  r.state = ReservationState::kReserved;
+  r.order_type = cmd.order_type == common::v1::ORDER_TYPE_UNSPECIFIED
+                     ? common::v1::ORDER_TYPE_NORMAL
+                     : cmd.order_type;
+  r.fingerprint = Fingerprint(cmd);
+  r.expires_at = ExpiryOf(cmd, now, w);
+  r.created_at = r.updated_at = now;
+  return r;
+}
+
+// Lines in sku_id order: every transaction locks bucket rows in the same order.
+std::vector<ReserveItem> SortedItems(const ReserveCommand& cmd) {
+  std::vector<ReserveItem> items = cmd.items;
+  std::sort(items.begin(), items.end(),
+            [](const ReserveItem& a, const ReserveItem& b) { return a.sku_id < b.sku_id; });
+  return items;
+}
+
+}  // namespace
+
+ReservationManager::ReservationManager(StockRepository& repo, FlashSaleStore* flash,
+                                       ClockPtr clock, ReservationManagerOptions options)
+    : repo_(repo), flash_(flash), clock_(std::move(clock)), options_(options) {}
+
+// ---- Reserve -------------------------------------------------------------------------------
+
+absl::StatusOr<Reservation> ReservationManager::Reserve(const ReserveCommand& cmd_in) {
+  ReserveCommand cmd = cmd_in;
+  if (cmd.order_type == common::v1::ORDER_TYPE_UNSPECIFIED) {
+    cmd.order_type = common::v1::ORDER_TYPE_NORMAL;
+  }
+  if (auto s = ValidateReserve(cmd, clock_->Now(), options_.windows); !s.ok()) {
+    metrics::CountReserve("db", "refused");
+    return s;
+  }
+  if (cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE && flash_ != nullptr) {
+    return ReserveFlash(cmd);
+  }
+  auto r = ReserveInDb(cmd, "db");
+  metrics::CountReserve("db", OutcomeOf(r.status()));
+  return r;
+}
+
+absl::StatusOr<Reservation> ReservationManager::ReserveInDb(const ReserveCommand& cmd,
+                                                            const std::string& path) {
+  Reservation result;
+  const std::vector<ReserveItem> items = SortedItems(cmd);
+  std::vector<std::string> ids;
+  for (const auto& it : items) ids.push_back(it.sku_id);
+
+  auto s = repo_.InTransaction([&](StockTx& tx) -> absl::Status {
+    const TimePoint now = clock_->Now();
+    Reservation r = NewReservation(cmd, now, options_.windows);
+    auto existing = tx.FindReservation(cmd.order_id, false);
+    if (!existing.ok()) return existing.status();
+    if (*existing) {
+      if (auto o = ReserveRetryOutcome(**existing, r.fingerprint, now); !o.ok()) return o;
+      result = **existing;
+      return absl::OkStatus();
+    }
+    auto found = tx.FindSkus(ids, false);
+    if (!found.ok()) return found.status();
+    std::map<std::string, SkuRecord> skus;
+    for (auto& sku : *found) skus.emplace(sku.sku_id, std::move(sku));
+    if (auto c = CheckAgainstCatalog(cmd, skus); !c.ok()) return c;
+
+    for (const auto& it : items) {
+      const SkuRecord& sku = skus.at(it.sku_id);
+      ReservationLine line;
+      line.sku_id = it.sku_id;
+      line.quantity = it.quantity;
+      line.policy = sku.flash_sale ? v1::DEDUCTION_POLICY_RESERVE_AT_ORDER : sku.deduction_policy;
+      // A lock-free look first: a sold-out SKU is refused without queueing on a row lock.
+      auto available = tx.AvailableOf(it.sku_id);
+      if (!available.ok()) return available.status();
+      if (*available < it.quantity) return InsufficientStock(it.sku_id, it.quantity, *available);
+      if (line.policy == v1::DEDUCTION_POLICY_RESERVE_AT_ORDER) {
+        auto taken = tx.TakeAvailable(it.sku_id, BucketOrder(cmd.order_id, sku), it.quantity,
+                                      TakeInto::kReserved);
+        if (!taken.ok()) return taken.status();
+        if (taken->empty()) {
+          auto now_available = tx.AvailableOf(it.sku_id);
+          return InsufficientStock(it.sku_id, it.quantity,
+                                   now_available.ok() ? *now_available : 0);
+        }
+        line.allocations = *std::move(taken);
+      }
+      r.lines.push_back(std::move(line));
+    }
+    auto inserted = tx.InsertReservation(r);
+    if (!inserted.ok()) return inserted.status();
+    // A concurrent Reserve or Release of the same order won: retry and answer from its row.
+    if (!*inserted) return absl::AbortedError("reservation of " + cmd.order_id + " raced");
+
+    auto ev = ReservationEvent(r.order_id);
+    auto* p = ev.mutable_stock_reserved();
+    p->set_order_id(r.order_id);
+    p->set_order_type(r.order_type);
+    for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+    *p->mutable_expires_at() = ToTimestamp(r.expires_at);
+    if (auto e = tx.AppendEvent(ev); !e.ok()) return e;
+    for (const auto& l : r.lines) {
+      if (l.policy != v1::DEDUCTION_POLICY_RESERVE_AT_ORDER) continue;
+      if (auto e = MaybeLowStock(tx, skus.at(l.sku_id)); !e.ok()) return e;
+    }
+    result = std::move(r);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  (void)path;
+  return result;
+}
+
+bool ReservationManager::BreakerOpen() const {
+  return ToUnixMillis(clock_->Now()) < breaker_until_ms_.load(std::memory_order_relaxed);
+}
+
+void ReservationManager::TripBreaker() {
+  breaker_until_ms_.store(ToUnixMillis(clock_->Now() + options_.redis_breaker_open),
+                          std::memory_order_relaxed);
+}
+
+absl::StatusOr<SkuRecord> ReservationManager::CachedSku(const std::string& sku_id) {
+  const TimePoint now = clock_->Now();
+  {
+    std::shared_lock lock(cache_mu_);
+    auto it = cache_.find(sku_id);
+    if (it != cache_.end() && now - it->second.loaded < options_.sku_cache_ttl) {
+      return it->second.sku;
+    }
+  }
+  auto skus = repo_.GetSkus({sku_id});
+  if (!skus.ok()) return skus.status();
+  if (skus->empty()) return NotFoundError("sku", sku_id, "SKU_NOT_FOUND");
+  std::unique_lock lock(cache_mu_);
+  cache_[sku_id] = {skus->front(), now};
+  return skus->front();
+}
+
+void ReservationManager::InvalidateSku(const std::string& sku_id) {
+  std::unique_lock lock(cache_mu_);
+  cache_.erase(sku_id);
+}
+
+absl::StatusOr<Reservation> ReservationManager::ReserveFlash(const ReserveCommand& cmd) {
+  const ReserveItem& item = cmd.items.front();
+  auto sku = CachedSku(item.sku_id);
+  if (!sku.ok()) {
+    metrics::CountReserve("redis", OutcomeOf(sku.status()));
+    return sku.status();
+  }
+  std::map<std::string, SkuRecord> skus{{sku->sku_id, *sku}};
+  if (auto c = CheckAgainstCatalog(cmd, skus); !c.ok()) {
+    // The cache may be behind a WarmFlashSale or UpsertSku: decide on fresh data.
+    InvalidateSku(item.sku_id);
+    metrics::CountReserve("redis", OutcomeOf(c));
+    return c;
+  }
+  auto fallback = [&](const char* reason) -> absl::StatusOr<Reservation> {
+    metrics::CountRedisFallback(reason);
+    auto r = ReserveInDb(cmd, "db_fallback");
+    metrics::CountReserve("db_fallback", OutcomeOf(r.status()));
+    return r;
+  };
+  if (BreakerOpen()) return fallback("breaker_open");
+
+  const TimePoint expires_at = ExpiryOf(cmd, clock_->Now(), options_.windows);
+  auto grant = flash_->TryReserve(item.sku_id, sku->flash_epoch, cmd.order_id, item.quantity,
+                                  expires_at);
+  if (!grant.ok()) {
+    spdlog::warn("flash sale: Redis failed for sku {} ({}); deciding on the database",
+                 item.sku_id, grant.status().ToString());
+    TripBreaker();
+    return fallback("unavailable");
+  }
+  switch (grant->kind) {
+    case FlashGrant::Kind::kNotWarm:
+      // Redis lost the sale or holds another epoch; reconciliation loads it again.
+      InvalidateSku(item.sku_id);
+      return fallback("not_warm");
+    case FlashGrant::Kind::kSoldOut:
+      metrics::CountReserve("redis", "insufficient");
+      return InsufficientStock(item.sku_id, item.quantity, grant->remaining);
+    case FlashGrant::Kind::kDuplicate:
+      if (grant->dup_state == 'r') {
+        metrics::CountReserve("redis", "refused");
+        return ReleasedError(cmd.order_id);
+      }
+      if (grant->dup_quantity != item.quantity) {
+        metrics::CountReserve("redis", "refused");
+        return ErrorWithInfo(absl::StatusCode::kAlreadyExists,
+                             "order " + cmd.order_id + " already reserved different lines",
+                             "REQUEST_FINGERPRINT_MISMATCH", {{"order_id", cmd.order_id}});
+      }
+      if (grant->dup_state == 'p') {
+        // Persisted before: answer from the database, nothing was decremented this time.
+        auto existing = repo_.GetReservation(cmd.order_id);
+        if (!existing.ok()) return existing.status();
+        if (!*existing) return fallback("not_warm");
+        auto o = ReserveRetryOutcome(**existing, Fingerprint(cmd), clock_->Now());
+        metrics::CountReserve("redis", o.ok() ? "replayed" : OutcomeOf(o));
+        if (!o.ok()) return o;
+        return **existing;
+      }
+      break;
+    case FlashGrant::Kind::kGranted:
+      break;
+  }
+  ReserveCommand persisted = cmd;
+  persisted.expires_at = expires_at;
+  auto r = PersistFlashGrant(persisted, *sku, sku->flash_epoch, grant->grant_id);
+  metrics::CountReserve("redis", grant->kind == FlashGrant::Kind::kDuplicate && r.ok()
+                                     ? "replayed"
+                                     : OutcomeOf(r.status()));
+  return r;
+}
+
+absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveCommand& cmd,
+                                                                  const SkuRecord& sku,
+                                                                  int64_t epoch,
+                                                                  const std::string& grant_id) {
+  const ReserveItem& item = cmd.items.front();
+  // What to tell Redis once the transaction is over (it must not run inside it: a rollback
+  // would otherwise leave Redis ahead of the database).
+  std::optional<RevokeMode> revoke;
+  bool persisted = false;
+  int64_t current_epoch = -1;  // set when the epoch moved on (the grant is fenced off)
+  Reservation result;
+  auto s = repo_.InTransaction([&](StockTx& tx) -> absl::Status {
+    revoke.reset();
+    persisted = false;
+    const TimePoint now = clock_->Now();
+    Reservation r = NewReservation(cmd, now, options_.windows);
+    r.path = DecisionPath::kRedis;
+    r.grant_id = grant_id;
+    auto existing = tx.FindReservation(cmd.order_id, false);
+    if (!existing.ok()) return existing.status();
+    if (*existing) {
+      const Reservation& e = **existing;
+      // The same grant persisted before (a retry, or the drain after a crash): nothing to give
+      // back. Any other grant for an order that already has its reservation is a duplicate.
+      const bool same_grant = e.grant_id == grant_id;
+      auto o = ReserveRetryOutcome(e, r.fingerprint, now);
+      if (!same_grant) {
+        revoke = (e.state == ReservationState::kTombstone ||
+                  e.state == ReservationState::kReleased)
+                     ? RevokeMode::kTombstone
+                     : RevokeMode::kDuplicate;
+      } else {
+        persisted = true;
+      }
+      if (!o.ok()) return o;
+      result = e;
+      return absl::OkStatus();
+    }
+    // FOR SHARE on the SKU: WarmFlashSale cannot change the epoch until this commits.
+    auto fresh = tx.FindSkus({item.sku_id}, true);
+    if (!fresh.ok()) return fresh.status();
+    if (fresh->empty()) return NotFoundError("sku", item.sku_id, "SKU_NOT_FOUND");
+    if (fresh->front().flash_epoch != epoch) {
+      revoke = RevokeMode::kDrop;
+      current_epoch = fresh->front().flash_epoch;
+      // Not ABORTED here: the pool would rerun the transaction, which cannot help.
+      return absl::CancelledError("stale flash epoch");
+    }
+    auto taken = tx.TakeAvailable(item.sku_id, {kFlashBucket}, item.quantity, TakeInto::kReserved);
+    if (!taken.ok()) return taken.status();
+    if (taken->empty()) {
+      // Redis admitted more than the pool holds (drift): the database refuses.
+      revoke = RevokeMode::kDrop;
+      auto available = tx.AvailableOf(item.sku_id);
+      return InsufficientStock(item.sku_id, item.quantity, available.ok() ? *available : 0);
+    }
+    ReservationLine line;
+    line.sku_id = item.sku_id;
+    line.quantity = item.quantity;
+    line.policy = v1::DEDUCTION_POLICY_RESERVE_AT_ORDER;
+    line.allocations = *std::move(taken);
+    r.lines.push_back(std::move(line));
+    auto inserted = tx.InsertReservation(r);
+    if (!inserted.ok()) return inserted.status();
+    if (!*inserted) return absl::AbortedError("reservation of " + cmd.order_id + " raced");
+    auto ev = ReservationEvent(r.order_id);
+    auto* p = ev.mutable_stock_reserved();
+    p->set_order_id(r.order_id);
+    p->set_order_type(r.order_type);
+    for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+    *p->mutable_expires_at() = ToTimestamp(r.expires_at);
+    if (auto e = tx.AppendEvent(ev); !e.ok()) return e;
+    if (auto e = MaybeLowStock(tx, fresh->front()); !e.ok()) return e;
+    persisted = true;
+    result = std::move(r);
+    return absl::OkStatus();
+  });
+  // Redis follow-ups are best effort: reconciliation repairs whatever they miss.
+  if (revoke) {
+    static const char* kNames[] = {"drop", "restock", "tombstone", "duplicate"};
+    metrics::CountRevoked(kNames[static_cast<int>(*revoke)]);
+    if (auto rs = flash_->Revoke(item.sku_id, cmd.order_id, grant_id, epoch, item.quantity,
+                                 *revoke);
+        !rs.ok()) {
+      spdlog::warn("flash sale: revoking grant {} of order {} failed: {}", grant_id,
+                   cmd.order_id, rs.ToString());
+    }
+  } else if (persisted && s.ok()) {
+    if (auto ms = flash_->MarkPersisted(item.sku_id, cmd.order_id, grant_id); !ms.ok()) {
+      spdlog::warn("flash sale: marking grant {} persisted failed: {}", grant_id, ms.ToString());
+    }
+  }
+  if (current_epoch >= 0) {
+    InvalidateSku(item.sku_id);
+    return ErrorWithInfo(absl::StatusCode::kAborted,
+                         "flash sale of " + item.sku_id + " was warmed again; retry",
+                         "STALE_VERSION", {{"current_version", std::to_string(current_epoch)}});
+  }
+  if (!s.ok()) return s;
+  return result;
+}
+
+absl::Status ReservationManager::MaybeLowStock(StockTx& tx, const SkuRecord& sku) {
+  if (sku.low_stock_threshold <= 0) return absl::OkStatus();
+  auto available = tx.AvailableOf(sku.sku_id);
+  if (!available.ok()) return available.status();
+  const bool low = *available < sku.low_stock_threshold;
+  auto flipped = tx.FlipLowStockLatch(sku.sku_id, low);
+  if (!flipped.ok()) return flipped.status();
+  if (!low || !*flipped) return absl::OkStatus();
+  events::v1::EventEnvelope ev;
+  ev.set_aggregate_type("sku");
+  ev.set_aggregate_id(sku.sku_id);
+  auto* p = ev.mutable_stock_low();
+  p->set_sku_id(sku.sku_id);
+  p->set_merchant_id(sku.merchant_id);
+  p->set_warehouse_id(sku.warehouse_id);
+  p->set_available(*available);
+  p->set_threshold(sku.low_stock_threshold);
+  *p->mutable_detected_at() = ToTimestamp(clock_->Now());
+  return tx.AppendEvent(ev);
+}
+
+// ---- Confirm -------------------------------------------------------------------------------
+
+absl::Status ReservationManager::ConfirmInTx(StockTx& tx, const std::string& order_id,
+                                             Outcome* out) {
+  out->status = absl::OkStatus();
+  auto found = tx.FindReservation(order_id, true);
+  if (!found.ok()) return found.status();
+  if (!*found) return ReservationNotFound(order_id);
+  Reservation r = **found;
+  auto action = DecideConfirm(r, clock_->Now());
+  if (!action.ok()) return action.status();
+  switch (*action) {
+    case ConfirmAction::kReturnExisting:
+      out->reservation = r;
+      return absl::OkStatus();
+    case ConfirmAction::kExpire:
+      // Paid after the window: expire now (its stock returns) and tell payment to refund.
+      if (auto s = ExpireInTx(tx, r); !s.ok()) return s;
+      out->reservation = r;
+      out->status = ExpiredError(order_id);
+      return absl::OkStatus();
+    case ConfirmAction::kConfirm:
+      break;
+  }
+  std::vector<std::string> ids;
+  for (const auto& l : r.lines) ids.push_back(l.sku_id);
+  std::map<std::string, SkuRecord> skus;
+  for (const auto& l : r.lines) {
+    if (l.policy == v1::DEDUCTION_POLICY_RESERVE_AT_ORDER) {
+      if (auto s = tx.SellReserved(l.sku_id, l.allocations); !s.ok()) return s;
+      continue;
+    }
+    if (skus.empty()) {
+      auto found_skus = tx.FindSkus(ids, false);
+      if (!found_skus.ok()) return found_skus.status();
+      for (auto& sku : *found_skus) skus.emplace(sku.sku_id, std::move(sku));
+    }
+    const SkuRecord& sku = skus.at(l.sku_id);
+    // Deduct at payment: the check at order time was advisory; this conditional update is the
+    // real one and may fail, which refunds the payment.
+    auto taken = tx.TakeAvailable(l.sku_id, BucketOrder(order_id, sku), l.quantity,
+                                  TakeInto::kSold);
+    if (!taken.ok()) return taken.status();
+    if (taken->empty()) {
+      auto available = tx.AvailableOf(l.sku_id);
+      return InsufficientStock(l.sku_id, l.quantity, available.ok() ? *available : 0);
+    }
+    for (auto& line : r.lines) {
+      if (line.sku_id == l.sku_id) line.allocations = *taken;
+    }
+  }
+  for (auto& l : r.lines) {
+    l.state = l.policy == v1::DEDUCTION_POLICY_RESERVE_AT_ORDER ? LineState::kConfirmed
+                                                                : LineState::kDeducted;
+  }
+  r.state = ReservationState::kConfirmed;
+  r.updated_at = clock_->Now();
+  ++r.version;
+  if (auto s = tx.UpdateReservation(r); !s.ok()) return s;
+  auto ev = ReservationEvent(order_id);
+  auto* p = ev.mutable_stock_deducted();
+  p->set_order_id(order_id);
+  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+  *p->mutable_deducted_at() = ToTimestamp(r.updated_at);
+  if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
+  for (const auto& [id, sku] : skus) {
+    if (auto s = MaybeLowStock(tx, sku); !s.ok()) return s;
+  }
+  out->reservation = std::move(r);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reservation> ReservationManager::Confirm(const std::string& order_id) {
+  if (order_id.empty()) return InvalidArgumentError("invalid Confirm request", {{"order_id", "required"}});
+  Outcome out;
+  auto s = repo_.InTransaction([&](StockTx& tx) { return ConfirmInTx(tx, order_id, &out); });
+  const absl::Status& final_status = s.ok() ? out.status : s;
+  metrics::CountConfirm(final_status.ok() ? "confirmed" : OutcomeOf(final_status));
+  if (!final_status.ok()) return final_status;
+  return out.reservation;
+}
+
+// ---- Release / expiry ----------------------------------------------------------------------
+
+absl::Status ReservationManager::ReleaseLines(StockTx& tx, Reservation& r, LineState to) {
+  std::vector<std::string> ids;
+  for (auto& l : r.lines) {
+    ids.push_back(l.sku_id);
+    if (l.policy == v1::DEDUCTION_POLICY_RESERVE_AT_ORDER && l.state == LineState::kReserved) {
+      if (auto s = tx.ReturnReserved(l.sku_id, l.allocations); !s.ok()) return s;
+    }
+    l.state = to;
+  }
+  r.updated_at = clock_->Now();
+  ++r.version;
+  if (auto s = tx.UpdateReservation(r); !s.ok()) return s;
+  auto ev = ReservationEvent(r.order_id);
+  auto* p = ev.mutable_stock_released();
+  p->set_order_id(r.order_id);
+  p->set_reason(r.release_reason);
+  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+  *p->mutable_released_at() = ToTimestamp(r.updated_at);
+  if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
+  // Stock came back: re-arm low-stock alerts that are no longer low.
+  auto skus = tx.FindSkus(ids, false);
+  if (!skus.ok()) return skus.status();
+  for (const auto& sku : *skus) {
+    if (auto s = MaybeLowStock(tx, sku); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReservationManager::ExpireInTx(StockTx& tx, Reservation& r) {
+  r.state = ReservationState::kExpired;
+  r.release_reason = v1::RELEASE_REASON_PAYMENT_TIMEOUT;
+  return ReleaseLines(tx, r, LineState::kExpired);
+}
+
+absl::Status ReservationManager::ReleaseInTx(StockTx& tx, const std::string& order_id,
+                                             ReleaseReason reason, Outcome* out) {
+  out->status = absl::OkStatus();
+  auto found = tx.FindReservation(order_id, true);
+  if (!found.ok()) return found.status();
+  if (!*found) {
+    // Release before Reserve (reordered or lost Reserve): a tombstone makes the late Reserve
+    // fail instead of holding stock for a cancelled order.
+    Reservation t;
+    t.order_id = order_id;
+    t.state = ReservationState::kTombstone;
+    t.order_type = common::v1::ORDER_TYPE_UNSPECIFIED;
+    t.release_reason = reason;
+    t.created_at = t.updated_at = t.expires_at = clock_->Now();
+    auto inserted = tx.InsertReservation(t);
+    if (!inserted.ok()) return inserted.status();
+    if (!*inserted) return absl::AbortedError("release of " + order_id + " raced");
+    auto ev = ReservationEvent(order_id);
+    auto* p = ev.mutable_stock_released();
+    p->set_order_id(order_id);
+    p->set_reason(reason);
+    p->set_tombstone(true);
+    *p->mutable_released_at() = ToTimestamp(t.updated_at);
+    if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
+    out->reservation = std::move(t);
+    return absl::OkStatus();
+  }
+  Reservation r = **found;
+  auto action = DecideRelease(r);
+  if (!action.ok()) return action.status();
+  if (*action == ReleaseAction::kReturnExisting) {
+    out->reservation = std::move(r);
+    return absl::OkStatus();
+  }
+  r.state = ReservationState::kReleased;
+  r.release_reason = reason;
+  if (auto s = ReleaseLines(tx, r, LineState::kReleased); !s.ok()) return s;
+  out->reservation = std::move(r);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reservation> ReservationManager::Release(const std::string& order_id,
+                                                        ReleaseReason reason) {
+  Violations v;
+  if (order_id.empty()) v.Add("order_id", "required");
+  if (!v1::ReleaseReason_IsValid(reason)) v.Add("reason", "unknown release reason");
+  if (!v.empty()) return v.ToStatus("invalid Release request");
+  if (reason == v1::RELEASE_REASON_UNSPECIFIED) reason = v1::RELEASE_REASON_ORDER_CANCELLED;
+  Outcome out;
+  auto s = repo_.InTransaction(
+      [&](StockTx& tx) { return ReleaseInTx(tx, order_id, reason, &out); });
+  const absl::Status& final_status = s.ok() ? out.status : s;
+  metrics::CountRelease(final_status.ok() ? "released" : OutcomeOf(final_status));
+  if (!final_status.ok()) return final_status;
+  return out.reservation;
+}
+
+absl::StatusOr<Reservation> ReservationManager::Get(const std::string& order_id) {
+  if (order_id.empty()) {
+    return InvalidArgumentError("invalid GetReservation request", {{"order_id", "required"}});
+  }
+  auto r = repo_.GetReservation(order_id);
+  if (!r.ok()) return r.status();
+  if (!*r) return ReservationNotFound(order_id);
+  return **r;
+}
+
+absl::StatusOr<int> ReservationManager::ExpireDue(int limit) {
+  int released = 0;
+  auto s = repo_.InTransaction([&](StockTx& tx) -> absl::Status {
+    released = 0;
+    auto ids = tx.LockExpired(clock_->Now(), limit);
+    if (!ids.ok()) return ids.status();
+    for (const auto& id : *ids) {
+      auto found = tx.FindReservation(id, true);
+      if (!found.ok()) return found.status();
+      if (!*found || (*found)->state != ReservationState::kReserved) continue;
+      Reservation r = **found;
+      if (auto e = ExpireInTx(tx, r); !e.ok()) return e;
+      ++released;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  metrics::CountSweeperReleased(released);
+  return released;
+}
+
+}  // namespace orderly::inventory

@@ -1,0 +1,98 @@
+#pragma once
+// The reservation domain: Reserve (try), Confirm, Release (cancel), expiry, on two paths.
+//
+//  * Database path (ordinary SKUs, and flash-sale SKUs while Redis is unavailable): one
+//    transaction per order takes every line with conditional updates on the SKU's buckets, in
+//    sku_id order, and records the reservation plus its StockReserved event; any refusal rolls
+//    everything back.
+//  * Redis path (FLASH_SALE orders of a warmed SKU): a Lua script admits or refuses in Redis;
+//    an admitted grant is then persisted synchronously (conditional update on the SKU's flash
+//    pool, epoch fenced) before the caller hears OK, so an acknowledged reservation is always in
+//    PostgreSQL. Grants whose persist did not happen are drained later by FlashSaleWorker.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include "flash_sale_store.hpp"
+#include "orderly/core/clock.hpp"
+#include "reservation_rules.hpp"
+#include "stock_repository.hpp"
+
+namespace orderly::inventory {
+
+struct ReservationManagerOptions {
+  PaymentWindows windows;
+  // After a Redis failure the flash path goes straight to the database for this long.
+  std::chrono::milliseconds redis_breaker_open{500};
+  // Catalog data the Redis path reads without a database round trip.
+  std::chrono::milliseconds sku_cache_ttl{1000};
+};
+
+// Result of an operation run inside a caller's transaction: `status` is the answer for the
+// caller even when the transaction commits (an expired reservation is expired and reported).
+struct Outcome {
+  absl::Status status;
+  Reservation reservation;
+};
+
+class ReservationManager {
+ public:
+  // flash may be null (no Redis: flash-sale orders use the database path).
+  ReservationManager(StockRepository& repo, FlashSaleStore* flash, ClockPtr clock,
+                     ReservationManagerOptions options = {});
+
+  absl::StatusOr<Reservation> Reserve(const ReserveCommand& cmd);
+  absl::StatusOr<Reservation> Confirm(const std::string& order_id);
+  absl::StatusOr<Reservation> Release(const std::string& order_id, ReleaseReason reason);
+  absl::StatusOr<Reservation> Get(const std::string& order_id);
+
+  // In a caller's transaction (the inbox consumer). A non-OK return means "roll back"; the
+  // business answer is in out->status.
+  absl::Status ConfirmInTx(StockTx& tx, const std::string& order_id, Outcome* out);
+  absl::Status ReleaseInTx(StockTx& tx, const std::string& order_id, ReleaseReason reason,
+                           Outcome* out);
+
+  // Expires up to `limit` lapsed reservations (returning their stock); returns how many.
+  absl::StatusOr<int> ExpireDue(int limit);
+
+  // Persists one Redis grant (sync path and FlashSaleWorker). fresh_grant: Redis decremented
+  // for this call, so a refusal gives the units back.
+  absl::StatusOr<Reservation> PersistFlashGrant(const ReserveCommand& cmd, const SkuRecord& sku,
+                                                int64_t epoch, const std::string& grant_id);
+
+  // Forget cached catalog data (after UpsertSku / WarmFlashSale).
+  void InvalidateSku(const std::string& sku_id);
+
+ private:
+  absl::StatusOr<Reservation> ReserveInDb(const ReserveCommand& cmd, const std::string& path);
+  absl::StatusOr<Reservation> ReserveFlash(const ReserveCommand& cmd);
+  absl::StatusOr<SkuRecord> CachedSku(const std::string& sku_id);
+  absl::Status ExpireInTx(StockTx& tx, Reservation& r);
+  absl::Status ReleaseLines(StockTx& tx, Reservation& r, LineState to);
+  absl::Status MaybeLowStock(StockTx& tx, const SkuRecord& sku);
+  bool BreakerOpen() const;
+  void TripBreaker();
+
+  StockRepository& repo_;
+  FlashSaleStore* flash_;
+  ClockPtr clock_;
+  ReservationManagerOptions options_;
+
+  struct CachedEntry {
+    SkuRecord sku;
+    TimePoint loaded;
+  };
+  mutable std::shared_mutex cache_mu_;
+  std::unordered_map<std::string, CachedEntry> cache_;
+  std::atomic<int64_t> breaker_until_ms_{0};
+};
+
+}  // namespace orderly::inventory

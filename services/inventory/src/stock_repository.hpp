@@ -1,0 +1,114 @@
+#pragma once
+// The storage the inventory domain needs, as small interfaces (pg_stock_repository.* implements
+// them on PostgreSQL; unit tests use mocks). A StockTx is one database transaction: everything
+// done through it commits or rolls back together, including the outbox events it appends.
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include "inventory_types.hpp"
+#include "orderly/events/v1/event_envelope.pb.h"
+
+namespace orderly::inventory {
+
+// What TakeAvailable moves the units into.
+enum class TakeInto { kReserved, kSold };
+
+class StockTx {
+ public:
+  virtual ~StockTx() = default;
+
+  // The order's reservation with its lines and allocations; nullopt when there is none.
+  // for_update locks the reservation row until the transaction ends.
+  virtual absl::StatusOr<std::optional<Reservation>> FindReservation(const std::string& order_id,
+                                                                     bool for_update) = 0;
+  // SKUs by id (missing ids are simply absent). share_lock takes FOR SHARE row locks, which
+  // WarmFlashSale's FOR UPDATE waits for (the flash epoch cannot change under the caller).
+  virtual absl::StatusOr<std::vector<SkuRecord>> FindSkus(const std::vector<std::string>& ids,
+                                                          bool share_lock) = 0;
+  // Sum of available over the SKU's buckets (no lock): the cheap pre-check that rejects a sold
+  // out SKU without touching a row lock.
+  virtual absl::StatusOr<int64_t> AvailableOf(const std::string& sku_id) = 0;
+  // Moves exactly `quantity` units out of available with conditional updates (never
+  // read-then-write): first one bucket holding all of them, starting at start_bucket and falling
+  // through the others, else split over several buckets. Returns the allocations, or an empty
+  // vector when the SKU does not have enough (the caller must then roll back: a split may have
+  // taken part). `buckets` lists the bucket numbers to use.
+  virtual absl::StatusOr<std::vector<Allocation>> TakeAvailable(const std::string& sku_id,
+                                                                const std::vector<int>& buckets,
+                                                                int64_t quantity, TakeInto into) = 0;
+  // reserved -> available (release) or reserved -> sold (confirm) for each allocation.
+  virtual absl::Status ReturnReserved(const std::string& sku_id,
+                                      const std::vector<Allocation>& allocations) = 0;
+  virtual absl::Status SellReserved(const std::string& sku_id,
+                                    const std::vector<Allocation>& allocations) = 0;
+  // Inserts the reservation with its lines and allocations. false when a reservation for the
+  // order already exists (a concurrent duplicate or a tombstone); nothing is then written.
+  virtual absl::StatusOr<bool> InsertReservation(const Reservation& reservation) = 0;
+  // Writes state, release reason, line states and allocations of an existing reservation and
+  // bumps its version.
+  virtual absl::Status UpdateReservation(const Reservation& reservation) = 0;
+  // The transactional outbox (topic orderly.inventory.v1).
+  virtual absl::Status AppendEvent(events::v1::EventEnvelope& event) = 0;
+  // Low-stock latch: true exactly when the SKU's alert flips from `!alerted` to `alerted`.
+  virtual absl::StatusOr<bool> FlipLowStockLatch(const std::string& sku_id, bool alerted) = 0;
+  // Expired RESERVED reservations, oldest first, locked (SKIP LOCKED: sweepers never collide).
+  virtual absl::StatusOr<std::vector<std::string>> LockExpired(TimePoint now, int limit) = 0;
+
+  // Flash sale. Locks the SKU row (FOR UPDATE) so no Redis grant persists meanwhile.
+  virtual absl::StatusOr<std::optional<SkuRecord>> LockSku(const std::string& sku_id) = 0;
+  // Moves every ordinary bucket's available into the flash pool and sets the new epoch;
+  // returns the pool's available.
+  virtual absl::StatusOr<int64_t> MoveToFlashPool(const std::string& sku_id,
+                                                  int64_t new_epoch) = 0;
+  // Locks the flash pool row and returns its available.
+  virtual absl::StatusOr<int64_t> LockFlashPool(const std::string& sku_id) = 0;
+  struct FlashOrder {
+    std::string order_id;
+    int64_t quantity = 0;
+    bool live = false;  // RESERVED or CONFIRMED (false: released / expired)
+  };
+  // Every reservation line drawing on the SKU's flash pool.
+  virtual absl::StatusOr<std::vector<FlashOrder>> FlashOrders(const std::string& sku_id) = 0;
+};
+
+using StockTxFn = std::function<absl::Status(StockTx&)>;
+
+class StockRepository {
+ public:
+  virtual ~StockRepository() = default;
+  virtual absl::Status InTransaction(const StockTxFn& fn) = 0;
+
+  // Catalog.
+  virtual absl::StatusOr<std::vector<SkuRecord>> GetSkus(const std::vector<std::string>& ids) = 0;
+  // Ordered by sku_id, after `after_sku_id`; merchant / status filters when non-empty / set.
+  virtual absl::StatusOr<std::vector<SkuRecord>> ListSkus(const std::string& merchant_id,
+                                                          SkuSaleStatus status,
+                                                          const std::string& after_sku_id,
+                                                          int limit) = 0;
+  // Creates or replaces catalog data (never stock counts); creates missing buckets. Fails
+  // FAILED_PRECONDITION when stock_buckets changes on a SKU that holds stock. Appends
+  // SkuUpserted. Returns the stored record.
+  virtual absl::StatusOr<SkuRecord> UpsertSku(const SkuRecord& sku) = 0;
+  // Idempotent by request_id: a retry returns the level recorded the first time; a request_id
+  // reused for another SKU or quantity is ALREADY_EXISTS REQUEST_FINGERPRINT_MISMATCH.
+  virtual absl::StatusOr<StockLevel> ReceiveStock(const std::string& sku_id, int64_t quantity,
+                                                  const std::string& request_id,
+                                                  const std::string& note) = 0;
+  virtual absl::StatusOr<std::vector<StockLevel>> GetStock(const std::vector<std::string>& ids) = 0;
+  // Reservation read outside a transaction.
+  virtual absl::StatusOr<std::optional<Reservation>> GetReservation(
+      const std::string& order_id) = 0;
+  // Read-only invariant check over the listed SKUs (all when empty).
+  virtual absl::StatusOr<InvariantReport> CheckInvariants(const std::vector<std::string>& ids) = 0;
+  // SKUs warmed for a flash sale (flash_sale and flash_epoch > 0).
+  virtual absl::StatusOr<std::vector<SkuRecord>> WarmFlashSkus() = 0;
+};
+using StockRepositoryPtr = std::unique_ptr<StockRepository>;
+
+}  // namespace orderly::inventory
