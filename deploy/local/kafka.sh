@@ -32,12 +32,13 @@ kafka_check_install() {
   [ "${major%%.*}" -ge 17 ] 2>/dev/null || die "kafka: Kafka 4 needs Java 17 or newer, found ${major:-none}"
 }
 
-kafka_java() {
-  # shellcheck disable=SC2086
-  java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
-    -cp "$ORDERLY_KAFKA_LIBS/*" "$@"
+kafka_jvm_opts() {
+  # shellcheck disable=SC2206
+  KAFKA_JVM=($KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+    -Djava.awt.headless=true "-Dlog4j2.configurationFile=$KAFKA_LOG4J" -cp "$ORDERLY_KAFKA_LIBS/*")
 }
+
+kafka_java() { kafka_jvm_opts; java "${KAFKA_JVM[@]}" "$@"; }
 
 # Rewritten on every start so that a change here reaches an existing data folder.
 kafka_write_config() {
@@ -148,7 +149,6 @@ kafka_clear_stale() {
 
 kafka_start() {
   local t0 pid; t0=$(now_ms)
-  kafka_check_install
   pid=$(kafka_running_pid || true)
   if [ -n "$pid" ]; then
     kafka_wait_ready 120 "$pid" || die "kafka: running (pid $pid) but not answering; see $KAFKA_LOG"
@@ -156,6 +156,12 @@ kafka_start() {
     log "kafka: already running on $ORDERLY_KAFKA_BROKERS"
     return 0
   fi
+  if kafka_answers; then
+    note_foreign kafka "${ORDERLY_KAFKA_BROKERS##*:}"
+    kafka_ensure_topics
+    return 0
+  fi
+  kafka_check_install
   kafka_clear_stale
   port_busy "${ORDERLY_KAFKA_BROKERS##*:}" && die "kafka: port ${ORDERLY_KAFKA_BROKERS##*:} is taken by a process that is not ours"
   port_busy "$KAFKA_CONTROLLER_PORT" && die "kafka: port $KAFKA_CONTROLLER_PORT is taken by a process that is not ours"
@@ -164,9 +170,8 @@ kafka_start() {
   # setsid: a test or a Ctrl-C in the caller's terminal must not take the broker down with it.
   # 9>&-: the broker must not inherit the ctl.lock descriptor.
   echo "=== start $(date -Is)" >>"$KAFKA_OUT"
-  setsid java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
-    -cp "$ORDERLY_KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONF" </dev/null >>"$KAFKA_OUT" 2>&1 9>&- &
+  kafka_jvm_opts
+  setsid java "${KAFKA_JVM[@]}" kafka.Kafka "$KAFKA_CONF" </dev/null >>"$KAFKA_OUT" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$KAFKA_PID"
   kafka_wait_ready 120 "$pid" || { tail -n 40 "$KAFKA_LOG" >&2; die "kafka: not answering after 120 s"; }
@@ -191,12 +196,30 @@ kafka_stop() {
   kafka_clear_stale
 }
 
+# For kafka-ctl: a test that takes "the broker" away means the one serving ORDERLY_KAFKA_BROKERS,
+# also when another checkout's deploy/local started it. Only an Orderly broker is ever touched.
+kafka_stop_listener() {
+  local port="${ORDERLY_KAFKA_BROKERS##*:}" line pid
+  line=$(listener "$port")
+  [ -n "$line" ] || return 0
+  pid=${line%% *}
+  case "$line" in
+    *kafka.Kafka*/.local/kafka/server.properties*) ;;
+    *) die "kafka: port $port is held by something that is not an Orderly broker: $line" ;;
+  esac
+  log "kafka: stopping the broker of another checkout (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone 60 "$pid" || { kill -KILL "$pid" 2>/dev/null || true; wait_gone 10 "$pid"; }
+}
+
 kafka_status() {
   local pid; pid=$(kafka_running_pid || true)
   if [ -n "$pid" ] && kafka_answers; then
     echo "kafka     up    $ORDERLY_KAFKA_BROKERS  pid $pid  data $KAFKA_DATA"
   elif [ -n "$pid" ]; then
     echo "kafka     sick  pid $pid runs but does not answer on $ORDERLY_KAFKA_BROKERS"; return 1
+  elif kafka_answers; then
+    echo "kafka     up    $ORDERLY_KAFKA_BROKERS  not ours: $(listener "${ORDERLY_KAFKA_BROKERS##*:}")"
   else
     echo "kafka     down"; return 1
   fi

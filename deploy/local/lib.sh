@@ -113,6 +113,21 @@ kill_matching() {
 # port_busy PORT: something listens on 127.0.0.1:PORT.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# listener PORT: "pid command line" of the process listening on 127.0.0.1:PORT, if any.
+listener() {
+  local pid
+  pid=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)
+  [ -n "$pid" ] || return 0
+  echo "$pid $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | cut -c1-200)"
+}
+
+# A server of the right kind that answers on our port but runs from another checkout's .local
+# (CI runs in a fresh clone beside a developer's servers) is used as it is, never stopped: the
+# tests are hermetic (their own schema, keys and topics per run), so sharing it is safe.
+note_foreign() {
+  log "$1: port $2 answers from outside this checkout, using it as it is: $(listener "$2")"
+}
+
 # as_pg_user CMD...: postgres binaries refuse root, so run them as the owner of the cluster.
 as_pg_user() {
   if [ "$(id -u)" = 0 ]; then

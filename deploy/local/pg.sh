@@ -11,6 +11,12 @@ pg_running_pid() {
 
 pg_answers() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$ORDERLY_PG_PORT" -U "$ORDERLY_PG_USER" -d postgres -t 2; }
 
+# Connects as our superuser: a foreign server is only usable when trust auth lets us in.
+pg_usable() {
+  [ "$("$PG_BIN/psql" -X -Atq -h 127.0.0.1 -p "$ORDERLY_PG_PORT" -U "$ORDERLY_PG_USER" -d postgres \
+    -c 'select 1' 2>/dev/null)" = 1 ]
+}
+
 pg_prepare_owner() {
   mkdir -p "$PG_HOME" "$PG_SOCK"
   if [ "$(id -u)" != 0 ]; then return 0; fi
@@ -119,6 +125,11 @@ pg_start() {
     log "postgres: already running on 127.0.0.1:$ORDERLY_PG_PORT"
     return 0
   fi
+  if port_busy "$ORDERLY_PG_PORT" && pg_usable; then
+    note_foreign postgres "$ORDERLY_PG_PORT"
+    pg_create_databases
+    return 0
+  fi
   pg_prepare_owner
   pg_init_cluster
   pg_write_config
@@ -160,6 +171,8 @@ pg_status() {
     echo "postgres  up    127.0.0.1:$ORDERLY_PG_PORT  pid $pid  data $PG_DATA"
   elif [ -n "$pid" ]; then
     echo "postgres  sick  pid $pid runs but does not answer on $ORDERLY_PG_PORT"; return 1
+  elif pg_answers; then
+    echo "postgres  up    127.0.0.1:$ORDERLY_PG_PORT  not ours: $(listener "$ORDERLY_PG_PORT")"
   else
     echo "postgres  down"; return 1
   fi

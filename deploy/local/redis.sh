@@ -52,6 +52,10 @@ redis_start() {
     log "redis: already running on 127.0.0.1:$ORDERLY_REDIS_PORT"
     return 0
   fi
+  if redis_answers; then
+    note_foreign redis "$ORDERLY_REDIS_PORT"
+    return 0
+  fi
   kill_matching redis "$REDIS_CONF"
   rm -f "$REDIS_PID"
   port_busy "$ORDERLY_REDIS_PORT" && die "redis: port $ORDERLY_REDIS_PORT is taken by a process that is not ours"
@@ -79,6 +83,8 @@ redis_status() {
     echo "redis     up    127.0.0.1:$ORDERLY_REDIS_PORT  pid $pid  data $REDIS_DIR/data"
   elif [ -n "$pid" ]; then
     echo "redis     sick  pid $pid runs but does not answer on $ORDERLY_REDIS_PORT"; return 1
+  elif redis_answers; then
+    echo "redis     up    127.0.0.1:$ORDERLY_REDIS_PORT  not ours: $(listener "$ORDERLY_REDIS_PORT")"
   else
     echo "redis     down"; return 1
   fi
