@@ -121,7 +121,11 @@ struct OutboxRelay::Impl {
     listener.reset();
     conn.reset();
     if (stats.active.exchange(false)) {
-      spdlog::warn("outbox relay {}: lost leadership (connection dropped)", opt.service);
+      if (stop) {
+        spdlog::info("outbox relay {}: stopped", opt.service);
+      } else {
+        spdlog::warn("outbox relay {}: lost leadership (connection dropped)", opt.service);
+      }
     }
     active_gauge.Set(0);
   }
@@ -151,7 +155,13 @@ struct OutboxRelay::Impl {
 
   absl::Status EnsureProducer() {
     if (producer) return absl::OkStatus();
-    auto p = kafka::Producer::Create(opt.producer);
+    auto po = opt.producer;
+    // librdkafka gives up on a record when the relay does, so a record the relay will retry is
+    // not still in flight; and any error that could leave a gap in a partition's sequence stops
+    // the producer (then recreated) instead of letting later records overtake a failed one.
+    po.settings.emplace("message.timeout.ms", std::to_string(opt.produce_timeout.count()));
+    po.settings.emplace("enable.gapless.guarantee", "true");
+    auto p = kafka::Producer::Create(po);
     if (!p.ok()) return p.status();
     producer = std::move(*p);
     return absl::OkStatus();
@@ -259,6 +269,9 @@ struct OutboxRelay::Impl {
         spdlog::error("outbox relay {}: parked {} events after {} attempts", opt.service,
                       parked_now, opt.max_attempts);
       }
+      bool permanent = false;
+      for (const auto& [error, entry] : failures) permanent = permanent || entry.second;
+      if (permanent) producer.reset();  // a fatal (e.g. gapless) error leaves it unusable
       if (!failures.empty() && published == 0) {
         return absl::UnavailableError("outbox relay: batch failed: " + failures.begin()->first);
       }

@@ -1,5 +1,7 @@
 #include "orderly/runtime/service_runtime.hpp"
 
+#include <signal.h>
+
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -108,11 +110,7 @@ int ServiceRuntime::Run() {
     spdlog::critical("{}: cannot start: {}", defaults_.name, s.ToString());
     return 1;
   }
-  spdlog::info("{} serving gRPC on {}:{} and HTTP on {}:{}", defaults_.name,
-               config_.Get("grpc_host"), host_->grpc_port(), config_.Get("http_host"),
-               host_->http_port());
   host_->Wait();
-  spdlog::info("{} stopped", defaults_.name);
   return 0;
 }
 
@@ -120,6 +118,14 @@ int RunService(int argc, char** argv, const ServiceDefaults& defaults,
                const std::vector<pg::Migration>& migrations,
                const std::function<void(Config&)>& define_options,
                const std::function<absl::Status(ServiceRuntime&)>& setup) {
+  // The host takes SIGTERM/SIGINT with sigwait; block them before any thread (pools, relays,
+  // consumers started by setup) exists, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   Config config("orderly-" + defaults.name);
   DefineStandardOptions(config, defaults);
   if (define_options) define_options(config);

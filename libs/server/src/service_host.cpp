@@ -18,6 +18,7 @@
 #include <grpcpp/support/server_interceptor.h>
 #include <spdlog/spdlog.h>
 
+#include "grpc/health/v1/health.pb.h"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/logging.hpp"
 #include "orderly/core/metrics.hpp"
@@ -331,6 +332,9 @@ absl::Status ServiceHost::Start() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // gRPC's built-in health service has no protobuf descriptors of its own; touching the generated
+  // health.proto links them in, so reflection (grpcurl) can describe grpc.health.v1.Health.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(m.options.grpc_address, grpc::InsecureServerCredentials(),
                            &m.grpc_port);
