@@ -1,0 +1,43 @@
+#pragma once
+// Signing strings of the three channel styles, used by the adapters (merchant side) and by the
+// channel sandbox (channel side), so both sides agree byte for byte.
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <absl/status/statusor.h>
+
+#include "channel/crypto.hpp"
+#include "channel/wire_util.hpp"
+
+namespace orderly::payment::protocol {
+
+// Alipay (RSA2): sorted k=v&... of non-empty parameters without `sign` (requests) or without
+// `sign` and `sign_type` (notifications), SHA256withRSA, Base64.
+std::string AlipayRequestSigningString(const wire::Params& p);
+std::string AlipayNotifySigningString(const wire::Params& p);
+// A response {"<method>_response":{...},"sign":"..."} is signed over the exact node text.
+std::string AlipayResponseKey(std::string_view method);  // "alipay.trade.query" -> "alipay_trade_query_response"
+
+// WeChat Pay v3: request message "METHOD\nTARGET\nTIMESTAMP\nNONCE\nBODY\n" signed with the
+// merchant key; responses and notifications "TIMESTAMP\nNONCE\nBODY\n" with the platform key.
+std::string WechatRequestMessage(std::string_view method, std::string_view target,
+                                 std::string_view timestamp, std::string_view nonce,
+                                 std::string_view body);
+std::string WechatResponseMessage(std::string_view timestamp, std::string_view nonce,
+                                  std::string_view body);
+inline constexpr char kWechatAuthScheme[] = "WECHATPAY2-SHA256-RSA2048";
+std::string WechatAuthorization(std::string_view mchid, std::string_view serial,
+                                std::string_view nonce, std::string_view timestamp,
+                                std::string_view signature);
+// mchid, nonce_str, timestamp, serial_no, signature; INVALID_ARGUMENT when malformed.
+absl::StatusOr<std::map<std::string, std::string>> ParseWechatAuthorization(std::string_view header);
+
+// UnionPay (signMethod 01): SHA-256 hex of the sorted k=v&... without `signature`, then
+// SHA256withRSA of that hex string, Base64.
+std::string UnionpaySigningString(const wire::Params& p);
+absl::Status UnionpaySign(wire::Params& p, const crypto::KeyPtr& key);
+// Sandbox-side channel names, "中国银联股份有限公司" in production certificates.
+inline constexpr char kSandboxUnionpaySignerCn[] = "Orderly Sandbox UnionPay Signer";
+
+}  // namespace orderly::payment::protocol
