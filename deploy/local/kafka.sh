@@ -20,7 +20,8 @@ kafka_running_pid() {
 
 # The metadata answer (not just an open port) is what clients need before they can produce.
 kafka_metadata() { timeout 10 kcat -b "$ORDERLY_KAFKA_BROKERS" -L -m 3 2>/dev/null; }
-kafka_answers() { kafka_metadata | grep -q '^ *1 brokers:'; }
+# The port first: kcat against a closed port waits out its whole metadata timeout.
+kafka_answers() { port_busy "${ORDERLY_KAFKA_BROKERS##*:}" && kafka_metadata | grep -q '^ *1 brokers:'; }
 
 kafka_check_install() {
   compgen -G "$ORDERLY_KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null ||
@@ -36,6 +37,21 @@ kafka_jvm_opts() {
   # shellcheck disable=SC2206
   KAFKA_JVM=($KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
     -Djava.awt.headless=true "-Dlog4j2.configurationFile=$KAFKA_LOG4J" -cp "$ORDERLY_KAFKA_LIBS/*")
+}
+
+# Class data sharing: the first broker run writes the classes it loaded to an archive when it exits
+# cleanly; later starts map it instead of parsing ~10k classes again, which is most of a restart on a
+# small machine. The archive is keyed on the JVM and the jars; a stale one is only ignored by java.
+kafka_cds_opts() {
+  local key jsa
+  key=$( { readlink -f "$(command -v java)"; ls "$ORDERLY_KAFKA_LIBS"; } | sha256sum | cut -c1-12)
+  jsa="$KAFKA_DIR/broker-$key.jsa"
+  if [ -s "$jsa" ]; then
+    KAFKA_JVM+=("-XX:SharedArchiveFile=$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
+  else
+    rm -f "$KAFKA_DIR"/broker-*.jsa
+    KAFKA_JVM+=("-XX:ArchiveClassesAtExit=$jsa")
+  fi
 }
 
 kafka_java() { kafka_jvm_opts; java "${KAFKA_JVM[@]}" "$@"; }
@@ -171,6 +187,7 @@ kafka_start() {
   # 9>&-: the broker must not inherit the ctl.lock descriptor.
   echo "=== start $(date -Is)" >>"$KAFKA_OUT"
   kafka_jvm_opts
+  kafka_cds_opts
   setsid java "${KAFKA_JVM[@]}" kafka.Kafka "$KAFKA_CONF" </dev/null >>"$KAFKA_OUT" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$KAFKA_PID"

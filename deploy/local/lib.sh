@@ -55,8 +55,9 @@ now_ms() { date +%s%3N; }
 pid_alive() {
   local pid="$1" pattern="$2"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"
+  local args
+  mapfile -d '' args 2>/dev/null <"/proc/$pid/cmdline" || return 1
+  [[ "${args[*]}" == *"$pattern"* ]]
 }
 
 pidfile_pid() { [ -f "$1" ] && head -n1 "$1" | tr -d '[:space:]' || true; }
@@ -65,16 +66,20 @@ pidfile_pid() { [ -f "$1" ] && head -n1 "$1" | tr -d '[:space:]' || true; }
 # when COMM is given, processes named COMM whose working directory is under PATTERN: postgres
 # backends keep the data directory as cwd but not in their titles.
 pids_matching() {
-  local pattern="$1" comm="${2:-}" p cmd
+  local pattern="$1" comm="${2:-}" p cmd c args
+  # Builtins only (mapfile, read): a fork per process makes this take seconds on a busy machine.
   for p in /proc/[0-9]*; do
     p="${p#/proc/}"
     [ "$p" = "$$" ] && continue
     [ "$p" = "$BASHPID" ] && continue
-    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
-    [ -z "$cmd" ] && continue  # kernel threads
+    mapfile -d '' args 2>/dev/null <"/proc/$p/cmdline" || continue
+    [ ${#args[@]} -eq 0 ] && continue  # kernel threads
+    cmd="${args[*]}"
     case "$cmd" in *deploy/local/*) continue ;; esac  # our own scripts name the path too
     if [[ "$cmd" == *"$pattern"* ]]; then echo "$p"; continue; fi
-    if [ -n "$comm" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$comm" ]; then
+    if [ -n "$comm" ]; then
+      read -r c 2>/dev/null <"/proc/$p/comm" || continue
+      [ "$c" = "$comm" ] || continue
       case "$(readlink "/proc/$p/cwd" 2>/dev/null)" in "$pattern"|"$pattern"/*) echo "$p" ;; esac
     fi
   done

@@ -71,6 +71,8 @@ fsync = on
 synchronous_commit = on
 full_page_writes = on
 wal_level = replica
+# After a crash, one syncfs() instead of an fsync per file: many test databases make that slow.
+recovery_init_sync_method = syncfs
 max_wal_size = 1GB
 checkpoint_timeout = 15min
 random_page_cost = 1.1
