@@ -16,6 +16,8 @@ export ORDERLY_REDIS_PORT=16379
 
 export ORDERLY_KAFKA_BROKERS=127.0.0.1:19092
 export ORDERLY_KAFKA_LIBS="$ORDERLY_ROOT/.deps/kafka/libs"
+# Tests that take the broker away and bring it back: "$ORDERLY_KAFKA_CTL" stop, then start.
+export ORDERLY_KAFKA_CTL="$ORDERLY_ROOT/deploy/local/kafka-ctl"
 
 # Tools that scripts/bootstrap installs into .deps (grpcurl, ghz, buf) and the Go toolchain, which
 # lives outside the default PATH on some machines. Prepended once, however often this is sourced.

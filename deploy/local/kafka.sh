@@ -12,10 +12,16 @@ KAFKA_TOPICS=(
 KAFKA_OUT="$LOG_DIR/kafka.out"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}"
 
+# The pidfile's broker, or one found by its command line (pidfile lost), which is then adopted.
 kafka_running_pid() {
   local pid
   pid=$(pidfile_pid "$KAFKA_PID")
-  pid_alive "$pid" "$KAFKA_CONF" && echo "$pid"
+  if ! pid_alive "$pid" "kafka.Kafka $KAFKA_CONF"; then
+    pid=$(pids_matching "kafka.Kafka $KAFKA_CONF" | head -n1)
+    [ -n "$pid" ] || return 1
+    echo "$pid" >"$KAFKA_PID"
+  fi
+  echo "$pid"
 }
 
 # The metadata answer (not just an open port) is what clients need before they can produce.

@@ -3,10 +3,16 @@
 
 redis_cli() { redis-cli -h 127.0.0.1 -p "$ORDERLY_REDIS_PORT" "$@"; }
 
+# The pidfile's server, or one found by its process title (pidfile lost), which is then adopted.
 redis_running_pid() {
   local pid
   pid=$(pidfile_pid "$REDIS_PID")
-  pid_alive "$pid" "$REDIS_CONF" && echo "$pid"
+  if ! pid_alive "$pid" "redis-server 127.0.0.1:$ORDERLY_REDIS_PORT $REDIS_CONF"; then
+    pid=$(pids_matching "redis-server 127.0.0.1:$ORDERLY_REDIS_PORT $REDIS_CONF" | head -n1)
+    [ -n "$pid" ] || return 1
+    echo "$pid" >"$REDIS_PID"
+  fi
+  echo "$pid"
 }
 
 redis_answers() { [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$ORDERLY_REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
