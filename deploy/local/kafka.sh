@@ -220,19 +220,42 @@ kafka_stop() {
 }
 
 # For kafka-ctl: a test that takes "the broker" away means the one serving ORDERLY_KAFKA_BROKERS,
-# also when another checkout's deploy/local started it. Only an Orderly broker is ever touched.
+# also when another checkout's deploy/local started it (CI in a fresh clone beside a developer's
+# servers). That checkout's own kafka-ctl stops it, and kafka-ctl start here brings the same broker,
+# with the test's topics, back through it. Only an Orderly broker is ever touched.
+KAFKA_DELEGATE="$RUN_DIR/kafka.stopped-elsewhere"
+
 kafka_stop_listener() {
-  local port="${ORDERLY_KAFKA_BROKERS##*:}" line pid
+  local port="${ORDERLY_KAFKA_BROKERS##*:}" line pid other
   line=$(listener "$port")
   [ -n "$line" ] || return 0
   pid=${line%% *}
-  case "$line" in
-    *kafka.Kafka*/.local/kafka/server.properties*) ;;
-    *) die "kafka: port $port is held by something that is not an Orderly broker: $line" ;;
-  esac
-  log "kafka: stopping the broker of another checkout (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_gone 60 "$pid" || { kill -KILL "$pid" 2>/dev/null || true; wait_gone 10 "$pid"; }
+  local args=()
+  mapfile -d '' args 2>/dev/null <"/proc/$pid/cmdline" || true
+  other=$(sed -n 's|.*kafka\.Kafka \(/[^ ]*\)/\.local/kafka/server\.properties.*|\1|p' <<<"${args[*]}")
+  [ -n "$other" ] || die "kafka: port $port is held by something that is not an Orderly broker: $line"
+  if [ -x "$other/deploy/local/kafka-ctl" ]; then
+    log "kafka: the broker belongs to $other; stopping it through its kafka-ctl"
+    "$other/deploy/local/kafka-ctl" stop 9>&-
+    echo "$other" >"$KAFKA_DELEGATE"
+  else
+    log "kafka: stopping the broker of $other (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_gone 60 "$pid" || { kill -KILL "$pid" 2>/dev/null || true; wait_gone 10 "$pid"; }
+  fi
+}
+
+# kafka-ctl start: the broker that kafka-ctl stop took from another checkout comes back there.
+kafka_start_delegated() {
+  local other
+  other=$(cat "$KAFKA_DELEGATE" 2>/dev/null || true)
+  rm -f "$KAFKA_DELEGATE"
+  if [ -n "$other" ] && [ -x "$other/deploy/local/kafka-ctl" ] && [ -z "$(kafka_running_pid || true)" ]; then
+    log "kafka: starting the broker of $other again through its kafka-ctl"
+    "$other/deploy/local/kafka-ctl" start 9>&-
+    return 0
+  fi
+  return 1
 }
 
 kafka_status() {
