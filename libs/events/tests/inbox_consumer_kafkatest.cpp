@@ -65,7 +65,7 @@ class InboxFixture : public EventFixture {
     return notes;
   }
 
-  static void WaitFor(const std::function<bool()>& done, std::chrono::seconds timeout = 30s) {
+  static void WaitFor(const std::function<bool()>& done, std::chrono::seconds timeout = 60s) {
     auto until = std::chrono::steady_clock::now() + timeout;
     while (!done() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
   }
