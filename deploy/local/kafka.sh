@@ -56,7 +56,8 @@ kafka_cds_opts() {
     KAFKA_JVM+=("-XX:SharedArchiveFile=$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   else
     rm -f "$KAFKA_DIR"/broker-*.jsa
-    KAFKA_JVM+=("-XX:ArchiveClassesAtExit=$jsa")
+    # -Xlog off: the dump lists every class it skips, a hundred lines of noise in kafka.out.
+    KAFKA_JVM+=("-XX:ArchiveClassesAtExit=$jsa" -Xlog:cds=off -Xlog:cds+dynamic=off)
   fi
 }
 
