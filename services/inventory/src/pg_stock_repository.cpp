@@ -63,12 +63,17 @@ constexpr char kDropEmptyBuckets[] = R"sql(
 constexpr char kFindReceipt[] = R"sql(
   SELECT sku_id, quantity, available_after, reserved_after, sold_after, total_received_after
     FROM stock_receipts WHERE request_id = $1)sql";
-// Spreads a receipt evenly over the ordinary buckets 0..n-1.
+// Spreads a receipt over the ordinary buckets 0..n-1: an equal share each, the remainder to the
+// emptiest buckets, so they stay level.
 constexpr char kReceiveIntoBuckets[] = R"sql(
-  UPDATE stock_buckets
-     SET available = available + ($2::bigint / $3::int)
-                     + CASE WHEN bucket_no < ($2::bigint % $3::int) THEN 1 ELSE 0 END
-   WHERE sku_id = $1 AND bucket_no >= 0 AND bucket_no < $3::int)sql";
+  UPDATE stock_buckets b
+     SET available = b.available + ($2::bigint / $3::int)
+                     + CASE WHEN r.rank < ($2::bigint % $3::int) THEN 1 ELSE 0 END
+    FROM (SELECT bucket_no, row_number() OVER (ORDER BY available, bucket_no) - 1 AS rank
+            FROM (SELECT bucket_no, available FROM stock_buckets
+                   WHERE sku_id = $1 AND bucket_no >= 0 AND bucket_no < $3::int
+                   ORDER BY bucket_no FOR UPDATE) locked) r
+   WHERE b.sku_id = $1 AND b.bucket_no = r.bucket_no)sql";
 constexpr char kReceiveIntoFlashPool[] =
     "UPDATE stock_buckets SET available = available + $2 WHERE sku_id = $1 AND bucket_no = -1";
 constexpr char kInsertReceipt[] = R"sql(
@@ -86,6 +91,22 @@ constexpr char kStockLevels[] = R"sql(
 constexpr char kAvailableOf[] =
     "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1";
 
+// Bucketed SKUs first try every bucket holding enough without waiting on a locked one: the
+// bucket nearest after the order's pick whose row is free ($2 = pick, $4 = bucket count).
+constexpr char kTakeAnyFreeReserved[] = R"sql(
+  WITH b AS (SELECT bucket_no FROM stock_buckets
+              WHERE sku_id = $1 AND bucket_no >= 0 AND available >= $3
+              ORDER BY (bucket_no - $2 + $4) % $4 LIMIT 1 FOR UPDATE SKIP LOCKED)
+  UPDATE stock_buckets s SET available = s.available - $3, reserved = s.reserved + $3
+    FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no
+  RETURNING s.bucket_no)sql";
+constexpr char kTakeAnyFreeSold[] = R"sql(
+  WITH b AS (SELECT bucket_no FROM stock_buckets
+              WHERE sku_id = $1 AND bucket_no >= 0 AND available >= $3
+              ORDER BY (bucket_no - $2 + $4) % $4 LIMIT 1 FOR UPDATE SKIP LOCKED)
+  UPDATE stock_buckets s SET available = s.available - $3, sold = s.sold + $3
+    FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no
+  RETURNING s.bucket_no)sql";
 // The ordinary path: a conditional update, never read-then-write. 0 rows = this bucket lacks.
 constexpr char kTakeWholeReserved[] = R"sql(
   UPDATE stock_buckets SET available = available - $3, reserved = reserved + $3
@@ -376,14 +397,21 @@ absl::StatusOr<std::vector<Allocation>> PgStockTx::TakeAvailable(const std::stri
                                                                 int64_t quantity, TakeInto into) {
   return Guard([&]() -> absl::StatusOr<std::vector<Allocation>> {
     const bool sold = into == TakeInto::kSold;
-    // 1. One bucket holding everything, starting at the caller's pick.
+    // 1. Bucketed: any free bucket holding everything, nearest after the caller's pick.
+    if (buckets.size() > 1) {
+      const int n = static_cast<int>(buckets.size());
+      auto r = sold ? Exec(tx_, ORDERLY_SQL(kTakeAnyFreeSold), sku_id, buckets[0], quantity, n)
+                    : Exec(tx_, ORDERLY_SQL(kTakeAnyFreeReserved), sku_id, buckets[0], quantity, n);
+      if (!r.empty()) return std::vector<Allocation>{{r[0][0].as<int>(), quantity}};
+    }
+    // 2. One bucket holding everything, waiting for locked rows (their holders may roll back).
     for (int b : buckets) {
       auto r = sold ? Exec(tx_, ORDERLY_SQL(kTakeWholeSold), sku_id, b, quantity)
                     : Exec(tx_, ORDERLY_SQL(kTakeWholeReserved), sku_id, b, quantity);
       if (r.affected_rows() == 1) return std::vector<Allocation>{{b, quantity}};
     }
     if (buckets.size() < 2) return std::vector<Allocation>{};
-    // 2. Split over buckets in ascending order (a consistent lock order).
+    // 3. Split over buckets in ascending order (a consistent lock order).
     std::vector<int> ordered = buckets;
     std::sort(ordered.begin(), ordered.end());
     std::vector<Allocation> taken;

@@ -36,7 +36,10 @@ events::v1::EventEnvelope ReservationEvent(const std::string& order_id) {
   return ev;
 }
 
-Reservation NewReservation(const ReserveCommand& cmd, TimePoint now, const PaymentWindows& w) {
+Reservation NewReservation(const ReserveCommand& cmd, TimePoint now_exact,
+                           const PaymentWindows& w) {
+  // The database keeps milliseconds: a replay must answer with exactly what the first call did.
+  const TimePoint now = FromUnixMillis(ToUnixMillis(now_exact));
   Reservation r;
   r.order_id = cmd.order_id;
   r.state = ReservationState::kReserved;
@@ -44,7 +47,7 @@ Reservation NewReservation(const ReserveCommand& cmd, TimePoint now, const Payme
                      ? common::v1::ORDER_TYPE_NORMAL
                      : cmd.order_type;
   r.fingerprint = Fingerprint(cmd);
-  r.expires_at = ExpiryOf(cmd, now, w);
+  r.expires_at = FromUnixMillis(ToUnixMillis(ExpiryOf(cmd, now, w)));
   r.created_at = r.updated_at = now;
   return r;
 }
