@@ -1,0 +1,97 @@
+// orderly-order-core: the OrderService gRPC server, the payment-timeout scheduler and sweep, the
+// create-intent recovery pass, and the consumer of payment and fulfillment events.
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "inventory_client.hpp"
+#include "order_core_lib_migrations.hpp"
+#include "order_grpc_service.hpp"
+#include "order_manager.hpp"
+#include "order_timeouts.hpp"
+#include "orderly/events/inbox_consumer.hpp"
+#include "orderly/events/outbox.hpp"
+#include "orderly/runtime/service_runtime.hpp"
+
+namespace oc = orderly::order_core;
+
+int main(int argc, char** argv) {
+  static std::unique_ptr<oc::InventoryClient> inventory;
+  static std::unique_ptr<oc::OrderManager> manager;
+  static std::unique_ptr<oc::OrderGrpcService> service;
+  static std::unique_ptr<oc::TimeoutWorker> timeouts;
+  static std::unique_ptr<orderly::events::InboxConsumer> consumer;
+  return orderly::runtime::RunService(
+      argc, argv, {"order-core", 50051, 9101, "orderly_order"},
+      orderly::pg::order_core_lib_migrations(),
+      [](orderly::Config& c) {
+        c.Define("inventory_target", "127.0.0.1:50052", "inventory gRPC address");
+        c.Define("inventory_timeout", "3s", "deadline of inventory calls");
+        c.Define("inventory_channels", "2", "gRPC channels to inventory");
+        c.Define("sku_cache_ttl", "1s", "reuse GetSkus snapshots this long (0 = never)");
+        c.Define("normal_payment_window", "30m", "payment window of NORMAL orders");
+        c.Define("flash_sale_payment_window", "5m", "payment window of FLASH_SALE orders");
+        c.Define("after_sale_window", "168h", "after-sale allowed this long after completion");
+        c.Define("reservation_grace", "5m", "stock reservations outlive the deadline by this");
+        c.Define("request_ttl", "5m", "request_id remembered in Redis this long");
+        c.Define("cache_ttl", "10m", "orders cached in Redis this long");
+        c.Define("timer_interval", "250ms", "payment-timeout scheduler poll interval");
+        c.Define("sweep_interval", "30s", "overdue-order sweep interval");
+        c.Define("recovery_interval", "10s", "create-intent recovery interval");
+        c.Define("intent_max_age", "60s", "create intents older than this are recovered");
+        c.Define("consumer_enabled", "true", "consume payment and fulfillment events");
+        c.Define("timeouts_enabled", "true", "run the timeout scheduler, sweep and recovery");
+      },
+      [](orderly::runtime::ServiceRuntime& rt) -> absl::Status {
+        const auto& c = rt.config();
+        oc::GrpcInventoryClientOptions io;
+        io.target = c.Get("inventory_target");
+        io.timeout = c.GetDuration("inventory_timeout");
+        io.channels = static_cast<int>(c.GetInt("inventory_channels"));
+        io.sku_cache_ttl = c.GetDuration("sku_cache_ttl");
+        inventory = oc::MakeGrpcInventoryClient(io);
+
+        oc::OrderManagerOptions mo;
+        mo.flows.normal_payment_window = c.GetDuration("normal_payment_window");
+        mo.flows.flash_sale_payment_window = c.GetDuration("flash_sale_payment_window");
+        mo.flows.after_sale_window = c.GetDuration("after_sale_window");
+        mo.reservation_grace = c.GetDuration("reservation_grace");
+        mo.request_ttl = c.GetDuration("request_ttl");
+        mo.cache_ttl = c.GetDuration("cache_ttl");
+        manager = std::make_unique<oc::OrderManager>(
+            rt.pool(), &rt.redis(), *inventory, orderly::SystemClock::Shared(),
+            static_cast<uint32_t>(c.GetInt("worker_id")), mo);
+        service = std::make_unique<oc::OrderGrpcService>(*manager);
+        rt.host().AddService(service.get());
+
+        if (c.GetBool("timeouts_enabled")) {
+          oc::TimeoutWorkerOptions to;
+          to.scheduler_interval = c.GetDuration("timer_interval");
+          to.sweep_interval = c.GetDuration("sweep_interval");
+          to.recovery_interval = c.GetDuration("recovery_interval");
+          to.intent_max_age = c.GetDuration("intent_max_age");
+          timeouts = std::make_unique<oc::TimeoutWorker>(*manager, rt.pool(), to);
+          timeouts->Start();
+          rt.host().OnShutdown([] { timeouts->Stop(); });
+        }
+        if (c.GetBool("consumer_enabled")) {
+          orderly::events::ConsumerOptions co;
+          co.name = "order-core";
+          co.topics = {orderly::events::kPaymentTopic, orderly::events::kFulfillmentTopic};
+          co.brokers = rt.brokers();
+          consumer = std::make_unique<orderly::events::InboxConsumer>(
+              co, rt.pool(),
+              [](pqxx::transaction_base& tx, const orderly::events::v1::EventEnvelope& e) {
+                // Post-commit work (cache fences) is skipped here: fences only protect readers
+                // from older copies, and event-driven writes bump the version the cache checks.
+                oc::AfterCommit after;
+                return manager->HandleEvent(tx, e, &after);
+              });
+          if (auto s = consumer->Start(); !s.ok()) {
+            spdlog::warn("order-core: event consumer not started: {}", s.ToString());
+          }
+          rt.host().OnShutdown([] { consumer->Stop(); });
+        }
+        return absl::OkStatus();
+      });
+}

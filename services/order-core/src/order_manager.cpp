@@ -1,0 +1,1215 @@
+#include "order_manager.hpp"
+
+#include <thread>
+
+#include <absl/strings/escaping.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_split.h>
+#include <spdlog/spdlog.h>
+
+#include "order_plan.hpp"
+#include "order_validation.hpp"
+#include "orderly/core/absl_compat.hpp"
+#include "orderly/core/money.hpp"
+#include "orderly/core/status.hpp"
+#include "orderly/events/outbox.hpp"
+#include "orderly/fulfillment/v1/fulfillment.pb.h"
+#include "orderly/payment/v1/payment.pb.h"
+#include "pg_util.hpp"
+
+namespace orderly::order_core {
+namespace {
+
+namespace ov1 = ::orderly::order::v1;
+namespace ev1 = ::orderly::events::v1;
+namespace iv1 = ::orderly::inventory::v1;
+using server::Caller;
+using server::Role;
+
+absl::Status Unauthenticated() {
+  return ErrorWithInfo(absl::StatusCode::kUnauthenticated,
+                       "x-user-id / x-user-role metadata missing or malformed", "CALLER_UNKNOWN");
+}
+
+absl::Status RoleNotAllowed(const Caller& c, std::string_view what) {
+  return ErrorWithInfo(absl::StatusCode::kPermissionDenied,
+                       absl::StrCat("role ", ToAbsl(server::RoleName(c.role)), " may not ",
+                                    ToAbsl(what)),
+                       "ROLE_NOT_ALLOWED", {{"role", std::string(server::RoleName(c.role))}});
+}
+
+absl::Status CheckCaller(const Caller& c, std::initializer_list<Role> allowed,
+                         std::string_view what) {
+  if (c.role == Role::kUnknown || c.user_id.empty()) return Unauthenticated();
+  for (Role r : allowed) {
+    if (r == c.role) return absl::OkStatus();
+  }
+  return RoleNotAllowed(c, what);
+}
+
+common::v1::Actor ActorOf(const Caller& c) {
+  common::v1::Actor a;
+  switch (c.role) {
+    case Role::kBuyer: a.set_role(common::v1::ROLE_BUYER); break;
+    case Role::kMerchant: a.set_role(common::v1::ROLE_MERCHANT); break;
+    case Role::kAdmin: a.set_role(common::v1::ROLE_ADMIN); break;
+    case Role::kService: a.set_role(common::v1::ROLE_SERVICE); break;
+    default: break;
+  }
+  a.set_id(c.user_id);
+  return a;
+}
+
+common::v1::Actor SystemActor() {
+  common::v1::Actor a;
+  a.set_role(common::v1::ROLE_SYSTEM);
+  return a;
+}
+
+std::string ActorName(const common::v1::Actor& a) {
+  switch (a.role()) {
+    case common::v1::ROLE_BUYER: return kActorBuyer;
+    case common::v1::ROLE_MERCHANT: return kActorMerchant;
+    case common::v1::ROLE_ADMIN: return kActorAdmin;
+    case common::v1::ROLE_SERVICE: return kActorService;
+    case common::v1::ROLE_SYSTEM: return kActorSystem;
+    default: return "";
+  }
+}
+
+absl::StatusOr<int64_t> ParseOrderId(const std::string& field, const std::string& s) {
+  Violations v;
+  uint64_t id = 0;
+  CheckId(v, field, s, &id);
+  if (!v.empty()) return v.ToStatus();
+  return static_cast<int64_t>(id);
+}
+
+absl::Status FingerprintMismatch(const std::string& what) {
+  return ErrorWithInfo(absl::StatusCode::kAlreadyExists,
+                       absl::StrCat(what, " was already used by a different request"),
+                       "REQUEST_FINGERPRINT_MISMATCH");
+}
+
+common::v1::OrderType TypeOf(const ov1::CreateOrderRequest& req) {
+  return req.order_type() == common::v1::ORDER_TYPE_UNSPECIFIED ? common::v1::ORDER_TYPE_NORMAL
+                                                                : req.order_type();
+}
+
+GuardInput GuardOf(const OrderRecord& rec, TimePoint now) {
+  GuardInput g;
+  g.status = rec.status();
+  g.status_before_after_sale = rec.order.status_before_after_sale();
+  if (rec.order.has_completed_at()) g.completed_at = FromProtoTime(rec.order.completed_at());
+  g.now = now;
+  return g;
+}
+
+ov1::OrderStatusTransition TransitionOf(const StatusChange& c) {
+  ov1::OrderStatusTransition t;
+  t.set_from_status(c.from);
+  t.set_to_status(c.to);
+  t.set_action(c.action);
+  *t.mutable_actor() = c.actor;
+  t.set_reason(c.reason);
+  *t.mutable_occurred_at() = ProtoTime(c.at);
+  return t;
+}
+
+// Page tokens: base64url("v1:<created_at micros>:<order id>:<filter hash>").
+std::string FilterHash(const Caller& c, ov1::ListOrdersRequest req) {
+  req.clear_page_token();
+  req.clear_page_size();
+  std::string bytes;
+  req.SerializeToString(&bytes);
+  bytes += "|" + c.user_id;
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char ch : bytes) {
+    h ^= ch;
+    h *= 1099511628211ULL;
+  }
+  return absl::StrCat(absl::Hex(h));
+}
+
+}  // namespace
+
+OrderManager::OrderManager(pg::Pool& pool, redis::Client* redis, InventoryClient& inventory,
+                           ClockPtr clock, uint32_t worker_id, OrderManagerOptions options)
+    : pool_(pool),
+      inventory_(inventory),
+      clock_(clock),
+      options_(options),
+      flows_(OrderFlows::Default(options.flows)),
+      ids_(worker_id, clock),
+      marketing_(pool, options.rules_ttl),
+      ledger_(redis, options.request_ttl),
+      cache_(redis, options.cache_ttl) {}
+
+ov1::Order OrderManager::View(ov1::Order o) const {
+  o.set_buyer_status_view(BuyerViewOf(o.status()));
+  o.set_merchant_status_view(MerchantViewOf(o.status()));
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GenerateOrderId
+
+absl::StatusOr<std::string> OrderManager::GenerateOrderId(const Caller& caller,
+                                                          const std::string& buyer_id) {
+  if (auto s = CheckCaller(caller, {Role::kBuyer, Role::kAdmin, Role::kService},
+                           "generate order ids");
+      !s.ok()) {
+    return s;
+  }
+  Violations v;
+  CheckText(v, "buyer_id", buyer_id, kMaxIdLength, true);
+  if (!v.empty()) return v.ToStatus();
+  if (caller.role == Role::kBuyer && caller.user_id != buyer_id) {
+    return RoleNotAllowed(caller, "generate order ids for another buyer");
+  }
+  auto id = ids_.Next(buyer_id);
+  if (!id.ok()) return id.status();
+  return std::to_string(*id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CreateOrder
+
+absl::StatusOr<ov1::Order> OrderManager::CreateOrder(const Caller& caller,
+                                                     const ov1::CreateOrderRequest& req,
+                                                     const CallContext& ctx) {
+  if (auto s = CheckCaller(caller, {Role::kBuyer, Role::kAdmin}, "create orders"); !s.ok()) {
+    return s;
+  }
+  // 1. Validate: nothing is read, reserved or written for a malformed request.
+  if (auto s = ValidateCreate(req, *flows_); !s.ok()) return s;
+  if (caller.role == Role::kBuyer && caller.user_id != req.buyer_id()) {
+    return RoleNotAllowed(caller, "create orders for another buyer");
+  }
+  uint64_t uid = 0;
+  ParseId(req.order_id(), &uid);
+  const int64_t order_id = static_cast<int64_t>(uid);
+  const TimePoint now = clock_->Now();
+  {
+    const TimePoint issued = TimeOfOrderId(uid);
+    if (ShardOfOrderId(uid) != ShardGene(req.buyer_id()) || issued > now + std::chrono::minutes(5) ||
+        issued + options_.order_id_max_age < now) {
+      return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
+                           "order_id was not issued by GenerateOrderId for this buyer (or expired)",
+                           "ORDER_ID_INVALID", {{"order_id", req.order_id()}});
+    }
+  }
+  const std::string fp = RequestFingerprint(req);
+  const std::string ledger_key = absl::StrCat("create:", req.buyer_id(), ":", req.request_id());
+  const std::string ledger_value = absl::StrCat(req.order_id(), "|", fp);
+
+  // Layer 1: the request id in Redis (double clicks and retries within minutes).
+  RequestLedger::Entry entry = ledger_.Claim(ledger_key, ledger_value);
+  if (entry.state == RequestLedger::State::kInProgress) {
+    if (entry.value != ledger_value) return FingerprintMismatch("request_id");
+    const auto until = std::chrono::steady_clock::now() + options_.duplicate_wait;
+    while (entry.state == RequestLedger::State::kInProgress &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      entry = ledger_.Peek(ledger_key);
+    }
+    if (entry.state == RequestLedger::State::kInProgress) {
+      return ErrorWithInfo(absl::StatusCode::kAborted,
+                           "an identical request is still being processed; retry shortly",
+                           "IDEMPOTENCY_IN_PROGRESS", {{"order_id", req.order_id()}});
+    }
+    if (entry.state == RequestLedger::State::kClaimed) {
+      // The first request gave up; take over.
+      entry = ledger_.Claim(ledger_key, ledger_value);
+    }
+  }
+  if (entry.state == RequestLedger::State::kDone) {
+    if (entry.value != ledger_value) return FingerprintMismatch("request_id");
+    return ReplayFromDb(order_id, fp, req.buyer_id());
+  }
+  const bool claimed = entry.state == RequestLedger::State::kClaimed;
+
+  auto result = [&]() -> absl::StatusOr<ov1::Order> {
+    // Layer 2: the order id (a retry after the ledger entry expired, or Redis down).
+    std::optional<OrderRecord> existing;
+    absl::Status s = pool_.InTransaction([&](Tx& tx) {
+      auto found = repo_.Find(tx, order_id);
+      if (!found.ok()) return found.status();
+      existing = std::move(*found);
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    if (existing) return Replay(*existing, fp, req.buyer_id());
+    return CreateFresh(req, order_id, fp, caller, ctx);
+  }();
+
+  if (claimed) {
+    if (result.ok()) {
+      ledger_.Complete(ledger_key, ledger_value);
+    } else if (result.status().code() != absl::StatusCode::kAlreadyExists) {
+      ledger_.Abandon(ledger_key);
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<ov1::Order> OrderManager::Replay(const OrderRecord& existing, const std::string& fp,
+                                                const std::string& buyer_id) {
+  if (existing.order.buyer_id() != buyer_id || existing.request_fingerprint != fp ||
+      !existing.top_level) {
+    return FingerprintMismatch("order_id");
+  }
+  return GetOrder({buyer_id, Role::kBuyer}, existing.order.order_id());
+}
+
+absl::StatusOr<ov1::Order> OrderManager::ReplayFromDb(int64_t order_id, const std::string& fp,
+                                                      const std::string& buyer_id) {
+  std::optional<OrderRecord> existing;
+  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+    auto found = repo_.Find(tx, order_id);
+    if (!found.ok()) return found.status();
+    existing = std::move(*found);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!existing) {
+    return ErrorWithInfo(absl::StatusCode::kAborted,
+                         "the request was accepted but its order is not visible yet; retry",
+                         "IDEMPOTENCY_IN_PROGRESS", {{"order_id", std::to_string(order_id)}});
+  }
+  return Replay(*existing, fp, buyer_id);
+}
+
+absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderRequest& req,
+                                                     int64_t order_id, const std::string& fp,
+                                                     const Caller& caller,
+                                                     const CallContext& ctx) {
+  const TimePoint now = clock_->Now();
+  const auto type = TypeOf(req);
+  const OrderFlow* flow = flows_->Find(type);
+
+  // 2. Snapshot the SKUs.
+  std::vector<std::string> sku_ids;
+  for (const auto& item : req.items()) sku_ids.push_back(item.sku_id());
+  auto skus = inventory_.GetSkus(sku_ids, ctx);
+  if (!skus.ok()) return skus.status();
+  auto rules = marketing_.Rules(now);
+  if (!rules.ok()) return rules.status();
+  const std::string& currency = (*rules)->rules.currency;
+  for (size_t i = 0; i < skus->size(); ++i) {
+    const auto& sku = (*skus)[i];
+    const std::string subject = absl::StrCat("sku/", sku.sku_id());
+    if (sku.sale_status() != iv1::SKU_SALE_STATUS_ON_SALE) {
+      return FailedPreconditionError("SKU_OFF_SALE", subject, "the SKU is not on sale",
+                                     {{"sku_id", sku.sku_id()}});
+    }
+    if (sku.list_price().currency_code() != currency) {
+      return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
+                           absl::StrCat("SKU ", sku.sku_id(), " is priced in ",
+                                        sku.list_price().currency_code(), ", orders in ", currency),
+                           "CURRENCY_MISMATCH",
+                           {{"expected", currency}, {"actual", sku.list_price().currency_code()}});
+    }
+    if ((type == common::v1::ORDER_TYPE_FLASH_SALE) != sku.flash_sale()) {
+      return FailedPreconditionError("FLASH_SALE_NOT_READY", subject,
+                                     "flash-sale SKUs are bought with flash-sale orders only",
+                                     {{"sku_id", sku.sku_id()}});
+    }
+    if (sku.purchase_limit() > 0 && req.items(static_cast<int>(i)).quantity() > sku.purchase_limit()) {
+      return FailedPreconditionError(
+          "PURCHASE_LIMIT_EXCEEDED", subject, "quantity exceeds the per-order limit",
+          {{"sku_id", sku.sku_id()}, {"limit", std::to_string(sku.purchase_limit())}});
+    }
+  }
+
+  // The buyer's tier, points and coupons.
+  std::vector<std::string> coupon_ids(req.coupon_ids().begin(), req.coupon_ids().end());
+  BuyerAccount account;
+  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+    auto acc = marketing_.LoadBuyer(tx, req.buyer_id(), coupon_ids);
+    if (!acc.ok()) return acc.status();
+    account = std::move(*acc);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  Violations v;
+  for (int i = 0; i < req.coupon_ids_size(); ++i) {
+    auto it = account.coupons.find(req.coupon_ids(i));
+    if (it == account.coupons.end()) {
+      v.Add(absl::StrCat("coupon_ids[", i, "]"), "unknown coupon");
+    } else if (it->second.coupon.owner_id != req.buyer_id()) {
+      // Another buyer's coupon is reported exactly like an unknown one.
+      v.Add(absl::StrCat("coupon_ids[", i, "]"), "unknown coupon");
+    }
+  }
+  if (req.points_to_use() > account.points_balance) {
+    v.Add("points_to_use", absl::StrCat("exceeds the points balance (", account.points_balance, ")"));
+  }
+  if (!v.empty()) return v.ToStatus("invalid CreateOrder request");
+
+  // 3. Price it.
+  pricing::PricingRequest preq = PricingRequestFor(req, *skus, currency);
+  preq.member_tier = account.member_tier;
+  preq.now = now;
+  for (const auto& id : coupon_ids) preq.coupons.push_back(account.coupons[id].coupon);
+  auto price = pricing::PriceOrder(preq, (*rules)->rules);
+  if (!price.ok()) return price.status();
+
+  // 4. The buyer must have seen this total.
+  if (req.has_expected_total() &&
+      (req.expected_total().amount_minor() != price->payable_total ||
+       req.expected_total().currency_code() != price->currency)) {
+    const auto b = Breakdown(*price);
+    return FailedPreconditionError(
+        "PRICE_CHANGED", absl::StrCat("order/", req.order_id()),
+        absl::StrCat("the payable total is now ", FormatMoney({price->payable_total, currency})),
+        {{"expected_total", std::to_string(req.expected_total().amount_minor())},
+         {"actual_total", std::to_string(price->payable_total)},
+         {"currency", currency},
+         {"items_total", std::to_string(price->base_total)},
+         {"activity_discount", std::to_string(price->activity_discount)},
+         {"member_discount", std::to_string(price->member_discount)},
+         {"coupon_discount", std::to_string(price->coupon_discount)},
+         {"points_discount", std::to_string(price->points_discount)},
+         {"points_used", std::to_string(price->points_used)},
+         {"shipping_fee", std::to_string(price->shipping_fee)}});
+  }
+
+  const TimePoint deadline =
+      now + std::chrono::duration_cast<TimePoint::duration>(flow->payment_window());
+  PlanInput in;
+  in.request = &req;
+  in.skus = &*skus;
+  in.price = &*price;
+  in.descriptions = (*rules)->descriptions;
+  for (const auto& [id, c] : account.coupons) in.descriptions[id] = c.description;
+  in.order_id = order_id;
+  in.order_type = type;
+  in.request_fingerprint = fp;
+  in.created_by = ActorOf(caller);
+  in.now = now;
+  in.payment_deadline = deadline;
+  in.next_child_id = [&]() -> absl::StatusOr<int64_t> {
+    auto id = ids_.Next(req.buyer_id());
+    if (!id.ok()) return id.status();
+    return static_cast<int64_t>(*id);
+  };
+  auto plan = BuildCreatePlan(in);
+  if (!plan.ok()) return plan.status();
+
+  // 5. Try: the intent row first, so a crash after Reserve is found by the recovery pass.
+  s = pool_.InTransaction([&](Tx& tx) { return repo_.InsertIntent(tx, order_id, req.buyer_id(), now); });
+  if (!s.ok()) return s;
+  iv1::ReserveRequest reserve;
+  reserve.set_order_id(req.order_id());
+  reserve.set_order_type(type);
+  *reserve.mutable_expires_at() = ProtoTime(
+      deadline + std::chrono::duration_cast<TimePoint::duration>(options_.reservation_grace));
+  for (const auto& item : req.items()) {
+    auto* it = reserve.add_items();
+    it->set_sku_id(item.sku_id());
+    it->set_quantity(item.quantity());
+  }
+  s = inventory_.Reserve(reserve, ctx);
+  if (!s.ok()) {
+    // A definite refusal reserved nothing; an unknown outcome keeps the intent for recovery.
+    const auto code = s.code();
+    if (code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded &&
+        code != absl::StatusCode::kUnknown && code != absl::StatusCode::kAlreadyExists) {
+      (void)pool_.InTransaction([&](Tx& tx) { return repo_.DeleteIntent(tx, order_id); });
+    }
+    if (code == absl::StatusCode::kAlreadyExists) return FingerprintMismatch("order_id");
+    return s;
+  }
+
+  // 6. One transaction: orders, lines, discounts, history, timer, coupon/points freeze, events.
+  s = pool_.InTransaction([&](Tx& tx) {
+    if (auto st = repo_.Insert(tx, *plan, now); !st.ok()) return st;
+    if (auto st = marketing_.Freeze(tx, order_id, req.buyer_id(), coupon_ids, price->points_used);
+        !st.ok()) {
+      return st;
+    }
+    for (const OrderRecord& rec : plan->orders) {
+      ev1::EventEnvelope env;
+      auto* e = env.mutable_order_created();
+      const ov1::Order& o = rec.order;
+      e->set_order_id(o.order_id());
+      e->set_parent_order_id(o.parent_order_id());
+      *e->mutable_child_order_ids() = o.child_order_ids();
+      e->set_buyer_id(o.buyer_id());
+      e->set_merchant_id(o.merchant_id());
+      e->set_order_type(o.order_type());
+      *e->mutable_lines() = o.lines();
+      *e->mutable_price() = o.price();
+      *e->mutable_shipping_address() = o.shipping_address();
+      *e->mutable_payment_deadline() = o.payment_deadline();
+      *e->mutable_created_at() = o.created_at();
+      e->set_version(1);
+      if (auto st = Emit(tx, o, std::move(env), ctx.request_id); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    // 7. Compensate, but only when no order holds this reservation: a concurrent duplicate may
+    // have committed the very same order id.
+    std::optional<OrderRecord> existing;
+    std::optional<OrderRecord> by_request;
+    absl::Status look = pool_.InTransaction([&](Tx& tx) {
+      auto found = repo_.Find(tx, order_id);
+      if (!found.ok()) return found.status();
+      existing = std::move(*found);
+      if (!existing) {
+        auto br = repo_.FindByRequest(tx, req.buyer_id(), req.request_id());
+        if (!br.ok()) return br.status();
+        by_request = std::move(*br);
+      }
+      return absl::OkStatus();
+    });
+    if (!look.ok()) return s;  // unknown: the intent stays for the recovery pass
+    if (existing) return Replay(*existing, fp, req.buyer_id());
+    absl::Status rel = inventory_.Release(req.order_id(), iv1::RELEASE_REASON_ORDER_CREATE_FAILED, ctx);
+    if (rel.ok()) {
+      (void)pool_.InTransaction([&](Tx& tx) { return repo_.DeleteIntent(tx, order_id); });
+    } else {
+      spdlog::warn("order {}: compensation Release failed ({}); recovery pass will retry",
+                   order_id, rel.ToString());
+    }
+    if (by_request) return FingerprintMismatch("request_id");
+    return s;
+  }
+
+  ov1::Order out = plan->orders[0].order;
+  std::string payload;
+  out.SerializeToString(&payload);
+  cache_.Put(order_id, 1, payload);
+  return View(std::move(out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+absl::Status OrderManager::Emit(Tx& tx, const ov1::Order& o, ev1::EventEnvelope env,
+                                const std::string& causation) {
+  env.set_aggregate_type("order");
+  env.set_aggregate_id(o.order_id());
+  env.set_order_id(o.order_id());
+  env.set_causation_id(causation);
+  auto seq = events::Append(tx, env, {.topic = events::kOrderTopic, .partition_key = ""});
+  return seq.ok() ? absl::OkStatus() : seq.status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transitions
+
+absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
+                                                 const std::string& action,
+                                                 const common::v1::Actor& actor,
+                                                 const std::string& reason, StatusChange change,
+                                                 const std::string& error_reason,
+                                                 AfterCommit* after) {
+  const OrderFlow* flow = flows_->Find(rec.order.order_type());
+  if (flow == nullptr) return absl::InternalError("order of a type without a state table");
+  const TimePoint now = clock_->Now();
+  auto to = flow->Next(GuardOf(rec, now), action, ActorName(actor), error_reason);
+  if (!to.ok()) {
+    if (to.status().code() == absl::StatusCode::kFailedPrecondition) {
+      // Name the order in the error.
+      return FailedPreconditionError(ErrorReason(to.status()),
+                                     absl::StrCat("order/", rec.order.order_id()),
+                                     std::string(to.status().message()),
+                                     {{"order_id", rec.order.order_id()},
+                                      {"current_status", StatusName(rec.status())},
+                                      {"action", action}});
+    }
+    return to.status();
+  }
+  change.order_id = rec.id();
+  change.expected_version = rec.version();
+  change.from = rec.status();
+  change.to = *to;
+  change.action = action;
+  change.actor = actor;
+  change.reason = reason;
+  change.at = now;
+  auto version = repo_.ApplyChange(tx, change);
+  if (!version.ok()) return version.status();
+  // Keep the in-memory record in step for the event and the answer.
+  ov1::Order& o = rec.order;
+  o.set_status(*to);
+  o.set_version(*version);
+  *o.mutable_updated_at() = ProtoTime(now);
+  if (change.set_paid_at) *o.mutable_paid_at() = ProtoTime(now);
+  if (change.set_shipped_at) *o.mutable_shipped_at() = ProtoTime(now);
+  if (change.set_delivered_at) *o.mutable_delivered_at() = ProtoTime(now);
+  if (change.set_completed_at) *o.mutable_completed_at() = ProtoTime(now);
+  if (change.set_cancelled_at) *o.mutable_cancelled_at() = ProtoTime(now);
+  if (change.cancel_reason) {
+    o.set_cancel_reason(*change.cancel_reason);
+    o.set_cancel_reason_text(change.cancel_reason_text);
+  }
+  if (change.payment_id) o.set_payment_id(*change.payment_id);
+  if (change.status_before_after_sale) o.set_status_before_after_sale(*change.status_before_after_sale);
+  *o.add_status_history() = TransitionOf(change);
+  if (after != nullptr) after->fences.emplace_back(rec.id(), *version);
+  return *version;
+}
+
+absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const std::string& action,
+                                              const common::v1::Actor& actor,
+                                              ov1::CancelReason reason, const std::string& text,
+                                              AfterCommit* after) {
+  if (rec.status() == ov1::ORDER_STATUS_CANCELLED) return false;  // idempotent
+  const bool was_paid = rec.status() != ov1::ORDER_STATUS_PENDING_PAYMENT;
+  const std::string reason_name = ov1::CancelReason_Name(reason);
+  StatusChange change;
+  change.set_cancelled_at = true;
+  change.cancel_reason = reason;
+  change.cancel_reason_text = text;
+  const std::string error_reason =
+      action == kActionCancel ? "ORDER_NOT_CANCELLABLE" : "ILLEGAL_TRANSITION";
+  std::vector<OrderRecord*> cancelled;
+  std::vector<OrderRecord> children;
+  if (rec.top_level && !rec.fulfillment_unit) {
+    auto kids = repo_.LockChildren(tx, rec.id());
+    if (!kids.ok()) return kids.status();
+    children = std::move(*kids);
+    // Every child must be cancellable, or nothing is.
+    for (OrderRecord& child : children) {
+      if (child.status() == ov1::ORDER_STATUS_CANCELLED) continue;
+      auto v = Transition(tx, child, action, actor, reason_name, change, error_reason, after);
+      if (!v.ok()) return v.status();
+      cancelled.push_back(&child);
+    }
+  }
+  auto v = Transition(tx, rec, action, actor, reason_name, change, error_reason, after);
+  if (!v.ok()) return v.status();
+  cancelled.push_back(&rec);
+  const int64_t top_id = rec.top_level ? rec.id() : std::stoll(rec.order.parent_order_id());
+  if (rec.top_level) {
+    if (auto s = marketing_.Unfreeze(tx, rec.id()); !s.ok()) return s;
+    if (auto s = repo_.DeleteTimer(tx, rec.id()); !s.ok()) return s;
+  }
+  for (OrderRecord* c : cancelled) {
+    ev1::EventEnvelope env;
+    auto* e = env.mutable_order_cancelled();
+    e->set_order_id(c->order.order_id());
+    e->set_parent_order_id(c->order.parent_order_id());
+    e->set_buyer_id(c->order.buyer_id());
+    e->set_reason(reason);
+    e->set_reason_text(text);
+    *e->mutable_cancelled_by() = actor;
+    e->set_was_paid(was_paid);
+    *e->mutable_cancelled_at() = c->order.cancelled_at();
+    *e->mutable_transition() = c->order.status_history(c->order.status_history_size() - 1);
+    e->set_version(c->version());
+    if (auto s = Emit(tx, c->order, std::move(env), ""); !s.ok()) return s;
+  }
+  if (was_paid && !rec.order.payment_id().empty()) {
+    // A paid order cancelled by an admin is refunded in full.
+    ev1::EventEnvelope env;
+    auto* e = env.mutable_order_refund_requested();
+    e->set_order_id(rec.order.order_id());
+    e->set_payment_id(rec.order.payment_id());
+    *e->mutable_amount() = rec.order.price().payable_total();
+    e->set_reason(payment::v1::REFUND_REASON_ORDER_CANCELLED);
+    e->set_reason_text(text);
+    e->set_refund_request_id(absl::StrCat("order:", rec.order.order_id(), ":cancelled:",
+                                          rec.order.payment_id()));
+    *e->mutable_requested_at() = ProtoTime(clock_->Now());
+    if (auto s = Emit(tx, rec.order, std::move(env), ""); !s.ok()) return s;
+  }
+  if (after != nullptr && !was_paid) {
+    after->release_orders.push_back(top_id);
+    after->release_reason = action == kActionTimeout ? iv1::RELEASE_REASON_PAYMENT_TIMEOUT
+                                                     : iv1::RELEASE_REASON_ORDER_CANCELLED;
+  }
+  return true;
+}
+
+void OrderManager::Finish(const AfterCommit& after, const CallContext& ctx) {
+  for (const auto& [id, version] : after.fences) cache_.Fence(id, version);
+  for (int64_t id : after.release_orders) {
+    // Best effort: inventory also releases on OrderCancelled from the outbox.
+    if (auto s = inventory_.Release(std::to_string(id), after.release_reason, ctx); !s.ok()) {
+      spdlog::warn("order {}: inventory Release failed ({}); the OrderCancelled event will repair",
+                   id, s.ToString());
+    }
+  }
+}
+
+absl::StatusOr<bool> OrderManager::TimeoutInTx(Tx& tx, int64_t order_id, AfterCommit* after) {
+  auto rec = repo_.Lock(tx, order_id);
+  if (!rec.ok()) {
+    if (rec.status().code() == absl::StatusCode::kNotFound) {
+      (void)repo_.DeleteTimer(tx, order_id);
+      return false;
+    }
+    return rec.status();
+  }
+  if (rec->status() != ov1::ORDER_STATUS_PENDING_PAYMENT) {
+    // Paid or cancelled meanwhile: the timer has nothing left to do.
+    if (auto s = repo_.DeleteTimer(tx, order_id); !s.ok()) return s;
+    return false;
+  }
+  const TimePoint deadline = FromProtoTime(rec->order.payment_deadline());
+  if (clock_->Now() < deadline) {
+    if (auto s = repo_.PostponeTimer(tx, order_id, deadline); !s.ok()) return s;
+    return false;
+  }
+  return CancelInTx(tx, *rec, kActionTimeout, SystemActor(), ov1::CANCEL_REASON_PAYMENT_TIMEOUT,
+                    "payment window passed", after);
+}
+
+absl::StatusOr<ov1::Order> OrderManager::CancelOrder(const Caller& caller,
+                                                     const ov1::CancelOrderRequest& req,
+                                                     const CallContext& ctx) {
+  if (auto s = CheckCaller(caller, {Role::kBuyer, Role::kAdmin}, "cancel orders"); !s.ok()) return s;
+  auto id = ParseOrderId("order_id", req.order_id());
+  if (!id.ok()) return id.status();
+  Violations v;
+  CheckText(v, "reason_text", req.reason_text(), kMaxNoteChars, false);
+  CheckText(v, "request_id", req.request_id(), kMaxRequestIdLength, false);
+  ov1::CancelReason reason = req.reason();
+  if (reason == ov1::CANCEL_REASON_UNSPECIFIED) {
+    reason = caller.role == Role::kAdmin ? ov1::CANCEL_REASON_ADMIN
+                                         : ov1::CANCEL_REASON_BUYER_REQUESTED;
+  }
+  if (caller.role == Role::kBuyer && reason != ov1::CANCEL_REASON_BUYER_REQUESTED &&
+      reason != ov1::CANCEL_REASON_OTHER) {
+    v.Add("reason", "buyers may cancel with BUYER_REQUESTED or OTHER");
+  }
+  if (!ov1::CancelReason_IsValid(reason)) v.Add("reason", "unknown cancel reason");
+  if (!v.empty()) return v.ToStatus();
+
+  AfterCommit after;
+  int64_t target = *id;
+  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+    after = {};
+    auto rec = repo_.Lock(tx, *id);
+    if (!rec.ok()) return rec.status();
+    if ((caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id)) {
+      return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
+    }
+    if (req.has_expected_version() && req.expected_version() != rec->version()) {
+      return ErrorWithInfo(absl::StatusCode::kAborted,
+                           absl::StrCat("order ", req.order_id(), " is at version ",
+                                        rec->version()),
+                           "STALE_VERSION", {{"current_version", std::to_string(rec->version())}});
+    }
+    // An unpaid child is cancelled through its parent: the payment unit moves as one.
+    if (!rec->top_level && rec->status() == ov1::ORDER_STATUS_PENDING_PAYMENT) {
+      target = std::stoll(rec->order.parent_order_id());
+      auto parent = repo_.Lock(tx, target);
+      if (!parent.ok()) return parent.status();
+      rec = std::move(parent);
+    }
+    auto done = CancelInTx(tx, *rec, kActionCancel, ActorOf(caller), reason, req.reason_text(), &after);
+    return done.ok() ? absl::OkStatus() : done.status();
+  });
+  if (!s.ok()) return s;
+  Finish(after, ctx);
+  return GetOrder(caller, req.order_id());
+}
+
+absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
+    const Caller& caller, const ov1::ChangeShippingAddressRequest& req) {
+  if (auto s = CheckCaller(caller, {Role::kBuyer, Role::kAdmin}, "change addresses"); !s.ok()) {
+    return s;
+  }
+  Violations v;
+  uint64_t uid = 0;
+  CheckId(v, "order_id", req.order_id(), &uid);
+  if (!req.has_shipping_address()) {
+    v.Add("shipping_address", "is required");
+  } else {
+    CheckAddress(v, "shipping_address", req.shipping_address(), true);
+  }
+  if (req.expected_version() <= 0) v.Add("expected_version", "is required");
+  CheckText(v, "request_id", req.request_id(), kMaxRequestIdLength, false);
+  if (!v.empty()) return v.ToStatus();
+  const int64_t id = static_cast<int64_t>(uid);
+  const common::v1::Actor actor = ActorOf(caller);
+  AfterCommit after;
+  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+    after = {};
+    auto rec = repo_.Lock(tx, id);
+    if (!rec.ok()) return rec.status();
+    if (caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id) {
+      return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
+    }
+    // A retry of a change that already happened answers with the current order.
+    if (google::protobuf::util::MessageDifferencer::Equals(rec->order.shipping_address(),
+                                                           req.shipping_address())) {
+      return absl::OkStatus();
+    }
+    if (req.expected_version() != rec->version()) {
+      return ErrorWithInfo(absl::StatusCode::kAborted,
+                           absl::StrCat("order ", req.order_id(), " is at version ",
+                                        rec->version()),
+                           "STALE_VERSION", {{"current_version", std::to_string(rec->version())}});
+    }
+    std::vector<OrderRecord> units;
+    units.push_back(std::move(*rec));
+    if (units[0].top_level && !units[0].fulfillment_unit) {
+      auto kids = repo_.LockChildren(tx, id);
+      if (!kids.ok()) return kids.status();
+      for (auto& k : *kids) units.push_back(std::move(k));
+    }
+    const TimePoint now = clock_->Now();
+    for (OrderRecord& u : units) {
+      const OrderFlow* flow = flows_->Find(u.order.order_type());
+      auto next = flow->Next(GuardOf(u, now), kActionChangeAddress, ActorName(actor),
+                             "ADDRESS_NOT_CHANGEABLE");
+      if (!next.ok()) {
+        if (next.status().code() != absl::StatusCode::kFailedPrecondition) return next.status();
+        return FailedPreconditionError(
+            "ADDRESS_NOT_CHANGEABLE", absl::StrCat("order/", u.order.order_id()),
+            absl::StrCat("the address cannot change in status ", StatusName(u.status())),
+            {{"order_id", u.order.order_id()}, {"current_status", StatusName(u.status())}});
+      }
+      auto version = repo_.ChangeAddress(tx, u.id(), u.version(), u.status(),
+                                         req.shipping_address(), actor, now);
+      if (!version.ok()) return version.status();
+      after.fences.emplace_back(u.id(), *version);
+      ev1::EventEnvelope env;
+      auto* e = env.mutable_order_address_changed();
+      e->set_order_id(u.order.order_id());
+      e->set_parent_order_id(u.order.parent_order_id());
+      *e->mutable_shipping_address() = req.shipping_address();
+      *e->mutable_changed_by() = actor;
+      *e->mutable_changed_at() = ProtoTime(now);
+      e->set_version(*version);
+      if (auto st = Emit(tx, u.order, std::move(env), req.request_id()); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  Finish(after, {});
+  return GetOrder(caller, req.order_id());
+}
+
+absl::StatusOr<ov1::Order> OrderManager::ConfirmReceipt(const Caller& caller,
+                                                        const ov1::ConfirmReceiptRequest& req) {
+  if (auto s = CheckCaller(caller, {Role::kBuyer, Role::kAdmin}, "confirm receipt"); !s.ok()) {
+    return s;
+  }
+  auto id = ParseOrderId("order_id", req.order_id());
+  if (!id.ok()) return id.status();
+  const common::v1::Actor actor = ActorOf(caller);
+  AfterCommit after;
+  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+    after = {};
+    auto rec = repo_.Lock(tx, *id);
+    if (!rec.ok()) return rec.status();
+    if (caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id) {
+      return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
+    }
+    if (rec->status() == ov1::ORDER_STATUS_COMPLETED) return absl::OkStatus();  // idempotent
+    std::vector<OrderRecord> units;
+    int64_t parent = 0;
+    if (rec->top_level && !rec->fulfillment_unit) {
+      auto kids = repo_.LockChildren(tx, *id);
+      if (!kids.ok()) return kids.status();
+      for (auto& k : *kids) {
+        if (k.status() == ov1::ORDER_STATUS_SHIPPED || k.status() == ov1::ORDER_STATUS_DELIVERED) {
+          units.push_back(std::move(k));
+        }
+      }
+      if (units.empty()) units.push_back(std::move(*rec));  // reports the illegal transition
+      else parent = *id;
+    } else {
+      if (!rec->top_level) parent = std::stoll(rec->order.parent_order_id());
+      units.push_back(std::move(*rec));
+    }
+    for (OrderRecord& u : units) {
+      StatusChange change;
+      change.set_completed_at = true;
+      auto v = Transition(tx, u, kActionConfirmReceipt, actor, "", change, "ILLEGAL_TRANSITION",
+                          &after);
+      if (!v.ok()) return v.status();
+      ev1::EventEnvelope env;
+      auto* e = env.mutable_order_completed();
+      e->set_order_id(u.order.order_id());
+      e->set_parent_order_id(u.order.parent_order_id());
+      e->set_auto_confirmed(false);
+      *e->mutable_completed_at() = u.order.completed_at();
+      *e->mutable_transition() = u.order.status_history(u.order.status_history_size() - 1);
+      e->set_version(*v);
+      if (auto st = Emit(tx, u.order, std::move(env), req.request_id()); !st.ok()) return st;
+    }
+    if (parent != 0) return DeriveParent(tx, parent, kActionConfirmReceipt, req.request_id(), &after);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  Finish(after, {});
+  return GetOrder(caller, req.order_id());
+}
+
+absl::Status OrderManager::DeriveParent(Tx& tx, int64_t parent_id, const std::string& action,
+                                        const std::string& causation, AfterCommit* after) {
+  auto parent = repo_.Lock(tx, parent_id);
+  if (!parent.ok()) return parent.status();
+  auto kids = repo_.LockChildren(tx, parent_id);
+  if (!kids.ok()) return kids.status();
+  std::vector<OrderStatus> statuses;
+  for (const auto& k : *kids) statuses.push_back(k.status());
+  const OrderStatus derived = DeriveParentStatus(statuses);
+  if (derived == ov1::ORDER_STATUS_UNSPECIFIED || derived == parent->status()) {
+    return absl::OkStatus();
+  }
+  // The parent follows its children; its own table does not gate a derived status.
+  StatusChange c;
+  c.order_id = parent_id;
+  c.expected_version = parent->version();
+  c.from = parent->status();
+  c.to = derived;
+  c.action = action;
+  c.actor = SystemActor();
+  c.reason = "derived from child orders";
+  c.at = clock_->Now();
+  c.set_completed_at = derived == ov1::ORDER_STATUS_COMPLETED;
+  c.set_shipped_at = derived == ov1::ORDER_STATUS_SHIPPED;
+  c.set_delivered_at = derived == ov1::ORDER_STATUS_DELIVERED;
+  auto v = repo_.ApplyChange(tx, c);
+  if (!v.ok()) return v.status();
+  if (after != nullptr) after->fences.emplace_back(parent_id, *v);
+  parent->order.set_status(derived);
+  ev1::EventEnvelope env;
+  auto* e = env.mutable_order_status_changed();
+  e->set_order_id(parent->order.order_id());
+  *e->mutable_transition() = TransitionOf(c);
+  e->set_version(*v);
+  return Emit(tx, parent->order, std::move(env), causation);
+}
+
+absl::Status OrderManager::HandleEvent(Tx& tx, const ev1::EventEnvelope& event,
+                                       AfterCommit* after) {
+  switch (event.payload_case()) {
+    case ev1::EventEnvelope::kPaymentSucceeded:
+      return ApplyPayment(tx, event, after);
+    case ev1::EventEnvelope::kFulfillmentAccepted: {
+      uint64_t id = 0;
+      if (!ParseId(event.fulfillment_accepted().order_id(), &id)) return absl::OkStatus();
+      return ApplyFulfillment(tx, static_cast<int64_t>(id), kActionAccept, event, after);
+    }
+    case ev1::EventEnvelope::kShipmentShipped: {
+      const auto& e = event.shipment_shipped();
+      uint64_t id = 0;
+      if (e.kind() != fulfillment::v1::SHIPMENT_KIND_ORDER || !e.all_lines_shipped() ||
+          !ParseId(e.order_id(), &id)) {
+        return absl::OkStatus();
+      }
+      return ApplyFulfillment(tx, static_cast<int64_t>(id), kActionShip, event, after);
+    }
+    case ev1::EventEnvelope::kShipmentDelivered: {
+      const auto& e = event.shipment_delivered();
+      uint64_t id = 0;
+      if (e.kind() != fulfillment::v1::SHIPMENT_KIND_ORDER || !e.all_shipments_delivered() ||
+          !ParseId(e.order_id(), &id)) {
+        return absl::OkStatus();
+      }
+      return ApplyFulfillment(tx, static_cast<int64_t>(id), kActionDeliver, event, after);
+    }
+    default:
+      return absl::OkStatus();  // not ours to apply
+  }
+}
+
+absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
+                                        AfterCommit* after) {
+  const auto& p = event.payment_succeeded();
+  uint64_t uid = 0;
+  if (!ParseId(p.order_id(), &uid)) {
+    spdlog::warn("PaymentSucceeded {} names a malformed order id '{}'; skipped", event.event_id(),
+                 p.order_id());
+    return absl::OkStatus();
+  }
+  auto rec = repo_.Lock(tx, static_cast<int64_t>(uid));
+  if (!rec.ok()) return rec.status();  // unknown order: retried, then dead-lettered
+  if (!rec->top_level) {
+    spdlog::warn("PaymentSucceeded {} names child order {}; payments are per parent",
+                 event.event_id(), p.order_id());
+    return absl::OkStatus();
+  }
+  auto refund = [&](payment::v1::RefundReason reason, std::string_view tag) {
+    ev1::EventEnvelope env;
+    auto* e = env.mutable_order_refund_requested();
+    e->set_order_id(rec->order.order_id());
+    e->set_payment_id(p.payment_id());
+    *e->mutable_amount() = p.amount();
+    e->set_reason(reason);
+    e->set_reason_text(absl::StrCat("payment ", p.payment_id(), " arrived for an order in status ",
+                                    StatusName(rec->status())));
+    e->set_refund_request_id(
+        absl::StrCat("order:", rec->order.order_id(), ":", ToAbsl(tag), ":", p.payment_id()));
+    *e->mutable_requested_at() = ProtoTime(clock_->Now());
+    return Emit(tx, rec->order, std::move(env), event.event_id());
+  };
+  if (rec->status() == ov1::ORDER_STATUS_CANCELLED) {
+    // A late payment on a cancelled order is refunded; it never re-opens the order.
+    return refund(payment::v1::REFUND_REASON_PAID_AFTER_CANCEL, "paid-after-cancel");
+  }
+  if (rec->status() != ov1::ORDER_STATUS_PENDING_PAYMENT) {
+    if (rec->order.payment_id() == p.payment_id()) return absl::OkStatus();  // already applied
+    return refund(payment::v1::REFUND_REASON_DUPLICATE_PAYMENT, "duplicate-payment");
+  }
+  std::vector<OrderRecord> units;
+  if (!rec->fulfillment_unit) {
+    auto kids = repo_.LockChildren(tx, rec->id());
+    if (!kids.ok()) return kids.status();
+    units = std::move(*kids);
+  }
+  StatusChange change;
+  change.set_paid_at = true;
+  change.payment_id = p.payment_id();
+  auto pay = [&](OrderRecord& u) -> absl::Status {
+    auto v = Transition(tx, u, kActionPay, SystemActor(), "", change, "ORDER_NOT_PAYABLE", after);
+    if (!v.ok()) return v.status();
+    ev1::EventEnvelope env;
+    auto* e = env.mutable_order_paid();
+    e->set_order_id(u.order.order_id());
+    e->set_parent_order_id(u.order.parent_order_id());
+    e->set_buyer_id(u.order.buyer_id());
+    e->set_merchant_id(u.order.merchant_id());
+    e->set_payment_id(p.payment_id());
+    *e->mutable_amount() = u.order.price().payable_total();
+    *e->mutable_paid_at() = u.order.paid_at();
+    *e->mutable_shipping_address() = u.order.shipping_address();
+    *e->mutable_transition() = u.order.status_history(u.order.status_history_size() - 1);
+    e->set_version(*v);
+    auto full = repo_.LoadFull(tx, u.id());
+    if (!full.ok()) return full.status();
+    *e->mutable_lines() = full->order.lines();
+    return Emit(tx, u.order, std::move(env), event.event_id());
+  };
+  if (auto s = pay(*rec); !s.ok()) return s;
+  for (OrderRecord& u : units) {
+    if (auto s = pay(u); !s.ok()) return s;
+  }
+  if (auto s = marketing_.Use(tx, rec->id()); !s.ok()) return s;
+  return repo_.DeleteTimer(tx, rec->id());
+}
+
+absl::Status OrderManager::ApplyFulfillment(Tx& tx, int64_t order_id, const std::string& action,
+                                            const ev1::EventEnvelope& event, AfterCommit* after) {
+  // Lock the parent before the child (the order every path takes).
+  std::optional<OrderRecord> peek;
+  auto found = repo_.Find(tx, order_id);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
+  int64_t parent = 0;
+  if (!(*found)->top_level) {
+    parent = std::stoll((*found)->order.parent_order_id());
+    if (auto p = repo_.Lock(tx, parent); !p.ok()) return p.status();
+  }
+  auto rec = repo_.Lock(tx, order_id);
+  if (!rec.ok()) return rec.status();
+  const OrderFlow* flow = flows_->Find(rec->order.order_type());
+  // Redelivered or reordered events: the order already went past this step.
+  if (!flow->machine().CanApply(StatusName(rec->status()), action)) {
+    spdlog::info("order {}: {} not applicable in status {}; skipped", order_id, action,
+                 StatusName(rec->status()));
+    return absl::OkStatus();
+  }
+  StatusChange change;
+  change.set_shipped_at = action == kActionShip;
+  change.set_delivered_at = action == kActionDeliver;
+  auto v = Transition(tx, *rec, action, SystemActor(), "", change, "ILLEGAL_TRANSITION", after);
+  if (!v.ok()) return v.status();
+  ev1::EventEnvelope env;
+  const auto& last = rec->order.status_history(rec->order.status_history_size() - 1);
+  if (action == kActionShip) {
+    auto* e = env.mutable_order_shipped();
+    e->set_order_id(rec->order.order_id());
+    e->set_parent_order_id(rec->order.parent_order_id());
+    e->add_shipment_ids(event.shipment_shipped().shipment_id());
+    *e->mutable_shipped_at() = rec->order.shipped_at();
+    *e->mutable_transition() = last;
+    e->set_version(*v);
+  } else if (action == kActionDeliver) {
+    auto* e = env.mutable_order_delivered();
+    e->set_order_id(rec->order.order_id());
+    e->set_parent_order_id(rec->order.parent_order_id());
+    *e->mutable_delivered_at() = rec->order.delivered_at();
+    *e->mutable_transition() = last;
+    e->set_version(*v);
+  } else {
+    auto* e = env.mutable_order_status_changed();
+    e->set_order_id(rec->order.order_id());
+    e->set_parent_order_id(rec->order.parent_order_id());
+    *e->mutable_transition() = last;
+    e->set_version(*v);
+  }
+  if (auto s = Emit(tx, rec->order, std::move(env), event.event_id()); !s.ok()) return s;
+  if (parent != 0) return DeriveParent(tx, parent, action, event.event_id(), after);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> OrderManager::RecoverIntents(std::chrono::milliseconds min_age, int limit) {
+  int released = 0;
+  const TimePoint before = clock_->Now() - std::chrono::duration_cast<TimePoint::duration>(min_age);
+  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+    released = 0;
+    auto ids = repo_.ClaimStaleIntents(tx, before, limit);
+    if (!ids.ok()) return ids.status();
+    for (int64_t id : *ids) {
+      auto found = repo_.Find(tx, id);
+      if (!found.ok()) return found.status();
+      if (!found->has_value()) {
+        // The order never committed: give the stock back (a tombstone stops a late Reserve).
+        auto rel = inventory_.Release(std::to_string(id), iv1::RELEASE_REASON_ORDER_CREATE_FAILED, {});
+        if (!rel.ok()) {
+          spdlog::warn("recovery: Release of order {} failed: {}", id, rel.ToString());
+          continue;
+        }
+        ++released;
+      }
+      if (auto st = repo_.DeleteIntent(tx, id); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return released;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+
+absl::StatusOr<OrderRecord> OrderManager::LoadVisible(const Caller& caller, int64_t order_id) {
+  OrderRecord rec;
+  bool cached = false;
+  if (auto hit = cache_.Get(order_id)) {
+    cached = rec.order.ParseFromString(*hit);
+  }
+  if (!cached) {
+    absl::Status s = pool_.InTransaction([&](Tx& tx) {
+      auto full = repo_.LoadFull(tx, order_id);
+      if (!full.ok()) return full.status();
+      rec = std::move(*full);
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    std::string payload;
+    rec.order.SerializeToString(&payload);
+    cache_.Put(order_id, rec.order.version(), payload);
+  }
+  const bool visible =
+      caller.role == Role::kAdmin || caller.role == Role::kService ||
+      (caller.role == Role::kBuyer && rec.order.buyer_id() == caller.user_id) ||
+      (caller.role == Role::kMerchant && !rec.order.merchant_id().empty() &&
+       rec.order.merchant_id() == caller.user_id);
+  if (!visible) return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
+  return rec;
+}
+
+absl::StatusOr<ov1::Order> OrderManager::GetOrder(const Caller& caller,
+                                                  const std::string& order_id) {
+  if (auto s = CheckCaller(caller, {Role::kBuyer, Role::kMerchant, Role::kAdmin, Role::kService},
+                           "read orders");
+      !s.ok()) {
+    return s;
+  }
+  auto id = ParseOrderId("order_id", order_id);
+  if (!id.ok()) return id.status();
+  auto rec = LoadVisible(caller, *id);
+  if (!rec.ok()) return rec.status();
+  return View(std::move(rec->order));
+}
+
+absl::StatusOr<ov1::ListOrdersResponse> OrderManager::ListOrders(
+    const Caller& caller, const ov1::ListOrdersRequest& req) {
+  if (caller.role == Role::kUnknown || caller.user_id.empty()) return Unauthenticated();
+  ListQuery q;
+  Violations v;
+  switch (req.view()) {
+    case ov1::ORDER_LIST_VIEW_BUYER:
+      if (caller.role != Role::kBuyer) return RoleNotAllowed(caller, "use the BUYER view");
+      q.view = ListQuery::View::kBuyer;
+      q.buyer_id = caller.user_id;
+      break;
+    case ov1::ORDER_LIST_VIEW_MERCHANT:
+      if (caller.role != Role::kMerchant) return RoleNotAllowed(caller, "use the MERCHANT view");
+      q.view = ListQuery::View::kMerchant;
+      q.merchant_id = caller.user_id;
+      break;
+    case ov1::ORDER_LIST_VIEW_ADMIN:
+      if (caller.role != Role::kAdmin) return RoleNotAllowed(caller, "use the ADMIN view");
+      q.view = ListQuery::View::kAdmin;
+      q.buyer_id = req.buyer_id();
+      q.merchant_id = req.merchant_id();
+      break;
+    default:
+      v.Add("view", "is required");
+  }
+  if (req.view() != ov1::ORDER_LIST_VIEW_ADMIN) {
+    if (!req.buyer_id().empty()) v.Add("buyer_id", "only with the ADMIN view");
+    if (!req.merchant_id().empty()) v.Add("merchant_id", "only with the ADMIN view");
+  }
+  if (req.page_size() < 0) v.Add("page_size", "must not be negative");
+  q.limit = req.page_size() == 0 ? 20 : std::min(req.page_size(), 100);
+  for (int i = 0; i < req.statuses_size(); ++i) {
+    if (req.statuses(i) == ov1::ORDER_STATUS_UNSPECIFIED) {
+      v.Add(absl::StrCat("statuses[", i, "]"), "must be a status");
+    }
+    q.statuses.push_back(req.statuses(i));
+  }
+  if (req.has_created_after()) q.created_after = FromProtoTime(req.created_after());
+  if (req.has_created_before()) q.created_before = FromProtoTime(req.created_before());
+  if (q.created_after && q.created_before && *q.created_after >= *q.created_before) {
+    v.Add("created_before", "must be after created_after");
+  }
+  if (req.has_min_payable_total()) {
+    if (req.min_payable_total().amount_minor() < 0) v.Add("min_payable_total", "must not be negative");
+    q.min_total = req.min_payable_total().amount_minor();
+  }
+  if (req.has_max_payable_total()) {
+    if (req.max_payable_total().amount_minor() < 0) v.Add("max_payable_total", "must not be negative");
+    q.max_total = req.max_payable_total().amount_minor();
+  }
+  if (q.min_total && q.max_total && *q.min_total > *q.max_total) {
+    v.Add("max_payable_total", "must not be below min_payable_total");
+  }
+  CheckText(v, "sku_id", req.sku_id(), kMaxIdLength, false);
+  q.sku_id = req.sku_id();
+  const std::string filter = FilterHash(caller, req);
+  if (!req.page_token().empty()) {
+    std::string raw;
+    std::vector<std::string> parts;
+    if (absl::WebSafeBase64Unescape(req.page_token(), &raw)) {
+      parts = absl::StrSplit(raw, ':');
+    }
+    int64_t t = 0, id = 0;
+    if (parts.size() != 4 || parts[0] != "v1" || parts[3] != filter ||
+        !absl::SimpleAtoi(parts[1], &t) || !absl::SimpleAtoi(parts[2], &id)) {
+      return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
+                           "page_token is malformed or was issued for different filters",
+                           "INVALID_PAGE_TOKEN");
+    }
+    q.after = {t, id};
+  }
+  if (!v.empty()) return v.ToStatus();
+  std::vector<ov1::Order> orders;
+  const int page = q.limit;
+  q.limit = page + 1;  // one more tells whether a next page exists
+  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+    auto res = repo_.List(tx, q);
+    if (!res.ok()) return res.status();
+    orders = std::move(*res);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  ov1::ListOrdersResponse out;
+  const bool more = static_cast<int>(orders.size()) > page;
+  if (more) orders.resize(page);
+  for (auto& o : orders) *out.add_orders() = View(std::move(o));
+  if (more && !orders.empty()) {
+    const auto& last = out.orders(out.orders_size() - 1);
+    out.set_next_page_token(absl::WebSafeBase64Escape(
+        absl::StrCat("v1:", ToUnixMicros(FromProtoTime(last.created_at())), ":", last.order_id(),
+                     ":", filter)));
+  }
+  return out;
+}
+
+}  // namespace orderly::order_core

@@ -1,0 +1,592 @@
+#include "order_repository.hpp"
+
+#include <absl/strings/str_cat.h>
+
+#include "orderly/core/status.hpp"
+#include "orderly/pg/pool.hpp"
+#include "pg_util.hpp"
+
+namespace orderly::order_core {
+namespace {
+
+namespace ov1 = ::orderly::order::v1;
+
+#define ORDERLY_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+// Column list every order read uses; RowToRecord reads it by position.
+constexpr char kOrderColumns[] =
+    "order_id, COALESCE(parent_order_id, 0), is_top_level, is_fulfillment_unit, buyer_id, "
+    "merchant_id, warehouse_id, order_type, status, status_before_after_sale, currency, "
+    "items_total, activity_discount, member_discount, coupon_discount, points_discount, "
+    "points_used, shipping_fee, payable_total, shipping_address, "
+    "array_to_string(coupon_ids, chr(31)), client_note, request_id, request_fingerprint, " ORDERLY_US(
+        "payment_deadline") ", " ORDERLY_US("paid_at") ", " ORDERLY_US("shipped_at") ", " ORDERLY_US("delivered_at") ", " ORDERLY_US("completed_at") ", " ORDERLY_US("cancelled_at") ", " ORDERLY_US("created_at") ", " ORDERLY_US("updated_at") ", "
+    "version, cancel_reason, cancel_reason_text, payment_id";
+
+const std::string kFindSql = absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1");
+const std::string kLockSql =
+    absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1 FOR UPDATE");
+const std::string kLockChildrenSql =
+    absl::StrCat("SELECT ", kOrderColumns,
+                 " FROM orders WHERE parent_order_id = $1 ORDER BY order_id FOR UPDATE");
+const std::string kFindByRequestSql =
+    absl::StrCat("SELECT ", kOrderColumns,
+                 " FROM orders WHERE buyer_id = $1 AND request_id = $2 AND is_top_level");
+
+constexpr char kInsertOrdersHead[] =
+    "INSERT INTO orders (order_id, parent_order_id, is_top_level, is_fulfillment_unit, buyer_id, "
+    "merchant_id, warehouse_id, order_type, status, currency, items_total, activity_discount, "
+    "member_discount, coupon_discount, points_discount, points_used, shipping_fee, "
+    "payable_total, shipping_address, coupon_ids, client_note, request_id, request_fingerprint, "
+    "payment_deadline, created_at, updated_at, version) VALUES ";
+constexpr char kInsertOrdersRow[] =
+    "?::bigint, NULLIF(?::bigint, 0), ?::boolean, ?::boolean, ?, ?, ?, ?::smallint, ?::smallint, "
+    "?, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, "
+    "?::bytea, ?::text[], ?, ?, ?, ?::timestamptz, ?::timestamptz, ?::timestamptz, 1";
+
+constexpr char kInsertLinesHead[] =
+    "INSERT INTO order_lines (top_order_id, line_no, order_id, sku_id, merchant_id, quantity, "
+    "unit_price, base_amount, promotion_discount, member_discount, coupon_discount, "
+    "points_discount, final_amount, snapshot) VALUES ";
+constexpr char kInsertLinesRow[] =
+    "?::bigint, ?::int, ?::bigint, ?, ?, ?::int, ?::bigint, ?::bigint, ?::bigint, ?::bigint, "
+    "?::bigint, ?::bigint, ?::bigint, ?::bytea";
+
+constexpr char kInsertDiscountsHead[] =
+    "INSERT INTO order_discounts (top_order_id, seq, kind, source_id, amount, description) VALUES ";
+constexpr char kInsertDiscountsRow[] = "?::bigint, ?::int, ?::smallint, ?, ?::bigint, ?";
+
+constexpr char kInsertAllocationsHead[] =
+    "INSERT INTO order_discount_allocations (top_order_id, seq, line_no, amount) VALUES ";
+constexpr char kInsertAllocationsRow[] = "?::bigint, ?::int, ?::int, ?::bigint";
+
+constexpr char kInsertHistoryHead[] =
+    "INSERT INTO order_status_history (order_id, from_status, to_status, action, actor_role, "
+    "actor_id, reason, occurred_at) VALUES ";
+constexpr char kInsertHistoryRow[] =
+    "?::bigint, 0, ?::smallint, 'create', ?::smallint, ?, '', ?::timestamptz";
+
+// The timer goes in with the order and the create intent goes away with it: one round trip.
+constexpr char kInsertTimerAndDropIntentSql[] = R"sql(
+WITH t AS (INSERT INTO order_timers (order_id, due_at) VALUES ($1, $2::timestamptz)
+           ON CONFLICT (order_id) DO NOTHING)
+DELETE FROM create_intents WHERE order_id = $1)sql";
+
+constexpr char kInsertIntentSql[] = R"sql(
+INSERT INTO create_intents (order_id, buyer_id, created_at) VALUES ($1, $2, $3::timestamptz)
+ON CONFLICT (order_id) DO NOTHING)sql";
+constexpr char kDeleteIntentSql[] = "DELETE FROM create_intents WHERE order_id = $1";
+constexpr char kClaimStaleIntentsSql[] = R"sql(
+SELECT order_id FROM create_intents WHERE created_at < $1::timestamptz
+ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql";
+
+constexpr char kApplyChangeSql[] = R"sql(
+WITH u AS (
+  UPDATE orders SET
+    status = $3::smallint,
+    version = version + 1,
+    updated_at = $9::timestamptz,
+    paid_at = CASE WHEN $10::boolean THEN $9::timestamptz ELSE paid_at END,
+    shipped_at = CASE WHEN $11::boolean THEN $9::timestamptz ELSE shipped_at END,
+    delivered_at = CASE WHEN $12::boolean THEN $9::timestamptz ELSE delivered_at END,
+    completed_at = CASE WHEN $13::boolean THEN $9::timestamptz ELSE completed_at END,
+    cancelled_at = CASE WHEN $14::boolean THEN $9::timestamptz ELSE cancelled_at END,
+    cancel_reason = CASE WHEN $15::smallint >= 0 THEN $15::smallint ELSE cancel_reason END,
+    cancel_reason_text = CASE WHEN $15::smallint >= 0 THEN $16 ELSE cancel_reason_text END,
+    payment_id = CASE WHEN $17::boolean THEN $18 ELSE payment_id END,
+    status_before_after_sale = CASE WHEN $19::smallint >= 0 THEN $19::smallint
+                                    ELSE status_before_after_sale END
+  WHERE order_id = $1 AND version = $2
+  RETURNING order_id)
+INSERT INTO order_status_history (order_id, from_status, to_status, action, actor_role, actor_id,
+                                  reason, occurred_at)
+SELECT order_id, $4::smallint, $3::smallint, $5, $6::smallint, $7, $8, $9::timestamptz FROM u
+RETURNING id)sql";
+
+constexpr char kChangeAddressSql[] = R"sql(
+WITH u AS (
+  UPDATE orders SET shipping_address = $3::bytea, version = version + 1,
+                    updated_at = $7::timestamptz
+  WHERE order_id = $1 AND version = $2
+  RETURNING order_id)
+INSERT INTO order_status_history (order_id, from_status, to_status, action, actor_role, actor_id,
+                                  reason, occurred_at)
+SELECT order_id, $4::smallint, $4::smallint, 'change_address', $5::smallint, $6, '',
+       $7::timestamptz FROM u
+RETURNING id)sql";
+
+constexpr char kCurrentVersionSql[] = "SELECT version FROM orders WHERE order_id = $1";
+
+constexpr char kDeleteTimerSql[] = "DELETE FROM order_timers WHERE order_id = $1";
+constexpr char kClaimDueTimersSql[] = R"sql(
+SELECT order_id FROM order_timers WHERE due_at <= $1::timestamptz
+ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql";
+constexpr char kPostponeTimerSql[] =
+    "UPDATE order_timers SET due_at = $2::timestamptz, attempts = attempts + 1 WHERE order_id = $1";
+constexpr char kOverdueSql[] = R"sql(
+SELECT order_id FROM orders
+WHERE status = 1 AND is_top_level AND payment_deadline <= $1::timestamptz
+ORDER BY payment_deadline LIMIT $2)sql";
+
+constexpr char kLinesOfTopSql[] =
+    "SELECT snapshot FROM order_lines WHERE top_order_id = $1 ORDER BY line_no";
+constexpr char kLinesOfUnitSql[] =
+    "SELECT snapshot FROM order_lines WHERE order_id = $1 ORDER BY line_no";
+constexpr char kDiscountsSql[] =
+    "SELECT kind, source_id, amount, description FROM order_discounts WHERE top_order_id = $1 "
+    "ORDER BY seq";
+constexpr char kHistorySql[] = "SELECT from_status, to_status, action, actor_role, actor_id, reason, " ORDERLY_US(
+    "occurred_at") " FROM order_status_history WHERE order_id = $1 ORDER BY id";
+constexpr char kChildrenSql[] =
+    "SELECT order_id FROM orders WHERE parent_order_id = $1 ORDER BY order_id";
+constexpr char kPageLinesSql[] = R"sql(
+SELECT top_order_id, order_id, snapshot FROM order_lines
+WHERE top_order_id = ANY($1::bigint[]) OR order_id = ANY($1::bigint[])
+ORDER BY top_order_id, line_no)sql";
+
+// List filters shared by the three views; '' = filter not set.
+constexpr char kListFilters[] = R"sql(
+  AND (NULLIF($2, '') IS NULL OR o.status = ANY(NULLIF($2, '')::smallint[]))
+  AND (NULLIF($3, '') IS NULL OR o.created_at >= NULLIF($3, '')::timestamptz)
+  AND (NULLIF($4, '') IS NULL OR o.created_at < NULLIF($4, '')::timestamptz)
+  AND (NULLIF($5, '') IS NULL OR o.payable_total >= NULLIF($5, '')::bigint)
+  AND (NULLIF($6, '') IS NULL OR o.payable_total <= NULLIF($6, '')::bigint)
+  AND ($7 = '' OR EXISTS (SELECT 1 FROM order_lines l
+                          WHERE (l.top_order_id = o.order_id OR l.order_id = o.order_id)
+                            AND l.sku_id = $7))
+  AND (NULLIF($8, '') IS NULL OR (o.created_at, o.order_id) <
+       (timestamptz 'epoch' + NULLIF($8, '')::bigint * interval '1 microsecond',
+        NULLIF($9, '')::bigint))
+)sql";
+constexpr char kListTail[] = " ORDER BY o.created_at DESC, o.order_id DESC LIMIT $10";
+const std::string kListBuyerSql = absl::StrCat(
+    "SELECT ", kOrderColumns, " FROM orders o WHERE o.is_top_level AND o.buyer_id = $1 ",
+    kListFilters, kListTail);
+const std::string kListMerchantSql = absl::StrCat(
+    "SELECT ", kOrderColumns, " FROM orders o WHERE o.is_fulfillment_unit AND o.merchant_id = $1 ",
+    kListFilters, kListTail);
+const std::string kListAdminSql = absl::StrCat(
+    "SELECT ", kOrderColumns,
+    " FROM orders o WHERE o.is_top_level AND ($1 = '' OR o.buyer_id = $1) "
+    " AND ($11 = '' OR EXISTS (SELECT 1 FROM order_lines m WHERE m.top_order_id = o.order_id "
+    "                           AND m.merchant_id = $11)) ",
+    kListFilters, kListTail);
+
+void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out) {
+  if (!f.is_null()) *out = ProtoTime(FromUnixMicros(f.as<int64_t>()));
+}
+
+OrderRecord RowToRecord(const pqxx::row& r) {
+  OrderRecord rec;
+  ov1::Order& o = rec.order;
+  o.set_order_id(r[0].c_str());
+  const int64_t parent = r[1].as<int64_t>();
+  if (parent != 0) o.set_parent_order_id(std::to_string(parent));
+  rec.top_level = r[2].as<bool>();
+  rec.fulfillment_unit = r[3].as<bool>();
+  o.set_buyer_id(r[4].c_str());
+  o.set_merchant_id(r[5].c_str());
+  rec.warehouse_id = r[6].c_str();
+  o.set_order_type(static_cast<common::v1::OrderType>(r[7].as<int>()));
+  o.set_status(static_cast<ov1::OrderStatus>(r[8].as<int>()));
+  o.set_status_before_after_sale(static_cast<ov1::OrderStatus>(r[9].as<int>()));
+  const std::string currency = r[10].c_str();
+  auto money = [&](google::protobuf::Message* m, int col) {
+    auto* money = static_cast<common::v1::Money*>(m);
+    money->set_amount_minor(r[col].as<int64_t>());
+    money->set_currency_code(currency);
+  };
+  ov1::PriceBreakdown* p = o.mutable_price();
+  money(p->mutable_items_total(), 11);
+  money(p->mutable_activity_discount(), 12);
+  money(p->mutable_member_discount(), 13);
+  money(p->mutable_coupon_discount(), 14);
+  money(p->mutable_points_discount(), 15);
+  p->set_points_used(r[16].as<int64_t>());
+  money(p->mutable_shipping_fee(), 17);
+  money(p->mutable_payable_total(), 18);
+  pqxx::binarystring addr(r[19]);
+  o.mutable_shipping_address()->ParseFromArray(addr.data(), static_cast<int>(addr.size()));
+  for (auto& c : SplitUnitSeparated(r[20].c_str())) o.add_coupon_ids(c);
+  o.set_client_note(r[21].c_str());
+  rec.request_id = r[22].c_str();
+  rec.request_fingerprint = r[23].c_str();
+  SetTime(r[24], o.mutable_payment_deadline());
+  SetTime(r[25], o.mutable_paid_at());
+  SetTime(r[26], o.mutable_shipped_at());
+  SetTime(r[27], o.mutable_delivered_at());
+  SetTime(r[28], o.mutable_completed_at());
+  SetTime(r[29], o.mutable_cancelled_at());
+  SetTime(r[30], o.mutable_created_at());
+  SetTime(r[31], o.mutable_updated_at());
+  o.set_version(r[32].as<int64_t>());
+  o.set_cancel_reason(static_cast<ov1::CancelReason>(r[33].as<int>()));
+  o.set_cancel_reason_text(r[34].c_str());
+  o.set_payment_id(r[35].c_str());
+  return rec;
+}
+
+absl::StatusOr<std::optional<OrderRecord>> FindOne(Tx& tx, const std::string& sql,
+                                                   const std::string& a,
+                                                   const std::optional<std::string>& b) {
+  try {
+    pqxx::result res = b ? tx.exec_params(sql, a, *b) : tx.exec_params(sql, a);
+    if (res.empty()) return std::optional<OrderRecord>();
+    return std::optional<OrderRecord>(RowToRecord(res[0]));
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::Status NotFound(int64_t order_id) {
+  return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
+}
+
+absl::StatusOr<std::vector<int64_t>> Ids(Tx& tx, const char* sql, const std::string& a,
+                                         int limit) {
+  try {
+    std::vector<int64_t> out;
+    for (const auto& row : tx.exec_params(sql, a, limit)) out.push_back(row[0].as<int64_t>());
+    return out;
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+std::string Serialize(const google::protobuf::Message& m) {
+  std::string s;
+  m.SerializeToString(&s);
+  return s;
+}
+
+}  // namespace
+
+int64_t OrderRecord::id() const { return std::stoll(order.order_id()); }
+
+absl::StatusOr<std::optional<OrderRecord>> OrderRepository::Find(Tx& tx, int64_t order_id) {
+  return FindOne(tx, kFindSql, std::to_string(order_id), std::nullopt);
+}
+
+absl::StatusOr<std::optional<OrderRecord>> OrderRepository::FindByRequest(
+    Tx& tx, const std::string& buyer_id, const std::string& request_id) {
+  return FindOne(tx, kFindByRequestSql, buyer_id, request_id);
+}
+
+absl::Status OrderRepository::Insert(Tx& tx, const CreatePlan& plan, TimePoint now) {
+  if (plan.orders.empty()) return absl::InternalError("create plan without orders");
+  const std::string now_s = PgTime(now);
+  const int64_t top_id = plan.orders[0].id();
+  try {
+    // Orders first: a concurrent duplicate blocks on the primary key here and fails before it
+    // touches coupons or points.
+    std::vector<std::string> p;
+    for (const OrderRecord& rec : plan.orders) {
+      const ov1::Order& o = rec.order;
+      const auto& pr = o.price();
+      std::vector<std::string> coupons(o.coupon_ids().begin(), o.coupon_ids().end());
+      const std::string parent = o.parent_order_id().empty() ? "0" : o.parent_order_id();
+      for (std::string v :
+           {o.order_id(), parent, std::string(rec.top_level ? "true" : "false"),
+            std::string(rec.fulfillment_unit ? "true" : "false"), o.buyer_id(), o.merchant_id(),
+            rec.warehouse_id, std::to_string(o.order_type()), std::to_string(o.status()),
+            pr.payable_total().currency_code(), std::to_string(pr.items_total().amount_minor()),
+            std::to_string(pr.activity_discount().amount_minor()),
+            std::to_string(pr.member_discount().amount_minor()),
+            std::to_string(pr.coupon_discount().amount_minor()),
+            std::to_string(pr.points_discount().amount_minor()), std::to_string(pr.points_used()),
+            std::to_string(pr.shipping_fee().amount_minor()),
+            std::to_string(pr.payable_total().amount_minor()),
+            ByteaHex(Serialize(o.shipping_address())), TextArrayLiteral(coupons), o.client_note(),
+            rec.request_id, rec.request_fingerprint, PgTime(FromProtoTime(o.payment_deadline())),
+            now_s, now_s}) {
+        p.push_back(std::move(v));
+      }
+    }
+    tx.exec_params(absl::StrCat(kInsertOrdersHead,
+                                MultiRowValues(kInsertOrdersRow, static_cast<int>(plan.orders.size()))),
+                   pqxx::prepare::make_dynamic_params(p));
+
+    p.clear();
+    for (size_t i = 0; i < plan.lines.size(); ++i) {
+      const ov1::OrderLine& l = plan.lines[i];
+      for (std::string v :
+           {std::to_string(top_id), l.line_id(), std::to_string(plan.unit_of_line[i]), l.sku_id(),
+            l.merchant_id(), std::to_string(l.quantity()),
+            std::to_string(l.unit_price().amount_minor()),
+            std::to_string(l.base_amount().amount_minor()),
+            std::to_string(l.promotion_discount().amount_minor()),
+            std::to_string(l.member_discount().amount_minor()),
+            std::to_string(l.coupon_discount().amount_minor()),
+            std::to_string(l.points_discount().amount_minor()),
+            std::to_string(l.final_amount().amount_minor()), ByteaHex(Serialize(l))}) {
+        p.push_back(std::move(v));
+      }
+    }
+    tx.exec_params(absl::StrCat(kInsertLinesHead,
+                                MultiRowValues(kInsertLinesRow, static_cast<int>(plan.lines.size()))),
+                   pqxx::prepare::make_dynamic_params(p));
+
+    const ov1::Order& top = plan.orders[0].order;
+    if (top.discount_lines_size() > 0) {
+      p.clear();
+      for (int i = 0; i < top.discount_lines_size(); ++i) {
+        const auto& d = top.discount_lines(i);
+        for (std::string v : {std::to_string(top_id), std::to_string(i), std::to_string(d.kind()),
+                              d.source_id(), std::to_string(d.amount().amount_minor()),
+                              d.description()}) {
+          p.push_back(std::move(v));
+        }
+      }
+      tx.exec_params(absl::StrCat(kInsertDiscountsHead,
+                                  MultiRowValues(kInsertDiscountsRow, top.discount_lines_size())),
+                     pqxx::prepare::make_dynamic_params(p));
+      if (!plan.allocations.empty()) {
+        p.clear();
+        for (const auto& a : plan.allocations) {
+          for (std::string v : {std::to_string(top_id), std::to_string(a.discount_seq),
+                                std::to_string(a.line_no), std::to_string(a.amount_minor)}) {
+            p.push_back(std::move(v));
+          }
+        }
+        tx.exec_params(
+            absl::StrCat(kInsertAllocationsHead,
+                         MultiRowValues(kInsertAllocationsRow,
+                                        static_cast<int>(plan.allocations.size()))),
+            pqxx::prepare::make_dynamic_params(p));
+      }
+    }
+
+    p.clear();
+    for (const OrderRecord& rec : plan.orders) {
+      const auto& h = rec.order.status_history(0);
+      for (std::string v : {rec.order.order_id(), std::to_string(h.to_status()),
+                            std::to_string(h.actor().role()), h.actor().id(), now_s}) {
+        p.push_back(std::move(v));
+      }
+    }
+    tx.exec_params(absl::StrCat(kInsertHistoryHead,
+                                MultiRowValues(kInsertHistoryRow, static_cast<int>(plan.orders.size()))),
+                   pqxx::prepare::make_dynamic_params(p));
+
+    tx.exec_params(kInsertTimerAndDropIntentSql, top_id, PgTime(plan.timer_due));
+    return absl::OkStatus();
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::Status OrderRepository::InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id,
+                                           TimePoint now) {
+  try {
+    tx.exec_params(kInsertIntentSql, order_id, buyer_id, PgTime(now));
+    return absl::OkStatus();
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::Status OrderRepository::DeleteIntent(Tx& tx, int64_t order_id) {
+  try {
+    tx.exec_params(kDeleteIntentSql, order_id);
+    return absl::OkStatus();
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::StatusOr<std::vector<int64_t>> OrderRepository::ClaimStaleIntents(Tx& tx, TimePoint before,
+                                                                        int limit) {
+  return Ids(tx, kClaimStaleIntentsSql, PgTime(before), limit);
+}
+
+absl::StatusOr<OrderRecord> OrderRepository::Lock(Tx& tx, int64_t order_id) {
+  auto rec = FindOne(tx, kLockSql, std::to_string(order_id), std::nullopt);
+  if (!rec.ok()) return rec.status();
+  if (!rec->has_value()) return NotFound(order_id);
+  return std::move(**rec);
+}
+
+absl::StatusOr<std::vector<OrderRecord>> OrderRepository::LockChildren(Tx& tx, int64_t parent_id) {
+  try {
+    std::vector<OrderRecord> out;
+    for (const auto& row : tx.exec_params(kLockChildrenSql, parent_id)) {
+      out.push_back(RowToRecord(row));
+    }
+    return out;
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+namespace {
+absl::Status StaleVersion(Tx& tx, int64_t order_id, int64_t expected) {
+  std::string current = "unknown";
+  try {
+    auto res = tx.exec_params(kCurrentVersionSql, order_id);
+    if (!res.empty()) current = res[0][0].c_str();
+  } catch (...) {
+  }
+  return ErrorWithInfo(absl::StatusCode::kAborted,
+                       absl::StrCat("order ", order_id, " is no longer at version ", expected,
+                                    " (now ", current, "); re-read and retry"),
+                       "STALE_VERSION", {{"current_version", current}});
+}
+}  // namespace
+
+absl::StatusOr<int64_t> OrderRepository::ApplyChange(Tx& tx, const StatusChange& c) {
+  try {
+    auto res = tx.exec_params(
+        kApplyChangeSql, c.order_id, c.expected_version, static_cast<int>(c.to),
+        static_cast<int>(c.from), c.action, static_cast<int>(c.actor.role()), c.actor.id(),
+        c.reason, PgTime(c.at), c.set_paid_at, c.set_shipped_at, c.set_delivered_at,
+        c.set_completed_at, c.set_cancelled_at,
+        c.cancel_reason ? static_cast<int>(*c.cancel_reason) : -1, c.cancel_reason_text,
+        c.payment_id.has_value(), c.payment_id.value_or(""),
+        c.status_before_after_sale ? static_cast<int>(*c.status_before_after_sale) : -1);
+    if (res.empty()) return StaleVersion(tx, c.order_id, c.expected_version);
+    return c.expected_version + 1;
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::StatusOr<int64_t> OrderRepository::ChangeAddress(Tx& tx, int64_t order_id,
+                                                       int64_t expected_version,
+                                                       ov1::OrderStatus status,
+                                                       const common::v1::Address& address,
+                                                       const common::v1::Actor& actor,
+                                                       TimePoint at) {
+  try {
+    auto res = tx.exec_params(kChangeAddressSql, order_id, expected_version,
+                              ByteaHex(Serialize(address)), static_cast<int>(status),
+                              static_cast<int>(actor.role()), actor.id(), PgTime(at));
+    if (res.empty()) return StaleVersion(tx, order_id, expected_version);
+    return expected_version + 1;
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::Status OrderRepository::DeleteTimer(Tx& tx, int64_t order_id) {
+  try {
+    tx.exec_params(kDeleteTimerSql, order_id);
+    return absl::OkStatus();
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::StatusOr<std::vector<int64_t>> OrderRepository::ClaimDueTimers(Tx& tx, TimePoint now,
+                                                                     int limit) {
+  return Ids(tx, kClaimDueTimersSql, PgTime(now), limit);
+}
+
+absl::Status OrderRepository::PostponeTimer(Tx& tx, int64_t order_id, TimePoint due) {
+  try {
+    tx.exec_params(kPostponeTimerSql, order_id, PgTime(due));
+    return absl::OkStatus();
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::StatusOr<std::vector<int64_t>> OrderRepository::OverdueOrders(Tx& tx, TimePoint now,
+                                                                    int limit) {
+  return Ids(tx, kOverdueSql, PgTime(now), limit);
+}
+
+absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) {
+  auto found = FindOne(tx, kFindSql, std::to_string(order_id), std::nullopt);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return NotFound(order_id);
+  OrderRecord rec = std::move(**found);
+  ov1::Order& o = rec.order;
+  try {
+    for (const auto& row : tx.exec_params(rec.top_level ? kLinesOfTopSql : kLinesOfUnitSql,
+                                          order_id)) {
+      pqxx::binarystring b(row[0]);
+      o.add_lines()->ParseFromArray(b.data(), static_cast<int>(b.size()));
+    }
+    if (rec.top_level) {
+      const std::string currency = o.price().payable_total().currency_code();
+      for (const auto& row : tx.exec_params(kDiscountsSql, order_id)) {
+        auto* d = o.add_discount_lines();
+        d->set_kind(static_cast<ov1::DiscountKind>(row[0].as<int>()));
+        d->set_source_id(row[1].c_str());
+        d->mutable_amount()->set_amount_minor(row[2].as<int64_t>());
+        d->mutable_amount()->set_currency_code(currency);
+        d->set_description(row[3].c_str());
+      }
+      for (const auto& row : tx.exec_params(kChildrenSql, order_id)) {
+        o.add_child_order_ids(row[0].c_str());
+      }
+    }
+    for (const auto& row : tx.exec_params(kHistorySql, order_id)) {
+      auto* h = o.add_status_history();
+      h->set_from_status(static_cast<ov1::OrderStatus>(row[0].as<int>()));
+      h->set_to_status(static_cast<ov1::OrderStatus>(row[1].as<int>()));
+      h->set_action(row[2].c_str());
+      h->mutable_actor()->set_role(static_cast<common::v1::Role>(row[3].as<int>()));
+      h->mutable_actor()->set_id(row[4].c_str());
+      h->set_reason(row[5].c_str());
+      *h->mutable_occurred_at() = ProtoTime(FromUnixMicros(row[6].as<int64_t>()));
+    }
+    return rec;
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const ListQuery& q) {
+  std::vector<int64_t> statuses(q.statuses.begin(), q.statuses.end());
+  const std::string status_arr = statuses.empty() ? "" : IntArrayLiteral(statuses);
+  const std::string after_s = q.created_after ? PgTime(*q.created_after) : "";
+  const std::string before_s = q.created_before ? PgTime(*q.created_before) : "";
+  const std::string min_s = q.min_total ? std::to_string(*q.min_total) : "";
+  const std::string max_s = q.max_total ? std::to_string(*q.max_total) : "";
+  const std::string cur_t = q.after ? std::to_string(q.after->first) : "";
+  const std::string cur_id = q.after ? std::to_string(q.after->second) : "";
+  try {
+    pqxx::result res;
+    switch (q.view) {
+      case ListQuery::View::kBuyer:
+        res = tx.exec_params(kListBuyerSql, q.buyer_id, status_arr, after_s, before_s, min_s,
+                             max_s, q.sku_id, cur_t, cur_id, q.limit);
+        break;
+      case ListQuery::View::kMerchant:
+        res = tx.exec_params(kListMerchantSql, q.merchant_id, status_arr, after_s, before_s, min_s,
+                             max_s, q.sku_id, cur_t, cur_id, q.limit);
+        break;
+      case ListQuery::View::kAdmin:
+        res = tx.exec_params(kListAdminSql, q.buyer_id, status_arr, after_s, before_s, min_s,
+                             max_s, q.sku_id, cur_t, cur_id, q.limit, q.merchant_id);
+        break;
+    }
+    std::vector<OrderRecord> recs;
+    std::vector<int64_t> ids;
+    for (const auto& row : res) {
+      recs.push_back(RowToRecord(row));
+      ids.push_back(recs.back().id());
+    }
+    std::vector<ov1::Order> out;
+    if (recs.empty()) return out;
+    auto lines = tx.exec_params(kPageLinesSql, IntArrayLiteral(ids));
+    for (OrderRecord& rec : recs) {
+      const int64_t id = rec.id();
+      for (const auto& row : lines) {
+        const int64_t top = row[0].as<int64_t>();
+        const int64_t unit = row[1].as<int64_t>();
+        if ((rec.top_level && top == id) || (!rec.top_level && unit == id)) {
+          pqxx::binarystring b(row[2]);
+          rec.order.add_lines()->ParseFromArray(b.data(), static_cast<int>(b.size()));
+        }
+      }
+      out.push_back(std::move(rec.order));
+    }
+    return out;
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+}  // namespace orderly::order_core

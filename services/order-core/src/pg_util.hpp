@@ -1,0 +1,34 @@
+#pragma once
+// Small helpers for passing values to libpqxx 6.4 as text parameters.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <google/protobuf/timestamp.pb.h>
+#include <pqxx/pqxx>
+
+#include "orderly/core/clock.hpp"
+
+namespace orderly::order_core {
+
+// "\x0a1b..." (bytea hex input format).
+std::string ByteaHex(std::string_view bytes);
+// {"a","b\"c"}: a text[] literal.
+std::string TextArrayLiteral(const std::vector<std::string>& values);
+// {1,2,3}
+std::string IntArrayLiteral(const std::vector<int64_t>& values);
+// RFC 3339 with microseconds, for timestamptz parameters.
+std::string PgTime(TimePoint t);
+int64_t ToUnixMicros(TimePoint t);
+TimePoint FromUnixMicros(int64_t us);
+google::protobuf::Timestamp ProtoTime(TimePoint t);
+TimePoint FromProtoTime(const google::protobuf::Timestamp& ts);
+// Splits a string joined with chr(31) (array_to_string(arr, chr(31))).
+std::vector<std::string> SplitUnitSeparated(const std::string& s);
+
+// "INSERT ... VALUES (?, ...), (...)" with each '?' of `row_template` numbered $1..$n across rows.
+std::string MultiRowValues(std::string_view row_template, int rows);
+
+}  // namespace orderly::order_core

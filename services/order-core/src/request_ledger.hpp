@@ -1,0 +1,54 @@
+#pragma once
+// Idempotency layer 1: the buyer's request_id remembered in Redis for a few minutes, so a double
+// click or a client retry is answered without touching inventory or PostgreSQL. Redis being down
+// only removes this layer: the order id primary key and the (buyer, request_id) unique index
+// still guard the database.
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "orderly/redis/client.hpp"
+
+namespace orderly::order_core {
+
+class RequestLedger {
+ public:
+  enum class State { kClaimed, kInProgress, kDone, kUnavailable };
+  struct Entry {
+    State state = State::kUnavailable;
+    std::string value;  // what the first request stored: "<order_id>|<fingerprint>"
+  };
+
+  RequestLedger(redis::Client* redis, std::chrono::milliseconds ttl) : redis_(redis), ttl_(ttl) {}
+
+  // Claims key for this request, or tells what an earlier request with the key left there.
+  Entry Claim(const std::string& key, const std::string& value);
+  // Re-reads a key claimed by someone else.
+  Entry Peek(const std::string& key);
+  void Complete(const std::string& key, const std::string& value);
+  void Abandon(const std::string& key);
+
+ private:
+  redis::Client* redis_;
+  std::chrono::milliseconds ttl_;
+};
+
+// Cache-aside of whole orders keyed by id, versioned: a write fences the key with its new version
+// and a fill with an older version is refused, so a reader never gets a status older than the
+// last committed write it could have seen.
+class OrderCache {
+ public:
+  OrderCache(redis::Client* redis, std::chrono::milliseconds ttl) : redis_(redis), ttl_(ttl) {}
+  // The cached serialized order, or nullopt (miss, fence only, or Redis down).
+  std::optional<std::string> Get(int64_t order_id);
+  // Stores the order at `version` unless a newer version (or fence) is there.
+  void Put(int64_t order_id, int64_t version, const std::string& payload);
+  // After a committed write: anything older than `version` must not be served or stored.
+  void Fence(int64_t order_id, int64_t version);
+
+ private:
+  redis::Client* redis_;
+  std::chrono::milliseconds ttl_;
+};
+
+}  // namespace orderly::order_core
