@@ -18,20 +18,22 @@ std::string& SourceName() {
   return name;
 }
 
-constexpr char kNextSequenceSql[] = R"sql(
-INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last_sequence) VALUES ($1, $2, 1)
-ON CONFLICT (aggregate_type, aggregate_id)
-DO UPDATE SET last_sequence = outbox_sequences.last_sequence + 1
-RETURNING last_sequence)sql";
-
-constexpr char kInsertSql[] = R"sql(
+// One round trip: take the aggregate's next sequence (its row lock serializes the aggregate's
+// writers until commit) and insert the event with it. The stored payload has no sequence; the
+// relay stamps it into the record (see relay.cpp), so the envelope is serialized before the
+// sequence is known. The NOTIFY that wakes the relay comes from a statement trigger.
+constexpr char kAppendSql[] = R"sql(
+WITH seq AS (
+  INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last_sequence) VALUES ($4, $5, 1)
+  ON CONFLICT (aggregate_type, aggregate_id)
+  DO UPDATE SET last_sequence = outbox_sequences.last_sequence + 1
+  RETURNING last_sequence)
 INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
                     event_type, payload, traceparent, occurred_at)
-VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10::double precision / 1000.0)))sql";
-
-// Wakes the relay when the transaction commits (NOTIFY is delivered at commit, and PostgreSQL
-// folds identical notifications within one transaction into one).
-constexpr char kNotifySql[] = "SELECT pg_notify('orderly_outbox', '')";
+SELECT $1::uuid, $2, $3, $4, $5, seq.last_sequence, $6, $7, $8,
+       to_timestamp($9::double precision / 1000.0)
+FROM seq
+RETURNING sequence)sql";
 
 }  // namespace
 
@@ -69,13 +71,9 @@ absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& en
   std::string type = EventTypeOf(envelope);
   if (type.empty()) return absl::InvalidArgumentError("outbox event has no payload");
   try {
-    auto seq_row = tx.exec_params1(kNextSequenceSql, envelope.aggregate_type(),
-                                   envelope.aggregate_id());
-    const int64_t sequence = seq_row[0].as<int64_t>();
-
     if (envelope.event_id().empty()) envelope.set_event_id(NewUuidV7());
     envelope.set_event_type(type);
-    envelope.set_sequence(sequence);
+    envelope.clear_sequence();
     if (envelope.source().empty()) envelope.set_source(Source());
     if (!envelope.has_occurred_at()) {
       *envelope.mutable_occurred_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
@@ -83,9 +81,9 @@ absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& en
     }
     if (envelope.traceparent().empty()) {
       const auto& ctx = log::Current();
-      if (!ctx.trace_id.empty()) {
-        envelope.set_traceparent("00-" + ctx.trace_id + "-" + NewUuidV7().substr(0, 8) +
-                                 NewUuidV7().substr(24, 8) + "-01");
+      if (ctx.trace_id.size() == 32) {
+        envelope.set_traceparent("00-" + ctx.trace_id + "-" + NewUuidV7().substr(24, 12) +
+                                 NewUuidV7().substr(19, 4) + "-01");
       }
     }
     std::string key = options.partition_key;
@@ -98,10 +96,11 @@ absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& en
     }
     const int64_t occurred_ms =
         google::protobuf::util::TimeUtil::TimestampToMilliseconds(envelope.occurred_at());
-    tx.exec_params(kInsertSql, envelope.event_id(), options.topic, key, envelope.aggregate_type(),
-                   envelope.aggregate_id(), sequence, type, pqxx::binarystring(payload),
-                   envelope.traceparent(), occurred_ms);
-    tx.exec(kNotifySql);
+    auto row = tx.exec_params1(kAppendSql, envelope.event_id(), options.topic, key,
+                               envelope.aggregate_type(), envelope.aggregate_id(), type,
+                               pqxx::binarystring(payload), envelope.traceparent(), occurred_ms);
+    const int64_t sequence = row[0].as<int64_t>();
+    envelope.set_sequence(sequence);
     return sequence;
   } catch (...) {
     return pg::StatusFromCurrentException();

@@ -32,7 +32,7 @@ ORDER BY o.id
 LIMIT $1)sql";
 
 constexpr char kMarkPublishedSql[] = R"sql(
-UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+UPDATE outbox SET published_at = clock_timestamp(), attempts = attempts + 1, last_error = NULL
 WHERE id = ANY($1::bigint[]))sql";
 
 // Transient errors (broker down, timeouts) back off but never park: an outage must not turn
@@ -72,6 +72,20 @@ class OutboxListener : public pqxx::notification_receiver {
       : pqxx::notification_receiver(c, "orderly_outbox") {}
   void operator()(const std::string&, int) override {}
 };
+
+// Stamps EventEnvelope.sequence (field 5, varint) onto a serialized envelope stored without it.
+// Protobuf parsers keep the last value of a scalar field, so appending the field is equivalent to
+// setting it, without parsing and re-serializing every event.
+void AppendSequenceField(std::string* envelope, int64_t sequence) {
+  constexpr int kSequenceField = 5;
+  envelope->push_back(static_cast<char>(kSequenceField << 3));  // wire type 0 (varint)
+  auto v = static_cast<uint64_t>(sequence);
+  while (v >= 0x80) {
+    envelope->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  envelope->push_back(static_cast<char>(v));
+}
 
 bool IsTransient(const absl::Status& s) {
   return s.code() == absl::StatusCode::kUnavailable ||
@@ -195,6 +209,7 @@ struct OutboxRelay::Impl {
         rec.key = r[2].c_str();
         pqxx::binarystring payload(r[7]);
         rec.value = payload.str();
+        AppendSequenceField(&rec.value, r[5].as<int64_t>());
         const std::string agg_type = r[3].c_str(), agg_id = r[4].c_str();
         const int64_t occurred_ms = r[10].as<int64_t>();
         rec.timestamp_ms = occurred_ms;
