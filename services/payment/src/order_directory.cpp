@@ -1,0 +1,69 @@
+#include "order_directory.hpp"
+
+#include <grpcpp/grpcpp.h>
+
+#include "orderly/core/absl_compat.hpp"
+#include "orderly/core/status.hpp"
+#include "orderly/server/request_context.hpp"
+
+namespace orderly::payment {
+namespace {
+
+std::string StatusName(order::v1::OrderStatus s) {
+  switch (s) {
+    case order::v1::ORDER_STATUS_PENDING_PAYMENT: return "PENDING_PAYMENT";
+    case order::v1::ORDER_STATUS_CANCELLED: return "CANCELLED";
+    default: return "PAID";
+  }
+}
+
+class OrderDirectoryImpl : public OrderDirectory {
+ public:
+  OrderDirectoryImpl(pg::Pool& pool, const std::string& target) : pool_(pool) {
+    if (!target.empty()) stub_ = order::v1::OrderService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  }
+
+  absl::StatusOr<OrderRow> Find(const std::string& order_id) override {
+    std::optional<OrderRow> row;
+    auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+      row = PaymentRepository::FindOrder(tx, order_id);
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    if (row) return *row;
+    if (!stub_) return NotFoundError("order", order_id, "ORDER_NOT_FOUND");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server::Propagate(&ctx, server::NewSpan(), "", server::Caller{"payment", server::Role::kService});
+    order::v1::GetOrderRequest req;
+    req.set_order_id(order_id);
+    order::v1::GetOrderResponse resp;
+    grpc::Status gs = stub_->GetOrder(&ctx, req, &resp);
+    if (gs.error_code() == grpc::StatusCode::NOT_FOUND) return NotFoundError("order", order_id, "ORDER_NOT_FOUND");
+    if (!gs.ok()) {
+      return ErrorWithInfo(absl::StatusCode::kUnavailable, "order-core unavailable: " + gs.error_message(), "DEPENDENCY_UNAVAILABLE",
+                           {{"dependency", "order-core"}});
+    }
+    const auto& o = resp.order();
+    OrderRow out;
+    out.order_id = o.order_id();
+    out.buyer_id = o.buyer_id();
+    out.payable = o.price().payable_total().amount_minor();
+    out.currency = o.price().payable_total().currency_code();
+    out.status = StatusName(o.status());
+    if (o.has_payment_deadline()) out.deadline = FromUnixMillis(o.payment_deadline().seconds() * 1000);
+    return out;
+  }
+
+ private:
+  pg::Pool& pool_;
+  std::unique_ptr<order::v1::OrderService::Stub> stub_;
+};
+
+}  // namespace
+
+OrderDirectoryPtr MakeOrderDirectory(pg::Pool& pool, const std::string& target) {
+  return std::make_unique<OrderDirectoryImpl>(pool, target);
+}
+
+}  // namespace orderly::payment

@@ -1,0 +1,1037 @@
+#include "payment_manager.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "orderly/core/absl_compat.hpp"
+#include "orderly/core/ids.hpp"
+#include "orderly/core/metrics.hpp"
+#include "orderly/core/money.hpp"
+#include "orderly/core/status.hpp"
+#include "orderly/events/outbox.hpp"
+
+namespace orderly::payment {
+namespace {
+
+using server::Role;
+
+void SetTs(google::protobuf::Timestamp* ts, TimePoint t) {
+  int64_t ms = ToUnixMillis(t);
+  ts->set_seconds(ms / 1000);
+  ts->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+}
+
+void SetMoney(common::v1::Money* m, int64_t minor, const std::string& currency) {
+  m->set_amount_minor(minor);
+  m->set_currency_code(currency);
+}
+
+metrics::Counter& Counter(const std::string& name, const std::string& help, const metrics::Labels& labels) {
+  return metrics::Registry::Default().GetCounter(name, help, labels);
+}
+
+absl::Status Emit(pqxx::transaction_base& tx, const PaymentRow& p, events::v1::EventEnvelope& env) {
+  env.set_aggregate_type("payment");
+  env.set_aggregate_id(p.payment_id);
+  env.set_order_id(p.order_id);
+  auto seq = events::Append(tx, env, {.topic = events::kPaymentTopic});
+  return seq.ok() ? absl::OkStatus() : seq.status();
+}
+
+std::string EncodeParams(const std::map<std::string, std::string>& m) {
+  std::string out;
+  for (const auto& [k, v] : m) {
+    if (!out.empty()) out += "&";
+    out += k + "=" + v;
+  }
+  return out;
+}
+
+bool Allowed(const server::Caller& c, std::initializer_list<Role> roles) {
+  for (Role r : roles) if (c.role == r) return true;
+  return false;
+}
+
+absl::Status RoleDenied() {
+  return ErrorWithInfo(absl::StatusCode::kPermissionDenied, "role not allowed", "ROLE_NOT_ALLOWED");
+}
+
+v1::PaymentRefundState RefundStateOf(int64_t refunded, int64_t amount) {
+  if (refunded <= 0) return v1::PAYMENT_REFUND_STATE_NONE;
+  return refunded < amount ? v1::PAYMENT_REFUND_STATE_PARTIALLY_REFUNDED : v1::PAYMENT_REFUND_STATE_REFUNDED;
+}
+
+}  // namespace
+
+const char* ApplyOutcomeName(ApplyOutcome o) {
+  switch (o) {
+    case ApplyOutcome::kApplied: return "applied";
+    case ApplyOutcome::kDuplicate: return "duplicate";
+    case ApplyOutcome::kNoChange: return "no_change";
+    case ApplyOutcome::kAnomaly: return "anomaly";
+    case ApplyOutcome::kUnknownPayment: return "unknown";
+  }
+  return "?";
+}
+
+std::string FingerprintOf(const v1::CreatePaymentRequest& r) {
+  return r.order_id() + "|" + std::to_string(r.amount().amount_minor()) + "|" + r.amount().currency_code() + "|" +
+         std::to_string(r.channel()) + "|" + std::to_string(r.method()) + "|" + r.description();
+}
+std::string FingerprintOf(const v1::RefundRequest& r) {
+  return r.payment_id() + "|" + std::to_string(r.amount().amount_minor()) + "|" + r.amount().currency_code() + "|" +
+         std::to_string(r.reason()) + "|" + r.after_sale_case_id();
+}
+
+void ChannelRegistry::Add(ChannelPtr channel, BreakerOptions breaker, ClockPtr clock) {
+  int id = channel->id();
+  breakers_[id] = std::make_unique<CircuitBreaker>(ChannelName(channel->id()), breaker, std::move(clock));
+  channels_[id] = std::move(channel);
+}
+Channel* ChannelRegistry::Get(v1::PaymentChannel c) const {
+  auto it = channels_.find(c);
+  return it == channels_.end() ? nullptr : it->second.get();
+}
+CircuitBreaker* ChannelRegistry::Breaker(v1::PaymentChannel c) const {
+  auto it = breakers_.find(c);
+  return it == breakers_.end() ? nullptr : it->second.get();
+}
+std::vector<v1::PaymentChannel> ChannelRegistry::ids() const {
+  std::vector<v1::PaymentChannel> out;
+  for (const auto& [k, v] : channels_) out.push_back(static_cast<v1::PaymentChannel>(k));
+  return out;
+}
+
+PaymentManager::PaymentManager(pg::Pool& pool, redis::Client* redis, ChannelRegistry& channels, OrderDirectory& orders,
+                               ClockPtr clock, PaymentSettings settings)
+    : pool_(pool), redis_(redis), channels_(channels), orders_(orders), clock_(std::move(clock)), settings_(settings) {}
+
+absl::Status PaymentManager::RecordOutcome(v1::PaymentChannel c, const absl::Status& s) {
+  if (auto* b = channels_.Breaker(c)) b->Record(!IsChannelFailure(s));
+  return s;
+}
+
+TradeRef PaymentManager::RefOf(const PaymentRow& p) const {
+  return TradeRef{p.payment_id, p.transaction_id, p.amount, p.currency, p.created_at};
+}
+
+v1::Payment PaymentManager::ToProto(const PaymentRow& p) const {
+  v1::Payment out;
+  out.set_payment_id(p.payment_id);
+  out.set_order_id(p.order_id);
+  SetMoney(out.mutable_amount(), p.amount, p.currency);
+  out.set_channel(p.channel);
+  out.set_method(p.method);
+  v1::PaymentStatus st = v1::PAYMENT_STATUS_UNSPECIFIED;
+  v1::PaymentStatus_Parse("PAYMENT_STATUS_" + p.status, &st);
+  out.set_status(st);
+  out.set_description(p.description);
+  out.set_pay_url(p.pay_url);
+  out.set_qr_code(p.qr_code);
+  if (!p.app_params.empty()) {
+    size_t pos = 0;
+    while (pos <= p.app_params.size()) {
+      size_t amp = p.app_params.find('&', pos);
+      std::string kv = p.app_params.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+      size_t eq = kv.find('=');
+      if (eq != std::string::npos) (*out.mutable_app_params())[kv.substr(0, eq)] = kv.substr(eq + 1);
+      if (amp == std::string::npos) break;
+      pos = amp + 1;
+    }
+  }
+  out.set_channel_transaction_id(p.transaction_id);
+  SetTs(out.mutable_expires_at(), p.expires_at);
+  if (p.paid_at != TimePoint{}) SetTs(out.mutable_paid_at(), p.paid_at);
+  if (p.closed_at != TimePoint{}) SetTs(out.mutable_closed_at(), p.closed_at);
+  out.set_failure_reason(p.failure_reason);
+  if (p.status == "SUCCEEDED") out.set_refund_state(RefundStateOf(p.refunded, p.amount));
+  SetMoney(out.mutable_refunded_amount(), p.refunded, p.currency);
+  SetTs(out.mutable_created_at(), p.created_at);
+  SetTs(out.mutable_updated_at(), p.updated_at);
+  return out;
+}
+
+v1::Refund PaymentManager::ToProto(const RefundRow& r) const {
+  v1::Refund out;
+  out.set_refund_id(r.refund_id);
+  out.set_payment_id(r.payment_id);
+  out.set_order_id(r.order_id);
+  SetMoney(out.mutable_amount(), r.amount, r.currency);
+  out.set_reason(r.reason);
+  out.set_reason_text(r.reason_text);
+  v1::RefundStatus st = v1::REFUND_STATUS_UNSPECIFIED;
+  v1::RefundStatus_Parse("REFUND_STATUS_" + r.status, &st);
+  out.set_status(st);
+  out.set_after_sale_case_id(r.after_sale_case_id);
+  out.set_channel_refund_id(r.channel_refund_id);
+  out.set_attempts(r.attempts);
+  out.set_last_error(r.last_error);
+  SetTs(out.mutable_created_at(), r.created_at);
+  SetTs(out.mutable_updated_at(), r.updated_at);
+  if (r.succeeded_at != TimePoint{}) SetTs(out.mutable_succeeded_at(), r.succeeded_at);
+  return out;
+}
+
+absl::Status PaymentManager::CheckChannelAndCurrency(v1::PaymentChannel c, const std::string& currency, Channel** out) {
+  Channel* ch = channels_.Get(c);
+  if (ch == nullptr) {
+    return InvalidArgumentError("unsupported payment channel", {{"channel", "channel " + v1::PaymentChannel_Name(c) + " is not supported"}});
+  }
+  if (!IsSupportedCurrency(currency) || !ch->SupportsCurrency(currency)) {
+    auto s = InvalidArgumentError("unsupported currency", {{"amount.currency_code", ChannelName(c) + " does not take " + currency}});
+    return ErrorWithInfo(absl::StatusCode::kInvalidArgument, ChannelName(c) + " does not support currency '" + currency + "'",
+                         "CURRENCY_MISMATCH", {{"expected", "CNY"}, {"actual", currency}});
+  }
+  *out = ch;
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ CreatePayment
+
+absl::StatusOr<v1::Payment> PaymentManager::CreatePayment(const v1::CreatePaymentRequest& req, const server::Caller& caller) {
+  if (!Allowed(caller, {Role::kBuyer, Role::kService, Role::kAdmin})) return RoleDenied();
+  Violations v;
+  if (req.order_id().empty() || req.order_id().size() > 64) v.Add("order_id", "required, at most 64 characters");
+  if (req.amount().amount_minor() <= 0) v.Add("amount.amount_minor", "must be positive");
+  if (req.amount().currency_code().empty()) v.Add("amount.currency_code", "required");
+  if (req.channel() == v1::PAYMENT_CHANNEL_UNSPECIFIED) v.Add("channel", "required");
+  if (req.request_id().empty() || req.request_id().size() > 128) v.Add("request_id", "required, at most 128 characters");
+  if (req.description().size() > 128) v.Add("description", "at most 128 characters");
+  if (!v.empty()) return v.ToStatus();
+  Channel* ch = nullptr;
+  if (auto s = CheckChannelAndCurrency(req.channel(), req.amount().currency_code(), &ch); !s.ok()) return s;
+  const v1::PaymentMethod method = req.method() == v1::PAYMENT_METHOD_UNSPECIFIED ? v1::PAYMENT_METHOD_NATIVE_QR : req.method();
+  const std::string fingerprint = FingerprintOf(req);
+
+  // Replays of the same request return the stored payment.
+  std::optional<PaymentRow> existing;
+  if (auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+        existing = PaymentRepository::FindPaymentByRequest(tx, req.request_id());
+        return absl::OkStatus();
+      });
+      !s.ok()) {
+    return s;
+  }
+  if (existing && existing->fingerprint != fingerprint) {
+    return ErrorWithInfo(absl::StatusCode::kAlreadyExists, "request_id was used for another payment request",
+                         "REQUEST_FINGERPRINT_MISMATCH", {{"request_id", req.request_id()}});
+  }
+
+  PaymentRow p;
+  if (existing) {
+    p = *existing;
+  } else {
+    auto order = orders_.Find(req.order_id());
+    if (!order.ok()) return order.status();
+    if (caller.role == Role::kBuyer && order->buyer_id != caller.user_id) return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
+    const TimePoint now = clock_->Now();
+    if (order->status == "CANCELLED" || (order->deadline != TimePoint{} && order->deadline <= now)) {
+      return FailedPreconditionError("ORDER_NOT_PAYABLE", "order/" + req.order_id(), "the order is cancelled or past its payment deadline",
+                                     {{"order_id", req.order_id()}, {"current_status", order->status}});
+    }
+    if (order->status == "PAID") {
+      return FailedPreconditionError("ORDER_ALREADY_PAID", "order/" + req.order_id(), "the order is already paid", {{"order_id", req.order_id()}});
+    }
+    if (order->currency != req.amount().currency_code()) {
+      return ErrorWithInfo(absl::StatusCode::kInvalidArgument, "currency differs from the order's", "CURRENCY_MISMATCH",
+                           {{"expected", order->currency}, {"actual", req.amount().currency_code()}});
+    }
+    if (order->payable != req.amount().amount_minor()) {
+      return FailedPreconditionError("AMOUNT_MISMATCH", "order/" + req.order_id(),
+                                     "amount " + std::to_string(req.amount().amount_minor()) + " differs from the order's payable total " +
+                                         std::to_string(order->payable),
+                                     {{"expected", std::to_string(order->payable)}, {"actual", std::to_string(req.amount().amount_minor())}});
+    }
+    if (auto* b = channels_.Breaker(req.channel())) {
+      if (auto s = b->Allow(); !s.ok()) return s;
+    }
+    p.payment_id = NewUuidV7();
+    p.order_id = req.order_id();
+    p.request_id = req.request_id();
+    p.fingerprint = fingerprint;
+    p.channel = req.channel();
+    p.method = method;
+    p.amount = req.amount().amount_minor();
+    p.currency = req.amount().currency_code();
+    p.status = "PENDING";
+    p.description = req.description();
+    p.created_at = p.updated_at = now;
+    p.expires_at = order->deadline != TimePoint{} ? order->deadline : now + settings_.payment_ttl;
+    p.query_until = now + settings_.query_window;
+    absl::Status conflict = absl::OkStatus();
+    auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+      if (PaymentRepository::OrderHasSucceededPayment(tx, p.order_id)) {
+        return FailedPreconditionError("ORDER_ALREADY_PAID", "order/" + p.order_id, "the order is already paid", {{"order_id", p.order_id}});
+      }
+      if (auto pending = PaymentRepository::PendingPaymentOfOrder(tx, p.order_id)) {
+        if (pending->channel == p.channel && pending->method == p.method && pending->amount == p.amount) {
+          p = *pending;  // same parameters: that payment is the answer
+          return absl::OkStatus();
+        }
+        return ErrorWithInfo(absl::StatusCode::kAlreadyExists, "a pending payment with other parameters exists; close it first",
+                             "PAYMENT_ALREADY_EXISTS", {{"payment_id", pending->payment_id}});
+      }
+      PaymentRepository::InsertPayment(tx, p, now + settings_.first_query_after);
+      return absl::OkStatus();
+    });
+    if (s.code() == absl::StatusCode::kAlreadyExists && ErrorReason(s).empty()) {
+      // Lost a race on request_id or on the one-pending-per-order index: answer like a replay.
+      return CreatePayment(req, caller);
+    }
+    if (!s.ok()) return s;
+  }
+  if (p.status != "PENDING" || !p.pay_url.empty() || !p.qr_code.empty() || !p.app_params.empty()) return ToProto(p);
+
+  // The channel dedupes on out_trade_no, so repeating this call after a failure is safe.
+  ChannelCreateRequest creq{p.payment_id, p.amount, p.currency, p.description, p.method, p.created_at, p.expires_at};
+  auto created = ch->CreatePayment(creq);
+  RecordOutcome(p.channel, created.status());
+  if (!created.ok()) {
+    spdlog::warn("payment {}: {} create failed: {}", p.payment_id, ChannelName(p.channel), created.status().ToString());
+    return ErrorWithInfo(absl::StatusCode::kUnavailable, ChannelName(p.channel) + " could not create the payment: " +
+                             std::string(created.status().message()) + " (retry with the same request_id)",
+                         "CHANNEL_UNAVAILABLE", {{"channel", ChannelName(p.channel)}});
+  }
+  p.pay_url = created->pay_url;
+  p.qr_code = created->qr_code;
+  p.app_params = EncodeParams(created->app_params);
+  if (auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+        PaymentRepository::SetChannelLinks(tx, p);
+        return absl::OkStatus();
+      });
+      !s.ok()) {
+    return s;
+  }
+  Counter("orderly_payment_created_total", "payments created at a channel", {{"channel", ChannelName(p.channel)}}).Inc();
+  return ToProto(p);
+}
+
+absl::StatusOr<v1::Payment> PaymentManager::GetPayment(const std::string& payment_id, const std::string& order_id,
+                                                       const server::Caller& caller) {
+  if (!Allowed(caller, {Role::kBuyer, Role::kService, Role::kAdmin})) return RoleDenied();
+  if (payment_id.empty() == order_id.empty()) {
+    return InvalidArgumentError("exactly one of payment_id, order_id", {{"lookup", "set exactly one of payment_id, order_id"}});
+  }
+  std::optional<PaymentRow> p;
+  std::optional<OrderRow> order;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    p = payment_id.empty() ? PaymentRepository::LatestPaymentOfOrder(tx, order_id, false) : PaymentRepository::FindPayment(tx, payment_id, false);
+    if (p && caller.role == Role::kBuyer) order = PaymentRepository::FindOrder(tx, p->order_id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!p || (caller.role == Role::kBuyer && (!order || order->buyer_id != caller.user_id))) {
+    return NotFoundError("payment", payment_id.empty() ? order_id : payment_id, "PAYMENT_NOT_FOUND");
+  }
+  return ToProto(*p);
+}
+
+// ------------------------------------------------------------------ ClosePayment
+
+absl::StatusOr<v1::Payment> PaymentManager::ClosePayment(const std::string& order_id, const std::string& request_id,
+                                                         const server::Caller& caller) {
+  if (!Allowed(caller, {Role::kBuyer, Role::kService, Role::kAdmin})) return RoleDenied();
+  if (order_id.empty()) return InvalidArgumentError("order_id required", {{"order_id", "required"}});
+  std::optional<PaymentRow> p;
+  std::optional<OrderRow> order;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    p = PaymentRepository::LatestPaymentOfOrder(tx, order_id, false);
+    if (p && caller.role == Role::kBuyer) order = PaymentRepository::FindOrder(tx, order_id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!p || (caller.role == Role::kBuyer && (!order || order->buyer_id != caller.user_id))) {
+    return NotFoundError("payment", order_id, "PAYMENT_NOT_FOUND");
+  }
+  auto already_succeeded = [&] {
+    return FailedPreconditionError("PAYMENT_ALREADY_SUCCEEDED", "payment/" + p->payment_id, "the payment succeeded; refund it instead",
+                                   {{"payment_id", p->payment_id}});
+  };
+  if (p->status == "SUCCEEDED") return already_succeeded();
+  if (p->status != "PENDING") return ToProto(*p);
+  Channel* ch = channels_.Get(p->channel);
+  if (ch == nullptr) return absl::InternalError("payment of an unconfigured channel");
+  auto closed = ch->ClosePayment(RefOf(*p));
+  RecordOutcome(p->channel, closed);
+  if (closed.code() == absl::StatusCode::kFailedPrecondition) {
+    // Paid at the channel while we were closing: apply that payment (after_close) and say so.
+    auto trade = ch->QueryPayment(RefOf(*p));
+    if (trade.ok()) (void)ApplyTrade(p->channel, *trade, "close");
+    return already_succeeded();
+  }
+  if (!closed.ok()) {
+    return ErrorWithInfo(absl::StatusCode::kUnavailable, ChannelName(p->channel) + " could not close the payment: " + std::string(closed.message()),
+                         "CHANNEL_UNAVAILABLE", {{"channel", ChannelName(p->channel)}});
+  }
+  PaymentRow out;
+  bool succeeded = false;
+  s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+    auto cur = PaymentRepository::FindPayment(tx, p->payment_id, true);
+    if (cur->status == "SUCCEEDED") {
+      succeeded = true;
+      return absl::OkStatus();
+    }
+    if (cur->status == "PENDING") {
+      const TimePoint now = clock_->Now();
+      PaymentRepository::MarkClosed(tx, cur->payment_id, false, now);
+      events::v1::EventEnvelope env;
+      auto* e = env.mutable_payment_closed();
+      e->set_payment_id(cur->payment_id);
+      e->set_order_id(cur->order_id);
+      e->set_channel(cur->channel);
+      e->set_reason(caller.role == Role::kBuyer ? "closed by buyer" : "closed by " + std::string(server::RoleName(caller.role)));
+      SetTs(e->mutable_closed_at(), now);
+      if (auto es = Emit(tx, *cur, env); !es.ok()) return es;
+    }
+    out = *PaymentRepository::FindPayment(tx, p->payment_id, false);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (succeeded) return already_succeeded();
+  return ToProto(out);
+}
+
+// ------------------------------------------------------------------ notifications and results
+
+NotifyResult PaymentManager::HandleNotification(v1::PaymentChannel channel, const std::string& body,
+                                                const std::map<std::string, std::string>& headers) {
+  NotifyResult r;
+  Channel* ch = channels_.Get(channel);
+  auto count = [&](const std::string& outcome) {
+    r.outcome = outcome;
+    Counter("orderly_payment_notifications_total", "channel notifications by outcome",
+            {{"channel", ChannelName(channel)}, {"outcome", outcome}})
+        .Inc();
+  };
+  if (ch == nullptr) {
+    r.http_status = 404;
+    r.ack = NotifyAck{404, "text/plain", "unknown channel"};
+    count("unknown_channel");
+    return r;
+  }
+  if (body.size() > 64 * 1024) {
+    r.ack = ch->Ack(false, "body too large");
+    r.http_status = 413;
+    count("malformed");
+    return r;
+  }
+  auto n = ch->ParseNotification(body, headers);
+  if (!n.ok()) {
+    r.ack = ch->Ack(false, std::string(n.status().message()));
+    if (n.status().code() == absl::StatusCode::kUnauthenticated) {
+      // Forged or tampered: nothing is looked at further, nothing changes.
+      spdlog::warn("{} notification rejected: {} ({} bytes)", ChannelName(channel), n.status().ToString(), body.size());
+      r.http_status = 401;
+      count("forged");
+    } else {
+      spdlog::info("{} notification malformed: {}", ChannelName(channel), n.status().ToString());
+      r.http_status = 400;
+      count("malformed");
+    }
+    return r;
+  }
+  absl::StatusOr<ApplyOutcome> applied;
+  if (n->kind == ChannelNotification::Kind::kPayment) {
+    applied = ApplyTrade(channel, n->trade, "notify", &r.payment_id);
+  } else {
+    r.refund_id = n->refund.out_refund_no;
+    applied = ApplyRefundResult(n->refund, "notify");
+  }
+  if (!applied.ok()) {
+    // Our side failed (database): the channel must re-send.
+    spdlog::error("{} notification could not be applied: {}", ChannelName(channel), applied.status().ToString());
+    r.ack = ch->Ack(false, "temporarily unable to process");
+    r.http_status = r.ack.http_status >= 400 ? r.ack.http_status : 500;
+    count("error");
+    return r;
+  }
+  // Anomalies and unknown trades are recorded for people; re-sending would not change them.
+  r.ack = ch->Ack(true, "");
+  r.http_status = r.ack.http_status;
+  count(ApplyOutcomeName(*applied));
+  return r;
+}
+
+absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTrade(v1::PaymentChannel channel, const ChannelTrade& trade, const std::string& source,
+                                                        std::string* payment_id) {
+  if (payment_id) *payment_id = trade.out_trade_no;
+  if (trade.state == TradeState::kPending || trade.state == TradeState::kNotFound) return ApplyOutcome::kNoChange;
+  const std::string dedupe_key = "txn:" + trade.out_trade_no + ":" + trade.transaction_id;
+  if (trade.state == TradeState::kSucceeded && redis_ != nullptr) {
+    auto seen = redis_->Get(redis_->Key(dedupe_key));
+    if (seen.ok() && seen->has_value()) {
+      Counter("orderly_payment_dedupe_total", "duplicates stopped", {{"layer", "redis"}}).Inc();
+      return ApplyOutcome::kDuplicate;
+    }
+  }
+  ApplyOutcome outcome = ApplyOutcome::kNoChange;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+    auto o = ApplyTradeTx(tx, channel, trade, source, payment_id);
+    if (!o.ok()) return o.status();
+    outcome = *o;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (outcome == ApplyOutcome::kDuplicate) Counter("orderly_payment_dedupe_total", "duplicates stopped", {{"layer", "postgres"}}).Inc();
+  if ((outcome == ApplyOutcome::kApplied || outcome == ApplyOutcome::kDuplicate) && trade.state == TradeState::kSucceeded &&
+      redis_ != nullptr) {
+    (void)redis_->Set(redis_->Key(dedupe_key), "1", settings_.dedupe_ttl);
+  }
+  if (outcome == ApplyOutcome::kApplied) {
+    Counter("orderly_payment_applied_total", "channel results applied", {{"source", source}, {"state", std::string(TradeStateName(trade.state))}}).Inc();
+  }
+  return outcome;
+}
+
+absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base& tx, v1::PaymentChannel channel,
+                                                          const ChannelTrade& trade, const std::string& source, std::string* payment_id) {
+  const TimePoint now = clock_->Now();
+  auto p = PaymentRepository::FindPayment(tx, trade.out_trade_no, true);
+  AnomalyRow a;
+  a.channel = channel;
+  a.payment_id = trade.out_trade_no;
+  a.transaction_id = trade.transaction_id;
+  a.actual = trade.amount_minor;
+  a.source = source;
+  if (!p) {
+    a.kind = "UNKNOWN_PAYMENT";
+    a.payment_id.clear();
+    a.detail = ChannelName(channel) + " reported " + std::string(TradeStateName(trade.state)) + " for unknown out_trade_no " + trade.out_trade_no;
+    PaymentRepository::InsertAnomaly(tx, a, now);
+    spdlog::warn("{}", a.detail);
+    return ApplyOutcome::kUnknownPayment;
+  }
+  a.order_id = p->order_id;
+  a.expected = p->amount;
+  if (p->channel != channel) {
+    a.kind = "CHANNEL_MISMATCH";
+    a.detail = "payment belongs to " + ChannelName(p->channel) + " but " + ChannelName(channel) + " reported it";
+    PaymentRepository::InsertAnomaly(tx, a, now);
+    return ApplyOutcome::kAnomaly;
+  }
+  if (trade.state == TradeState::kSucceeded) {
+    if (!trade.currency.empty() && trade.currency != p->currency) {
+      a.kind = "CURRENCY_MISMATCH";
+      a.detail = "channel currency " + trade.currency + ", payment currency " + p->currency;
+      PaymentRepository::InsertAnomaly(tx, a, now);
+      spdlog::warn("payment {}: {}", p->payment_id, a.detail);
+      return ApplyOutcome::kAnomaly;
+    }
+    if (trade.amount_minor != p->amount) {
+      // Never mark paid on an amount we did not ask for: the active query learns the truth.
+      a.kind = "AMOUNT_MISMATCH";
+      a.detail = "channel amount " + std::to_string(trade.amount_minor) + " differs from payment amount " + std::to_string(p->amount) +
+                 " (" + source + ")";
+      PaymentRepository::InsertAnomaly(tx, a, now);
+      spdlog::warn("payment {}: {}", p->payment_id, a.detail);
+      Counter("orderly_payment_anomalies_total", "results recorded as anomalies", {{"kind", a.kind}}).Inc();
+      return ApplyOutcome::kAnomaly;
+    }
+    if (!PaymentRepository::InsertTransaction(tx, p->order_id, trade.transaction_id, p->payment_id, source, now)) {
+      return ApplyOutcome::kDuplicate;
+    }
+    if (p->status == "SUCCEEDED") {
+      a.kind = "SECOND_TRANSACTION";
+      a.detail = "payment already succeeded with transaction " + p->transaction_id + "; channel reports another";
+      PaymentRepository::InsertAnomaly(tx, a, now);
+      return ApplyOutcome::kAnomaly;
+    }
+    // A success for a closed payment is still a success: money moved; order-core refunds it.
+    const bool after_close = p->status == "CLOSED" || p->status == "FAILED";
+    const TimePoint paid_at = trade.paid_at != TimePoint{} ? trade.paid_at : now;
+    PaymentRepository::MarkSucceeded(tx, p->payment_id, trade.transaction_id, paid_at, after_close, now);
+    PaymentRepository::SetOrderStatus(tx, p->order_id, "PAID");
+    events::v1::EventEnvelope env;
+    auto* e = env.mutable_payment_succeeded();
+    e->set_payment_id(p->payment_id);
+    e->set_order_id(p->order_id);
+    SetMoney(e->mutable_amount(), p->amount, p->currency);
+    e->set_channel(p->channel);
+    e->set_method(p->method);
+    e->set_channel_transaction_id(trade.transaction_id);
+    SetTs(e->mutable_paid_at(), paid_at);
+    e->set_after_close(after_close);
+    if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+    spdlog::info("payment {} of order {} SUCCEEDED via {} ({}){}", p->payment_id, p->order_id, source, trade.transaction_id,
+                 after_close ? " after close" : "");
+    return ApplyOutcome::kApplied;
+  }
+  if (p->status != "PENDING") return ApplyOutcome::kNoChange;
+  events::v1::EventEnvelope env;
+  if (trade.state == TradeState::kFailed) {
+    PaymentRepository::MarkFailed(tx, p->payment_id, trade.failure, now);
+    auto* e = env.mutable_payment_failed();
+    e->set_payment_id(p->payment_id);
+    e->set_order_id(p->order_id);
+    SetMoney(e->mutable_amount(), p->amount, p->currency);
+    e->set_channel(p->channel);
+    e->set_failure_reason(trade.failure);
+    SetTs(e->mutable_failed_at(), now);
+  } else {
+    PaymentRepository::MarkClosed(tx, p->payment_id, false, now);
+    auto* e = env.mutable_payment_closed();
+    e->set_payment_id(p->payment_id);
+    e->set_order_id(p->order_id);
+    e->set_channel(p->channel);
+    e->set_reason("closed at the channel");
+    SetTs(e->mutable_closed_at(), now);
+  }
+  if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+  return ApplyOutcome::kApplied;
+}
+
+absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundResult(const ChannelRefund& result, const std::string& source) {
+  if (result.state == RefundState::kProcessing || result.state == RefundState::kNotFound) return ApplyOutcome::kNoChange;
+  ApplyOutcome outcome = ApplyOutcome::kNoChange;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+    auto o = ApplyRefundTx(tx, result, source);
+    if (!o.ok()) return o.status();
+    outcome = *o;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return outcome;
+}
+
+absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(pqxx::transaction_base& tx, const ChannelRefund& result, const std::string& source) {
+  const TimePoint now = clock_->Now();
+  auto r = PaymentRepository::FindRefund(tx, result.out_refund_no, true);
+  if (!r) {
+    AnomalyRow a;
+    a.kind = "UNKNOWN_REFUND";
+    a.transaction_id = result.channel_refund_id;
+    a.actual = result.amount_minor;
+    a.detail = "channel reported refund " + result.out_refund_no + " we do not know";
+    a.source = source;
+    PaymentRepository::InsertAnomaly(tx, a, now);
+    return ApplyOutcome::kUnknownPayment;
+  }
+  if (r->status == "SUCCEEDED") return ApplyOutcome::kDuplicate;
+  auto p = PaymentRepository::FindPayment(tx, r->payment_id, true);
+  if (result.state == RefundState::kFailed) {
+    if (r->status != "PROCESSING") return ApplyOutcome::kNoChange;
+    PaymentRepository::MarkRefundFinal(tx, r->refund_id, "FAILED", result.error, r->attempts, now);
+    EmitRefundFailed(tx, *r, "FAILED", result.error);
+    return ApplyOutcome::kApplied;
+  }
+  if (result.amount_minor != 0 && result.amount_minor != r->amount) {
+    AnomalyRow a;
+    a.kind = "REFUND_AMOUNT_MISMATCH";
+    a.channel = p->channel;
+    a.payment_id = p->payment_id;
+    a.order_id = p->order_id;
+    a.transaction_id = result.channel_refund_id;
+    a.expected = r->amount;
+    a.actual = result.amount_minor;
+    a.detail = "refund " + r->refund_id + " amount differs at the channel";
+    a.source = source;
+    PaymentRepository::InsertAnomaly(tx, a, now);
+    return ApplyOutcome::kAnomaly;
+  }
+  PaymentRepository::MarkRefundSucceeded(tx, r->refund_id, result.channel_refund_id, now);
+  PaymentRepository::AddRefunded(tx, p->payment_id, r->amount, now);
+  const int64_t total = p->refunded + r->amount;
+  events::v1::EventEnvelope env;
+  auto* e = env.mutable_refund_succeeded();
+  e->set_refund_id(r->refund_id);
+  e->set_payment_id(r->payment_id);
+  e->set_order_id(r->order_id);
+  SetMoney(e->mutable_amount(), r->amount, r->currency);
+  e->set_reason(r->reason);
+  e->set_after_sale_case_id(r->after_sale_case_id);
+  e->set_channel_refund_id(result.channel_refund_id.empty() ? r->channel_refund_id : result.channel_refund_id);
+  SetTs(e->mutable_succeeded_at(), now);
+  SetMoney(e->mutable_total_refunded(), total, p->currency);
+  e->set_refund_state(RefundStateOf(total, p->amount));
+  if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+  Counter("orderly_payment_refunds_succeeded_total", "refunds confirmed by the channel", {{"source", source}}).Inc();
+  spdlog::info("refund {} of payment {} SUCCEEDED via {}", r->refund_id, r->payment_id, source);
+  return ApplyOutcome::kApplied;
+}
+
+void PaymentManager::EmitRefundFailed(pqxx::transaction_base& tx, const RefundRow& r, const std::string& status, const std::string& error) {
+  auto p = PaymentRepository::FindPayment(tx, r.payment_id, false);
+  events::v1::EventEnvelope env;
+  auto* e = env.mutable_refund_failed();
+  e->set_refund_id(r.refund_id);
+  e->set_payment_id(r.payment_id);
+  e->set_order_id(r.order_id);
+  SetMoney(e->mutable_amount(), r.amount, r.currency);
+  e->set_reason(r.reason);
+  e->set_after_sale_case_id(r.after_sale_case_id);
+  e->set_status(status == "FAILED" ? v1::REFUND_STATUS_FAILED : v1::REFUND_STATUS_MANUAL_REVIEW);
+  e->set_error(error);
+  e->set_attempts(r.attempts);
+  SetTs(e->mutable_failed_at(), clock_->Now());
+  (void)Emit(tx, *p, env);
+}
+
+// ------------------------------------------------------------------ refunds
+
+absl::StatusOr<RefundRow> PaymentManager::CreateRefundTx(pqxx::transaction_base& tx, const v1::RefundRequest& req) {
+  Violations v;
+  if (req.payment_id().empty()) v.Add("payment_id", "required");
+  if (req.amount().amount_minor() <= 0) v.Add("amount.amount_minor", "must be positive");
+  if (req.amount().currency_code().empty()) v.Add("amount.currency_code", "required");
+  if (req.reason() == v1::REFUND_REASON_UNSPECIFIED) v.Add("reason", "required");
+  if (req.reason_text().size() > 500) v.Add("reason_text", "at most 500 characters");
+  if (req.request_id().empty() || req.request_id().size() > 200) v.Add("request_id", "required, at most 200 characters");
+  if (req.reason() == v1::REFUND_REASON_AFTER_SALE && req.after_sale_case_id().empty()) v.Add("after_sale_case_id", "required for AFTER_SALE");
+  if (!v.empty()) return v.ToStatus();
+  // Lock the payment first: concurrent refunds of one payment queue here, so the cap holds.
+  auto p = PaymentRepository::FindPayment(tx, req.payment_id(), true);
+  if (auto existing = PaymentRepository::FindRefundByRequest(tx, req.request_id())) {
+    if (existing->fingerprint != FingerprintOf(req)) {
+      return ErrorWithInfo(absl::StatusCode::kAlreadyExists, "request_id was used for another refund", "REQUEST_FINGERPRINT_MISMATCH",
+                           {{"request_id", req.request_id()}});
+    }
+    return *existing;
+  }
+  if (!p) return NotFoundError("payment", req.payment_id(), "PAYMENT_NOT_FOUND");
+  if (p->status != "SUCCEEDED") {
+    return FailedPreconditionError("PAYMENT_NOT_REFUNDABLE", "payment/" + p->payment_id, "only a SUCCEEDED payment can be refunded",
+                                   {{"payment_id", p->payment_id}, {"current_status", p->status}});
+  }
+  if (req.amount().currency_code() != p->currency) {
+    return ErrorWithInfo(absl::StatusCode::kInvalidArgument, "refund currency differs from the payment's", "CURRENCY_MISMATCH",
+                         {{"expected", p->currency}, {"actual", req.amount().currency_code()}});
+  }
+  const int64_t committed = PaymentRepository::CommittedRefundAmount(tx, p->payment_id);
+  if (committed + req.amount().amount_minor() > p->amount) {
+    return FailedPreconditionError("REFUND_EXCEEDS_CAPTURED", "payment/" + p->payment_id,
+                                   "refund would exceed the captured amount (refundable " + std::to_string(p->amount - committed) + ")",
+                                   {{"refundable", std::to_string(p->amount - committed)}});
+  }
+  RefundRow r;
+  r.refund_id = NewUuidV7();
+  r.payment_id = p->payment_id;
+  r.order_id = p->order_id;
+  r.request_id = req.request_id();
+  r.fingerprint = FingerprintOf(req);
+  r.amount = req.amount().amount_minor();
+  r.currency = p->currency;
+  r.reason = req.reason();
+  r.reason_text = req.reason_text();
+  r.after_sale_case_id = req.after_sale_case_id();
+  r.status = "PROCESSING";
+  r.created_at = r.updated_at = clock_->Now();
+  // The journal row comes first; the channel is called by the refund worker.
+  PaymentRepository::InsertRefund(tx, r, r.created_at);
+  return r;
+}
+
+absl::StatusOr<v1::Refund> PaymentManager::CreateRefund(const v1::RefundRequest& req) {
+  RefundRow out;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+    auto r = CreateRefundTx(tx, req);
+    if (!r.ok()) return r.status();
+    out = *r;
+    return absl::OkStatus();
+  });
+  if (s.code() == absl::StatusCode::kAlreadyExists && ErrorReason(s).empty()) return CreateRefund(req);  // lost a race: replay
+  if (!s.ok()) return s;
+  KickRefunds();
+  return ToProto(out);
+}
+
+absl::StatusOr<v1::Refund> PaymentManager::GetRefund(const std::string& refund_id) {
+  std::optional<RefundRow> r;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    r = PaymentRepository::FindRefund(tx, refund_id, false);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!r) return NotFoundError("refund", refund_id, "REFUND_NOT_FOUND");
+  return ToProto(*r);
+}
+
+namespace {
+absl::StatusOr<int64_t> DecodeToken(const std::string& token) {
+  if (token.empty()) return 0;
+  if (token.rfind("o:", 0) != 0) return ErrorWithInfo(absl::StatusCode::kInvalidArgument, "bad page_token", "INVALID_PAGE_TOKEN");
+  char* end = nullptr;
+  long long v = std::strtoll(token.c_str() + 2, &end, 10);
+  if (*end != '\0' || v < 0) return ErrorWithInfo(absl::StatusCode::kInvalidArgument, "bad page_token", "INVALID_PAGE_TOKEN");
+  return v;
+}
+int PageSize(int requested) { return requested <= 0 ? 20 : std::min(requested, 100); }
+}  // namespace
+
+absl::StatusOr<v1::ListRefundsResponse> PaymentManager::ListRefunds(const v1::ListRefundsRequest& req) {
+  auto offset = DecodeToken(req.page_token());
+  if (!offset.ok()) return offset.status();
+  const int size = PageSize(req.page_size());
+  v1::ListRefundsResponse out;
+  bool found = false;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    found = PaymentRepository::FindPayment(tx, req.payment_id(), false).has_value();
+    for (const auto& r : PaymentRepository::ListRefunds(tx, req.payment_id(), *offset, size + 1)) *out.add_refunds() = ToProto(r);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!found) return NotFoundError("payment", req.payment_id(), "PAYMENT_NOT_FOUND");
+  if (out.refunds_size() > size) {
+    out.mutable_refunds()->RemoveLast();
+    out.set_next_page_token("o:" + std::to_string(*offset + size));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ListManualReviewRefundsResponse> PaymentManager::ListManualReview(const v1::ListManualReviewRefundsRequest& req) {
+  auto offset = DecodeToken(req.page_token());
+  if (!offset.ok()) return offset.status();
+  const int size = PageSize(req.page_size());
+  v1::ListManualReviewRefundsResponse out;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    for (const auto& r : PaymentRepository::ListManualReview(tx, *offset, size + 1)) *out.add_refunds() = ToProto(r);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (out.refunds_size() > size) {
+    out.mutable_refunds()->RemoveLast();
+    out.set_next_page_token("o:" + std::to_string(*offset + size));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Refund> PaymentManager::RetryRefund(const std::string& refund_id, const std::string& request_id) {
+  if (request_id.empty()) return InvalidArgumentError("request_id required", {{"request_id", "required"}});
+  RefundRow out;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+    auto r = PaymentRepository::FindRefund(tx, refund_id, true);
+    if (!r) return NotFoundError("refund", refund_id, "REFUND_NOT_FOUND");
+    if (r->status == "PROCESSING" && r->retry_request_id == request_id) {
+      out = *r;
+      return absl::OkStatus();
+    }
+    if (r->status != "FAILED" && r->status != "MANUAL_REVIEW") {
+      return FailedPreconditionError("REFUND_NOT_RETRYABLE", "refund/" + refund_id, "only FAILED or MANUAL_REVIEW refunds can be retried",
+                                     {{"current_status", r->status}});
+    }
+    if (r->status == "FAILED") {
+      // A FAILED refund released its amount; taking it again must fit under the cap.
+      auto p = PaymentRepository::FindPayment(tx, r->payment_id, true);
+      if (PaymentRepository::CommittedRefundAmount(tx, r->payment_id) + r->amount > p->amount) {
+        return FailedPreconditionError("REFUND_EXCEEDS_CAPTURED", "payment/" + p->payment_id, "retry would exceed the captured amount");
+      }
+    }
+    PaymentRepository::ReopenRefund(tx, refund_id, request_id, clock_->Now());
+    out = *PaymentRepository::FindRefund(tx, refund_id, false);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  KickRefunds();
+  return ToProto(out);
+}
+
+void PaymentManager::KickRefunds() {
+  std::lock_guard lock(kick_mu_);
+  kicked_ = true;
+  kick_cv_.notify_all();
+}
+
+void PaymentManager::WaitForRefundWork(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(kick_mu_);
+  kick_cv_.wait_for(lock, timeout, [this] { return kicked_; });
+  kicked_ = false;
+}
+
+int PaymentManager::ProcessDueRefunds(int limit) {
+  std::vector<std::string> ids;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    ids = PaymentRepository::ClaimDueRefunds(tx, clock_->Now(), settings_.refund_lease, limit);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    spdlog::warn("refund worker: cannot claim refunds: {}", s.ToString());
+    return 0;
+  }
+  for (const auto& id : ids) AttemptRefund(id);
+  return static_cast<int>(ids.size());
+}
+
+void PaymentManager::AttemptRefund(const std::string& refund_id) {
+  std::optional<RefundRow> r;
+  std::optional<PaymentRow> p;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    r = PaymentRepository::FindRefund(tx, refund_id, false);
+    if (r) p = PaymentRepository::FindPayment(tx, r->payment_id, false);
+    return absl::OkStatus();
+  });
+  if (!s.ok() || !r || !p || r->status != "PROCESSING") return;
+  Channel* ch = channels_.Get(p->channel);
+  if (ch == nullptr) return;
+  ChannelRefundRequest req{RefOf(*p), r->refund_id, r->amount, r->reason_text.empty() ? "refund" : r->reason_text, r->created_at};
+  const TimePoint now = clock_->Now();
+  TimePoint next = now + settings_.refund_query_interval;
+
+  auto save = [&](TimePoint next_at) {
+    (void)pool_.InTransaction([&](pqxx::transaction_base& tx) {
+      auto cur = PaymentRepository::FindRefund(tx, r->refund_id, true);
+      if (cur && cur->status == "PROCESSING") PaymentRepository::UpdateRefundAttempt(tx, *r, next_at, clock_->Now());
+      return absl::OkStatus();
+    });
+  };
+  auto apply = [&](ChannelRefund res, const std::string& source) {
+    res.out_refund_no = r->refund_id;
+    auto o = ApplyRefundResult(res, source);
+    if (!o.ok()) save(now + settings_.refund_retry_base);
+  };
+
+  if (r->in_doubt) {
+    // The last call's outcome is unknown: ask before calling again, so money moves once.
+    auto q = ch->QueryRefund(req);
+    RecordOutcome(p->channel, q.status());
+    if (!q.ok()) {
+      r->last_error = "query: " + std::string(q.status().message());
+      return save(next);
+    }
+    if (q->state == RefundState::kSucceeded || q->state == RefundState::kFailed) return apply(*q, "query");
+    if (q->state == RefundState::kProcessing) {
+      r->last_error = "channel still processing";
+      return save(next);
+    }
+    r->in_doubt = false;  // the channel never got it: call again below
+  }
+  ++r->attempts;
+  auto res = ch->Refund(req);
+  RecordOutcome(p->channel, res.status());
+  if (res.ok()) {
+    if (res->state == RefundState::kSucceeded || res->state == RefundState::kFailed) return apply(*res, "refund");
+    r->in_doubt = true;
+    r->channel_refund_id = res->channel_refund_id;
+    r->last_error = "";
+    return save(next);
+  }
+  if (res.status().code() == absl::StatusCode::kDeadlineExceeded || res.status().code() == absl::StatusCode::kUnknown) {
+    r->in_doubt = true;
+    r->last_error = "channel timed out: " + std::string(res.status().message()) + "; querying";
+    spdlog::info("refund {}: {} call timed out; will query every {} ms", r->refund_id, ChannelName(p->channel),
+                 settings_.refund_query_interval.count());
+    return save(next);
+  }
+  r->last_error = std::string(res.status().message());
+  if (r->attempts >= settings_.refund_max_attempts) {
+    (void)pool_.InTransaction([&](pqxx::transaction_base& tx) {
+      auto cur = PaymentRepository::FindRefund(tx, r->refund_id, true);
+      if (!cur || cur->status != "PROCESSING") return absl::OkStatus();
+      PaymentRepository::MarkRefundFinal(tx, r->refund_id, "MANUAL_REVIEW", r->last_error, r->attempts, clock_->Now());
+      EmitRefundFailed(tx, *r, "MANUAL_REVIEW", r->last_error);
+      return absl::OkStatus();
+    });
+    spdlog::warn("refund {} needs manual review after {} attempts: {}", r->refund_id, r->attempts, r->last_error);
+    return;
+  }
+  save(now + settings_.refund_retry_base * (1LL << std::min(r->attempts - 1, 10)));
+}
+
+// ------------------------------------------------------------------ active query
+
+int PaymentManager::PollPayments(int limit) {
+  std::vector<std::string> ids;
+  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    ids = PaymentRepository::ClaimPaymentsToQuery(tx, clock_->Now(), settings_.query_interval, limit);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    spdlog::warn("payment poller: cannot claim payments: {}", s.ToString());
+    return 0;
+  }
+  for (const auto& id : ids) {
+    std::optional<PaymentRow> p;
+    (void)pool_.InTransaction([&](pqxx::transaction_base& tx) {
+      p = PaymentRepository::FindPayment(tx, id, false);
+      return absl::OkStatus();
+    });
+    if (!p) continue;
+    Channel* ch = channels_.Get(p->channel);
+    if (ch == nullptr) continue;
+    if (p->close_at_channel) {
+      auto closed = ch->ClosePayment(RefOf(*p));
+      RecordOutcome(p->channel, closed);
+      if (closed.ok() || closed.code() == absl::StatusCode::kFailedPrecondition) {
+        (void)pool_.InTransaction([&](pqxx::transaction_base& tx) {
+          PaymentRepository::ClearCloseAtChannel(tx, id);
+          return absl::OkStatus();
+        });
+      }
+    }
+    auto trade = ch->QueryPayment(RefOf(*p));
+    RecordOutcome(p->channel, trade.status());
+    if (!trade.ok()) {
+      spdlog::info("payment {}: {} query failed: {}", id, ChannelName(p->channel), trade.status().ToString());
+      continue;
+    }
+    // Exactly as if the channel had notified us.
+    auto applied = ApplyTrade(p->channel, *trade, "query");
+    if (applied.ok() && *applied == ApplyOutcome::kApplied) {
+      spdlog::info("payment {}: active query found {} (attempt {})", id, TradeStateName(trade->state), p->query_attempts + 1);
+    }
+  }
+  return static_cast<int>(ids.size());
+}
+
+// ------------------------------------------------------------------ order events
+
+absl::Status PaymentManager::OnOrderEvent(pqxx::transaction_base& tx, const events::v1::EventEnvelope& event) {
+  using E = events::v1::EventEnvelope;
+  const TimePoint now = clock_->Now();
+  switch (event.payload_case()) {
+    case E::kOrderCreated: {
+      const auto& e = event.order_created();
+      OrderRow o;
+      o.order_id = e.order_id();
+      o.buyer_id = e.buyer_id();
+      o.payable = e.price().payable_total().amount_minor();
+      o.currency = e.price().payable_total().currency_code();
+      o.status = "PENDING_PAYMENT";
+      if (e.has_payment_deadline()) o.deadline = FromUnixMillis(e.payment_deadline().seconds() * 1000);
+      PaymentRepository::UpsertOrder(tx, o);
+      return absl::OkStatus();
+    }
+    case E::kOrderPaid:
+      PaymentRepository::SetOrderStatus(tx, event.order_paid().order_id(), "PAID");
+      return absl::OkStatus();
+    case E::kOrderCancelled: {
+      const auto& e = event.order_cancelled();
+      tx.exec_params("UPDATE orders SET status = 'CANCELLED', updated_at = now() WHERE order_id = $1", e.order_id());
+      auto p = PaymentRepository::PendingPaymentOfOrder(tx, e.order_id());
+      if (!p) return absl::OkStatus();
+      // Closed here at once; the poller closes it at the channel and keeps watching for a late payment.
+      PaymentRepository::MarkClosed(tx, p->payment_id, true, now);
+      events::v1::EventEnvelope env;
+      env.set_causation_id(event.event_id());
+      auto* c = env.mutable_payment_closed();
+      c->set_payment_id(p->payment_id);
+      c->set_order_id(p->order_id);
+      c->set_channel(p->channel);
+      c->set_reason("order cancelled");
+      SetTs(c->mutable_closed_at(), now);
+      return Emit(tx, *p, env);
+    }
+    case E::kOrderRefundRequested: {
+      const auto& e = event.order_refund_requested();
+      v1::RefundRequest req;
+      req.set_payment_id(e.payment_id());
+      *req.mutable_amount() = e.amount();
+      req.set_reason(e.reason());
+      req.set_reason_text(e.reason_text());
+      req.set_request_id(e.refund_request_id().empty() ? "event:" + event.event_id() : e.refund_request_id());
+      auto r = CreateRefundTx(tx, req);
+      if (!r.ok()) {
+        if (r.status().code() == absl::StatusCode::kUnavailable || r.status().code() == absl::StatusCode::kAborted ||
+            r.status().code() == absl::StatusCode::kInternal) {
+          return r.status();
+        }
+        // A request that can never succeed must not block the partition: recorded, skipped.
+        spdlog::error("OrderRefundRequested {} for payment {} refused: {}", event.event_id(), e.payment_id(), r.status().ToString());
+        return absl::OkStatus();
+      }
+      spdlog::info("refund {} started for order {} ({})", r->refund_id, e.order_id(), v1::RefundReason_Name(e.reason()));
+      return absl::OkStatus();
+    }
+    default:
+      return absl::OkStatus();
+  }
+}
+
+}  // namespace orderly::payment
