@@ -26,7 +26,7 @@ WHERE o.published_at IS NULL AND o.parked_at IS NULL AND o.next_attempt_at <= no
   AND NOT EXISTS (
     SELECT 1 FROM outbox p
     WHERE p.aggregate_type = o.aggregate_type AND p.aggregate_id = o.aggregate_id
-      AND p.sequence < o.sequence AND p.published_at IS NULL
+      AND p.sequence < o.sequence AND p.published_at IS NULL AND p.attempts > 0
       AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()))
 ORDER BY o.id
 LIMIT $1)sql";
