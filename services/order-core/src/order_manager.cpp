@@ -534,6 +534,9 @@ absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
   change.at = now;
   auto version = repo_.ApplyChange(tx, change);
   if (!version.ok()) return version.status();
+  // Fenced before commit as well as after: event handlers have no post-commit hook, and a fence
+  // for a write that then rolls back only costs a cache miss.
+  cache_.Fence(rec.id(), *version);
   // Keep the in-memory record in step for the event and the answer.
   ov1::Order& o = rec.order;
   o.set_status(*to);
@@ -771,6 +774,7 @@ absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
       auto version = repo_.ChangeAddress(tx, u.id(), u.version(), u.status(),
                                          req.shipping_address(), actor, now);
       if (!version.ok()) return version.status();
+      cache_.Fence(u.id(), *version);
       after.fences.emplace_back(u.id(), *version);
       ev1::EventEnvelope env;
       auto* e = env.mutable_order_address_changed();
@@ -873,6 +877,7 @@ absl::Status OrderManager::DeriveParent(Tx& tx, int64_t parent_id, const std::st
   c.set_delivered_at = derived == ov1::ORDER_STATUS_DELIVERED;
   auto v = repo_.ApplyChange(tx, c);
   if (!v.ok()) return v.status();
+  cache_.Fence(parent_id, *v);
   if (after != nullptr) after->fences.emplace_back(parent_id, *v);
   parent->order.set_status(derived);
   ev1::EventEnvelope env;
