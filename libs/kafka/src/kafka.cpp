@@ -9,11 +9,44 @@
 #include <thread>
 
 #include <absl/strings/str_cat.h>
+#include <spdlog/spdlog.h>
 
 namespace orderly::kafka {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// librdkafka's own log lines and client errors go through spdlog (JSON lines) instead of raw
+// "%4|..." text on stderr. Connection errors are expected while a broker restarts: warn.
+class LogEvents : public RdKafka::EventCb {
+ public:
+  void event_cb(RdKafka::Event& event) override {
+    switch (event.type()) {
+      case RdKafka::Event::EVENT_LOG: {
+        const int sev = event.severity();
+        // CONFWARN only notes that a property is experimental (enable.gapless.guarantee).
+        const auto level = event.fac() == "CONFWARN" ? spdlog::level::debug
+                           : sev <= 3                ? spdlog::level::err
+                           : sev == 4                ? spdlog::level::warn
+                           : sev <= 6                ? spdlog::level::info
+                                                     : spdlog::level::debug;
+        spdlog::log(level, "kafka {}: {}", event.fac(), event.str());
+        break;
+      }
+      case RdKafka::Event::EVENT_ERROR:
+        spdlog::log(event.fatal() ? spdlog::level::err : spdlog::level::warn, "kafka error {}: {}",
+                    RdKafka::err2str(event.err()), event.str());
+        break;
+      default:
+        break;
+    }
+  }
+};
+
+LogEvents& KafkaLog() {
+  static LogEvents events;
+  return events;
+}
 
 int RemainingMs(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -170,6 +203,9 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerOptions optio
 
   std::unique_ptr<Producer> p(new Producer());
   std::string err;
+  if (conf->set("event_cb", &KafkaLog(), err) != RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(absl::StrCat("kafka event_cb: ", err));
+  }
   if (conf->set("dr_cb", &p->impl_->reports, err) != RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("kafka dr_cb: ", err));
   }
@@ -327,6 +363,9 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerOptions optio
   settings["enable.auto.offset.store"] = "false";
   if (absl::Status s = SetAll(*conf, settings); !s.ok()) return s;
   std::string err;
+  if (conf->set("event_cb", &KafkaLog(), err) != RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(absl::StrCat("kafka event_cb: ", err));
+  }
   if (conf->set("rebalance_cb", &c->impl_->rebalance, err) != RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("kafka rebalance_cb: ", err));
   }
