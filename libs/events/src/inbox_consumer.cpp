@@ -293,6 +293,7 @@ absl::StatusOr<int> InboxConsumer::ReplayDeadLetters(std::chrono::milliseconds t
   return replayed;
 }
 
+const std::string& InboxConsumer::name() const { return impl_->opt.name; }
 int64_t InboxConsumer::applied() const { return impl_->applied.load(); }
 int64_t InboxConsumer::skipped() const { return impl_->skipped.load(); }
 int64_t InboxConsumer::dead_lettered() const { return impl_->dead.load(); }

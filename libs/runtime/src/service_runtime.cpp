@@ -95,7 +95,66 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(
   return rt;
 }
 
+events::InboxConsumer& ServiceRuntime::AddConsumer(events::ConsumerOptions options,
+                                                   events::EventHandler handler) {
+  if (options.brokers.empty()) options.brokers = brokers_;
+  consumers_.push_back(
+      std::make_unique<events::InboxConsumer>(std::move(options), *pool_, std::move(handler)));
+  return *consumers_.back();
+}
+
+namespace {
+
+std::string QueryParam(const std::string& query, const std::string& name) {
+  auto form = server::ParseForm(query);
+  auto it = form.find(name);
+  return it == form.end() ? "" : it->second;
+}
+
+server::HttpResponse Json(int status, const std::string& body) {
+  server::HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = body + "\n";
+  return r;
+}
+
+}  // namespace
+
 int ServiceRuntime::Run() {
+  // Operator endpoints on the HTTP port (loopback by default; the access layer guards them in
+  // deployments).
+  host_->http().Handle("POST", "/admin/dlq/replay", [this](const server::HttpRequest& req) {
+    const std::string name = QueryParam(req.query, "consumer");
+    for (auto& c : consumers_) {
+      if (!name.empty() && c->name() != name) continue;
+      auto n = c->ReplayDeadLetters(std::chrono::seconds(30));
+      if (!n.ok()) {
+        return Json(500, "{\"consumer\": \"" + log::JsonEscape(c->name()) +
+                             "\", \"error\": \"" + log::JsonEscape(n.status().ToString()) + "\"}");
+      }
+      return Json(200, "{\"consumer\": \"" + log::JsonEscape(c->name()) +
+                           "\", \"replayed\": " + std::to_string(*n) + "}");
+    }
+    return Json(404, "{\"error\": \"no consumer named '" + log::JsonEscape(name) + "'\"}");
+  });
+  host_->http().Handle("POST", "/admin/outbox/unpark", [this](const server::HttpRequest& req) {
+    auto n = events::UnparkOutbox(*pool_, QueryParam(req.query, "aggregate_id"));
+    if (!n.ok()) {
+      return Json(500, "{\"error\": \"" + log::JsonEscape(n.status().ToString()) + "\"}");
+    }
+    return Json(200, "{\"unparked\": " + std::to_string(*n) + "}");
+  });
+  for (auto& c : consumers_) {
+    if (auto s = c->Start(); !s.ok()) {
+      spdlog::critical("{}: consumer {} cannot start: {}", defaults_.name, c->name(),
+                       s.ToString());
+      return 1;
+    }
+    events::InboxConsumer* raw = c.get();
+    host_->OnShutdown([raw] { raw->Stop(); });
+  }
+
   if (config_.GetBool("relay_enabled")) {
     events::RelayOptions ro;
     ro.service = defaults_.name;

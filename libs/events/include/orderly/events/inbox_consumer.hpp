@@ -51,6 +51,7 @@ class InboxConsumer {
   // them; returns how many were applied (duplicates already applied count as skipped).
   absl::StatusOr<int> ReplayDeadLetters(std::chrono::milliseconds timeout);
 
+  const std::string& name() const;
   int64_t applied() const;
   int64_t skipped() const;      // duplicates + stale
   int64_t dead_lettered() const;

@@ -19,6 +19,7 @@
 #include <absl/status/statusor.h>
 
 #include "orderly/core/config.hpp"
+#include "orderly/events/inbox_consumer.hpp"
 #include "orderly/events/relay.hpp"
 #include "orderly/pg/migrations.hpp"
 #include "orderly/pg/pool.hpp"
@@ -52,6 +53,11 @@ class ServiceRuntime {
   const Config& config() const { return config_; }
   const std::string& brokers() const { return brokers_; }
 
+  // Registers an event consumer (inbox dedupe, stale skip, DLQ) that starts with the service and
+  // stops at drain. options.brokers defaults to kafka_brokers. Operators replay its dead letters
+  // with POST /admin/dlq/replay?consumer=<name> on the HTTP port (scripts/dlq-replay).
+  events::InboxConsumer& AddConsumer(events::ConsumerOptions options, events::EventHandler handler);
+
   // Starts the process: the outbox relay (unless relay_enabled=false), the host, and blocks until
   // SIGTERM/SIGINT; then drains and runs shutdown hooks. Returns the process exit code.
   int Run();
@@ -65,6 +71,7 @@ class ServiceRuntime {
   redis::ClientPtr redis_;
   std::unique_ptr<server::ServiceHost> host_;
   events::OutboxRelayPtr relay_;
+  std::vector<events::InboxConsumerPtr> consumers_;
 };
 
 // Standard main() body for a service: parse config, create the runtime, let `setup` register
