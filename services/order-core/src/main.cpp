@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
         c.Define("recovery_interval", "10s", "create-intent recovery interval");
         c.Define("intent_max_age", "60s", "create intents older than this are recovered");
         c.Define("consumer_enabled", "true", "consume payment and fulfillment events");
+        c.Define("consumer_name", "order-core", "inbox consumer name and Kafka group id");
+        c.Define("payment_topic", orderly::events::kPaymentTopic, "topic of payment events");
+        c.Define("fulfillment_topic", orderly::events::kFulfillmentTopic,
+                 "topic of fulfillment events");
         c.Define("timeouts_enabled", "true", "run the timeout scheduler, sweep and recovery");
       },
       [](orderly::runtime::ServiceRuntime& rt) -> absl::Status {
@@ -76,8 +80,8 @@ int main(int argc, char** argv) {
         }
         if (c.GetBool("consumer_enabled")) {
           orderly::events::ConsumerOptions co;
-          co.name = "order-core";
-          co.topics = {orderly::events::kPaymentTopic, orderly::events::kFulfillmentTopic};
+          co.name = c.Get("consumer_name");
+          co.topics = {c.Get("payment_topic"), c.Get("fulfillment_topic")};
           co.brokers = rt.brokers();
           consumer = std::make_unique<orderly::events::InboxConsumer>(
               co, rt.pool(),
