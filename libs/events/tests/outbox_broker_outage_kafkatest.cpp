@@ -11,10 +11,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// ORDERLY_KAFKA_CTL (deploy/local/env.sh) stops and starts the broker the tests use.
 int KafkaCtl(const std::string& action) {
-  const std::string root = orderly::testing::Env("ORDERLY_ROOT");
-  EXPECT_FALSE(root.empty()) << "ORDERLY_ROOT unset: source deploy/local/env.sh";
-  return std::system((root + "/deploy/local/kafka-ctl " + action + " >/dev/null 2>&1").c_str());
+  const std::string ctl = orderly::testing::Env("ORDERLY_KAFKA_CTL");
+  EXPECT_FALSE(ctl.empty()) << "ORDERLY_KAFKA_CTL unset: source deploy/local/env.sh";
+  return std::system((ctl + " " + action + " >/dev/null 2>&1").c_str());
 }
 
 TEST_F(EventFixture, BrokerDownThirtySecondsBacklogThenDrainInOrder) {
