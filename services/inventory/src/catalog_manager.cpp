@@ -9,6 +9,7 @@
 
 #include "orderly/core/money.hpp"
 #include "orderly/core/status.hpp"
+#include "reservation_rules.hpp"
 
 namespace orderly::inventory {
 
@@ -98,7 +99,7 @@ absl::StatusOr<std::vector<SkuRecord>> CatalogManager::GetSkus(const std::vector
   out.reserve(ids.size());
   for (const auto& id : ids) {
     auto it = by_id.find(id);
-    if (it == by_id.end()) return NotFoundError("sku", id, "SKU_NOT_FOUND");
+    if (it == by_id.end()) return SkuNotFound(id);
     out.push_back(it->second);
   }
   return out;

@@ -4,6 +4,7 @@
 
 #include "inventory_metrics.hpp"
 #include "orderly/core/status.hpp"
+#include "reservation_rules.hpp"
 
 namespace orderly::inventory {
 
@@ -15,7 +16,7 @@ absl::StatusOr<WarmResult> FlashSaleManager::Warm(const std::string& sku_id) {
   auto s = repo_.InTransaction([&](StockTx& tx) -> absl::Status {
     auto sku = tx.LockSku(sku_id);
     if (!sku.ok()) return sku.status();
-    if (!*sku) return NotFoundError("sku", sku_id, "SKU_NOT_FOUND");
+    if (!*sku) return SkuNotFound(sku_id);
     if (!(*sku)->flash_sale) {
       return FailedPreconditionError("FLASH_SALE_NOT_READY", "sku/" + sku_id,
                                      "SKU " + sku_id + " is not marked flash_sale",
@@ -47,7 +48,7 @@ absl::StatusOr<SkuReconcileReport> FlashSaleManager::Reconcile(const std::string
   auto s = repo_.InTransaction([&](StockTx& tx) -> absl::Status {
     auto skus = tx.FindSkus({sku_id}, false);
     if (!skus.ok()) return skus.status();
-    if (skus->empty()) return NotFoundError("sku", sku_id, "SKU_NOT_FOUND");
+    if (skus->empty()) return SkuNotFound(sku_id);
     report.epoch = skus->front().flash_epoch;
     if (!skus->front().flash_sale || report.epoch == 0) return absl::OkStatus();
     // The pool's row lock holds back every persist and fallback reservation of this SKU while

@@ -6,6 +6,7 @@
 
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
+#include "reservation_rules.hpp"
 #include "orderly/server/request_context.hpp"
 
 namespace orderly::inventory {
@@ -124,7 +125,7 @@ grpc::Status InventoryGrpcService::GetStock(grpc::ServerContext* ctx,
       auto skus = catalog_.GetSkus(ids);
       if (!skus.ok()) return skus.status();
       for (const auto& s : *skus) {
-        if (s.merchant_id != caller.user_id) return NotFoundError("sku", s.sku_id, "SKU_NOT_FOUND");
+        if (s.merchant_id != caller.user_id) return SkuNotFound(s.sku_id);
       }
     }
     auto levels = catalog_.GetStock(ids);

@@ -9,6 +9,7 @@
 
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
+#include "reservation_rules.hpp"
 #include "orderly/events/outbox.hpp"
 
 namespace orderly::inventory {
@@ -319,7 +320,7 @@ auto Guard(Fn&& fn) -> decltype(fn()) {
 
 absl::StatusOr<StockLevel> LevelInTx(pqxx::transaction_base& tx, const std::string& sku_id) {
   auto rows = Exec(tx, ORDERLY_SQL(kStockLevels), TextArray({sku_id}));
-  if (rows.empty()) return NotFoundError("sku", sku_id, "SKU_NOT_FOUND");
+  if (rows.empty()) return SkuNotFound(sku_id);
   StockLevel l;
   l.sku_id = rows[0][0].as<std::string>();
   l.available = rows[0][1].as<int64_t>();
@@ -682,7 +683,7 @@ absl::StatusOr<StockLevel> PgStockRepository::ReceiveStock(const std::string& sk
       // FOR SHARE: a concurrent WarmFlashSale (FOR UPDATE) cannot move stock meanwhile.
       auto skus = stx.FindSkus({sku_id}, true);
       if (!skus.ok()) return skus.status();
-      if (skus->empty()) return NotFoundError("sku", sku_id, "SKU_NOT_FOUND");
+      if (skus->empty()) return SkuNotFound(sku_id);
       const SkuRecord& sku = skus->front();
       if (sku.flash_sale && sku.flash_epoch > 0) {
         // A warm flash sale takes new stock into its pool; reconciliation hands it to Redis.
@@ -723,7 +724,7 @@ absl::StatusOr<std::vector<StockLevel>> PgStockRepository::GetStock(
       }
       for (const auto& id : ids) {
         auto it = by_id.find(id);
-        if (it == by_id.end()) return NotFoundError("sku", id, "SKU_NOT_FOUND");
+        if (it == by_id.end()) return SkuNotFound(id);
         out.push_back(it->second);
       }
       return absl::OkStatus();
@@ -793,7 +794,7 @@ absl::StatusOr<InvariantReport> CheckInvariantsInTx(pqxx::transaction_base& tx,
       }
     }
     for (const auto& id : ids) {
-      if (!seen.count(id)) return NotFoundError("sku", id, "SKU_NOT_FOUND");
+      if (!seen.count(id)) return SkuNotFound(id);
     }
     return report;
   });

@@ -9,6 +9,7 @@
 #include "inventory_metrics.hpp"
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
+#include "reservation_rules.hpp"
 
 namespace orderly::inventory {
 namespace {
@@ -175,7 +176,7 @@ absl::StatusOr<SkuRecord> ReservationManager::CachedSku(const std::string& sku_i
   }
   auto skus = repo_.GetSkus({sku_id});
   if (!skus.ok()) return skus.status();
-  if (skus->empty()) return NotFoundError("sku", sku_id, "SKU_NOT_FOUND");
+  if (skus->empty()) return SkuNotFound(sku_id);
   std::unique_lock lock(cache_mu_);
   cache_[sku_id] = {skus->front(), now};
   return skus->front();
@@ -300,7 +301,7 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
     // FOR SHARE on the SKU: WarmFlashSale cannot change the epoch until this commits.
     auto fresh = tx.FindSkus({item.sku_id}, true);
     if (!fresh.ok()) return fresh.status();
-    if (fresh->empty()) return NotFoundError("sku", item.sku_id, "SKU_NOT_FOUND");
+    if (fresh->empty()) return SkuNotFound(item.sku_id);
     if (fresh->front().flash_epoch != epoch) {
       revoke = RevokeMode::kDrop;
       current_epoch = fresh->front().flash_epoch;

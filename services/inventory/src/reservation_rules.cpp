@@ -81,7 +81,7 @@ TimePoint ExpiryOf(const ReserveCommand& cmd, TimePoint now, const PaymentWindow
 absl::Status CheckAgainstCatalog(const ReserveCommand& cmd,
                                  const std::map<std::string, SkuRecord>& skus) {
   for (const auto& it : cmd.items) {
-    if (!skus.count(it.sku_id)) return NotFoundError("sku", it.sku_id, "SKU_NOT_FOUND");
+    if (!skus.count(it.sku_id)) return SkuNotFound(it.sku_id);
   }
   const bool flash_order = cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE;
   for (const auto& it : cmd.items) {
@@ -164,7 +164,16 @@ absl::Status ReleasedError(const std::string& order_id) {
 }
 
 absl::Status ReservationNotFound(const std::string& order_id) {
-  return NotFoundError("reservation", order_id, "RESERVATION_NOT_FOUND");
+  return WithErrorInfo(NotFoundError("reservation", order_id, "RESERVATION_NOT_FOUND"),
+                       "RESERVATION_NOT_FOUND",
+                       {{"order_id", order_id},
+                        {"resource_type", "reservation"},
+                        {"resource_name", order_id}});
+}
+
+absl::Status SkuNotFound(const std::string& sku_id) {
+  return WithErrorInfo(NotFoundError("sku", sku_id, "SKU_NOT_FOUND"), "SKU_NOT_FOUND",
+                       {{"sku_id", sku_id}, {"resource_type", "sku"}, {"resource_name", sku_id}});
 }
 
 absl::Status ReserveRetryOutcome(const Reservation& existing, const std::string& fingerprint,

@@ -66,6 +66,8 @@ absl::StatusOr<ReleaseAction> DecideRelease(const Reservation& r);
 absl::Status ExpiredError(const std::string& order_id);
 absl::Status ReleasedError(const std::string& order_id);
 absl::Status ReservationNotFound(const std::string& order_id);
+// NOT_FOUND naming the SKU, ErrorInfo SKU_NOT_FOUND with metadata sku_id.
+absl::Status SkuNotFound(const std::string& sku_id);
 
 // A copy of `s` that also carries an ErrorInfo{reason, metadata}.
 absl::Status WithErrorInfo(absl::Status s, std::string_view reason,
