@@ -1,0 +1,170 @@
+// The gRPC surface end to end (real server on port 0, real PostgreSQL and Redis): status codes
+// and google.rpc details on the wire, roles, and a reservation's life through the RPCs.
+#include <grpcpp/grpcpp.h>
+
+#include "inventory_fixture.hpp"
+#include "inventory_grpc_service.hpp"
+#include "inventory_proto.hpp"
+
+namespace orderly::inventory::testing {
+namespace {
+
+class GrpcTest : public InventoryFixture {
+ protected:
+  void SetUp() override {
+    InventoryFixture::SetUp();
+    if (HasFatalFailure()) return;
+    ORDERLY_ASSERT_OK_AND_ASSIGN(auto ro, orderly::testing::RedisOptionsFromEnv());
+    ORDERLY_ASSERT_OK_AND_ASSIGN(redis_, redis::Client::Create(ro));
+    store_ = std::make_unique<RedisFlashSaleStore>(*redis_);
+    MakeReservations(store_.get());
+    flash_ = std::make_unique<FlashSaleManager>(*repo_, *store_, *reservations_, clock_);
+    service_ = std::make_unique<InventoryGrpcService>(*catalog_, *reservations_, flash_.get());
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(service_.get());
+    server_ = b.BuildAndStart();
+    ASSERT_GT(port, 0);
+    stub_ = v1::InventoryService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    InventoryFixture::TearDown();
+  }
+
+  std::unique_ptr<grpc::ClientContext> Ctx(const std::string& role) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!role.empty()) {
+      ctx->AddMetadata("x-user-role", role);
+      ctx->AddMetadata("x-user-id", role == "merchant" ? "m1" : "caller");
+    }
+    return ctx;
+  }
+
+  redis::ClientPtr redis_;
+  std::unique_ptr<RedisFlashSaleStore> store_;
+  std::unique_ptr<FlashSaleManager> flash_;
+  std::unique_ptr<InventoryGrpcService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::InventoryService::Stub> stub_;
+};
+
+TEST_F(GrpcTest, AReservationsLifeThroughTheRpcs) {
+  v1::UpsertSkuRequest up;
+  *up.mutable_sku() = SkuToProto(Sku("a"));
+  v1::UpsertSkuResponse up_resp;
+  ASSERT_TRUE(stub_->UpsertSku(Ctx("admin").get(), up, &up_resp).ok());
+  v1::ReceiveStockRequest rs;
+  rs.set_sku_id("a");
+  rs.set_quantity(5);
+  rs.set_request_id("r1");
+  v1::ReceiveStockResponse rs_resp;
+  ASSERT_TRUE(stub_->ReceiveStock(Ctx("admin").get(), rs, &rs_resp).ok());
+  EXPECT_EQ(rs_resp.stock().available(), 5);
+
+  v1::ReserveRequest req;
+  req.set_order_id("o1");
+  auto* item = req.add_items();
+  item->set_sku_id("a");
+  item->set_quantity(2);
+  *req.mutable_expires_at() = ToTimestamp(std::chrono::system_clock::now() + 10min);
+  req.set_order_type(common::v1::ORDER_TYPE_NORMAL);
+  v1::ReserveResponse resp;
+  ASSERT_TRUE(stub_->Reserve(Ctx("service").get(), req, &resp).ok());
+  EXPECT_EQ(resp.reservation().state(), v1::RESERVATION_STATE_RESERVED);
+  EXPECT_EQ(resp.reservation().lines(0).deduction_policy(), v1::DEDUCTION_POLICY_RESERVE_AT_ORDER);
+
+  v1::ConfirmRequest c;
+  c.set_order_id("o1");
+  v1::ConfirmResponse c_resp;
+  ASSERT_TRUE(stub_->Confirm(Ctx("service").get(), c, &c_resp).ok());
+  EXPECT_EQ(c_resp.reservation().state(), v1::RESERVATION_STATE_CONFIRMED);
+  EXPECT_EQ(c_resp.reservation().lines(0).state(), v1::RESERVATION_STATE_CONFIRMED);
+
+  v1::ReleaseRequest rel;
+  rel.set_order_id("o2");
+  v1::ReleaseResponse rel_resp;
+  ASSERT_TRUE(stub_->Release(Ctx("service").get(), rel, &rel_resp).ok());
+  EXPECT_EQ(rel_resp.reservation().state(), v1::RESERVATION_STATE_RELEASED);
+  EXPECT_EQ(rel_resp.reservation().lines_size(), 0);  // tombstone
+
+  v1::GetStockRequest gs;
+  gs.add_sku_ids("a");
+  v1::GetStockResponse gs_resp;
+  ASSERT_TRUE(stub_->GetStock(Ctx("merchant").get(), gs, &gs_resp).ok());
+  EXPECT_EQ(gs_resp.stocks(0).sold(), 2);
+  EXPECT_EQ(gs_resp.stocks(0).available(), 3);
+
+  v1::CheckInvariantsRequest ci;
+  v1::CheckInvariantsResponse ci_resp;
+  ASSERT_TRUE(stub_->CheckInvariants(Ctx("admin").get(), ci, &ci_resp).ok());
+  EXPECT_EQ(ci_resp.violations_size(), 0);
+  EXPECT_EQ(ci_resp.checked_sku_count(), 1);
+}
+
+TEST_F(GrpcTest, ErrorsCarryTheirDetailsOverTheWire) {
+  AddSku(Sku("a"), 1);
+  v1::ReserveRequest req;
+  req.set_order_id("o1");
+  req.add_items()->set_sku_id("a");  // quantity 0
+  v1::ReserveResponse resp;
+  auto bad = FromGrpcStatus(stub_->Reserve(Ctx("service").get(), req, &resp));
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(ErrorFieldViolations(bad).size(), 1u);
+  EXPECT_EQ(ErrorFieldViolations(bad)[0].field, "items[0].quantity");
+
+  req.mutable_items(0)->set_quantity(2);
+  auto short_stock = FromGrpcStatus(stub_->Reserve(Ctx("service").get(), req, &resp));
+  EXPECT_EQ(short_stock.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(short_stock), "INSUFFICIENT_STOCK");
+  EXPECT_EQ(ErrorMetadata(short_stock, "available"), "1");
+
+  req.mutable_items(0)->set_sku_id("ghost");
+  auto missing = FromGrpcStatus(stub_->Reserve(Ctx("service").get(), req, &resp));
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrorMetadata(missing, "sku_id"), "ghost");
+
+  auto anonymous = FromGrpcStatus(stub_->Reserve(Ctx("").get(), req, &resp));
+  EXPECT_EQ(anonymous.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ErrorReason(anonymous), "CALLER_UNKNOWN");
+  auto buyer = FromGrpcStatus(stub_->Reserve(Ctx("buyer").get(), req, &resp));
+  EXPECT_EQ(buyer.code(), absl::StatusCode::kPermissionDenied);
+  v1::UpsertSkuRequest up;
+  *up.mutable_sku() = SkuToProto(Sku("b"));
+  v1::UpsertSkuResponse up_resp;
+  EXPECT_EQ(stub_->UpsertSku(Ctx("service").get(), up, &up_resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Count("SELECT count(*) FROM reservations"), 0);
+}
+
+TEST_F(GrpcTest, FlashSaleThroughTheRpcs) {
+  SkuRecord f = Sku("f");
+  f.flash_sale = true;
+  AddSku(f, 3);
+  v1::WarmFlashSaleRequest w;
+  w.set_sku_id("f");
+  v1::WarmFlashSaleResponse w_resp;
+  ASSERT_TRUE(stub_->WarmFlashSale(Ctx("admin").get(), w, &w_resp).ok());
+  EXPECT_EQ(w_resp.loaded_quantity(), 3);
+  int ok = 0;
+  for (int i = 0; i < 5; ++i) {
+    v1::ReserveRequest req;
+    req.set_order_id("f" + std::to_string(i));
+    auto* item = req.add_items();
+    item->set_sku_id("f");
+    item->set_quantity(1);
+    req.set_order_type(common::v1::ORDER_TYPE_FLASH_SALE);
+    v1::ReserveResponse resp;
+    ok += stub_->Reserve(Ctx("service").get(), req, &resp).ok() ? 1 : 0;
+  }
+  EXPECT_EQ(ok, 3);
+  v1::CheckInvariantsRequest ci;
+  v1::CheckInvariantsResponse ci_resp;
+  ASSERT_TRUE(stub_->CheckInvariants(Ctx("admin").get(), ci, &ci_resp).ok());
+  EXPECT_EQ(ci_resp.violations_size(), 0);
+}
+
+}  // namespace
+}  // namespace orderly::inventory::testing
