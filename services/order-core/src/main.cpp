@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
         c.Define("payment_topic", orderly::events::kPaymentTopic, "topic of payment events");
         c.Define("fulfillment_topic", orderly::events::kFulfillmentTopic,
                  "topic of fulfillment events");
+        c.Define("order_topic", orderly::events::kOrderTopic, "topic order events are published to");
         c.Define("timeouts_enabled", "true", "run the timeout scheduler, sweep and recovery");
       },
       [](orderly::runtime::ServiceRuntime& rt) -> absl::Status {
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
         mo.reservation_grace = c.GetDuration("reservation_grace");
         mo.request_ttl = c.GetDuration("request_ttl");
         mo.cache_ttl = c.GetDuration("cache_ttl");
+        mo.order_topic = c.Get("order_topic");
         manager = std::make_unique<oc::OrderManager>(
             rt.pool(), &rt.redis(), *inventory, orderly::SystemClock::Shared(),
             static_cast<uint32_t>(c.GetInt("worker_id")), mo);

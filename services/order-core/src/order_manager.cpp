@@ -232,16 +232,23 @@ absl::StatusOr<ov1::Order> OrderManager::CreateOrder(const Caller& caller,
 
   auto result = [&]() -> absl::StatusOr<ov1::Order> {
     // Layer 2: the order id (a retry after the ledger entry expired, or Redis down).
+    // The buyer's tier, points and coupons are read in the same round of statements.
     std::optional<OrderRecord> existing;
+    BuyerAccount account;
+    std::vector<std::string> coupon_ids(req.coupon_ids().begin(), req.coupon_ids().end());
     absl::Status s = pool_.InTransaction([&](Tx& tx) {
       auto found = repo_.Find(tx, order_id);
       if (!found.ok()) return found.status();
       existing = std::move(*found);
+      if (existing) return absl::OkStatus();
+      auto acc = marketing_.LoadBuyer(tx, req.buyer_id(), coupon_ids);
+      if (!acc.ok()) return acc.status();
+      account = std::move(*acc);
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
     if (existing) return Replay(*existing, fp, req.buyer_id());
-    return CreateFresh(req, order_id, fp, caller, ctx);
+    return CreateFresh(req, order_id, fp, std::move(account), caller, ctx);
   }();
 
   if (claimed) {
@@ -283,7 +290,7 @@ absl::StatusOr<ov1::Order> OrderManager::ReplayFromDb(int64_t order_id, const st
 
 absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderRequest& req,
                                                      int64_t order_id, const std::string& fp,
-                                                     const Caller& caller,
+                                                     BuyerAccount account, const Caller& caller,
                                                      const CallContext& ctx) {
   const TimePoint now = clock_->Now();
   const auto type = TypeOf(req);
@@ -323,16 +330,8 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
     }
   }
 
-  // The buyer's tier, points and coupons.
   std::vector<std::string> coupon_ids(req.coupon_ids().begin(), req.coupon_ids().end());
-  BuyerAccount account;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
-    auto acc = marketing_.LoadBuyer(tx, req.buyer_id(), coupon_ids);
-    if (!acc.ok()) return acc.status();
-    account = std::move(*acc);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+  absl::Status s;
   Violations v;
   for (int i = 0; i < req.coupon_ids_size(); ++i) {
     auto it = account.coupons.find(req.coupon_ids(i));
@@ -495,7 +494,7 @@ absl::Status OrderManager::Emit(Tx& tx, const ov1::Order& o, ev1::EventEnvelope 
   env.set_aggregate_id(o.order_id());
   env.set_order_id(o.order_id());
   env.set_causation_id(causation);
-  auto seq = events::Append(tx, env, {.topic = events::kOrderTopic, .partition_key = ""});
+  auto seq = events::Append(tx, env, {.topic = options_.order_topic, .partition_key = ""});
   return seq.ok() ? absl::OkStatus() : seq.status();
 }
 

@@ -39,6 +39,8 @@ struct OrderManagerOptions {
   std::chrono::milliseconds rules_ttl{std::chrono::seconds(5)};
   // An order id is accepted from GenerateOrderId this long (and no later than now + skew).
   std::chrono::milliseconds order_id_max_age{std::chrono::hours(24)};
+  // Where order events go (tests and benchmarks: a unique topic).
+  std::string order_topic = "orderly.order.v1";
 };
 
 // What a transition run inside a transaction leaves to do after commit.
@@ -98,7 +100,7 @@ class OrderManager {
                                                 const std::string& buyer_id);
   absl::StatusOr<order::v1::Order> CreateFresh(const order::v1::CreateOrderRequest& req,
                                                int64_t order_id, const std::string& fp,
-                                               const server::Caller& caller,
+                                               BuyerAccount account, const server::Caller& caller,
                                                const CallContext& ctx);
   absl::StatusOr<OrderRecord> LoadVisible(const server::Caller& caller, int64_t order_id);
   order::v1::Order View(order::v1::Order o) const;

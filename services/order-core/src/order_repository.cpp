@@ -378,6 +378,9 @@ absl::Status OrderRepository::Insert(Tx& tx, const CreatePlan& plan, TimePoint n
 absl::Status OrderRepository::InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id,
                                            TimePoint now) {
   try {
+    // A lost intent only delays the release to the reservation's own expiry, and the process
+    // dying (the case the intent is for) does not lose an asynchronously committed row.
+    tx.exec("SET LOCAL synchronous_commit = off");
     tx.exec_params(kInsertIntentSql, order_id, buyer_id, PgTime(now));
     return absl::OkStatus();
   } catch (...) {
