@@ -44,6 +44,8 @@ void DefineOptions(Config& c) {
   c.Define("flash_drain_age", "5s", "grants older than this without a reservation are drained");
   c.Define("redis_breaker", "500ms", "after a Redis failure, flash sales use the database this long");
   c.Define("consumer_enabled", "true", "consume order events (OrderPaid, OrderCancelled)");
+  c.Define("consumer_name", "inventory", "order-event consumer name and Kafka group id");
+  c.Define("order_topic", events::kOrderTopic, "topic of order events");
 }
 
 }  // namespace
@@ -97,8 +99,8 @@ int main(int argc, char** argv) {
         if (c.GetBool("consumer_enabled")) {
           inv.handler = std::make_unique<OrderEventHandler>(*inv.reservations, clock);
           events::ConsumerOptions co;
-          co.name = "inventory";
-          co.topics = {events::kOrderTopic};
+          co.name = c.Get("consumer_name");
+          co.topics = {c.Get("order_topic")};
           co.brokers = rt.brokers();
           inv.consumer = std::make_unique<events::InboxConsumer>(
               co, rt.pool(),

@@ -89,6 +89,11 @@ constexpr char kStockLevels[] = R"sql(
          COALESCE((SELECT sum(sold) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
          COALESCE((SELECT sum(quantity) FROM stock_receipts r WHERE r.sku_id = s.sku_id), 0)
     FROM skus s WHERE s.sku_id = ANY($1::text[]))sql";
+constexpr char kPreCheckReserve[] = R"sql(
+  SELECT {cols},
+         COALESCE((SELECT sum(available) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
+         EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = $2)
+    FROM skus s WHERE s.sku_id = ANY($1::text[]))sql";
 constexpr char kAvailableOf[] =
     "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1";
 
@@ -742,6 +747,23 @@ absl::StatusOr<std::optional<Reservation>> PgStockRepository::GetReservation(
     if (!r.ok()) return r.status();
     out = *std::move(r);
     return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<StockRepository::ReservePreCheck> PgStockRepository::PreCheckReserve(
+    const std::string& order_id, const std::vector<std::string>& ids) {
+  ReservePreCheck out;
+  auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    return Guard([&]() -> absl::Status {
+      pqxx::nontransaction tx(conn);
+      for (const auto& r : Exec(tx, ORDERLY_SQL_COLS(kPreCheckReserve), TextArray(ids), order_id)) {
+        out.skus.emplace_back(SkuFromRow(r), r[17].as<int64_t>());
+        out.reservation_exists = r[18].as<bool>();
+      }
+      return absl::OkStatus();
+    });
   });
   if (!s.ok()) return s;
   return out;

@@ -93,6 +93,24 @@ absl::StatusOr<Reservation> ReservationManager::ReserveInDb(const ReserveCommand
   std::vector<std::string> ids;
   for (const auto& it : items) ids.push_back(it.sku_id);
 
+  // Refuse bad or sold-out orders with one read and no transaction. Only a refusal is taken from
+  // here; every grant is decided inside the transaction below.
+  auto pre = repo_.PreCheckReserve(cmd.order_id, ids);
+  if (pre.ok() && !pre->reservation_exists && pre->skus.size() == ids.size()) {
+    std::map<std::string, SkuRecord> skus;
+    std::map<std::string, int64_t> available;
+    for (const auto& [sku, avail] : pre->skus) {
+      skus.emplace(sku.sku_id, sku);
+      available[sku.sku_id] = avail;
+    }
+    if (auto c = CheckAgainstCatalog(cmd, skus); !c.ok()) return c;
+    for (const auto& it : cmd.items) {
+      if (available[it.sku_id] < it.quantity) {
+        return InsufficientStock(it.sku_id, it.quantity, available[it.sku_id]);
+      }
+    }
+  }
+
   auto s = repo_.InTransaction([&](StockTx& tx) -> absl::Status {
     const TimePoint now = clock_->Now();
     Reservation r = NewReservation(cmd, now, options_.windows);

@@ -101,6 +101,15 @@ class StockRepository {
                                                   const std::string& request_id,
                                                   const std::string& note) = 0;
   virtual absl::StatusOr<std::vector<StockLevel>> GetStock(const std::vector<std::string>& ids) = 0;
+  // One round trip without a transaction, for refusing early: the SKUs (with the sum of their
+  // available stock) and whether the order already has a reservation. Advisory only: the
+  // transaction decides.
+  struct ReservePreCheck {
+    bool reservation_exists = false;
+    std::vector<std::pair<SkuRecord, int64_t>> skus;  // with available
+  };
+  virtual absl::StatusOr<ReservePreCheck> PreCheckReserve(const std::string& order_id,
+                                                          const std::vector<std::string>& ids) = 0;
   // Reservation read outside a transaction.
   virtual absl::StatusOr<std::optional<Reservation>> GetReservation(
       const std::string& order_id) = 0;
