@@ -2,6 +2,7 @@
 // and reconciliation, and the order-event consumer. Wiring only; the rules live in the managers.
 #include <memory>
 
+#include <absl/synchronization/mutex.h>
 #include <spdlog/spdlog.h>
 
 #include "catalog_manager.hpp"
@@ -51,6 +52,9 @@ void DefineOptions(Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil with absl::Mutex deadlock detection on, which gRPC pays for on every
+  // lock (a global cycle graph); production binaries turn it off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   static Inventory inv;
   return runtime::RunService(
       argc, argv, {"inventory", 50052, 9102, "orderly_inventory"},
