@@ -1,5 +1,7 @@
 #include "order_grpc_service.hpp"
 
+#include "orderly/server/handler.hpp"
+
 #include <exception>
 
 #include <spdlog/spdlog.h>
@@ -15,19 +17,6 @@ CallContext ContextOf(const grpc::ServerContext& ctx) {
   return {server::TraceOf(ctx), server::RequestIdOf(ctx)};
 }
 
-// Runs fn and turns its status (or a stray exception) into the gRPC answer.
-template <typename Fn>
-grpc::Status Guard(const char* rpc, Fn&& fn) {
-  try {
-    return ToGrpcStatus(fn());
-  } catch (const std::exception& e) {
-    spdlog::error("{}: unexpected exception: {}", rpc, e.what());
-    return ToGrpcStatus(absl::InternalError("internal error"));
-  } catch (...) {
-    spdlog::error("{}: unexpected exception", rpc);
-    return ToGrpcStatus(absl::InternalError("internal error"));
-  }
-}
 
 template <typename T, typename Out>
 absl::Status Into(absl::StatusOr<T> r, Out* out) {
@@ -41,7 +30,7 @@ absl::Status Into(absl::StatusOr<T> r, Out* out) {
 grpc::Status OrderGrpcService::GenerateOrderId(grpc::ServerContext* ctx,
                                                const ov1::GenerateOrderIdRequest* req,
                                                ov1::GenerateOrderIdResponse* resp) {
-  return Guard("GenerateOrderId", [&] {
+  return server::HandleCall("GenerateOrderId", [&] {
     return Into(manager_.GenerateOrderId(server::CallerOf(*ctx), req->buyer_id()),
                 resp->mutable_order_id());
   });
@@ -50,7 +39,7 @@ grpc::Status OrderGrpcService::GenerateOrderId(grpc::ServerContext* ctx,
 grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* ctx,
                                            const ov1::CreateOrderRequest* req,
                                            ov1::CreateOrderResponse* resp) {
-  return Guard("CreateOrder", [&] {
+  return server::HandleCall("CreateOrder", [&] {
     return Into(manager_.CreateOrder(server::CallerOf(*ctx), *req, ContextOf(*ctx)),
                 resp->mutable_order());
   });
@@ -58,7 +47,7 @@ grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* ctx,
 
 grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* ctx, const ov1::GetOrderRequest* req,
                                         ov1::GetOrderResponse* resp) {
-  return Guard("GetOrder", [&] {
+  return server::HandleCall("GetOrder", [&] {
     return Into(manager_.GetOrder(server::CallerOf(*ctx), req->order_id()), resp->mutable_order());
   });
 }
@@ -66,14 +55,14 @@ grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* ctx, const ov1::Get
 grpc::Status OrderGrpcService::ListOrders(grpc::ServerContext* ctx,
                                           const ov1::ListOrdersRequest* req,
                                           ov1::ListOrdersResponse* resp) {
-  return Guard("ListOrders",
+  return server::HandleCall("ListOrders",
                [&] { return Into(manager_.ListOrders(server::CallerOf(*ctx), *req), resp); });
 }
 
 grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* ctx,
                                            const ov1::CancelOrderRequest* req,
                                            ov1::CancelOrderResponse* resp) {
-  return Guard("CancelOrder", [&] {
+  return server::HandleCall("CancelOrder", [&] {
     return Into(manager_.CancelOrder(server::CallerOf(*ctx), *req, ContextOf(*ctx)),
                 resp->mutable_order());
   });
@@ -82,7 +71,7 @@ grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* ctx,
 grpc::Status OrderGrpcService::ChangeShippingAddress(
     grpc::ServerContext* ctx, const ov1::ChangeShippingAddressRequest* req,
     ov1::ChangeShippingAddressResponse* resp) {
-  return Guard("ChangeShippingAddress", [&] {
+  return server::HandleCall("ChangeShippingAddress", [&] {
     return Into(manager_.ChangeShippingAddress(server::CallerOf(*ctx), *req),
                 resp->mutable_order());
   });
@@ -91,7 +80,7 @@ grpc::Status OrderGrpcService::ChangeShippingAddress(
 grpc::Status OrderGrpcService::ConfirmReceipt(grpc::ServerContext* ctx,
                                               const ov1::ConfirmReceiptRequest* req,
                                               ov1::ConfirmReceiptResponse* resp) {
-  return Guard("ConfirmReceipt", [&] {
+  return server::HandleCall("ConfirmReceipt", [&] {
     return Into(manager_.ConfirmReceipt(server::CallerOf(*ctx), *req), resp->mutable_order());
   });
 }

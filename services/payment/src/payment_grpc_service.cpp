@@ -1,5 +1,7 @@
 #include "payment_grpc_service.hpp"
 
+#include "orderly/server/handler.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include "orderly/core/status.hpp"
@@ -10,32 +12,13 @@ namespace {
 
 using server::Role;
 
-absl::Status Require(const grpc::ServerContext* ctx, std::initializer_list<Role> roles) {
-  auto caller = server::CallerOf(*ctx);
-  if (caller.role == Role::kUnknown || caller.user_id.empty()) {
-    return ErrorWithInfo(absl::StatusCode::kUnauthenticated, "x-user-id / x-user-role metadata required", "CALLER_UNKNOWN");
-  }
-  for (Role r : roles) if (caller.role == r) return absl::OkStatus();
-  return ErrorWithInfo(absl::StatusCode::kPermissionDenied, "role not allowed", "ROLE_NOT_ALLOWED");
-}
-
-// Every handler body runs through here: errors become statuses, exceptions never escape.
-template <typename Fn>
-grpc::Status Guard(const char* rpc, Fn&& fn) {
-  try {
-    return ToGrpcStatus(fn());
-  } catch (const std::exception& e) {
-    spdlog::error("{}: unexpected exception: {}", rpc, e.what());
-    return ToGrpcStatus(absl::InternalError("internal error"));
-  }
-}
 
 }  // namespace
 
 grpc::Status PaymentGrpcService::CreatePayment(grpc::ServerContext* ctx, const v1::CreatePaymentRequest* req,
                                                v1::CreatePaymentResponse* resp) {
-  return Guard("CreatePayment", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kBuyer, Role::kService, Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("CreatePayment", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto p = m_.CreatePayment(*req, server::CallerOf(*ctx));
     if (!p.ok()) return p.status();
     *resp->mutable_payment() = *p;
@@ -44,8 +27,8 @@ grpc::Status PaymentGrpcService::CreatePayment(grpc::ServerContext* ctx, const v
 }
 
 grpc::Status PaymentGrpcService::GetPayment(grpc::ServerContext* ctx, const v1::GetPaymentRequest* req, v1::GetPaymentResponse* resp) {
-  return Guard("GetPayment", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kBuyer, Role::kService, Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("GetPayment", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto p = m_.GetPayment(req->payment_id(), req->order_id(), server::CallerOf(*ctx));
     if (!p.ok()) return p.status();
     *resp->mutable_payment() = *p;
@@ -55,8 +38,8 @@ grpc::Status PaymentGrpcService::GetPayment(grpc::ServerContext* ctx, const v1::
 
 grpc::Status PaymentGrpcService::ClosePayment(grpc::ServerContext* ctx, const v1::ClosePaymentRequest* req,
                                               v1::ClosePaymentResponse* resp) {
-  return Guard("ClosePayment", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kBuyer, Role::kService, Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("ClosePayment", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto p = m_.ClosePayment(req->order_id(), req->request_id(), server::CallerOf(*ctx));
     if (!p.ok()) return p.status();
     *resp->mutable_payment() = *p;
@@ -65,8 +48,8 @@ grpc::Status PaymentGrpcService::ClosePayment(grpc::ServerContext* ctx, const v1
 }
 
 grpc::Status PaymentGrpcService::Refund(grpc::ServerContext* ctx, const v1::RefundRequest* req, v1::RefundResponse* resp) {
-  return Guard("Refund", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("Refund", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = m_.CreateRefund(*req);
     if (!r.ok()) return r.status();
     *resp->mutable_refund() = *r;
@@ -75,8 +58,8 @@ grpc::Status PaymentGrpcService::Refund(grpc::ServerContext* ctx, const v1::Refu
 }
 
 grpc::Status PaymentGrpcService::GetRefund(grpc::ServerContext* ctx, const v1::GetRefundRequest* req, v1::GetRefundResponse* resp) {
-  return Guard("GetRefund", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("GetRefund", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = m_.GetRefund(req->refund_id());
     if (!r.ok()) return r.status();
     *resp->mutable_refund() = *r;
@@ -85,8 +68,8 @@ grpc::Status PaymentGrpcService::GetRefund(grpc::ServerContext* ctx, const v1::G
 }
 
 grpc::Status PaymentGrpcService::ListRefunds(grpc::ServerContext* ctx, const v1::ListRefundsRequest* req, v1::ListRefundsResponse* resp) {
-  return Guard("ListRefunds", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("ListRefunds", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = m_.ListRefunds(*req);
     if (!r.ok()) return r.status();
     *resp = *r;
@@ -96,8 +79,8 @@ grpc::Status PaymentGrpcService::ListRefunds(grpc::ServerContext* ctx, const v1:
 
 grpc::Status PaymentGrpcService::ListManualReviewRefunds(grpc::ServerContext* ctx, const v1::ListManualReviewRefundsRequest* req,
                                                          v1::ListManualReviewRefundsResponse* resp) {
-  return Guard("ListManualReviewRefunds", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("ListManualReviewRefunds", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kAdmin}); !s.ok()) return s;
     auto r = m_.ListManualReview(*req);
     if (!r.ok()) return r.status();
     *resp = *r;
@@ -106,8 +89,8 @@ grpc::Status PaymentGrpcService::ListManualReviewRefunds(grpc::ServerContext* ct
 }
 
 grpc::Status PaymentGrpcService::RetryRefund(grpc::ServerContext* ctx, const v1::RetryRefundRequest* req, v1::RetryRefundResponse* resp) {
-  return Guard("RetryRefund", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("RetryRefund", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kAdmin}); !s.ok()) return s;
     auto r = m_.RetryRefund(req->refund_id(), req->request_id());
     if (!r.ok()) return r.status();
     *resp->mutable_refund() = *r;
@@ -117,8 +100,8 @@ grpc::Status PaymentGrpcService::RetryRefund(grpc::ServerContext* ctx, const v1:
 
 grpc::Status PaymentGrpcService::RunReconciliation(grpc::ServerContext* ctx, const v1::RunReconciliationRequest* req,
                                                    v1::RunReconciliationResponse* resp) {
-  return Guard("RunReconciliation", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("RunReconciliation", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kAdmin}); !s.ok()) return s;
     auto r = recon_.Run(req->channel(), req->bill_date(), req->rerun());
     if (!r.ok()) return r.status();
     *resp->mutable_report() = *r;
@@ -128,8 +111,8 @@ grpc::Status PaymentGrpcService::RunReconciliation(grpc::ServerContext* ctx, con
 
 grpc::Status PaymentGrpcService::GetReconciliationReport(grpc::ServerContext* ctx, const v1::GetReconciliationReportRequest* req,
                                                          v1::GetReconciliationReportResponse* resp) {
-  return Guard("GetReconciliationReport", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kAdmin}); !s.ok()) return s;
+  return server::HandleCall("GetReconciliationReport", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kAdmin}); !s.ok()) return s;
     auto r = recon_.Get(req->channel(), req->bill_date());
     if (!r.ok()) return r.status();
     *resp->mutable_report() = *r;
@@ -139,8 +122,8 @@ grpc::Status PaymentGrpcService::GetReconciliationReport(grpc::ServerContext* ct
 
 grpc::Status PaymentGrpcService::HandleChannelNotification(grpc::ServerContext* ctx, const v1::HandleChannelNotificationRequest* req,
                                                            v1::HandleChannelNotificationResponse* resp) {
-  return Guard("HandleChannelNotification", [&]() -> absl::Status {
-    if (auto s = Require(ctx, {Role::kService}); !s.ok()) return s;
+  return server::HandleCall("HandleChannelNotification", [&]() -> absl::Status {
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kService}); !s.ok()) return s;
     std::map<std::string, std::string> headers(req->headers().begin(), req->headers().end());
     NotifyResult r = m_.HandleNotification(req->channel(), req->body(), headers);
     resp->set_ack_body(r.ack.body);
