@@ -135,6 +135,8 @@ int Run(const std::map<std::string, std::string>& f) {
   const int inflight = std::atoi(Flag(f, "inflight", "8").c_str());
   const int threads = std::atoi(Flag(f, "threads", "2").c_str());
   const bool flash = f.count("flash") > 0;
+  // --quantity 0 measures the gRPC round trip alone (refused before any I/O).
+  const int64_t quantity = std::atoll(Flag(f, "quantity", "1").c_str());
 
   std::vector<std::unique_ptr<v1::InventoryService::Stub>> stubs;
   for (int i = 0; i < channels; ++i) {
@@ -158,7 +160,7 @@ int Run(const std::map<std::string, std::string>& f) {
     req.set_order_id("bench-" + run_id + "-" + std::to_string(i));
     auto* item = req.add_items();
     item->set_sku_id(sku);
-    item->set_quantity(1);
+    item->set_quantity(quantity);
     req.set_order_type(flash ? orderly::common::v1::ORDER_TYPE_FLASH_SALE
                              : orderly::common::v1::ORDER_TYPE_NORMAL);
     call->reader = stubs[channel]->PrepareAsyncReserve(&call->ctx, req, cq);
@@ -183,7 +185,9 @@ int Run(const std::map<std::string, std::string>& f) {
         --outstanding;
         if (call->status.ok()) {
           reserved.fetch_add(1);
-        } else if (call->status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        } else if (call->status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+                   (quantity == 0 &&
+                    call->status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)) {
           refused.fetch_add(1);
         } else {
           if (errors.fetch_add(1) == 0) {
