@@ -146,6 +146,9 @@ int Run(const std::map<std::string, std::string>& f) {
   }
   std::atomic<int64_t> next{0}, reserved{0}, refused{0}, errors{0};
   std::atomic<int64_t> first_error_code{-1};
+  // When the last unit went: the sell-out phase, where every attempt contends for stock.
+  const int64_t stock = std::atoll(Flag(f, "stock", "0").c_str());
+  std::atomic<int64_t> sellout_us{0};
   std::string first_error;
   std::mutex err_mu;
 
@@ -184,7 +187,11 @@ int Run(const std::map<std::string, std::string>& f) {
         auto* call = static_cast<Call*>(tag);
         --outstanding;
         if (call->status.ok()) {
-          reserved.fetch_add(1);
+          if (reserved.fetch_add(1) + 1 == stock) {
+            sellout_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count();
+          }
         } else if (call->status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
                    (quantity == 0 &&
                     call->status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)) {
@@ -213,10 +220,10 @@ int Run(const std::map<std::string, std::string>& f) {
   }
   std::printf(
       "{\"attempts\":%lld,\"reserved\":%lld,\"refused\":%lld,\"errors\":%lld,\"seconds\":%.3f,"
-      "\"attempts_per_s\":%.0f}\n",
+      "\"attempts_per_s\":%.0f,\"sellout_seconds\":%.3f}\n",
       static_cast<long long>(attempts), static_cast<long long>(reserved.load()),
       static_cast<long long>(refused.load()), static_cast<long long>(errors.load()), seconds,
-      attempts / seconds);
+      attempts / seconds, sellout_us.load() / 1e6);
   return 0;
 }
 

@@ -73,7 +73,7 @@ run_path() {
   "$DRIVER" setup --target "127.0.0.1:$GRPC_PORT" --sku "$sku" --stock "$STOCK" $setup
   local out check
   out="$("$DRIVER" run --target "127.0.0.1:$GRPC_PORT" --sku "$sku" --attempts "$ATTEMPTS" \
-          --channels "$CHANNELS" --inflight "$INFLIGHT" --run-id "$RUN-$name" $runf)"
+          --channels "$CHANNELS" --inflight "$INFLIGHT" --run-id "$RUN-$name" --stock "$STOCK" $runf)"
   check="$("$DRIVER" check --target "127.0.0.1:$GRPC_PORT" --sku "$sku" --stock "$STOCK")"
   echo "$out" >"$WORK/$name.json"
   echo "$check" >"$WORK/$name.check.json"
@@ -137,7 +137,11 @@ raw = {"redis": f"{redis_raw}/s redis-benchmark EVALSHA", "db": f"{db_raw}/s pgb
 for p, (run, chk) in res.items():
     print(f"{p:<10} {run['reserved']:>9} {run['refused']:>9} {run['errors']:>7} {run['seconds']:>8.2f} {run['attempts_per_s']:>11.0f}   {raw[p]}")
 ratio = res["bucketed"][0]["attempts_per_s"] / max(1, res["db"][0]["attempts_per_s"])
-print(f"bucketed ({buckets} buckets) / single row: {ratio:.2f}x;  redis-benchmark sold {redis_raw_sold} of {stock}")
+sell = {p: (stock / r[0]["sellout_seconds"] if r[0].get("sellout_seconds") else 0) for p, r in res.items()}
+sell_ratio = sell["bucketed"] / max(1, sell["db"])
+print(f"bucketed ({buckets} buckets) / single row: {ratio:.2f}x over all attempts, {sell_ratio:.2f}x while stock lasted")
+print("sell-out phase (units/s until the last unit went): " + ", ".join(f"{p} {v:.0f}" for p, v in sell.items()))
+print(f"redis-benchmark sold {redis_raw_sold} of {stock} (same script, same key layout)")
 print("result:", "OK exactly %d reserved on every path, invariants hold" % stock if ok else "FAILED (see above)")
 print(json.dumps({
     "sold": res["redis"][1]["reserved"] + res["redis"][1]["sold"],
@@ -148,6 +152,9 @@ print(json.dumps({
     "db_raw_per_s": db_raw,
     "bucketed_attempts_per_s": round(res["bucketed"][0]["attempts_per_s"]),
     "bucketed_vs_db": round(ratio, 2),
+    "db_sellout_per_s": round(sell["db"]),
+    "bucketed_sellout_per_s": round(sell["bucketed"]),
+    "redis_sellout_per_s": round(sell["redis"]),
     "db_sold": res["db"][1]["reserved"],
     "bucketed_sold": res["bucketed"][1]["reserved"],
     "all_paths_exact": ok,

@@ -326,19 +326,11 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
       // Not ABORTED here: the pool would rerun the transaction, which cannot help.
       return absl::CancelledError("stale flash epoch");
     }
-    auto taken = tx.TakeAvailable(item.sku_id, {kFlashBucket}, item.quantity, TakeInto::kReserved);
-    if (!taken.ok()) return taken.status();
-    if (taken->empty()) {
-      // Redis admitted more than the pool holds (drift): the database refuses.
-      revoke = RevokeMode::kDrop;
-      auto available = tx.AvailableOf(item.sku_id);
-      return InsufficientStock(item.sku_id, item.quantity, available.ok() ? *available : 0);
-    }
     ReservationLine line;
     line.sku_id = item.sku_id;
     line.quantity = item.quantity;
     line.policy = v1::DEDUCTION_POLICY_RESERVE_AT_ORDER;
-    line.allocations = *std::move(taken);
+    line.allocations = {{kFlashBucket, item.quantity}};
     r.lines.push_back(std::move(line));
     auto inserted = tx.InsertReservation(r);
     if (!inserted.ok()) return inserted.status();
@@ -350,6 +342,16 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
     for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
     *p->mutable_expires_at() = ToTimestamp(r.expires_at);
     if (auto e = tx.AppendEvent(ev); !e.ok()) return e;
+    // The pool row is the one every winner of the sale updates: touch it last, so its lock is
+    // held only for this statement and the commit.
+    auto taken = tx.TakeAvailable(item.sku_id, {kFlashBucket}, item.quantity, TakeInto::kReserved);
+    if (!taken.ok()) return taken.status();
+    if (taken->empty()) {
+      // Redis admitted more than the pool holds (drift): the database refuses, all rolls back.
+      revoke = RevokeMode::kDrop;
+      auto available = tx.AvailableOf(item.sku_id);
+      return InsufficientStock(item.sku_id, item.quantity, available.ok() ? *available : 0);
+    }
     if (auto e = MaybeLowStock(tx, fresh->front()); !e.ok()) return e;
     persisted = true;
     result = std::move(r);
