@@ -7,6 +7,7 @@
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
 #include "reservation_rules.hpp"
+#include "orderly/server/handler.hpp"
 #include "orderly/server/request_context.hpp"
 
 namespace orderly::inventory {
@@ -14,40 +15,17 @@ namespace {
 
 using server::Role;
 
+// Role check through the shared server helper; caller_out receives the caller when asked.
 absl::Status Allow(const grpc::ServerContext& ctx, std::initializer_list<Role> roles,
                    server::Caller* caller_out = nullptr) {
   server::Caller caller = server::CallerOf(ctx);
   if (caller_out) *caller_out = caller;
-  if (caller.role == Role::kUnknown || caller.user_id.empty()) {
-    return ErrorWithInfo(absl::StatusCode::kUnauthenticated,
-                         "x-user-id and x-user-role metadata are required", "CALLER_UNKNOWN");
-  }
-  for (Role r : roles) {
-    if (r == caller.role) return absl::OkStatus();
-  }
-  return ErrorWithInfo(absl::StatusCode::kPermissionDenied,
-                       "role " + std::string(server::RoleName(caller.role)) +
-                           " may not call this RPC",
-                       "ROLE_NOT_ALLOWED", {{"role", std::string(server::RoleName(caller.role))}});
+  return server::RequireRole(caller, roles);
 }
 
-// Every handler body runs through this: no exception crosses the gRPC boundary.
 template <typename Fn>
 grpc::Status Handle(const char* rpc, Fn&& fn) {
-  try {
-    absl::Status s = fn();
-    if (!s.ok() && (s.code() == absl::StatusCode::kInternal ||
-                    s.code() == absl::StatusCode::kUnknown)) {
-      spdlog::error("{}: {}", rpc, s.ToString());
-    }
-    return ToGrpcStatus(s);
-  } catch (const std::exception& e) {
-    spdlog::error("{}: unexpected exception: {}", rpc, e.what());
-    return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
-  } catch (...) {
-    spdlog::error("{}: unexpected exception", rpc);
-    return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
-  }
+  return server::HandleCall(rpc, std::function<absl::Status()>(std::forward<Fn>(fn)));
 }
 
 std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::string>& ids) {
