@@ -55,6 +55,8 @@ void DefineOptions(Config& c) {
   c.Define("order_core_target", "127.0.0.1:50051", "order-core gRPC for orders not yet in the projection ('' = projection only)");
   c.Define("order_topic", "orderly.order.v1", "topic of order events");
   c.Define("consumer_enabled", "true", "consume order events");
+  c.Define("consumer_name", "payment", "order-event consumer name and Kafka group id");
+  c.Define("payment_topic", "orderly.payment.v1", "topic payment events are published to");
 }
 
 absl::StatusOr<std::string> KeyOr(const Config& c, const std::string& file_option, const std::string& sandbox_value) {
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
         st.breaker.min_calls = static_cast<int>(c.GetInt("breaker_min_calls"));
         st.breaker.window = c.GetDuration("breaker_window");
         st.breaker.open_for = c.GetDuration("breaker_open_for");
+        st.payment_topic = c.Get("payment_topic");
         if (auto s = BuildChannels(c, channels, st.breaker, static_cast<int>(c.GetInt("http_port"))); !s.ok()) return s;
         orders = pay::MakeOrderDirectory(rt.pool(), c.Get("order_core_target"));
         manager = std::make_unique<pay::PaymentManager>(rt.pool(), &rt.redis(), channels, *orders, orderly::SystemClock::Shared(), st);
@@ -188,7 +191,7 @@ int main(int argc, char** argv) {
         rt.host().OnShutdown([] { workers->Stop(); });
         if (c.GetBool("consumer_enabled")) {
           orderly::events::ConsumerOptions co;
-          co.name = "payment";
+          co.name = c.Get("consumer_name");
           co.topics = {c.Get("order_topic")};
           co.brokers = rt.brokers();
           consumer = std::make_unique<orderly::events::InboxConsumer>(

@@ -29,11 +29,11 @@ metrics::Counter& Counter(const std::string& name, const std::string& help, cons
   return metrics::Registry::Default().GetCounter(name, help, labels);
 }
 
-absl::Status Emit(pqxx::transaction_base& tx, const PaymentRow& p, events::v1::EventEnvelope& env) {
+absl::Status Emit(pqxx::transaction_base& tx, const std::string& topic, const PaymentRow& p, events::v1::EventEnvelope& env) {
   env.set_aggregate_type("payment");
   env.set_aggregate_id(p.payment_id);
   env.set_order_id(p.order_id);
-  auto seq = events::Append(tx, env, {.topic = events::kPaymentTopic});
+  auto seq = events::Append(tx, env, {.topic = topic});
   return seq.ok() ? absl::OkStatus() : seq.status();
 }
 
@@ -319,6 +319,11 @@ absl::StatusOr<v1::Payment> PaymentManager::GetPayment(const std::string& paymen
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
+  if (p && caller.role == Role::kBuyer && !order) {
+    // The projection lags OrderCreated; CreatePayment asked order-core, and so does this.
+    auto found = orders_.Find(p->order_id);
+    if (found.ok()) order = *found;
+  }
   if (!p || (caller.role == Role::kBuyer && (!order || order->buyer_id != caller.user_id))) {
     return NotFoundError("payment", payment_id.empty() ? order_id : payment_id, "PAYMENT_NOT_FOUND");
   }
@@ -380,7 +385,7 @@ absl::StatusOr<v1::Payment> PaymentManager::ClosePayment(const std::string& orde
       e->set_channel(cur->channel);
       e->set_reason(caller.role == Role::kBuyer ? "closed by buyer" : "closed by " + std::string(server::RoleName(caller.role)));
       SetTs(e->mutable_closed_at(), now);
-      if (auto es = Emit(tx, *cur, env); !es.ok()) return es;
+      if (auto es = Emit(tx, settings_.payment_topic, *cur, env); !es.ok()) return es;
     }
     out = *PaymentRepository::FindPayment(tx, p->payment_id, false);
     return absl::OkStatus();
@@ -550,7 +555,7 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
     e->set_channel_transaction_id(trade.transaction_id);
     SetTs(e->mutable_paid_at(), paid_at);
     e->set_after_close(after_close);
-    if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+    if (auto s = Emit(tx, settings_.payment_topic, *p, env); !s.ok()) return s;
     spdlog::info("payment {} of order {} SUCCEEDED via {} ({}){}", p->payment_id, p->order_id, source, trade.transaction_id,
                  after_close ? " after close" : "");
     return ApplyOutcome::kApplied;
@@ -575,7 +580,7 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
     e->set_reason("closed at the channel");
     SetTs(e->mutable_closed_at(), now);
   }
-  if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+  if (auto s = Emit(tx, settings_.payment_topic, *p, env); !s.ok()) return s;
   return ApplyOutcome::kApplied;
 }
 
@@ -642,7 +647,7 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(pqxx::transaction_bas
   SetTs(e->mutable_succeeded_at(), now);
   SetMoney(e->mutable_total_refunded(), total, p->currency);
   e->set_refund_state(RefundStateOf(total, p->amount));
-  if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+  if (auto s = Emit(tx, settings_.payment_topic, *p, env); !s.ok()) return s;
   Counter("orderly_payment_refunds_succeeded_total", "refunds confirmed by the channel", {{"source", source}}).Inc();
   spdlog::info("refund {} of payment {} SUCCEEDED via {}", r->refund_id, r->payment_id, source);
   return ApplyOutcome::kApplied;
@@ -662,7 +667,7 @@ void PaymentManager::EmitRefundFailed(pqxx::transaction_base& tx, const RefundRo
   e->set_error(error);
   e->set_attempts(r.attempts);
   SetTs(e->mutable_failed_at(), clock_->Now());
-  (void)Emit(tx, *p, env);
+  (void)Emit(tx, settings_.payment_topic, *p, env);
 }
 
 // ------------------------------------------------------------------ refunds
@@ -1006,7 +1011,7 @@ absl::Status PaymentManager::OnOrderEvent(pqxx::transaction_base& tx, const even
       c->set_channel(p->channel);
       c->set_reason("order cancelled");
       SetTs(c->mutable_closed_at(), now);
-      return Emit(tx, *p, env);
+      return Emit(tx, settings_.payment_topic, *p, env);
     }
     case E::kOrderRefundRequested: {
       const auto& e = event.order_refund_requested();

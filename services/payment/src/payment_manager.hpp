@@ -35,6 +35,7 @@ struct PaymentSettings {
   std::chrono::milliseconds refund_lease{60000};        // a claimed refund is not re-claimed before
   std::chrono::milliseconds dedupe_ttl{24 * 3600 * 1000};
   BreakerOptions breaker;
+  std::string payment_topic = "orderly.payment.v1";  // where payment events go (tests: a unique one)
 };
 
 // The channels by id, each with its breaker.
