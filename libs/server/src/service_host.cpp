@@ -336,6 +336,10 @@ absl::Status ServiceHost::Start() {
   // health.proto links them in, so reflection (grpcurl) can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::ServerBuilder builder;
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
+                              m.options.min_pollers);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              m.options.max_pollers);
   builder.AddListeningPort(m.options.grpc_address, grpc::InsecureServerCredentials(),
                            &m.grpc_port);
   for (grpc::Service* s : m.services) builder.RegisterService(s);

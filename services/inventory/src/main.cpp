@@ -2,9 +2,6 @@
 // and reconciliation, and the order-event consumer. Wiring only; the rules live in the managers.
 #include <memory>
 
-#include <absl/synchronization/mutex.h>
-#include <grpcpp/impl/server_builder_plugin.h>
-#include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
 #include "catalog_manager.hpp"
@@ -33,37 +30,11 @@ struct Inventory {
   std::unique_ptr<FlashSaleManager> flash;
   std::unique_ptr<InventoryGrpcService> service;
   std::unique_ptr<OrderEventHandler> handler;
-  std::unique_ptr<events::InboxConsumer> consumer;
   std::unique_ptr<PeriodicWorker> sweeper;
   std::unique_ptr<PeriodicWorker> flash_worker;
 };
 
-// The sync gRPC server lets at most 2 threads poll per completion queue by default; under
-// many concurrent calls it then creates and ends a thread for nearly every call. Keeping more
-// pollers alive removes that churn. (Applied to every ServerBuilder through gRPC's plugin hook,
-// because ServiceHost does not expose sync-server options.)
-int g_min_pollers = 4;
-int g_max_pollers = 64;
-
-class SyncServerTuning final : public grpc::ServerBuilderPlugin {
- public:
-  std::string name() override { return "orderly_inventory_sync_server_tuning"; }
-  void UpdateServerBuilder(grpc::ServerBuilder* builder) override {
-    builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
-                                 g_min_pollers);
-    builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
-                                 g_max_pollers);
-  }
-  void InitServer(grpc::ServerInitializer*) override {}
-  void Finish(grpc::ServerInitializer*) override {}
-  void ChangeArguments(const std::string&, void*) override {}
-  bool has_async_methods() const override { return false; }
-  bool has_sync_methods() const override { return false; }
-};
-
 void DefineOptions(Config& c) {
-  c.Define("grpc_min_pollers", "4", "sync gRPC server: threads kept polling for calls");
-  c.Define("grpc_max_pollers", "64", "sync gRPC server: most threads polling for calls");
   c.Define("payment_window", "30m", "reservation hold when Reserve gives no expires_at");
   c.Define("flash_payment_window", "15m", "the same for FLASH_SALE orders");
   c.Define("sweeper_interval", "5s", "how often expired reservations are released");
@@ -79,21 +50,12 @@ void DefineOptions(Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Debian builds Abseil with absl::Mutex deadlock detection on, which gRPC pays for on every
-  // lock (a global cycle graph); production binaries turn it off.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  grpc::ServerBuilder::InternalAddPluginFactory(
-      +[]() -> std::unique_ptr<grpc::ServerBuilderPlugin> {
-        return std::make_unique<SyncServerTuning>();
-      });
   static Inventory inv;
   return runtime::RunService(
       argc, argv, {"inventory", 50052, 9102, "orderly_inventory"},
       pg::inventory_lib_migrations(), DefineOptions,
       [](runtime::ServiceRuntime& rt) -> absl::Status {
         const Config& c = rt.config();
-        g_min_pollers = static_cast<int>(c.GetInt("grpc_min_pollers"));
-        g_max_pollers = static_cast<int>(c.GetInt("grpc_max_pollers"));
         ClockPtr clock = SystemClock::Shared();
         ReservationManagerOptions ro;
         ro.windows.normal = c.GetDuration("payment_window");
@@ -139,15 +101,11 @@ int main(int argc, char** argv) {
           co.name = c.Get("consumer_name");
           co.topics = {c.Get("order_topic")};
           co.brokers = rt.brokers();
-          inv.consumer = std::make_unique<events::InboxConsumer>(
-              co, rt.pool(),
-              [](pqxx::transaction_base& tx, const events::v1::EventEnvelope& ev) {
-                return inv.handler->Handle(tx, ev);
-              });
-          if (auto s = inv.consumer->Start(); !s.ok()) return s;
+          rt.AddConsumer(co, [](pqxx::transaction_base& tx, const events::v1::EventEnvelope& ev) {
+            return inv.handler->Handle(tx, ev);
+          });
         }
         rt.host().OnShutdown([] {
-          if (inv.consumer) inv.consumer->Stop();
           inv.flash_worker->Stop();
           inv.sweeper->Stop();
         });

@@ -20,7 +20,6 @@ int main(int argc, char** argv) {
   static std::unique_ptr<oc::OrderManager> manager;
   static std::unique_ptr<oc::OrderGrpcService> service;
   static std::unique_ptr<oc::TimeoutWorker> timeouts;
-  static std::unique_ptr<orderly::events::InboxConsumer> consumer;
   return orderly::runtime::RunService(
       argc, argv, {"order-core", 50051, 9101, "orderly_order"},
       orderly::pg::order_core_lib_migrations(),
@@ -85,18 +84,13 @@ int main(int argc, char** argv) {
           co.name = c.Get("consumer_name");
           co.topics = {c.Get("payment_topic"), c.Get("fulfillment_topic")};
           co.brokers = rt.brokers();
-          consumer = std::make_unique<orderly::events::InboxConsumer>(
-              co, rt.pool(),
-              [](pqxx::transaction_base& tx, const orderly::events::v1::EventEnvelope& e) {
+          rt.AddConsumer(
+              co, [](pqxx::transaction_base& tx, const orderly::events::v1::EventEnvelope& e) {
                 // Post-commit work (cache fences) is skipped here: fences only protect readers
                 // from older copies, and event-driven writes bump the version the cache checks.
                 oc::AfterCommit after;
                 return manager->HandleEvent(tx, e, &after);
               });
-          if (auto s = consumer->Start(); !s.ok()) {
-            spdlog::warn("order-core: event consumer not started: {}", s.ToString());
-          }
-          rt.host().OnShutdown([] { consumer->Stop(); });
         }
         return absl::OkStatus();
       });

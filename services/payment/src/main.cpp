@@ -143,7 +143,6 @@ int main(int argc, char** argv) {
   static std::unique_ptr<pay::Reconciler> reconciler;
   static std::unique_ptr<pay::PaymentGrpcService> service;
   static std::unique_ptr<pay::PaymentWorkers> workers;
-  static std::unique_ptr<orderly::events::InboxConsumer> consumer;
   return orderly::runtime::RunService(
       argc, argv, {"payment", 50053, 9103, "orderly_payment"}, orderly::pg::payment_lib_migrations(), DefineOptions,
       [](orderly::runtime::ServiceRuntime& rt) -> absl::Status {
@@ -194,10 +193,10 @@ int main(int argc, char** argv) {
           co.name = c.Get("consumer_name");
           co.topics = {c.Get("order_topic")};
           co.brokers = rt.brokers();
-          consumer = std::make_unique<orderly::events::InboxConsumer>(
-              co, rt.pool(), [](pqxx::transaction_base& tx, const orderly::events::v1::EventEnvelope& e) { return manager->OnOrderEvent(tx, e); });
-          if (auto s = consumer->Start(); !s.ok()) return s;
-          rt.host().OnShutdown([] { consumer->Stop(); });
+          rt.AddConsumer(co, [](pqxx::transaction_base& tx,
+                                const orderly::events::v1::EventEnvelope& e) {
+            return manager->OnOrderEvent(tx, e);
+          });
         }
         return absl::OkStatus();
       });

@@ -23,6 +23,10 @@ struct ServiceHostOptions {
   std::string http_host = "127.0.0.1";
   int http_port = 9101;
   std::chrono::milliseconds drain_timeout{10000};
+  // Sync-server threads kept polling for calls (gRPC's default of 1..2 makes it start and end a
+  // thread for nearly every call under concurrency).
+  int min_pollers = 4;
+  int max_pollers = 64;
 };
 
 class ServiceHost {
