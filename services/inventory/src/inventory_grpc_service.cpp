@@ -23,11 +23,6 @@ absl::Status Allow(const grpc::ServerContext& ctx, std::initializer_list<Role> r
   return server::RequireRole(caller, roles);
 }
 
-template <typename Fn>
-grpc::Status Handle(const char* rpc, Fn&& fn) {
-  return server::HandleCall(rpc, std::function<absl::Status()>(std::forward<Fn>(fn)));
-}
-
 std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::string>& ids) {
   return {ids.begin(), ids.end()};
 }
@@ -37,7 +32,7 @@ std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::strin
 grpc::Status InventoryGrpcService::GetSkus(grpc::ServerContext* ctx,
                                            const v1::GetSkusRequest* req,
                                            v1::GetSkusResponse* resp) {
-  return Handle("GetSkus", [&]() -> absl::Status {
+  return server::HandleCall("GetSkus", [&]() -> absl::Status {
     auto skus = catalog_.GetSkus(Ids(req->sku_ids()));
     if (!skus.ok()) return skus.status();
     for (const auto& s : *skus) *resp->add_skus() = SkuToProto(s);
@@ -48,7 +43,7 @@ grpc::Status InventoryGrpcService::GetSkus(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::ListSkus(grpc::ServerContext* ctx,
                                             const v1::ListSkusRequest* req,
                                             v1::ListSkusResponse* resp) {
-  return Handle("ListSkus", [&]() -> absl::Status {
+  return server::HandleCall("ListSkus", [&]() -> absl::Status {
     server::Caller caller = server::CallerOf(*ctx);
     // Merchants see their own SKUs only.
     const std::string merchant =
@@ -65,7 +60,7 @@ grpc::Status InventoryGrpcService::ListSkus(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::UpsertSku(grpc::ServerContext* ctx,
                                              const v1::UpsertSkuRequest* req,
                                              v1::UpsertSkuResponse* resp) {
-  return Handle("UpsertSku", [&]() -> absl::Status {
+  return server::HandleCall("UpsertSku", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
     if (!req->has_sku()) return InvalidArgumentError("invalid UpsertSku request", {{"sku", "required"}});
     auto stored = catalog_.UpsertSku(SkuFromProto(req->sku()));
@@ -79,7 +74,7 @@ grpc::Status InventoryGrpcService::UpsertSku(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::ReceiveStock(grpc::ServerContext* ctx,
                                                 const v1::ReceiveStockRequest* req,
                                                 v1::ReceiveStockResponse* resp) {
-  return Handle("ReceiveStock", [&]() -> absl::Status {
+  return server::HandleCall("ReceiveStock", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
     auto level = catalog_.ReceiveStock(req->sku_id(), req->quantity(), req->request_id(),
                                        req->note());
@@ -92,7 +87,7 @@ grpc::Status InventoryGrpcService::ReceiveStock(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::GetStock(grpc::ServerContext* ctx,
                                             const v1::GetStockRequest* req,
                                             v1::GetStockResponse* resp) {
-  return Handle("GetStock", [&]() -> absl::Status {
+  return server::HandleCall("GetStock", [&]() -> absl::Status {
     server::Caller caller;
     if (auto s = Allow(*ctx, {Role::kMerchant, Role::kAdmin, Role::kService}, &caller); !s.ok()) {
       return s;
@@ -116,7 +111,7 @@ grpc::Status InventoryGrpcService::GetStock(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::Reserve(grpc::ServerContext* ctx,
                                            const v1::ReserveRequest* req,
                                            v1::ReserveResponse* resp) {
-  return Handle("Reserve", [&]() -> absl::Status {
+  return server::HandleCall("Reserve", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
     ReserveCommand cmd;
     cmd.order_id = req->order_id();
@@ -133,7 +128,7 @@ grpc::Status InventoryGrpcService::Reserve(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx,
                                            const v1::ConfirmRequest* req,
                                            v1::ConfirmResponse* resp) {
-  return Handle("Confirm", [&]() -> absl::Status {
+  return server::HandleCall("Confirm", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = reservations_.Confirm(req->order_id());
     if (!r.ok()) return r.status();
@@ -145,7 +140,7 @@ grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::Release(grpc::ServerContext* ctx,
                                            const v1::ReleaseRequest* req,
                                            v1::ReleaseResponse* resp) {
-  return Handle("Release", [&]() -> absl::Status {
+  return server::HandleCall("Release", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = reservations_.Release(req->order_id(), req->reason());
     if (!r.ok()) return r.status();
@@ -157,7 +152,7 @@ grpc::Status InventoryGrpcService::Release(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::GetReservation(grpc::ServerContext* ctx,
                                                   const v1::GetReservationRequest* req,
                                                   v1::GetReservationResponse* resp) {
-  return Handle("GetReservation", [&]() -> absl::Status {
+  return server::HandleCall("GetReservation", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = reservations_.Get(req->order_id());
     if (!r.ok()) return r.status();
@@ -169,7 +164,7 @@ grpc::Status InventoryGrpcService::GetReservation(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::WarmFlashSale(grpc::ServerContext* ctx,
                                                  const v1::WarmFlashSaleRequest* req,
                                                  v1::WarmFlashSaleResponse* resp) {
-  return Handle("WarmFlashSale", [&]() -> absl::Status {
+  return server::HandleCall("WarmFlashSale", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
     if (flash_ == nullptr) {
       return ErrorWithInfo(absl::StatusCode::kUnavailable, "Redis is not configured",
@@ -189,7 +184,7 @@ grpc::Status InventoryGrpcService::WarmFlashSale(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::CheckInvariants(grpc::ServerContext* ctx,
                                                    const v1::CheckInvariantsRequest* req,
                                                    v1::CheckInvariantsResponse* resp) {
-  return Handle("CheckInvariants", [&]() -> absl::Status {
+  return server::HandleCall("CheckInvariants", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
     const auto ids = Ids(req->sku_ids());
     auto report = catalog_.CheckInvariants(ids);
