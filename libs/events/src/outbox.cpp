@@ -34,6 +34,7 @@ SELECT $1::uuid, $2, $3, $4, $5, seq.last_sequence, $6, $7, $8,
        to_timestamp($9::double precision / 1000.0)
 FROM seq
 RETURNING sequence)sql";
+constexpr char kAppendStatement[] = "orderly_outbox_append";
 
 }  // namespace
 
@@ -96,10 +97,13 @@ absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& en
     }
     const int64_t occurred_ms =
         google::protobuf::util::TimeUtil::TimestampToMilliseconds(envelope.occurred_at());
-    auto row = tx.exec_params1(kAppendSql, envelope.event_id(), options.topic, key,
-                               envelope.aggregate_type(), envelope.aggregate_id(), type,
-                               pqxx::binarystring(payload), envelope.traceparent(), occurred_ms);
-    const int64_t sequence = row[0].as<int64_t>();
+    // Prepared once per connection (libpqxx registers lazily; the same name and text again is
+    // a no-op), so the hot path skips parsing and planning.
+    tx.conn().prepare(kAppendStatement, kAppendSql);
+    auto rows = tx.exec_prepared(kAppendStatement, envelope.event_id(), options.topic, key,
+                                 envelope.aggregate_type(), envelope.aggregate_id(), type,
+                                 pqxx::binarystring(payload), envelope.traceparent(), occurred_ms);
+    const int64_t sequence = rows.at(0)[0].as<int64_t>();
     envelope.set_sequence(sequence);
     return sequence;
   } catch (...) {

@@ -156,6 +156,8 @@ struct OutboxRelay::Impl {
       bool got = ntx.exec_params1(kTryLockSql, opt.service)[0].as<bool>();
       if (!got) return false;
       listener = std::make_unique<OutboxListener>(*conn);
+      conn->prepare("orderly_outbox_claim", kClaimSql);
+      conn->prepare("orderly_outbox_mark_published", kMarkPublishedSql);
       stats.active = true;
       active_gauge.Set(1);
       spdlog::info("outbox relay {}: active", opt.service);
@@ -196,7 +198,7 @@ struct OutboxRelay::Impl {
       // The claim and the marks run in one transaction on the leader's connection: if the
       // session died meanwhile (and another relay took over) the marks fail instead of racing.
       pqxx::work tx(*conn);
-      auto result = tx.exec_params(kClaimSql, opt.batch_size);
+      auto result = tx.exec_prepared("orderly_outbox_claim", opt.batch_size);
       if (result.empty()) {
         tx.commit();
         return 0;
@@ -255,7 +257,7 @@ struct OutboxRelay::Impl {
           f.second = f.second || !IsTransient(res.status);
         }
       }
-      if (!ok_ids.empty()) tx.exec_params(kMarkPublishedSql, IdArray(ok_ids));
+      if (!ok_ids.empty()) tx.exec_prepared("orderly_outbox_mark_published", IdArray(ok_ids));
       int64_t parked_now = 0, failed_now = 0;
       for (const auto& [error, entry] : failures) {
         auto res = tx.exec_params(kMarkFailedSql, IdArray(entry.first), error,
