@@ -15,6 +15,9 @@ export ORDERLY_REDIS_HOST=127.0.0.1
 export ORDERLY_REDIS_PORT=16379
 
 export ORDERLY_KAFKA_BROKERS=127.0.0.1:19092
+
+# The payment channel sandbox's throwaway keys: it creates them, payment verifies with them.
+export ORDERLY_CHANNEL_KEY_DIR="$ORDERLY_LOCAL/channel-sandbox/keys"
 export ORDERLY_KAFKA_LIBS="$ORDERLY_ROOT/.deps/kafka/libs"
 # Tests that take the broker away and bring it back: "$ORDERLY_KAFKA_CTL" stop, then start.
 export ORDERLY_KAFKA_CTL="$ORDERLY_ROOT/deploy/local/kafka-ctl"

@@ -66,3 +66,42 @@ service_stop() {
   kill_matching "$name" "$(service_bin "$name")"
   rm -f "$RUN_DIR/$name.pid"
 }
+
+# The payment channel sandbox (HTTP only, plays WeChat Pay / Alipay / UnionPay on loopback). Started
+# before payment, which signs and verifies with the throwaway keys it creates in
+# $ORDERLY_CHANNEL_KEY_DIR.
+SANDBOX_PORT="${ORDERLY_SANDBOX_PORT:-9110}"
+
+sandbox_start() {
+  local bin="$BUILD_DIR/services/channel-sandbox/orderly-channel-sandbox" pid deadline
+  [ -x "$bin" ] || { log "channel-sandbox: no binary, skipped"; return 2; }
+  pid=$(pidfile_pid "$RUN_DIR/channel-sandbox.pid")
+  if ! pid_alive "$pid" "$bin"; then
+    port_busy "$SANDBOX_PORT" && { log "channel-sandbox: port $SANDBOX_PORT is taken: $(listener "$SANDBOX_PORT")"; return 1; }
+    echo "=== start $(date -Is)" >>"$LOG_DIR/channel-sandbox.log"
+    setsid "$bin" "--port=$SANDBOX_PORT" "--key_dir=$ORDERLY_CHANNEL_KEY_DIR" \
+      </dev/null >>"$LOG_DIR/channel-sandbox.log" 2>&1 9>&- &
+    pid=$!
+    echo "$pid" >"$RUN_DIR/channel-sandbox.pid"
+    log "channel-sandbox: started pid $pid (http $SANDBOX_PORT)"
+  fi
+  deadline=$(( $(date +%s) + 60 ))
+  until curl -sf "http://127.0.0.1:$SANDBOX_PORT/readyz" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { log "channel-sandbox: exited"; tail -n 20 "$LOG_DIR/channel-sandbox.log" >&2; return 1; }
+    [ "$(date +%s)" -lt "$deadline" ] || { log "channel-sandbox: not ready after 60 s"; return 1; }
+    sleep 0.3
+  done
+  log "channel-sandbox: ready on 127.0.0.1:$SANDBOX_PORT"
+}
+
+sandbox_stop() {
+  local bin="$BUILD_DIR/services/channel-sandbox/orderly-channel-sandbox" pid
+  pid=$(pidfile_pid "$RUN_DIR/channel-sandbox.pid")
+  if pid_alive "$pid" "$bin"; then
+    log "channel-sandbox: stopping (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_gone 10 "$pid" || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  kill_matching channel-sandbox "$bin"
+  rm -f "$RUN_DIR/channel-sandbox.pid"
+}

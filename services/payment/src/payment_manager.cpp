@@ -105,9 +105,8 @@ PaymentManager::PaymentManager(pg::Pool& pool, redis::Client* redis, ChannelRegi
                                ClockPtr clock, PaymentSettings settings)
     : pool_(pool), redis_(redis), channels_(channels), orders_(orders), clock_(std::move(clock)), settings_(settings) {}
 
-absl::Status PaymentManager::RecordOutcome(v1::PaymentChannel c, const absl::Status& s) {
+void PaymentManager::RecordOutcome(v1::PaymentChannel c, const absl::Status& s) {
   if (auto* b = channels_.Breaker(c)) b->Record(!IsChannelFailure(s));
-  return s;
 }
 
 TradeRef PaymentManager::RefOf(const PaymentRow& p) const {

@@ -111,7 +111,8 @@ class PaymentManager {
   void AttemptRefund(const std::string& refund_id);
   void EmitRefundFailed(pqxx::transaction_base& tx, const RefundRow& r, const std::string& status, const std::string& error);
   void KickRefunds();
-  absl::Status RecordOutcome(v1::PaymentChannel c, const absl::Status& s);
+  // Feeds the channel's circuit breaker with a call's outcome.
+  void RecordOutcome(v1::PaymentChannel c, const absl::Status& s);
   TradeRef RefOf(const PaymentRow& p) const;
 
   pg::Pool& pool_;
