@@ -8,10 +8,12 @@
 
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <pqxx/pqxx>
 
+#include "channel/channel.hpp"
 #include "channel/sandbox_keys.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/status.hpp"
@@ -139,27 +141,7 @@ class PaymentOrderE2ETest : public ::testing::Test {
     env->orders = ov1::OrderService::NewStub(grpc::CreateChannel(env->order_core->grpc_target(), grpc::InsecureChannelCredentials()));
     env->payments = v1::PaymentService::NewStub(grpc::CreateChannel(env->payment->grpc_target(), grpc::InsecureChannelCredentials()));
 
-    iv1::UpsertSkuRequest up;
-    auto* sku = up.mutable_sku();
-    sku->set_sku_id(kSku);
-    sku->set_product_id("e2e-product");
-    sku->set_product_name("Orderly mug");
-    sku->mutable_list_price()->set_amount_minor(kPrice);
-    sku->mutable_list_price()->set_currency_code("CNY");
-    sku->set_sale_status(iv1::SKU_SALE_STATUS_ON_SALE);
-    sku->set_merchant_id("m1");
-    sku->set_warehouse_id("w1");
-    up.set_request_id(NewUuidV7());
-    iv1::UpsertSkuResponse ur;
-    grpc::ClientContext c1;
-    ORDERLY_ASSERT_OK(FromGrpcStatus(env->inv->UpsertSku(Ctx(&c1, "admin", "admin"), up, &ur)));
-    iv1::ReceiveStockRequest rs;
-    rs.set_sku_id(kSku);
-    rs.set_quantity(kReceived);
-    rs.set_request_id(NewUuidV7());
-    iv1::ReceiveStockResponse rr;
-    grpc::ClientContext c2;
-    ORDERLY_ASSERT_OK(FromGrpcStatus(env->inv->ReceiveStock(Ctx(&c2, "admin", "admin"), rs, &rr)));
+    ORDERLY_ASSERT_OK(AddSku(kSku));
   }
 
   static void TearDownTestSuite() {
@@ -194,8 +176,41 @@ class PaymentOrderE2ETest : public ::testing::Test {
     }
   }
 
+  // A mug SKU on sale with kReceived in stock.
+  static absl::Status AddSku(const std::string& sku_id) {
+    iv1::UpsertSkuRequest up;
+    auto* sku = up.mutable_sku();
+    sku->set_sku_id(sku_id);
+    sku->set_product_id("e2e-product");
+    sku->set_product_name("Orderly mug");
+    sku->mutable_list_price()->set_amount_minor(kPrice);
+    sku->mutable_list_price()->set_currency_code("CNY");
+    sku->set_sale_status(iv1::SKU_SALE_STATUS_ON_SALE);
+    sku->set_merchant_id("m1");
+    sku->set_warehouse_id("w1");
+    up.set_request_id(NewUuidV7());
+    iv1::UpsertSkuResponse ur;
+    grpc::ClientContext c1;
+    if (auto s = FromGrpcStatus(env->inv->UpsertSku(Ctx(&c1, "admin", "admin"), up, &ur)); !s.ok()) return s;
+    iv1::ReceiveStockRequest rs;
+    rs.set_sku_id(sku_id);
+    rs.set_quantity(kReceived);
+    rs.set_request_id(NewUuidV7());
+    iv1::ReceiveStockResponse rr;
+    grpc::ClientContext c2;
+    return FromGrpcStatus(env->inv->ReceiveStock(Ctx(&c2, "admin", "admin"), rs, &rr));
+  }
+
+  // A SKU of the scenario's own, so its stock moves only with the scenario's order.
+  static std::string ScenarioSku(const std::string& tag) {
+    std::string sku_id = "e2e-" + tag + "-" + t::UniqueSuffix();
+    auto s = AddSku(sku_id);
+    EXPECT_TRUE(s.ok()) << s;
+    return sku_id;
+  }
+
   // A buyer's order of `quantity` mugs, PENDING_PAYMENT with its stock reserved.
-  static absl::StatusOr<ov1::Order> BuyMugs(const std::string& buyer, int quantity) {
+  static absl::StatusOr<ov1::Order> BuyMugs(const std::string& buyer, int quantity, const std::string& sku_id = kSku) {
     ov1::GenerateOrderIdRequest idreq;
     idreq.set_buyer_id(buyer);
     ov1::GenerateOrderIdResponse id;
@@ -206,7 +221,7 @@ class PaymentOrderE2ETest : public ::testing::Test {
     req.set_buyer_id(buyer);
     req.set_request_id(NewUuidV7());
     auto* item = req.add_items();
-    item->set_sku_id(kSku);
+    item->set_sku_id(sku_id);
     item->set_quantity(quantity);
     auto* a = req.mutable_shipping_address();
     a->set_receiver_name("Ada");
@@ -256,9 +271,9 @@ class PaymentOrderE2ETest : public ::testing::Test {
     return resp.payment();
   }
 
-  static iv1::StockLevel Stock() {
+  static iv1::StockLevel Stock(const std::string& sku_id = kSku) {
     iv1::GetStockRequest req;
-    req.add_sku_ids(kSku);
+    req.add_sku_ids(sku_id);
     iv1::GetStockResponse resp;
     grpc::ClientContext c;
     EXPECT_TRUE(env->inv->GetStock(Ctx(&c, "admin", "admin"), req, &resp).ok());
@@ -316,6 +331,76 @@ class PaymentOrderE2ETest : public ::testing::Test {
   }
 
   static bool Paid(const ov1::Order& o) { return GetOrder(o).status() == ov1::ORDER_STATUS_PAID; }
+
+  static int64_t PaySqlCount(const std::string& table, const v1::Payment& p) {
+    return std::stoll(Sql1(*env->pay_db, "SELECT count(*) FROM " + table + " WHERE payment_id = '" + p.payment_id() + "'"));
+  }
+
+  static std::string TxSource(const v1::Payment& p) {
+    return Sql1(*env->pay_db, "SELECT string_agg(source, ',') FROM payment_transactions WHERE payment_id = '" + p.payment_id() + "'");
+  }
+
+  // Holds the active query off the payment (or lets it run now), so what a notification alone did
+  // can be seen before the query settles the payment. Waits out a query already claimed.
+  static void HoldActiveQuery(const v1::Payment& p, bool hold) {
+    Sql1(*env->pay_db, std::string("UPDATE payments SET next_query_at = ") + (hold ? "now() + interval '1 hour'" : "now()") +
+                           " WHERE payment_id = '" + p.payment_id() + "'");
+    if (hold) std::this_thread::sleep_for(1500ms);
+  }
+
+  // One counter of the sandbox's /sandbox/stats (0 until first counted).
+  static int64_t SandboxStat(const std::string& name) {
+    const std::string stats = SandboxPost("/sandbox/stats", "");
+    const std::string key = "\"" + name + "\":";
+    const auto at = stats.find(key);
+    return at == std::string::npos ? 0 : std::stoll(stats.substr(at + key.size()));
+  }
+
+  // Notifications payment rejected for their signature, from its own metrics.
+  static int64_t ForgedNotificationsSeen() {
+    auto m = t::HttpCall(env->payment->http_port(), "GET", "/metrics");
+    if (!m.ok()) return -1;
+    int64_t total = 0;
+    std::istringstream lines(m->body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("orderly_payment_notifications_total{", 0) == 0 && line.find("outcome=\"forged\"") != std::string::npos) {
+        total += static_cast<int64_t>(std::stod(line.substr(line.rfind(' ') + 1)));
+      }
+    }
+    return total;
+  }
+
+  static absl::StatusOr<ov1::Order> Cancel(const ov1::Order& o, const std::string& user, const std::string& role,
+                                           ov1::CancelReason reason) {
+    ov1::CancelOrderRequest req;
+    req.set_order_id(o.order_id());
+    req.set_reason(reason);
+    req.set_request_id(NewUuidV7());
+    ov1::CancelOrderResponse resp;
+    grpc::ClientContext c;
+    if (auto s = FromGrpcStatus(env->orders->CancelOrder(Ctx(&c, user, role), req, &resp)); !s.ok()) return s;
+    return resp.order();
+  }
+
+  // The order is PAID once: one PaymentSucceeded written and published, one OrderPaid, and its
+  // `quantity` mugs sold out of its reservation.
+  static void ExpectPaidOnce(const ov1::Order& order, const v1::Payment& payment, const std::string& sku_id,
+                             const iv1::StockLevel& before, int quantity) {
+    EXPECT_EQ(GetOrder(order).status(), ov1::ORDER_STATUS_PAID);
+    EXPECT_EQ(GetPayment(payment).status(), v1::PAYMENT_STATUS_SUCCEEDED);
+    EXPECT_EQ(PaySqlCount("payment_transactions", payment), 1);
+    EXPECT_EQ(OutboxCount(*env->pay_db, payment.payment_id(), "PaymentSucceeded"), 1);
+    ASSERT_TRUE(Eventually(PaymentOutboxDrained));
+    EXPECT_EQ(PublishedPaymentSucceeded(order.order_id()), 1);
+    EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderPaid"), 1);
+    EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderRefundRequested"), 0);
+    ASSERT_TRUE(Eventually([&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
+    const auto after = Stock(sku_id);
+    EXPECT_EQ(after.sold(), before.sold() + quantity);
+    EXPECT_EQ(after.reserved(), before.reserved());
+    EXPECT_EQ(after.available(), before.available() - quantity);
+    EXPECT_EQ(after.total_received(), before.total_received());
+  }
 };
 
 TEST_F(PaymentOrderE2ETest, PaidAtTheChannelMakesTheOrderPaidAndConfirmsItsStock) {
@@ -409,6 +494,166 @@ TEST_F(PaymentOrderE2ETest, LatePaymentOnACancelledOrderIsRefundedAndTheOrderSta
   EXPECT_EQ(after.available(), before.available());
   ASSERT_TRUE(Eventually(PaymentOutboxDrained));
   EXPECT_EQ(PublishedPaymentSucceeded(order.order_id()), 1);
+}
+
+TEST_F(PaymentOrderE2ETest, NotificationSentFiveTimesPaysTheOrderOnce) {
+  const std::string sku = ScenarioSku("dup");
+  const auto before = Stock(sku);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-dup", 2, sku));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_WECHAT_PAY));
+  const int64_t duplicated = SandboxStat("duplicated");
+  const int64_t landed = SandboxStat("delivered") + SandboxStat("delivery_failed");
+  SandboxPost("/sandbox/faults", "duplicate=5");
+  EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
+
+  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  EXPECT_EQ(SandboxStat("duplicated"), duplicated + 1);
+  // Every copy has reached payment before we count what it did.
+  ASSERT_TRUE(Eventually([&] {
+    return SandboxStat("delivered") + SandboxStat("delivery_failed") >= landed + 5 && SandboxStat("deliveries_in_flight") == 0;
+  }));
+  EXPECT_EQ(TxSource(payment), "notify");
+  ExpectPaidOnce(order, payment, sku, before, 2);
+}
+
+TEST_F(PaymentOrderE2ETest, ForgedNotificationLeavesTheOrderPendingUntilTheActiveQueryPaysIt) {
+  const std::string sku = ScenarioSku("forged");
+  const auto before = Stock(sku);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-forged", 1, sku));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
+  HoldActiveQuery(payment, true);
+  const int64_t corrupted = SandboxStat("bad_signature");
+  const int64_t forged = ForgedNotificationsSeen();
+  ASSERT_GE(forged, 0);
+  SandboxPost("/sandbox/faults", "bad_signature=1");
+  EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
+
+  // The forged notification has reached payment and been rejected: nothing moved.
+  ASSERT_TRUE(Eventually([&] { return ForgedNotificationsSeen() > forged; })) << ForgedNotificationsSeen();
+  EXPECT_EQ(SandboxStat("bad_signature"), corrupted + 1);
+  EXPECT_EQ(GetPayment(payment).status(), v1::PAYMENT_STATUS_PENDING);
+  EXPECT_EQ(PaySqlCount("payment_transactions", payment), 0);
+  EXPECT_EQ(OutboxCount(*env->pay_db, payment.payment_id(), "PaymentSucceeded"), 0);
+  EXPECT_EQ(GetOrder(order).status(), ov1::ORDER_STATUS_PENDING_PAYMENT);
+  EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderPaid"), 0);
+  EXPECT_EQ(Reservation(order.order_id()).state(), iv1::RESERVATION_STATE_RESERVED);
+  EXPECT_EQ(Stock(sku).reserved(), before.reserved() + 1);
+
+  // The genuine path: the channel's answer to a query.
+  HoldActiveQuery(payment, false);
+  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  EXPECT_EQ(TxSource(payment), "query");
+  ExpectPaidOnce(order, payment, sku, before, 1);
+}
+
+TEST_F(PaymentOrderE2ETest, WrongAmountInTheNotificationDoesNotPayTheOrder) {
+  const std::string sku = ScenarioSku("amount");
+  const auto before = Stock(sku);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-amount", 1, sku));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_WECHAT_PAY));
+  const int64_t payable = order.price().payable_total().amount_minor();
+  HoldActiveQuery(payment, true);
+  const int64_t wrong = SandboxStat("wrong_amount");
+  SandboxPost("/sandbox/faults", "wrong_amount=1");
+  EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
+
+  ASSERT_TRUE(Eventually([&] { return PaySqlCount("payment_anomalies", payment) > 0; }));
+  EXPECT_EQ(SandboxStat("wrong_amount"), wrong + 1);
+  const std::string where = " FROM payment_anomalies WHERE payment_id = '" + payment.payment_id() + "'";
+  EXPECT_EQ(Sql1(*env->pay_db, "SELECT kind" + where), "AMOUNT_MISMATCH");
+  EXPECT_EQ(Sql1(*env->pay_db, "SELECT expected_minor" + where), std::to_string(payable));
+  EXPECT_EQ(Sql1(*env->pay_db, "SELECT actual_minor" + where), std::to_string(payable + 1));
+  // Re-sends of the same notification have had their chance too.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(GetPayment(payment).status(), v1::PAYMENT_STATUS_PENDING);
+  EXPECT_EQ(PaySqlCount("payment_transactions", payment), 0);
+  EXPECT_EQ(OutboxCount(*env->pay_db, payment.payment_id(), "PaymentSucceeded"), 0);
+  EXPECT_EQ(GetOrder(order).status(), ov1::ORDER_STATUS_PENDING_PAYMENT);
+  EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderPaid"), 0);
+  EXPECT_EQ(Reservation(order.order_id()).state(), iv1::RESERVATION_STATE_RESERVED);
+
+  // The channel's own answer to a query carries the true amount.
+  HoldActiveQuery(payment, false);
+  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  EXPECT_EQ(TxSource(payment), "query");
+  ExpectPaidOnce(order, payment, sku, before, 1);
+}
+
+TEST_F(PaymentOrderE2ETest, RefundThatTimesOutAfterAPaidOrderIsCancelledSucceedsByPolling) {
+  const std::string sku = ScenarioSku("refund");
+  const auto before = Stock(sku);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-refund", 2, sku));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
+  const int64_t payable = order.price().payable_total().amount_minor();
+  EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
+  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  ASSERT_TRUE(Eventually([&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
+
+  const int64_t timeouts = SandboxStat("refund_timeouts");
+  SandboxPost("/sandbox/faults", "refund_timeout=1");
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order cancelled,
+                               Cancel(order, "e2e-admin", "admin", ov1::CANCEL_REASON_ADMIN));
+  EXPECT_EQ(cancelled.status(), ov1::ORDER_STATUS_CANCELLED);
+
+  const std::string where = " FROM refunds WHERE payment_id = '" + payment.payment_id() + "'";
+  ASSERT_TRUE(Eventually([&] { return Sql1(*env->pay_db, "SELECT string_agg(status, ',')" + where) == "SUCCEEDED"; }, 40s))
+      << Sql1(*env->pay_db, "SELECT string_agg(status || ' ' || coalesce(last_error, ''), ',')" + where);
+  // The refund call stalled past payment's timeout; it was queried until final, never re-sent.
+  EXPECT_EQ(SandboxStat("refund_timeouts"), timeouts + 1);
+  EXPECT_EQ(PaySqlCount("refunds", payment), 1);
+  EXPECT_EQ(Sql1(*env->pay_db, "SELECT attempts" + where), "1");
+  EXPECT_EQ(Sql1(*env->pay_db, "SELECT amount_minor" + where), std::to_string(payable));
+  ASSERT_TRUE(Eventually([&] { return GetPayment(payment).refund_state() == v1::PAYMENT_REFUND_STATE_REFUNDED; }))
+      << GetPayment(payment).DebugString();
+  EXPECT_EQ(GetPayment(payment).refunded_amount().amount_minor(), payable);
+  EXPECT_NE(SandboxPost("/sandbox/trade", "channel=alipay&out_trade_no=" + payment.payment_id())
+                .find("\"refunded\":" + std::to_string(payable)),
+            std::string::npos);
+  EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderRefundRequested"), 1);
+  EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderPaid"), 1);
+  EXPECT_EQ(GetOrder(order).status(), ov1::ORDER_STATUS_CANCELLED);
+  // Sold stock stays sold: it comes back through after-sale, not through the cancellation.
+  const auto after = Stock(sku);
+  EXPECT_EQ(after.sold(), before.sold() + 2);
+  EXPECT_EQ(after.reserved(), before.reserved());
+}
+
+TEST_F(PaymentOrderE2ETest, ReconciliationPaysAnOrderTheChannelBilledAsPaid) {
+  const std::string sku = ScenarioSku("recon");
+  const auto before = Stock(sku);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-recon", 1, sku));
+  // UnionPay only here, so the bill's other records are this scenario's own.
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_UNIONPAY));
+  // Past its query window and its notification lost: only the bill knows it was paid.
+  Sql1(*env->pay_db, "UPDATE payments SET next_query_at = NULL WHERE payment_id = '" + payment.payment_id() + "'");
+  std::this_thread::sleep_for(1500ms);
+  const int64_t dropped = SandboxStat("dropped");
+  SandboxPost("/sandbox/faults", "drop=1");
+  EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(SandboxStat("dropped"), dropped + 1);
+  EXPECT_NE(SandboxPost("/sandbox/trade", "channel=unionpay&out_trade_no=" + payment.payment_id()).find("\"state\":\"SUCCEEDED\""),
+            std::string::npos);
+  ASSERT_EQ(GetPayment(payment).status(), v1::PAYMENT_STATUS_PENDING);
+  ASSERT_EQ(GetOrder(order).status(), ov1::ORDER_STATUS_PENDING_PAYMENT);
+
+  v1::RunReconciliationRequest req;
+  req.set_channel(v1::PAYMENT_CHANNEL_UNIONPAY);
+  req.set_bill_date(ChinaTime(std::chrono::system_clock::now(), "%Y-%m-%d"));
+  req.set_rerun(true);
+  v1::RunReconciliationResponse resp;
+  grpc::ClientContext c;
+  ORDERLY_ASSERT_OK(FromGrpcStatus(env->payments->RunReconciliation(Ctx(&c, "e2e-admin", "admin"), req, &resp)));
+  EXPECT_EQ(resp.report().status(), v1::RECONCILIATION_STATUS_COMPLETED);
+  int fixed = 0;
+  for (const auto& m : resp.report().mismatches()) {
+    if (m.kind() == v1::MISMATCH_KIND_STATUS_DIFFERS && m.payment_id() == payment.payment_id()) ++fixed;
+  }
+  EXPECT_EQ(fixed, 1) << resp.report().DebugString();
+  EXPECT_EQ(TxSource(payment), "reconciliation");
+
+  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  ExpectPaidOnce(order, payment, sku, before, 1);
 }
 
 }  // namespace
