@@ -9,13 +9,13 @@
 # plus peak RSS of each service, duplicates and oversold units (both must be 0).
 # Prints a report; the last line is JSON.
 #
-# Environment: ORDERLY_BUILD_DIR (default build/bench), CONCURRENCY (64), MAX_SECONDS (15),
+# Environment: ORDERLY_BUILD_DIR (default build, the tree scripts/test and scripts/up use), CONCURRENCY (64), MAX_SECONDS (15),
 # RATE (500), RATE_SECONDS (15), PGBENCH_CLIENTS (16), PGBENCH_SECONDS (15), RELAY (true).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/bench/create-order"
 . "$ROOT/deploy/local/env.sh"
-BUILD="${ORDERLY_BUILD_DIR:-$ROOT/build/bench}"
+BUILD="${ORDERLY_BUILD_DIR:-$ROOT/build}"
 CONCURRENCY="${CONCURRENCY:-64}"
 MAX_SECONDS="${MAX_SECONDS:-15}"
 RATE="${RATE:-500}"

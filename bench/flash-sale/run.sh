@@ -8,12 +8,12 @@
 # script (EVALSHA) and pgbench running the same conditional UPDATE.
 # Prints a report; the last line is JSON.
 #
-# Environment: ORDERLY_BUILD_DIR (default build/bench), STOCK (1000), ATTEMPTS (20000),
+# Environment: ORDERLY_BUILD_DIR (default build, the tree scripts/test and scripts/up use), STOCK (1000), ATTEMPTS (20000),
 # CHANNELS (16), INFLIGHT (8), BUCKETS (16), PGBENCH_CLIENTS (16).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 . "$ROOT/deploy/local/env.sh"
-BUILD="${ORDERLY_BUILD_DIR:-$ROOT/build/bench}"
+BUILD="${ORDERLY_BUILD_DIR:-$ROOT/build}"
 STOCK="${STOCK:-1000}"
 ATTEMPTS="${ATTEMPTS:-20000}"
 CHANNELS="${CHANNELS:-16}"
