@@ -116,7 +116,7 @@ grpc::Status InventoryGrpcService::Reserve(grpc::ServerContext* ctx,
     ReserveCommand cmd;
     cmd.order_id = req->order_id();
     for (const auto& it : req->items()) cmd.items.push_back({it.sku_id(), it.quantity()});
-    if (req->has_expires_at()) cmd.expires_at = FromTimestamp(req->expires_at());
+    if (req->has_expires_at()) cmd.expires_at = FromProtoTimestamp(req->expires_at());
     cmd.order_type = req->order_type();
     auto r = reservations_.Reserve(cmd);
     if (!r.ok()) return r.status();

@@ -6,14 +6,6 @@ namespace orderly::inventory {
 
 using google::protobuf::util::TimeUtil;
 
-google::protobuf::Timestamp ToTimestamp(TimePoint t) {
-  return TimeUtil::MillisecondsToTimestamp(ToUnixMillis(t));
-}
-
-TimePoint FromTimestamp(const google::protobuf::Timestamp& ts) {
-  return FromUnixMillis(TimeUtil::TimestampToMilliseconds(ts));
-}
-
 v1::Sku SkuToProto(const SkuRecord& s) {
   v1::Sku p;
   p.set_sku_id(s.sku_id);
@@ -30,8 +22,8 @@ v1::Sku SkuToProto(const SkuRecord& s) {
   p.set_flash_sale(s.flash_sale);
   p.set_stock_buckets(s.stock_buckets);
   p.set_low_stock_threshold(s.low_stock_threshold);
-  *p.mutable_created_at() = ToTimestamp(s.created_at);
-  *p.mutable_updated_at() = ToTimestamp(s.updated_at);
+  *p.mutable_created_at() = ToProtoTimestamp(s.created_at);
+  *p.mutable_updated_at() = ToProtoTimestamp(s.updated_at);
   return p;
 }
 
@@ -115,10 +107,10 @@ v1::Reservation ReservationToProto(const Reservation& r) {
   p.set_state(StateToProto(r.state));
   p.set_order_type(r.order_type);
   for (const auto& l : r.lines) *p.add_lines() = LineToProto(l);
-  *p.mutable_expires_at() = ToTimestamp(r.expires_at);
+  *p.mutable_expires_at() = ToProtoTimestamp(r.expires_at);
   p.set_release_reason(r.release_reason);
-  *p.mutable_created_at() = ToTimestamp(r.created_at);
-  *p.mutable_updated_at() = ToTimestamp(r.updated_at);
+  *p.mutable_created_at() = ToProtoTimestamp(r.created_at);
+  *p.mutable_updated_at() = ToProtoTimestamp(r.updated_at);
   return p;
 }
 

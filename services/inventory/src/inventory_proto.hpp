@@ -4,11 +4,10 @@
 
 #include "inventory_types.hpp"
 #include "orderly/inventory/v1/inventory.pb.h"
+#include "orderly/core/proto_convert.hpp"
 
 namespace orderly::inventory {
 
-google::protobuf::Timestamp ToTimestamp(TimePoint t);
-TimePoint FromTimestamp(const google::protobuf::Timestamp& ts);
 
 v1::Sku SkuToProto(const SkuRecord& sku);
 // Catalog fields only (timestamps and epoch are the server's). UNSPECIFIED policy means

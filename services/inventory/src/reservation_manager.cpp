@@ -160,7 +160,7 @@ absl::StatusOr<Reservation> ReservationManager::ReserveInDb(const ReserveCommand
     p->set_order_id(r.order_id);
     p->set_order_type(r.order_type);
     for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-    *p->mutable_expires_at() = ToTimestamp(r.expires_at);
+    *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
     if (auto e = tx.AppendEvent(ev); !e.ok()) return e;
     for (const auto& l : r.lines) {
       if (l.policy != v1::DEDUCTION_POLICY_RESERVE_AT_ORDER) continue;
@@ -340,7 +340,7 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
     p->set_order_id(r.order_id);
     p->set_order_type(r.order_type);
     for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-    *p->mutable_expires_at() = ToTimestamp(r.expires_at);
+    *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
     if (auto e = tx.AppendEvent(ev); !e.ok()) return e;
     // The pool row is the one every winner of the sale updates: touch it last, so its lock is
     // held only for this statement and the commit.
@@ -399,7 +399,7 @@ absl::Status ReservationManager::MaybeLowStock(StockTx& tx, const SkuRecord& sku
   p->set_warehouse_id(sku.warehouse_id);
   p->set_available(*available);
   p->set_threshold(sku.low_stock_threshold);
-  *p->mutable_detected_at() = ToTimestamp(clock_->Now());
+  *p->mutable_detected_at() = ToProtoTimestamp(clock_->Now());
   return tx.AppendEvent(ev);
 }
 
@@ -466,7 +466,7 @@ absl::Status ReservationManager::ConfirmInTx(StockTx& tx, const std::string& ord
   auto* p = ev.mutable_stock_deducted();
   p->set_order_id(order_id);
   for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-  *p->mutable_deducted_at() = ToTimestamp(r.updated_at);
+  *p->mutable_deducted_at() = ToProtoTimestamp(r.updated_at);
   if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
   for (const auto& [id, sku] : skus) {
     if (auto s = MaybeLowStock(tx, sku); !s.ok()) return s;
@@ -504,7 +504,7 @@ absl::Status ReservationManager::ReleaseLines(StockTx& tx, Reservation& r, LineS
   p->set_order_id(r.order_id);
   p->set_reason(r.release_reason);
   for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-  *p->mutable_released_at() = ToTimestamp(r.updated_at);
+  *p->mutable_released_at() = ToProtoTimestamp(r.updated_at);
   if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
   // Stock came back: re-arm low-stock alerts that are no longer low.
   auto skus = tx.FindSkus(ids, false);
@@ -543,7 +543,7 @@ absl::Status ReservationManager::ReleaseInTx(StockTx& tx, const std::string& ord
     p->set_order_id(order_id);
     p->set_reason(reason);
     p->set_tombstone(true);
-    *p->mutable_released_at() = ToTimestamp(t.updated_at);
+    *p->mutable_released_at() = ToProtoTimestamp(t.updated_at);
     if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
     out->reservation = std::move(t);
     return absl::OkStatus();

@@ -69,7 +69,7 @@ TEST_F(GrpcTest, AReservationsLifeThroughTheRpcs) {
   auto* item = req.add_items();
   item->set_sku_id("a");
   item->set_quantity(2);
-  *req.mutable_expires_at() = ToTimestamp(std::chrono::system_clock::now() + 10min);
+  *req.mutable_expires_at() = ToProtoTimestamp(std::chrono::system_clock::now() + 10min);
   req.set_order_type(common::v1::ORDER_TYPE_NORMAL);
   v1::ReserveResponse resp;
   ASSERT_TRUE(stub_->Reserve(Ctx("service").get(), req, &resp).ok());

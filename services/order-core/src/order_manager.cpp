@@ -101,7 +101,7 @@ GuardInput GuardOf(const OrderRecord& rec, TimePoint now) {
   GuardInput g;
   g.status = rec.status();
   g.status_before_after_sale = rec.order.status_before_after_sale();
-  if (rec.order.has_completed_at()) g.completed_at = FromProtoTime(rec.order.completed_at());
+  if (rec.order.has_completed_at()) g.completed_at = FromProtoTimestamp(rec.order.completed_at());
   g.now = now;
   return g;
 }
@@ -113,7 +113,7 @@ ov1::OrderStatusTransition TransitionOf(const StatusChange& c) {
   t.set_action(c.action);
   *t.mutable_actor() = c.actor;
   t.set_reason(c.reason);
-  *t.mutable_occurred_at() = ProtoTime(c.at);
+  *t.mutable_occurred_at() = ToProtoTimestamp(c.at);
   return t;
 }
 
@@ -403,7 +403,7 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
   iv1::ReserveRequest reserve;
   reserve.set_order_id(req.order_id());
   reserve.set_order_type(type);
-  *reserve.mutable_expires_at() = ProtoTime(
+  *reserve.mutable_expires_at() = ToProtoTimestamp(
       deadline + std::chrono::duration_cast<TimePoint::duration>(options_.reservation_grace));
   for (const auto& item : req.items()) {
     auto* it = reserve.add_items();
@@ -540,12 +540,12 @@ absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
   ov1::Order& o = rec.order;
   o.set_status(*to);
   o.set_version(*version);
-  *o.mutable_updated_at() = ProtoTime(now);
-  if (change.set_paid_at) *o.mutable_paid_at() = ProtoTime(now);
-  if (change.set_shipped_at) *o.mutable_shipped_at() = ProtoTime(now);
-  if (change.set_delivered_at) *o.mutable_delivered_at() = ProtoTime(now);
-  if (change.set_completed_at) *o.mutable_completed_at() = ProtoTime(now);
-  if (change.set_cancelled_at) *o.mutable_cancelled_at() = ProtoTime(now);
+  *o.mutable_updated_at() = ToProtoTimestamp(now);
+  if (change.set_paid_at) *o.mutable_paid_at() = ToProtoTimestamp(now);
+  if (change.set_shipped_at) *o.mutable_shipped_at() = ToProtoTimestamp(now);
+  if (change.set_delivered_at) *o.mutable_delivered_at() = ToProtoTimestamp(now);
+  if (change.set_completed_at) *o.mutable_completed_at() = ToProtoTimestamp(now);
+  if (change.set_cancelled_at) *o.mutable_cancelled_at() = ToProtoTimestamp(now);
   if (change.cancel_reason) {
     o.set_cancel_reason(*change.cancel_reason);
     o.set_cancel_reason_text(change.cancel_reason_text);
@@ -618,7 +618,7 @@ absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const st
     e->set_reason_text(text);
     e->set_refund_request_id(absl::StrCat("order:", rec.order.order_id(), ":cancelled:",
                                           rec.order.payment_id()));
-    *e->mutable_requested_at() = ProtoTime(clock_->Now());
+    *e->mutable_requested_at() = ToProtoTimestamp(clock_->Now());
     if (auto s = Emit(tx, rec.order, std::move(env), ""); !s.ok()) return s;
   }
   if (after != nullptr && !was_paid) {
@@ -654,7 +654,7 @@ absl::StatusOr<bool> OrderManager::TimeoutInTx(Tx& tx, int64_t order_id, AfterCo
     if (auto s = repo_.DeleteTimer(tx, order_id); !s.ok()) return s;
     return false;
   }
-  const TimePoint deadline = FromProtoTime(rec->order.payment_deadline());
+  const TimePoint deadline = FromProtoTimestamp(rec->order.payment_deadline());
   if (clock_->Now() < deadline) {
     if (auto s = repo_.PostponeTimer(tx, order_id, deadline); !s.ok()) return s;
     return false;
@@ -781,7 +781,7 @@ absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
       e->set_parent_order_id(u.order.parent_order_id());
       *e->mutable_shipping_address() = req.shipping_address();
       *e->mutable_changed_by() = actor;
-      *e->mutable_changed_at() = ProtoTime(now);
+      *e->mutable_changed_at() = ToProtoTimestamp(now);
       e->set_version(*version);
       if (auto st = Emit(tx, u.order, std::move(env), req.request_id()); !st.ok()) return st;
     }
@@ -947,7 +947,7 @@ absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
                                     StatusName(rec->status())));
     e->set_refund_request_id(
         absl::StrCat("order:", rec->order.order_id(), ":", ToAbsl(tag), ":", p.payment_id()));
-    *e->mutable_requested_at() = ProtoTime(clock_->Now());
+    *e->mutable_requested_at() = ToProtoTimestamp(clock_->Now());
     return Emit(tx, rec->order, std::move(env), event.event_id());
   };
   if (rec->status() == ov1::ORDER_STATUS_CANCELLED) {
@@ -1158,8 +1158,8 @@ absl::StatusOr<ov1::ListOrdersResponse> OrderManager::ListOrders(
     }
     q.statuses.push_back(req.statuses(i));
   }
-  if (req.has_created_after()) q.created_after = FromProtoTime(req.created_after());
-  if (req.has_created_before()) q.created_before = FromProtoTime(req.created_before());
+  if (req.has_created_after()) q.created_after = FromProtoTimestamp(req.created_after());
+  if (req.has_created_before()) q.created_before = FromProtoTimestamp(req.created_before());
   if (q.created_after && q.created_before && *q.created_after >= *q.created_before) {
     v.Add("created_before", "must be after created_after");
   }
@@ -1210,7 +1210,7 @@ absl::StatusOr<ov1::ListOrdersResponse> OrderManager::ListOrders(
   if (more && !orders.empty()) {
     const auto& last = out.orders(out.orders_size() - 1);
     out.set_next_page_token(absl::WebSafeBase64Escape(
-        absl::StrCat("v1:", ToUnixMicros(FromProtoTime(last.created_at())), ":", last.order_id(),
+        absl::StrCat("v1:", ToUnixMicros(FromProtoTimestamp(last.created_at())), ":", last.order_id(),
                      ":", filter)));
   }
   return out;

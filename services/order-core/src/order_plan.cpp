@@ -4,18 +4,12 @@
 
 #include "order_flows.hpp"
 #include "pg_util.hpp"
+#include "orderly/core/proto_convert.hpp"
 
 namespace orderly::order_core {
 namespace {
 
 namespace ov1 = ::orderly::order::v1;
-
-common::v1::Money M(int64_t minor, const std::string& currency) {
-  common::v1::Money m;
-  m.set_amount_minor(minor);
-  m.set_currency_code(currency);
-  return m;
-}
 
 ov1::DiscountKind KindOf(pricing::DiscountKind k) {
   switch (k) {
@@ -40,14 +34,14 @@ ov1::PriceBreakdown SumLines(const std::vector<const ov1::OrderLine*>& lines, in
     fin += l->final_amount().amount_minor();
   }
   ov1::PriceBreakdown b;
-  *b.mutable_items_total() = M(base, currency);
-  *b.mutable_activity_discount() = M(promo, currency);
-  *b.mutable_member_discount() = M(member, currency);
-  *b.mutable_coupon_discount() = M(coupon, currency);
-  *b.mutable_points_discount() = M(points, currency);
+  *b.mutable_items_total() = ToProtoMoney(base, currency);
+  *b.mutable_activity_discount() = ToProtoMoney(promo, currency);
+  *b.mutable_member_discount() = ToProtoMoney(member, currency);
+  *b.mutable_coupon_discount() = ToProtoMoney(coupon, currency);
+  *b.mutable_points_discount() = ToProtoMoney(points, currency);
   b.set_points_used(points_used);
-  *b.mutable_shipping_fee() = M(shipping, currency);
-  *b.mutable_payable_total() = M(fin + shipping, currency);
+  *b.mutable_shipping_fee() = ToProtoMoney(shipping, currency);
+  *b.mutable_payable_total() = ToProtoMoney(fin + shipping, currency);
   return b;
 }
 
@@ -74,14 +68,14 @@ pricing::PricingRequest PricingRequestFor(const ov1::CreateOrderRequest& req,
 
 ov1::PriceBreakdown Breakdown(const pricing::PricingResult& r) {
   ov1::PriceBreakdown b;
-  *b.mutable_items_total() = M(r.base_total, r.currency);
-  *b.mutable_activity_discount() = M(r.activity_discount, r.currency);
-  *b.mutable_member_discount() = M(r.member_discount, r.currency);
-  *b.mutable_coupon_discount() = M(r.coupon_discount, r.currency);
-  *b.mutable_points_discount() = M(r.points_discount, r.currency);
+  *b.mutable_items_total() = ToProtoMoney(r.base_total, r.currency);
+  *b.mutable_activity_discount() = ToProtoMoney(r.activity_discount, r.currency);
+  *b.mutable_member_discount() = ToProtoMoney(r.member_discount, r.currency);
+  *b.mutable_coupon_discount() = ToProtoMoney(r.coupon_discount, r.currency);
+  *b.mutable_points_discount() = ToProtoMoney(r.points_discount, r.currency);
   b.set_points_used(r.points_used);
-  *b.mutable_shipping_fee() = M(r.shipping_fee, r.currency);
-  *b.mutable_payable_total() = M(r.payable_total, r.currency);
+  *b.mutable_shipping_fee() = ToProtoMoney(r.shipping_fee, r.currency);
+  *b.mutable_payable_total() = ToProtoMoney(r.payable_total, r.currency);
   return b;
 }
 
@@ -109,14 +103,14 @@ absl::StatusOr<CreatePlan> BuildCreatePlan(const PlanInput& in) {
     for (const auto& [k, v] : sku.specs()) (*l.mutable_specs())[k] = v;
     l.set_merchant_id(sku.merchant_id());
     l.set_warehouse_id(sku.warehouse_id());
-    *l.mutable_unit_price() = M(sku.list_price().amount_minor(), currency);
+    *l.mutable_unit_price() = ToProtoMoney(sku.list_price().amount_minor(), currency);
     l.set_quantity(req.items(i).quantity());
-    *l.mutable_base_amount() = M(lr.base_minor, currency);
-    *l.mutable_promotion_discount() = M(lr.promotion_minor, currency);
-    *l.mutable_member_discount() = M(lr.member_minor, currency);
-    *l.mutable_coupon_discount() = M(lr.coupon_minor, currency);
-    *l.mutable_points_discount() = M(lr.points_minor, currency);
-    *l.mutable_final_amount() = M(lr.final_minor, currency);
+    *l.mutable_base_amount() = ToProtoMoney(lr.base_minor, currency);
+    *l.mutable_promotion_discount() = ToProtoMoney(lr.promotion_minor, currency);
+    *l.mutable_member_discount() = ToProtoMoney(lr.member_minor, currency);
+    *l.mutable_coupon_discount() = ToProtoMoney(lr.coupon_minor, currency);
+    *l.mutable_points_discount() = ToProtoMoney(lr.points_minor, currency);
+    *l.mutable_final_amount() = ToProtoMoney(lr.final_minor, currency);
     plan.lines.push_back(std::move(l));
   }
 
@@ -148,16 +142,16 @@ absl::StatusOr<CreatePlan> BuildCreatePlan(const PlanInput& in) {
     o.set_status(ov1::ORDER_STATUS_PENDING_PAYMENT);
     *o.mutable_shipping_address() = req.shipping_address();
     o.set_client_note(req.client_note());
-    *o.mutable_payment_deadline() = ProtoTime(in.payment_deadline);
-    *o.mutable_created_at() = ProtoTime(in.now);
-    *o.mutable_updated_at() = ProtoTime(in.now);
+    *o.mutable_payment_deadline() = ToProtoTimestamp(in.payment_deadline);
+    *o.mutable_created_at() = ToProtoTimestamp(in.now);
+    *o.mutable_updated_at() = ToProtoTimestamp(in.now);
     o.set_version(1);
     auto* h = o.add_status_history();
     h->set_from_status(ov1::ORDER_STATUS_UNSPECIFIED);
     h->set_to_status(ov1::ORDER_STATUS_PENDING_PAYMENT);
     h->set_action(kActionCreate);
     *h->mutable_actor() = in.created_by;
-    *h->mutable_occurred_at() = ProtoTime(in.now);
+    *h->mutable_occurred_at() = ToProtoTimestamp(in.now);
     rec.request_fingerprint = in.request_fingerprint;
     rec.request_id = req.request_id();
     return rec;
@@ -181,7 +175,7 @@ absl::StatusOr<CreatePlan> BuildCreatePlan(const PlanInput& in) {
     auto* out = top.order.add_discount_lines();
     out->set_kind(KindOf(dl.kind));
     out->set_source_id(dl.kind == pricing::DiscountKind::kPoints ? "" : dl.source_id);
-    *out->mutable_amount() = M(dl.amount_minor, currency);
+    *out->mutable_amount() = ToProtoMoney(dl.amount_minor, currency);
     auto it = in.descriptions.find(dl.source_id);
     out->set_description(it != in.descriptions.end() && !it->second.empty()
                              ? it->second

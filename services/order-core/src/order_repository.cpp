@@ -173,7 +173,7 @@ const std::string kListAdminSql = absl::StrCat(
     kListFilters, kListTail);
 
 void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out) {
-  if (!f.is_null()) *out = ProtoTime(FromUnixMicros(f.as<int64_t>()));
+  if (!f.is_null()) *out = ToProtoTimestamp(FromUnixMicros(f.as<int64_t>()));
 }
 
 OrderRecord RowToRecord(const pqxx::row& r) {
@@ -297,7 +297,7 @@ absl::Status OrderRepository::Insert(Tx& tx, const CreatePlan& plan, TimePoint n
             std::to_string(pr.shipping_fee().amount_minor()),
             std::to_string(pr.payable_total().amount_minor()),
             ByteaHex(Serialize(o.shipping_address())), TextArrayLiteral(coupons), o.client_note(),
-            rec.request_id, rec.request_fingerprint, PgTime(FromProtoTime(o.payment_deadline())),
+            rec.request_id, rec.request_fingerprint, PgTime(FromProtoTimestamp(o.payment_deadline())),
             now_s, now_s}) {
         p.push_back(std::move(v));
       }
@@ -532,7 +532,7 @@ absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) 
       h->mutable_actor()->set_role(static_cast<common::v1::Role>(row[3].as<int>()));
       h->mutable_actor()->set_id(row[4].c_str());
       h->set_reason(row[5].c_str());
-      *h->mutable_occurred_at() = ProtoTime(FromUnixMicros(row[6].as<int64_t>()));
+      *h->mutable_occurred_at() = ToProtoTimestamp(FromUnixMicros(row[6].as<int64_t>()));
     }
     return rec;
   } catch (...) {

@@ -69,14 +69,6 @@ std::string PgTime(TimePoint t) {
   return buf;
 }
 
-google::protobuf::Timestamp ProtoTime(TimePoint t) {
-  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(ToUnixMicros(t));
-}
-
-TimePoint FromProtoTime(const google::protobuf::Timestamp& ts) {
-  return FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(ts));
-}
-
 std::vector<std::string> SplitUnitSeparated(const std::string& s) {
   std::vector<std::string> out;
   if (s.empty()) return out;

@@ -10,6 +10,7 @@
 #include <pqxx/pqxx>
 
 #include "orderly/core/clock.hpp"
+#include "orderly/core/proto_convert.hpp"
 
 namespace orderly::order_core {
 
@@ -23,8 +24,6 @@ std::string IntArrayLiteral(const std::vector<int64_t>& values);
 std::string PgTime(TimePoint t);
 int64_t ToUnixMicros(TimePoint t);
 TimePoint FromUnixMicros(int64_t us);
-google::protobuf::Timestamp ProtoTime(TimePoint t);
-TimePoint FromProtoTime(const google::protobuf::Timestamp& ts);
 // Splits a string joined with chr(31) (array_to_string(arr, chr(31))).
 std::vector<std::string> SplitUnitSeparated(const std::string& s);
 

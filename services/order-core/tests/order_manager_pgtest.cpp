@@ -174,7 +174,7 @@ TEST_F(OrderManagerTest, CreatesAPendingOrderWithEverythingInOneTransaction) {
   EXPECT_EQ(order->version(), 1);
   EXPECT_EQ(order->price().payable_total().amount_minor(), 22550);
   EXPECT_EQ(order->lines_size(), 2);
-  EXPECT_EQ(FromProtoTime(order->payment_deadline()) - FromProtoTime(order->created_at()),
+  EXPECT_EQ(FromProtoTimestamp(order->payment_deadline()) - FromProtoTimestamp(order->created_at()),
             std::chrono::duration_cast<TimePoint::duration>(minutes(30)));
   EXPECT_EQ(inventory_.Reserved("sku-a"), 2);
   EXPECT_EQ(OutboxTypes(req.order_id()),

@@ -8,6 +8,7 @@
 #include "orderly/core/money.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/events/outbox.hpp"
+#include "orderly/core/proto_convert.hpp"
 
 namespace orderly::payment {
 namespace {
@@ -18,11 +19,6 @@ void SetTs(google::protobuf::Timestamp* ts, TimePoint t) {
   int64_t ms = ToUnixMillis(t);
   ts->set_seconds(ms / 1000);
   ts->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
-}
-
-void SetMoney(common::v1::Money* m, int64_t minor, const std::string& currency) {
-  m->set_amount_minor(minor);
-  m->set_currency_code(currency);
 }
 
 metrics::Counter& Counter(const std::string& name, const std::string& help, const metrics::Labels& labels) {
@@ -117,7 +113,7 @@ v1::Payment PaymentManager::ToProto(const PaymentRow& p) const {
   v1::Payment out;
   out.set_payment_id(p.payment_id);
   out.set_order_id(p.order_id);
-  SetMoney(out.mutable_amount(), p.amount, p.currency);
+  SetProtoMoney(out.mutable_amount(), p.amount, p.currency);
   out.set_channel(p.channel);
   out.set_method(p.method);
   v1::PaymentStatus st = v1::PAYMENT_STATUS_UNSPECIFIED;
@@ -143,7 +139,7 @@ v1::Payment PaymentManager::ToProto(const PaymentRow& p) const {
   if (p.closed_at != TimePoint{}) SetTs(out.mutable_closed_at(), p.closed_at);
   out.set_failure_reason(p.failure_reason);
   if (p.status == "SUCCEEDED") out.set_refund_state(RefundStateOf(p.refunded, p.amount));
-  SetMoney(out.mutable_refunded_amount(), p.refunded, p.currency);
+  SetProtoMoney(out.mutable_refunded_amount(), p.refunded, p.currency);
   SetTs(out.mutable_created_at(), p.created_at);
   SetTs(out.mutable_updated_at(), p.updated_at);
   return out;
@@ -154,7 +150,7 @@ v1::Refund PaymentManager::ToProto(const RefundRow& r) const {
   out.set_refund_id(r.refund_id);
   out.set_payment_id(r.payment_id);
   out.set_order_id(r.order_id);
-  SetMoney(out.mutable_amount(), r.amount, r.currency);
+  SetProtoMoney(out.mutable_amount(), r.amount, r.currency);
   out.set_reason(r.reason);
   out.set_reason_text(r.reason_text);
   v1::RefundStatus st = v1::REFUND_STATUS_UNSPECIFIED;
@@ -548,7 +544,7 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
     auto* e = env.mutable_payment_succeeded();
     e->set_payment_id(p->payment_id);
     e->set_order_id(p->order_id);
-    SetMoney(e->mutable_amount(), p->amount, p->currency);
+    SetProtoMoney(e->mutable_amount(), p->amount, p->currency);
     e->set_channel(p->channel);
     e->set_method(p->method);
     e->set_channel_transaction_id(trade.transaction_id);
@@ -566,7 +562,7 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
     auto* e = env.mutable_payment_failed();
     e->set_payment_id(p->payment_id);
     e->set_order_id(p->order_id);
-    SetMoney(e->mutable_amount(), p->amount, p->currency);
+    SetProtoMoney(e->mutable_amount(), p->amount, p->currency);
     e->set_channel(p->channel);
     e->set_failure_reason(trade.failure);
     SetTs(e->mutable_failed_at(), now);
@@ -639,12 +635,12 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(pqxx::transaction_bas
   e->set_refund_id(r->refund_id);
   e->set_payment_id(r->payment_id);
   e->set_order_id(r->order_id);
-  SetMoney(e->mutable_amount(), r->amount, r->currency);
+  SetProtoMoney(e->mutable_amount(), r->amount, r->currency);
   e->set_reason(r->reason);
   e->set_after_sale_case_id(r->after_sale_case_id);
   e->set_channel_refund_id(result.channel_refund_id.empty() ? r->channel_refund_id : result.channel_refund_id);
   SetTs(e->mutable_succeeded_at(), now);
-  SetMoney(e->mutable_total_refunded(), total, p->currency);
+  SetProtoMoney(e->mutable_total_refunded(), total, p->currency);
   e->set_refund_state(RefundStateOf(total, p->amount));
   if (auto s = Emit(tx, settings_.payment_topic, *p, env); !s.ok()) return s;
   Counter("orderly_payment_refunds_succeeded_total", "refunds confirmed by the channel", {{"source", source}}).Inc();
@@ -659,7 +655,7 @@ void PaymentManager::EmitRefundFailed(pqxx::transaction_base& tx, const RefundRo
   e->set_refund_id(r.refund_id);
   e->set_payment_id(r.payment_id);
   e->set_order_id(r.order_id);
-  SetMoney(e->mutable_amount(), r.amount, r.currency);
+  SetProtoMoney(e->mutable_amount(), r.amount, r.currency);
   e->set_reason(r.reason);
   e->set_after_sale_case_id(r.after_sale_case_id);
   e->set_status(status == "FAILED" ? v1::REFUND_STATUS_FAILED : v1::REFUND_STATUS_MANUAL_REVIEW);

@@ -7,14 +7,11 @@
 #include "orderly/core/absl_compat.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/status.hpp"
+#include "orderly/core/proto_convert.hpp"
 
 namespace orderly::payment {
 namespace {
 
-void Money(common::v1::Money* m, int64_t v, const std::string& c) {
-  m->set_amount_minor(v);
-  m->set_currency_code(c);
-}
 void Ts(google::protobuf::Timestamp* ts, TimePoint t) { ts->set_seconds(ToUnixMillis(t) / 1000); }
 
 std::string Key(BillRecord::Kind k, const std::string& id) { return (k == BillRecord::Kind::kPayment ? "p:" : "r:") + id; }
@@ -44,8 +41,8 @@ BillComparison CompareBill(const std::vector<BillRecord>& bill, const std::vecto
       m.set_payment_id(it->second->payment_id);
       m.set_refund_id(it->second->refund_id);
       m.set_channel_transaction_id(b.transaction_id);
-      Money(m.mutable_local_amount(), it->second->amount, currency);
-      Money(m.mutable_channel_amount(), b.amount_minor, b.currency);
+      SetProtoMoney(m.mutable_local_amount(), it->second->amount, currency);
+      SetProtoMoney(m.mutable_channel_amount(), b.amount_minor, b.currency);
       m.set_detail("amounts differ; reported for review");
       out.mismatches.push_back(m);
       continue;
@@ -60,7 +57,7 @@ BillComparison CompareBill(const std::vector<BillRecord>& bill, const std::vecto
     m.set_payment_id(l.payment_id);
     m.set_refund_id(l.refund_id);
     m.set_channel_transaction_id(l.transaction_id);
-    Money(m.mutable_local_amount(), l.amount, currency);
+    SetProtoMoney(m.mutable_local_amount(), l.amount, currency);
     m.set_detail(l.kind == BillRecord::Kind::kPayment ? "succeeded locally, not in the channel bill" : "refunded locally, not in the channel bill");
     out.mismatches.push_back(m);
   }
@@ -140,7 +137,7 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
   for (const auto& b : cmp.unmatched_bill) {
     v1::ReconciliationMismatch m;
     m.set_channel_transaction_id(b.transaction_id);
-    Money(m.mutable_channel_amount(), b.amount_minor, b.currency);
+    SetProtoMoney(m.mutable_channel_amount(), b.amount_minor, b.currency);
     if (b.kind == BillRecord::Kind::kPayment) {
       std::optional<PaymentRow> p;
       (void)m_.pool().InTransaction([&](pqxx::transaction_base& tx) {
@@ -156,11 +153,11 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
         continue;
       } else if (p->amount != b.amount_minor) {
         m.set_kind(v1::MISMATCH_KIND_AMOUNT_DIFFERS);
-        Money(m.mutable_local_amount(), p->amount, p->currency);
+        SetProtoMoney(m.mutable_local_amount(), p->amount, p->currency);
         m.set_detail("channel amount differs from the payment; reported for review");
       } else {
         m.set_kind(v1::MISMATCH_KIND_STATUS_DIFFERS);
-        Money(m.mutable_local_amount(), p->amount, p->currency);
+        SetProtoMoney(m.mutable_local_amount(), p->amount, p->currency);
         // Safe fix: the channel's bill is its final word that the money moved.
         ChannelTrade t{TradeState::kSucceeded, b.out_trade_no, b.transaction_id, b.amount_minor, b.currency, b.time, ""};
         auto applied = m_.ApplyTrade(channel, t, "reconciliation");
@@ -183,11 +180,11 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
         continue;
       } else if (r->amount != b.amount_minor) {
         m.set_kind(v1::MISMATCH_KIND_AMOUNT_DIFFERS);
-        Money(m.mutable_local_amount(), r->amount, r->currency);
+        SetProtoMoney(m.mutable_local_amount(), r->amount, r->currency);
         m.set_detail("refund amount differs; reported for review");
       } else {
         m.set_kind(v1::MISMATCH_KIND_STATUS_DIFFERS);
-        Money(m.mutable_local_amount(), r->amount, r->currency);
+        SetProtoMoney(m.mutable_local_amount(), r->amount, r->currency);
         ChannelRefund cr{RefundState::kSucceeded, b.out_trade_no, b.out_refund_no, b.channel_refund_id, b.amount_minor, ""};
         auto applied = m_.ApplyRefundResult(cr, "reconciliation");
         m.set_detail("refunded at the channel, " + r->status + " here: " +
@@ -229,8 +226,8 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
   rep.set_local_record_count(static_cast<int64_t>(local.size()));
   rep.set_matched_count(matched);
   for (auto& m : cmp.mismatches) *rep.add_mismatches() = m;
-  Money(rep.mutable_channel_total(), cmp.channel_net, currency);
-  Money(rep.mutable_local_total(), cmp.local_net, currency);
+  SetProtoMoney(rep.mutable_channel_total(), cmp.channel_net, currency);
+  SetProtoMoney(rep.mutable_local_total(), cmp.local_net, currency);
   if (auto st = save(); !st.ok()) return st;
   spdlog::info("reconciliation {} {}: {} channel records, {} local, {} matched, {} mismatches", ChannelName(channel), date,
                rep.channel_record_count(), rep.local_record_count(), rep.matched_count(), rep.mismatches_size());
