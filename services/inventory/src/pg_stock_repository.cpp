@@ -6,10 +6,13 @@
 #include <absl/strings/str_cat.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
 #include "reservation_rules.hpp"
+#include "orderly/core/ids.hpp"
+#include "orderly/core/logging.hpp"
 #include "orderly/events/outbox.hpp"
 
 namespace orderly::inventory {
@@ -89,11 +92,11 @@ constexpr char kStockLevels[] = R"sql(
          COALESCE((SELECT sum(sold) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
          COALESCE((SELECT sum(quantity) FROM stock_receipts r WHERE r.sku_id = s.sku_id), 0)
     FROM skus s WHERE s.sku_id = ANY($1::text[]))sql";
-constexpr char kPreCheckReserve[] = R"sql(
-  SELECT {cols},
-         COALESCE((SELECT sum(available) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
-         EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = $2)
-    FROM skus s WHERE s.sku_id = ANY($1::text[]))sql";
+// The whole database-path Reserve in one statement (migrations/0002_reserve_function.sql).
+constexpr char kReserveFunction[] = R"sql(
+  SELECT outcome, sku_id, requested, available, policies, alloc_skus, alloc_buckets, alloc_qty
+    FROM inventory_reserve($1, $2, $3, $4, $5, $6, $7::text[], $8::bigint[], $9::integer[],
+                           $10::numeric, $11::uuid, $12, $13, $14, $15, $16, $17))sql";
 constexpr char kAvailableOf[] =
     "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1";
 
@@ -269,6 +272,66 @@ std::string TextArray(const std::vector<std::string>& items) {
   }
   out += '}';
   return out;
+}
+
+template <typename Int>
+std::string IntArray(const std::vector<Int>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(items[i]);
+  }
+  out += '}';
+  return out;
+}
+
+// The values of a one-dimensional array field (NULL elements skipped).
+std::vector<std::string> ArrayValues(const pqxx::field& f) {
+  std::vector<std::string> out;
+  if (f.is_null()) return out;
+  auto parser = f.as_array();
+  for (auto next = parser.get_next(); next.first != pqxx::array_parser::done;
+       next = parser.get_next()) {
+    if (next.first == pqxx::array_parser::string_value) out.push_back(std::move(next.second));
+  }
+  return out;
+}
+
+// events::Append completes an envelope and inserts it; inventory_reserve inserts the outbox row
+// itself (same columns, same per-aggregate sequence), so the envelope is completed here exactly
+// as Append does it. Keep the two in step (libs/events/src/outbox.cpp).
+struct OutboxRow {
+  std::string event_type;
+  std::string partition_key;
+  int64_t occurred_ms = 0;
+  std::string payload;
+};
+absl::StatusOr<OutboxRow> CompleteEnvelope(events::v1::EventEnvelope& envelope) {
+  OutboxRow row;
+  row.event_type = events::EventTypeOf(envelope);
+  if (row.event_type.empty()) return absl::InvalidArgumentError("outbox event has no payload");
+  if (envelope.event_id().empty()) envelope.set_event_id(NewUuidV7());
+  envelope.set_event_type(row.event_type);
+  envelope.clear_sequence();
+  if (envelope.source().empty()) envelope.set_source(events::Source());
+  if (!envelope.has_occurred_at()) {
+    *envelope.mutable_occurred_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+        ToUnixMillis(std::chrono::system_clock::now()));
+  }
+  if (envelope.traceparent().empty()) {
+    const auto& ctx = log::Current();
+    if (ctx.trace_id.size() == 32) {
+      envelope.set_traceparent("00-" + ctx.trace_id + "-" + NewUuidV7().substr(24, 12) +
+                               NewUuidV7().substr(19, 4) + "-01");
+    }
+  }
+  row.partition_key = envelope.order_id().empty() ? envelope.aggregate_id() : envelope.order_id();
+  row.occurred_ms =
+      google::protobuf::util::TimeUtil::TimestampToMilliseconds(envelope.occurred_at());
+  if (!envelope.SerializeToString(&row.payload)) {
+    return absl::InternalError("outbox: cannot serialize event envelope");
+  }
+  return row;
 }
 
 std::string SpecsToJson(const std::map<std::string, std::string>& specs) {
@@ -578,12 +641,16 @@ absl::Status PgStockRepository::InPgTransaction(
 
 absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::GetSkus(
     const std::vector<std::string>& ids) {
+  // One statement needs no BEGIN/COMMIT: it runs in its own snapshot (one round trip).
   std::vector<SkuRecord> out;
-  auto s = InPgTransaction([&](PgStockTx& tx) -> absl::Status {
-    auto r = tx.FindSkus(ids, false);
-    if (!r.ok()) return r.status();
-    out = *std::move(r);
-    return absl::OkStatus();
+  auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    return Guard([&]() -> absl::Status {
+      pqxx::nontransaction tx(conn);
+      for (const auto& r : Exec(tx, ORDERLY_SQL_COLS(kFindSkus), TextArray(ids))) {
+        out.push_back(SkuFromRow(r));
+      }
+      return absl::OkStatus();
+    });
   });
   if (!s.ok()) return s;
   return out;
@@ -752,18 +819,96 @@ absl::StatusOr<std::optional<Reservation>> PgStockRepository::GetReservation(
   return out;
 }
 
-absl::StatusOr<StockRepository::ReservePreCheck> PgStockRepository::PreCheckReserve(
-    const std::string& order_id, const std::vector<std::string>& ids) {
-  ReservePreCheck out;
+absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveInOneStatement(
+    const OneStatementReserve& req) {
+  using Kind = OneStatementOutcome::Kind;
+  const ReserveCommand& cmd = *req.cmd;
+  auto row = CompleteEnvelope(*req.event);
+  if (!row.ok()) return row.status();
+  std::vector<std::string> skus;
+  std::vector<int64_t> quantities;
+  std::vector<int> policies;
+  for (size_t i = 0; i < cmd.items.size(); ++i) {
+    skus.push_back(cmd.items[i].sku_id);
+    quantities.push_back(cmd.items[i].quantity);
+    policies.push_back(static_cast<int>(req.policies[i]));
+  }
+  // BucketOrder's pick, computed there as hash % stock_buckets.
+  const std::string hash = std::to_string(std::hash<std::string>{}(cmd.order_id));
+  OneStatementOutcome out;
   auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
-    return Guard([&]() -> absl::Status {
+    try {
+      // No BEGIN/COMMIT: the statement is its own transaction; a raise rolls all of it back.
       pqxx::nontransaction tx(conn);
-      for (const auto& r : Exec(tx, ORDERLY_SQL_COLS(kPreCheckReserve), TextArray(ids), order_id)) {
-        out.skus.emplace_back(SkuFromRow(r), r[17].as<int64_t>());
-        out.reservation_exists = r[18].as<bool>();
+      auto rows = Exec(tx, ORDERLY_SQL(kReserveFunction), cmd.order_id,
+                       static_cast<int>(cmd.order_type),
+                       cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE, req.fingerprint,
+                       ToUnixMillis(req.expires_at), ToUnixMillis(req.now), TextArray(skus),
+                       IntArray(quantities), IntArray(policies), hash,
+                       req.event->event_id(), std::string(events::kInventoryTopic),
+                       row->partition_key, row->event_type, pqxx::binarystring(row->payload),
+                       req.event->traceparent(), row->occurred_ms);
+      if (rows.size() != 1) return absl::InternalError("inventory_reserve returned no row");
+      const auto& r = rows[0];
+      const std::string outcome = r[0].as<std::string>();
+      if (outcome == "reserved") {
+        out.kind = Kind::kReserved;
+        const auto a_skus = ArrayValues(r[5]), a_buckets = ArrayValues(r[6]),
+                   a_qty = ArrayValues(r[7]);
+        if (a_skus.size() != a_buckets.size() || a_skus.size() != a_qty.size()) {
+          return absl::InternalError("inventory_reserve: allocation arrays differ in length");
+        }
+        for (size_t i = 0; i < a_skus.size(); ++i) {
+          out.allocations[a_skus[i]].push_back(
+              {std::stoi(a_buckets[i]), static_cast<int64_t>(std::stoll(a_qty[i]))});
+        }
+      } else if (outcome == "exists") {
+        out.kind = Kind::kExists;
+      } else if (outcome == "catalog") {
+        out.kind = Kind::kCatalog;
+        out.sku_id = r[1].as<std::string>();
+      } else if (outcome == "policy") {
+        out.kind = Kind::kPolicy;
+        for (const auto& p : ArrayValues(r[4])) {
+          out.policies.push_back(static_cast<DeductionPolicy>(std::stoi(p)));
+        }
+      } else if (outcome == "insufficient") {
+        out.kind = Kind::kInsufficient;
+        out.sku_id = r[1].as<std::string>();
+        out.requested = r[2].as<int64_t>();
+        out.available = r[3].as<int64_t>();
+      } else {
+        return absl::InternalError("inventory_reserve: unknown outcome " + outcome);
       }
       return absl::OkStatus();
-    });
+    } catch (const pqxx::sql_error& e) {
+      const std::string state = e.sqlstate();
+      if (state == "IV002") {
+        out.kind = Kind::kSlowPath;
+        return absl::OkStatus();
+      }
+      if (state == "IV001") {
+        // 'INSUFFICIENT|requested|available|sku_id' (the SKU id last: it may contain '|').
+        std::string msg = e.what();
+        auto start = msg.find("INSUFFICIENT|");
+        if (start != std::string::npos) {
+          msg = msg.substr(start + 13);
+          msg = msg.substr(0, msg.find('\n'));
+          const auto p1 = msg.find('|');
+          const auto p2 = p1 == std::string::npos ? p1 : msg.find('|', p1 + 1);
+          if (p2 != std::string::npos) {
+            out.kind = Kind::kInsufficient;
+            out.requested = std::stoll(msg.substr(0, p1));
+            out.available = std::stoll(msg.substr(p1 + 1, p2 - p1 - 1));
+            out.sku_id = msg.substr(p2 + 1);
+            return absl::OkStatus();
+          }
+        }
+      }
+      return pg::StatusFromCurrentException();
+    } catch (...) {
+      return pg::StatusFromCurrentException();
+    }
   });
   if (!s.ok()) return s;
   return out;

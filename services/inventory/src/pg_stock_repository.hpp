@@ -66,8 +66,8 @@ class PgStockRepository : public StockRepository {
                                           const std::string& note) override;
   absl::StatusOr<std::vector<StockLevel>> GetStock(const std::vector<std::string>& ids) override;
   absl::StatusOr<std::optional<Reservation>> GetReservation(const std::string& order_id) override;
-  absl::StatusOr<ReservePreCheck> PreCheckReserve(const std::string& order_id,
-                                                  const std::vector<std::string>& ids) override;
+  absl::StatusOr<OneStatementOutcome> ReserveInOneStatement(
+      const OneStatementReserve& request) override;
   absl::StatusOr<InvariantReport> CheckInvariants(const std::vector<std::string>& ids) override;
 
   absl::StatusOr<std::vector<SkuRecord>> WarmFlashSkus() override;

@@ -88,28 +88,122 @@ absl::StatusOr<Reservation> ReservationManager::Reserve(const ReserveCommand& cm
 
 absl::StatusOr<Reservation> ReservationManager::ReserveInDb(const ReserveCommand& cmd,
                                                             const std::string& path) {
+  (void)path;
+  if (auto r = ReserveInOneStatement(cmd)) return *std::move(r);
+  return ReserveInTransaction(cmd);
+}
+
+DeductionPolicy ReservationManager::PolicyHint(const std::string& sku_id) const {
+  std::shared_lock lock(cache_mu_);
+  auto it = policy_hints_.find(sku_id);
+  return it == policy_hints_.end() ? v1::DEDUCTION_POLICY_RESERVE_AT_ORDER : it->second;
+}
+
+void ReservationManager::LearnPolicy(const std::string& sku_id, DeductionPolicy policy) {
+  std::unique_lock lock(cache_mu_);
+  // Only the exceptions are kept: the map stays as small as the deduct-at-payment catalog.
+  if (policy == v1::DEDUCTION_POLICY_RESERVE_AT_ORDER) {
+    policy_hints_.erase(sku_id);
+  } else {
+    policy_hints_[sku_id] = policy;
+  }
+}
+
+std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneStatement(
+    const ReserveCommand& cmd) {
+  using Kind = StockRepository::OneStatementOutcome::Kind;
+  const bool flash_order = cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE;
+  // The StockReserved event is built before the statement, so it needs each line's deduction
+  // policy in advance: remembered per SKU (default reserve-at-order) and checked by the statement,
+  // which answers kPolicy with the catalog's when they differ.
+  std::vector<DeductionPolicy> policies;
+  for (const auto& it : cmd.items) {
+    policies.push_back(flash_order ? v1::DEDUCTION_POLICY_RESERVE_AT_ORDER
+                                   : PolicyHint(it.sku_id));
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const TimePoint now = clock_->Now();
+    Reservation r = NewReservation(cmd, now, options_.windows);
+    std::map<std::string, DeductionPolicy> policy_of;
+    for (size_t i = 0; i < cmd.items.size(); ++i) policy_of[cmd.items[i].sku_id] = policies[i];
+    for (const auto& [sku_id, policy] : policy_of) {
+      ReservationLine line;
+      line.sku_id = sku_id;
+      for (const auto& it : cmd.items) {
+        if (it.sku_id == sku_id) line.quantity = it.quantity;
+      }
+      line.policy = policy;
+      r.lines.push_back(std::move(line));
+    }
+    auto ev = ReservationEvent(r.order_id);
+    auto* p = ev.mutable_stock_reserved();
+    p->set_order_id(r.order_id);
+    p->set_order_type(r.order_type);
+    for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+    *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
+
+    auto out = repo_.ReserveInOneStatement({.cmd = &cmd,
+                                            .fingerprint = r.fingerprint,
+                                            .expires_at = r.expires_at,
+                                            .now = r.created_at,
+                                            .policies = policies,
+                                            .event = &ev});
+    if (!out.ok()) {
+      // Deadlock / serialization failure: nothing was written, run the statement again.
+      if (out.status().code() == absl::StatusCode::kAborted) continue;
+      return absl::StatusOr<Reservation>(out.status());
+    }
+    switch (out->kind) {
+      case Kind::kReserved:
+        for (auto& l : r.lines) {
+          auto a = out->allocations.find(l.sku_id);
+          if (a != out->allocations.end()) l.allocations = a->second;
+        }
+        return absl::StatusOr<Reservation>(std::move(r));
+      case Kind::kExists: {
+        auto existing = repo_.GetReservation(cmd.order_id);
+        if (!existing.ok()) return absl::StatusOr<Reservation>(existing.status());
+        if (!*existing) continue;
+        if (auto o = ReserveRetryOutcome(**existing, r.fingerprint, clock_->Now()); !o.ok()) {
+          return absl::StatusOr<Reservation>(o);
+        }
+        return absl::StatusOr<Reservation>(**existing);
+      }
+      case Kind::kCatalog: {
+        // Rare: read the catalog to word the refusal exactly (request order, every rule).
+        std::vector<std::string> ids;
+        for (const auto& it : cmd.items) ids.push_back(it.sku_id);
+        auto found = repo_.GetSkus(ids);
+        if (!found.ok()) return absl::StatusOr<Reservation>(found.status());
+        std::map<std::string, SkuRecord> skus;
+        for (auto& sku : *found) skus.emplace(sku.sku_id, std::move(sku));
+        if (auto c = CheckAgainstCatalog(cmd, skus); !c.ok()) return absl::StatusOr<Reservation>(c);
+        continue;  // the catalog changed in between: decide again
+      }
+      case Kind::kPolicy:
+        if (out->policies.size() != cmd.items.size()) {
+          return absl::StatusOr<Reservation>(absl::InternalError("policy list length differs"));
+        }
+        policies = out->policies;
+        for (size_t i = 0; i < cmd.items.size(); ++i) LearnPolicy(cmd.items[i].sku_id, policies[i]);
+        continue;
+      case Kind::kInsufficient:
+        return absl::StatusOr<Reservation>(
+            InsufficientStock(out->sku_id, out->requested, out->available));
+      case Kind::kSlowPath:
+        return std::nullopt;
+    }
+  }
+  return std::nullopt;  // kept racing: the transaction path decides
+}
+
+// The multi-statement path: for what the single statement hands back (a low-stock crossing,
+// whose StockLow event is built here).
+absl::StatusOr<Reservation> ReservationManager::ReserveInTransaction(const ReserveCommand& cmd) {
   Reservation result;
   const std::vector<ReserveItem> items = SortedItems(cmd);
   std::vector<std::string> ids;
   for (const auto& it : items) ids.push_back(it.sku_id);
-
-  // Refuse bad or sold-out orders with one read and no transaction. Only a refusal is taken from
-  // here; every grant is decided inside the transaction below.
-  auto pre = repo_.PreCheckReserve(cmd.order_id, ids);
-  if (pre.ok() && !pre->reservation_exists && pre->skus.size() == ids.size()) {
-    std::map<std::string, SkuRecord> skus;
-    std::map<std::string, int64_t> available;
-    for (const auto& [sku, avail] : pre->skus) {
-      skus.emplace(sku.sku_id, sku);
-      available[sku.sku_id] = avail;
-    }
-    if (auto c = CheckAgainstCatalog(cmd, skus); !c.ok()) return c;
-    for (const auto& it : cmd.items) {
-      if (available[it.sku_id] < it.quantity) {
-        return InsufficientStock(it.sku_id, it.quantity, available[it.sku_id]);
-      }
-    }
-  }
 
   auto s = repo_.InTransaction([&](StockTx& tx) -> absl::Status {
     const TimePoint now = clock_->Now();
@@ -170,7 +264,6 @@ absl::StatusOr<Reservation> ReservationManager::ReserveInDb(const ReserveCommand
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  (void)path;
   return result;
 }
 

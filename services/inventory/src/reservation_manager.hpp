@@ -73,6 +73,11 @@ class ReservationManager {
 
  private:
   absl::StatusOr<Reservation> ReserveInDb(const ReserveCommand& cmd, const std::string& path);
+  // nullopt: not decided here (take ReserveInTransaction).
+  std::optional<absl::StatusOr<Reservation>> ReserveInOneStatement(const ReserveCommand& cmd);
+  absl::StatusOr<Reservation> ReserveInTransaction(const ReserveCommand& cmd);
+  DeductionPolicy PolicyHint(const std::string& sku_id) const;
+  void LearnPolicy(const std::string& sku_id, DeductionPolicy policy);
   absl::StatusOr<Reservation> ReserveFlash(const ReserveCommand& cmd);
   absl::StatusOr<SkuRecord> CachedSku(const std::string& sku_id);
   absl::Status ExpireInTx(StockTx& tx, Reservation& r);
@@ -92,6 +97,7 @@ class ReservationManager {
   };
   mutable std::shared_mutex cache_mu_;
   std::unordered_map<std::string, CachedEntry> cache_;
+  std::unordered_map<std::string, DeductionPolicy> policy_hints_;  // non-default ones only
   std::atomic<int64_t> breaker_until_ms_{0};
 };
 

@@ -3,6 +3,7 @@
 // them on PostgreSQL; unit tests use mocks). A StockTx is one database transaction: everything
 // done through it commits or rolls back together, including the outbox events it appends.
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -101,15 +102,36 @@ class StockRepository {
                                                   const std::string& request_id,
                                                   const std::string& note) = 0;
   virtual absl::StatusOr<std::vector<StockLevel>> GetStock(const std::vector<std::string>& ids) = 0;
-  // One round trip without a transaction, for refusing early: the SKUs (with the sum of their
-  // available stock) and whether the order already has a reservation. Advisory only: the
-  // transaction decides.
-  struct ReservePreCheck {
-    bool reservation_exists = false;
-    std::vector<std::pair<SkuRecord, int64_t>> skus;  // with available
+  // Reserve on the database path in one statement (one round trip, its own transaction; see
+  // migrations/0002_reserve_function.sql). `policies` are the deduction policies the caller
+  // assumed per item (request order) when it built `event` (StockReserved), which is appended
+  // to the outbox only when the reservation is written. Refusals write nothing.
+  struct OneStatementReserve {
+    const ReserveCommand* cmd = nullptr;  // validated, order_type set
+    std::string fingerprint;
+    TimePoint expires_at{};
+    TimePoint now{};
+    std::vector<DeductionPolicy> policies;
+    events::v1::EventEnvelope* event = nullptr;
   };
-  virtual absl::StatusOr<ReservePreCheck> PreCheckReserve(const std::string& order_id,
-                                                          const std::vector<std::string>& ids) = 0;
+  struct OneStatementOutcome {
+    enum class Kind {
+      kReserved,      // allocations per sku_id
+      kExists,        // the order has a reservation: answer from it
+      kCatalog,       // a SKU is missing / off sale / wrong kind / over its limit: read the catalog
+      kPolicy,        // `policies` differ from the catalog's (given here, request order)
+      kInsufficient,  // sku_id, requested, available
+      kSlowPath,      // a low-stock crossing: use the multi-statement transaction
+    };
+    Kind kind = Kind::kReserved;
+    std::string sku_id;
+    int64_t requested = 0;
+    int64_t available = 0;
+    std::vector<DeductionPolicy> policies;
+    std::map<std::string, std::vector<Allocation>> allocations;
+  };
+  virtual absl::StatusOr<OneStatementOutcome> ReserveInOneStatement(
+      const OneStatementReserve& request) = 0;
   // Reservation read outside a transaction.
   virtual absl::StatusOr<std::optional<Reservation>> GetReservation(
       const std::string& order_id) = 0;

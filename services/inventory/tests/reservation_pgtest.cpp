@@ -285,10 +285,20 @@ TEST_P(LastUnitsRace, ExactlyTheLastUnitsAreSold) {
   for (int i = 0; i < 9; ++i) {
     ORDERLY_ASSERT_OK(reservations_->Reserve(Cmd("pre" + std::to_string(i), {{"hot", 100}})));
   }
+  std::atomic<int> wrong_refusals{0};
   const int ok = Race(200, [&](int i) {
-    return reservations_->Reserve(Cmd("race-" + std::to_string(i), {{"hot", 1}})).ok();
+    auto r = reservations_->Reserve(Cmd("race-" + std::to_string(i), {{"hot", 1}}));
+    // Every loser hears INSUFFICIENT_STOCK naming the SKU, whether the lock-free look or the
+    // conditional update (after the writes began) refused it.
+    if (!r.ok() && (ErrorReason(r.status()) != "INSUFFICIENT_STOCK" ||
+                    ErrorMetadata(r.status(), "sku_id") != "hot" ||
+                    ErrorMetadata(r.status(), "requested") != "1")) {
+      wrong_refusals.fetch_add(1);
+    }
+    return r.ok();
   });
   EXPECT_EQ(ok, 100);
+  EXPECT_EQ(wrong_refusals.load(), 0);
   const StockLevel l = Level("hot");
   EXPECT_EQ(l.available, 0);
   EXPECT_EQ(l.reserved, 1000);
@@ -296,7 +306,7 @@ TEST_P(LastUnitsRace, ExactlyTheLastUnitsAreSold) {
   EXPECT_EQ(Count("SELECT min(available) FROM stock_buckets WHERE sku_id = 'hot'"), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Buckets, LastUnitsRace, ::testing::Values(1, 8),
+INSTANTIATE_TEST_SUITE_P(Buckets, LastUnitsRace, ::testing::Values(1, 8, 16),
                          [](const auto& info) { return "buckets" + std::to_string(info.param); });
 
 TEST_F(ReservationTest, BucketsSplitALineThatNoSingleBucketHolds) {
@@ -309,6 +319,89 @@ TEST_F(ReservationTest, BucketsSplitALineThatNoSingleBucketHolds) {
   EXPECT_GE(r->lines[0].allocations.size(), 4u);
   ORDERLY_ASSERT_OK(reservations_->Release("o1", v1::RELEASE_REASON_ORDER_CANCELLED));
   EXPECT_EQ(Level("b").available, 8);
+}
+
+// Reserve on the database path is one statement: what it writes must be what the transaction
+// path wrote, the event included.
+TEST_F(ReservationTest, OneStatementReserveWritesLinesAllocationsAndTheEvent) {
+  AddSku(Sku("a"), 10);
+  AddSku(Sku("b", 4), 8);
+  SkuRecord d = Sku("d");
+  d.deduction_policy = v1::DEDUCTION_POLICY_DEDUCT_AT_PAYMENT;
+  AddSku(d, 5);
+  // The manager first assumes reserve-at-order for "d"; the statement answers with the
+  // catalog's policy and the second attempt writes the right event.
+  auto r = reservations_->Reserve(Cmd("o1", {{"d", 2}, {"b", 3}, {"a", 1}}));
+  ORDERLY_ASSERT_OK(r);
+  ASSERT_EQ(r->lines.size(), 3u);
+  EXPECT_EQ(r->lines[0].sku_id, "a");
+  EXPECT_EQ(r->lines[2].sku_id, "d");
+  EXPECT_EQ(r->lines[2].policy, v1::DEDUCTION_POLICY_DEDUCT_AT_PAYMENT);
+  EXPECT_TRUE(r->lines[2].allocations.empty());
+  ASSERT_EQ(r->lines[1].allocations.size(), 2u);  // 2 per bucket: split
+  EXPECT_EQ(Level("a").reserved, 1);
+  EXPECT_EQ(Level("b").reserved, 3);
+  EXPECT_EQ(Level("d").reserved, 0);
+  EXPECT_EQ(Level("d").available, 5);
+  EXPECT_EQ(Count("SELECT count(*) FROM reservation_lines WHERE order_id = 'o1'"), 3);
+  EXPECT_EQ(Count("SELECT sum(quantity) FROM reservation_allocations WHERE order_id = 'o1'"), 4);
+
+  // The stored envelope: StockReserved with the catalog's policies, sequence 1 of the order.
+  std::string payload;
+  ORDERLY_ASSERT_OK(pool_->InTransaction([&](pqxx::transaction_base& tx) {
+    auto row = tx.exec(
+        "SELECT payload, sequence, partition_key FROM outbox "
+        "WHERE event_type LIKE '%StockReserved' AND aggregate_id = 'o1'");
+    EXPECT_EQ(row.size(), 1u);
+    payload = pqxx::binarystring(row[0][0]).str();
+    EXPECT_EQ(row[0][1].as<int64_t>(), 1);
+    EXPECT_EQ(row[0][2].as<std::string>(), "o1");
+    return absl::OkStatus();
+  }));
+  events::v1::EventEnvelope ev;
+  ASSERT_TRUE(ev.ParseFromString(payload));
+  EXPECT_EQ(ev.aggregate_type(), "reservation");
+  EXPECT_FALSE(ev.event_id().empty());
+  ASSERT_EQ(ev.stock_reserved().lines_size(), 3);
+  EXPECT_EQ(ev.stock_reserved().lines(2).deduction_policy(),
+            v1::DEDUCTION_POLICY_DEDUCT_AT_PAYMENT);
+  EXPECT_EQ(ev.stock_reserved().lines(0).deduction_policy(),
+            v1::DEDUCTION_POLICY_RESERVE_AT_ORDER);
+
+  // Confirm sells what Reserve allocated.
+  ORDERLY_ASSERT_OK(reservations_->Confirm("o1"));
+  EXPECT_EQ(Level("b").sold, 3);
+  EXPECT_EQ(Level("d").sold, 2);
+}
+
+TEST_F(ReservationTest, OneStatementReserveRefusesInRequestOrderWithDetails) {
+  AddSku(Sku("a"), 1);
+  AddSku(Sku("b"), 1);
+  SkuRecord off = Sku("off");
+  off.sale_status = v1::SKU_SALE_STATUS_OFF_SALE;
+  AddSku(off, 3);
+  SkuRecord flash = Sku("fs");
+  flash.flash_sale = true;
+  AddSku(flash, 5);
+  const int64_t outbox = Outbox();
+  // Request order decides which short line is named.
+  auto short_b = reservations_->Reserve(Cmd("o1", {{"b", 2}, {"a", 2}}));
+  EXPECT_EQ(ErrorReason(short_b.status()), "INSUFFICIENT_STOCK");
+  EXPECT_EQ(ErrorMetadata(short_b.status(), "sku_id"), "b");
+  EXPECT_EQ(ErrorMetadata(short_b.status(), "available"), "1");
+  // Catalog refusals come before stock ones.
+  auto off_sale = reservations_->Reserve(Cmd("o2", {{"a", 5}, {"off", 1}}));
+  EXPECT_EQ(ErrorReason(off_sale.status()), "SKU_OFF_SALE");
+  EXPECT_EQ(ErrorMetadata(off_sale.status(), "sku_id"), "off");
+  auto ghost = reservations_->Reserve(Cmd("o3", {{"a", 1}, {"ghost", 1}}));
+  EXPECT_EQ(ghost.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrorMetadata(ghost.status(), "sku_id"), "ghost");
+  // A flash-sale SKU is not sold to a NORMAL order.
+  auto wrong_kind = reservations_->Reserve(Cmd("o4", {{"fs", 1}}));
+  EXPECT_EQ(ErrorReason(wrong_kind.status()), "FLASH_SALE_NOT_READY");
+  EXPECT_EQ(Reservations(), 0);
+  EXPECT_EQ(Outbox(), outbox);
+  EXPECT_EQ(Level("a").available, 1);
 }
 
 TEST_F(ReservationTest, InvariantCheckReportsBrokenCounters) {
