@@ -25,23 +25,14 @@ constexpr char kPromotionsSql[] =
 
 constexpr char kBuyerSql[] = R"sql(
 SELECT (SELECT tier FROM buyer_memberships WHERE buyer_id = $1),
-       (SELECT balance FROM points_accounts WHERE buyer_id = $1))sql";
+       (SELECT balance FROM points_accounts WHERE buyer_id = $1),
+       EXISTS (SELECT 1 FROM orders WHERE order_id = $2::bigint))sql";
 constexpr char kCouponsSql[] =
     "SELECT coupon_id, owner_id, kind, amount_off, percent_bps, max_off, threshold, " ORDERLY_FINITE_US(
         "valid_from") ", " ORDERLY_FINITE_US("valid_to") ", state, scope_kind, "
     "array_to_string(scope_values, chr(31)), stackable, COALESCE(order_id, 0), description "
     "FROM coupons WHERE coupon_id = ANY($1::text[])";
 
-constexpr char kFreezeCouponsSql[] = R"sql(
-UPDATE coupons SET state = 'frozen', order_id = $1, updated_at = now()
-WHERE coupon_id = ANY($2::text[]) AND owner_id = $3 AND state = 'available'
-RETURNING coupon_id)sql";
-constexpr char kFreezePointsSql[] = R"sql(
-WITH a AS (UPDATE points_accounts SET balance = balance - $3, frozen = frozen + $3
-           WHERE buyer_id = $2 AND balance >= $3 RETURNING buyer_id)
-INSERT INTO points_holds (order_id, buyer_id, points, state)
-SELECT $1, buyer_id, $3, 'frozen' FROM a
-RETURNING order_id)sql";
 constexpr char kUseSql[] = R"sql(
 WITH c AS (UPDATE coupons SET state = 'used', updated_at = now()
            WHERE order_id = $1 AND state = 'frozen'),
@@ -195,10 +186,11 @@ absl::StatusOr<PricingRulesPtr> MarketingRepository::LoadRules() {
 
 absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
     pqxx::transaction_base& tx, const std::string& buyer_id,
-    const std::vector<std::string>& coupon_ids) {
+    const std::vector<std::string>& coupon_ids, int64_t order_id) {
   BuyerAccount acc;
   try {
-    auto row = tx.exec_params1(kBuyerSql, buyer_id);
+    auto row = tx.exec_params1(kBuyerSql, buyer_id, order_id);
+    acc.order_exists = row[2].as<bool>();
     if (!row[0].is_null()) acc.member_tier = row[0].c_str();
     if (!row[1].is_null()) acc.points_balance = row[1].as<int64_t>();
     if (!coupon_ids.empty()) {
@@ -227,41 +219,6 @@ absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
       }
     }
     return acc;
-  } catch (...) {
-    return pg::StatusFromCurrentException();
-  }
-}
-
-absl::Status MarketingRepository::Freeze(pqxx::transaction_base& tx, int64_t order_id,
-                                         const std::string& buyer_id,
-                                         const std::vector<std::string>& coupon_ids,
-                                         int64_t points) {
-  try {
-    if (!coupon_ids.empty()) {
-      auto res = tx.exec_params(kFreezeCouponsSql, order_id, TextArrayLiteral(coupon_ids), buyer_id);
-      if (res.size() != coupon_ids.size()) {
-        std::set<std::string> got;
-        for (const auto& row : res) got.insert(row[0].c_str());
-        std::string missing;
-        for (const auto& id : coupon_ids) {
-          if (!got.count(id)) missing = id;
-        }
-        return FailedPreconditionError(pricing::kCouponNotUsable, absl::StrCat("coupon/", missing),
-                                       "the coupon was taken by another order",
-                                       {{"coupon_id", missing},
-                                        {"why", std::string(pricing::kWhyNotAvailable)}});
-      }
-    }
-    if (points > 0) {
-      auto res = tx.exec_params(kFreezePointsSql, order_id, buyer_id, points);
-      if (res.empty()) {
-        return FailedPreconditionError(pricing::kPointsInsufficient,
-                                       absl::StrCat("points/", buyer_id),
-                                       "the points balance changed since pricing",
-                                       {{"requested", std::to_string(points)}});
-      }
-    }
-    return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
   }

@@ -1,7 +1,8 @@
 #pragma once
 // Promotions, member tiers, coupons and loyalty points in order-core's database, and the pricing
-// rules built from them. Coupons and points are frozen in the order's own transaction (so the
-// freeze commits or rolls back with the order), used at payment and returned at cancel.
+// rules built from them. Coupons and points are frozen in the order's own write (order_create,
+// migration 0003, so the freeze commits or rolls back with the order), used at payment and
+// returned at cancel.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -37,6 +38,7 @@ struct BuyerAccount {
   std::string member_tier;  // "" = none
   int64_t points_balance = 0;
   std::map<std::string, CouponRecord> coupons;  // the requested ids that exist
+  bool order_exists = false;                    // LoadBuyer's order_id is already taken
 };
 
 class MarketingRepository {
@@ -47,14 +49,12 @@ class MarketingRepository {
   absl::StatusOr<PricingRulesPtr> Rules(TimePoint now);
   void InvalidateRules();
 
-  // One round trip: tier, points balance and the requested coupons.
+  // Tier, points balance and whether order_id exists in one round trip (CreateOrder's first
+  // read: idempotency layer 2 and pricing inputs together), plus one for the requested coupons.
   absl::StatusOr<BuyerAccount> LoadBuyer(pqxx::transaction_base& tx, const std::string& buyer_id,
-                                         const std::vector<std::string>& coupon_ids);
+                                         const std::vector<std::string>& coupon_ids,
+                                         int64_t order_id = 0);
 
-  // In the order transaction. FAILED_PRECONDITION COUPON_NOT_USABLE / POINTS_INSUFFICIENT when
-  // another order took them since LoadBuyer.
-  absl::Status Freeze(pqxx::transaction_base& tx, int64_t order_id, const std::string& buyer_id,
-                      const std::vector<std::string>& coupon_ids, int64_t points);
   // frozen -> used (payment). Idempotent.
   absl::Status Use(pqxx::transaction_base& tx, int64_t order_id);
   // frozen -> available / returned (cancel). Idempotent; used coupons stay used.

@@ -14,6 +14,7 @@
 #include "orderly/core/money.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/events/outbox.hpp"
+#include "orderly/events/outbox_rows.hpp"
 #include "orderly/fulfillment/v1/fulfillment.pb.h"
 #include "orderly/payment/v1/payment.pb.h"
 #include "pg_util.hpp"
@@ -232,18 +233,20 @@ absl::StatusOr<ov1::Order> OrderManager::CreateOrder(const Caller& caller,
 
   auto result = [&]() -> absl::StatusOr<ov1::Order> {
     // Layer 2: the order id (a retry after the ledger entry expired, or Redis down).
-    // The buyer's tier, points and coupons are read in the same round of statements.
+    // The buyer's tier, points and coupons are read in the same round trip (no transaction:
+    // nothing here needs a consistent snapshot; the write re-checks coupons and points).
     std::optional<OrderRecord> existing;
     BuyerAccount account;
     std::vector<std::string> coupon_ids(req.coupon_ids().begin(), req.coupon_ids().end());
-    absl::Status s = pool_.InTransaction([&](Tx& tx) {
+    absl::Status s = pool_.WithConnection([&](pqxx::connection& conn) {
+      pqxx::nontransaction tx(conn);
+      auto acc = marketing_.LoadBuyer(tx, req.buyer_id(), coupon_ids, order_id);
+      if (!acc.ok()) return acc.status();
+      account = std::move(*acc);
+      if (!account.order_exists) return absl::OkStatus();
       auto found = repo_.Find(tx, order_id);
       if (!found.ok()) return found.status();
       existing = std::move(*found);
-      if (existing) return absl::OkStatus();
-      auto acc = marketing_.LoadBuyer(tx, req.buyer_id(), coupon_ids);
-      if (!acc.ok()) return acc.status();
-      account = std::move(*acc);
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
@@ -398,7 +401,10 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
   if (!plan.ok()) return plan.status();
 
   // 5. Try: the intent row first, so a crash after Reserve is found by the recovery pass.
-  s = pool_.InTransaction([&](Tx& tx) { return repo_.InsertIntent(tx, order_id, req.buyer_id(), now); });
+  s = pool_.WithConnection([&](pqxx::connection& conn) {
+    pqxx::nontransaction tx(conn);
+    return repo_.InsertIntent(tx, order_id, req.buyer_id(), now);
+  });
   if (!s.ok()) return s;
   iv1::ReserveRequest reserve;
   reserve.set_order_id(req.order_id());
@@ -422,32 +428,37 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
     return s;
   }
 
-  // 6. One transaction: orders, lines, discounts, history, timer, coupon/points freeze, events.
-  s = pool_.InTransaction([&](Tx& tx) {
-    if (auto st = repo_.Insert(tx, *plan, now); !st.ok()) return st;
-    if (auto st = marketing_.Freeze(tx, order_id, req.buyer_id(), coupon_ids, price->points_used);
-        !st.ok()) {
-      return st;
-    }
-    for (const OrderRecord& rec : plan->orders) {
-      ev1::EventEnvelope env;
-      auto* e = env.mutable_order_created();
-      const ov1::Order& o = rec.order;
-      e->set_order_id(o.order_id());
-      e->set_parent_order_id(o.parent_order_id());
-      *e->mutable_child_order_ids() = o.child_order_ids();
-      e->set_buyer_id(o.buyer_id());
-      e->set_merchant_id(o.merchant_id());
-      e->set_order_type(o.order_type());
-      *e->mutable_lines() = o.lines();
-      *e->mutable_price() = o.price();
-      *e->mutable_shipping_address() = o.shipping_address();
-      *e->mutable_payment_deadline() = o.payment_deadline();
-      *e->mutable_created_at() = o.created_at();
-      e->set_version(1);
-      if (auto st = Emit(tx, o, std::move(env), ctx.request_id); !st.ok()) return st;
-    }
-    return absl::OkStatus();
+  // 6. One transaction, one round trip: orders, lines, discounts, history, timer, coupon and
+  // points freeze, and the OrderCreated events (order_create, migration 0003).
+  std::vector<ev1::EventEnvelope> created;
+  for (const OrderRecord& rec : plan->orders) {
+    ev1::EventEnvelope& env = created.emplace_back();
+    auto* e = env.mutable_order_created();
+    const ov1::Order& o = rec.order;
+    e->set_order_id(o.order_id());
+    e->set_parent_order_id(o.parent_order_id());
+    *e->mutable_child_order_ids() = o.child_order_ids();
+    e->set_buyer_id(o.buyer_id());
+    e->set_merchant_id(o.merchant_id());
+    e->set_order_type(o.order_type());
+    *e->mutable_lines() = o.lines();
+    *e->mutable_price() = o.price();
+    *e->mutable_shipping_address() = o.shipping_address();
+    *e->mutable_payment_deadline() = o.payment_deadline();
+    *e->mutable_created_at() = o.created_at();
+    e->set_version(1);
+    Address(env, o, ctx.request_id);
+  }
+  CreateWrite write{.buyer_id = req.buyer_id(), .coupon_ids = coupon_ids,
+                    .points = price->points_used};
+  {
+    auto events_json = events::OutboxRowsJson(created, {.topic = options_.order_topic});
+    if (!events_json.ok()) return events_json.status();
+    write.events_json = std::move(*events_json);
+  }
+  s = pool_.WithConnection([&](pqxx::connection& conn) {
+    pqxx::nontransaction tx(conn);
+    return repo_.Create(tx, *plan, now, write);
   });
   if (!s.ok()) {
     // 7. Compensate, but only when no order holds this reservation: a concurrent duplicate may
@@ -488,12 +499,17 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
 // ---------------------------------------------------------------------------------------------
 // Events
 
-absl::Status OrderManager::Emit(Tx& tx, const ov1::Order& o, ev1::EventEnvelope env,
-                                const std::string& causation) {
+void OrderManager::Address(ev1::EventEnvelope& env, const ov1::Order& o,
+                           const std::string& causation) {
   env.set_aggregate_type("order");
   env.set_aggregate_id(o.order_id());
   env.set_order_id(o.order_id());
   env.set_causation_id(causation);
+}
+
+absl::Status OrderManager::Emit(Tx& tx, const ov1::Order& o, ev1::EventEnvelope env,
+                                const std::string& causation) {
+  Address(env, o, causation);
   auto seq = events::Append(tx, env, {.topic = options_.order_topic, .partition_key = ""});
   return seq.ok() ? absl::OkStatus() : seq.status();
 }

@@ -118,6 +118,9 @@ class OrderManager {
   absl::Status ApplyPayment(Tx& tx, const events::v1::EventEnvelope& event, AfterCommit* after);
   absl::Status ApplyFulfillment(Tx& tx, int64_t order_id, const std::string& action,
                                 const events::v1::EventEnvelope& event, AfterCommit* after);
+  // Sets the aggregate (the order), the partition key's order id and the causation.
+  static void Address(events::v1::EventEnvelope& env, const order::v1::Order& o,
+                      const std::string& causation);
   absl::Status Emit(Tx& tx, const order::v1::Order& o, events::v1::EventEnvelope env,
                     const std::string& causation);
 

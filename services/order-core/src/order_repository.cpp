@@ -1,8 +1,11 @@
 #include "order_repository.hpp"
 
+#include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
 
 #include "orderly/core/status.hpp"
+#include "orderly/pg/json_rows.hpp"
+#include "orderly/pricing/pricing.hpp"
 #include "orderly/pg/pool.hpp"
 #include "pg_util.hpp"
 
@@ -33,48 +36,12 @@ const std::string kFindByRequestSql =
     absl::StrCat("SELECT ", kOrderColumns,
                  " FROM orders WHERE buyer_id = $1 AND request_id = $2 AND is_top_level");
 
-constexpr char kInsertOrdersHead[] =
-    "INSERT INTO orders (order_id, parent_order_id, is_top_level, is_fulfillment_unit, buyer_id, "
-    "merchant_id, warehouse_id, order_type, status, currency, items_total, activity_discount, "
-    "member_discount, coupon_discount, points_discount, points_used, shipping_fee, "
-    "payable_total, shipping_address, coupon_ids, client_note, request_id, request_fingerprint, "
-    "payment_deadline, created_at, updated_at, version) VALUES ";
-constexpr char kInsertOrdersRow[] =
-    "?::bigint, NULLIF(?::bigint, 0), ?::boolean, ?::boolean, ?, ?, ?, ?::smallint, ?::smallint, "
-    "?, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, "
-    "?::bytea, ?::text[], ?, ?, ?, ?::timestamptz, ?::timestamptz, ?::timestamptz, 1";
-
-constexpr char kInsertLinesHead[] =
-    "INSERT INTO order_lines (top_order_id, line_no, order_id, sku_id, merchant_id, quantity, "
-    "unit_price, base_amount, promotion_discount, member_discount, coupon_discount, "
-    "points_discount, final_amount, snapshot) VALUES ";
-constexpr char kInsertLinesRow[] =
-    "?::bigint, ?::int, ?::bigint, ?, ?, ?::int, ?::bigint, ?::bigint, ?::bigint, ?::bigint, "
-    "?::bigint, ?::bigint, ?::bigint, ?::bytea";
-
-constexpr char kInsertDiscountsHead[] =
-    "INSERT INTO order_discounts (top_order_id, seq, kind, source_id, amount, description) VALUES ";
-constexpr char kInsertDiscountsRow[] = "?::bigint, ?::int, ?::smallint, ?, ?::bigint, ?";
-
-constexpr char kInsertAllocationsHead[] =
-    "INSERT INTO order_discount_allocations (top_order_id, seq, line_no, amount) VALUES ";
-constexpr char kInsertAllocationsRow[] = "?::bigint, ?::int, ?::int, ?::bigint";
-
-constexpr char kInsertHistoryHead[] =
-    "INSERT INTO order_status_history (order_id, from_status, to_status, action, actor_role, "
-    "actor_id, reason, occurred_at) VALUES ";
-constexpr char kInsertHistoryRow[] =
-    "?::bigint, 0, ?::smallint, 'create', ?::smallint, ?, '', ?::timestamptz";
-
-// The timer goes in with the order and the create intent goes away with it: one round trip.
-constexpr char kInsertTimerAndDropIntentSql[] = R"sql(
-WITH t AS (INSERT INTO order_timers (order_id, due_at) VALUES ($1, $2::timestamptz)
-           ON CONFLICT (order_id) DO NOTHING)
-DELETE FROM create_intents WHERE order_id = $1)sql";
-
-constexpr char kInsertIntentSql[] = R"sql(
-INSERT INTO create_intents (order_id, buyer_id, created_at) VALUES ($1, $2, $3::timestamptz)
-ON CONFLICT (order_id) DO NOTHING)sql";
+// One round trip each (stored functions of migration 0003).
+constexpr char kCreateSql[] = R"sql(
+SELECT order_create($1::jsonb, $2::jsonb, $3::jsonb, $4::jsonb, $5::jsonb, $6::bigint,
+                    $7::timestamptz, $8, $9::text[], $10::bigint, $11::jsonb))sql";
+constexpr char kPutIntentSql[] =
+    "SELECT order_put_intent($1::bigint, $2, $3::timestamptz)";
 constexpr char kDeleteIntentSql[] = "DELETE FROM create_intents WHERE order_id = $1";
 constexpr char kClaimStaleIntentsSql[] = R"sql(
 SELECT order_id FROM create_intents WHERE created_at < $1::timestamptz
@@ -238,6 +205,13 @@ absl::StatusOr<std::optional<OrderRecord>> FindOne(Tx& tx, const std::string& sq
   }
 }
 
+// The MESSAGE of a RAISE EXCEPTION: libpq reports it as "ERROR:  <message>\n...".
+std::string RaisedMessage(std::string_view what) {
+  if (what.substr(0, 6) == "ERROR:") what.remove_prefix(6);
+  while (!what.empty() && what.front() == ' ') what.remove_prefix(1);
+  return std::string(what.substr(0, what.find('\n')));
+}
+
 absl::Status NotFound(int64_t order_id) {
   return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
 }
@@ -272,116 +246,116 @@ absl::StatusOr<std::optional<OrderRecord>> OrderRepository::FindByRequest(
   return FindOne(tx, kFindByRequestSql, buyer_id, request_id);
 }
 
-absl::Status OrderRepository::Insert(Tx& tx, const CreatePlan& plan, TimePoint now) {
+absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint now,
+                                     const CreateWrite& write) {
   if (plan.orders.empty()) return absl::InternalError("create plan without orders");
-  const std::string now_s = PgTime(now);
+  const int64_t now_us = ToUnixMicros(now);
   const int64_t top_id = plan.orders[0].id();
+  pg::JsonRows orders, lines, discounts, allocations, history;
+  for (const OrderRecord& rec : plan.orders) {
+    const ov1::Order& o = rec.order;
+    const auto& pr = o.price();
+    orders.Row()
+        .Int("order_id", rec.id())
+        .Bool("is_top_level", rec.top_level)
+        .Bool("is_fulfillment_unit", rec.fulfillment_unit)
+        .Text("buyer_id", o.buyer_id())
+        .Text("merchant_id", o.merchant_id())
+        .Text("warehouse_id", rec.warehouse_id)
+        .Int("order_type", o.order_type())
+        .Int("status", o.status())
+        .Text("currency", pr.payable_total().currency_code())
+        .Int("items_total", pr.items_total().amount_minor())
+        .Int("activity_discount", pr.activity_discount().amount_minor())
+        .Int("member_discount", pr.member_discount().amount_minor())
+        .Int("coupon_discount", pr.coupon_discount().amount_minor())
+        .Int("points_discount", pr.points_discount().amount_minor())
+        .Int("points_used", pr.points_used())
+        .Int("shipping_fee", pr.shipping_fee().amount_minor())
+        .Int("payable_total", pr.payable_total().amount_minor())
+        .Bytea("shipping_address", Serialize(o.shipping_address()))
+        .TextArray("coupon_ids", {o.coupon_ids().begin(), o.coupon_ids().end()})
+        .Text("client_note", o.client_note())
+        .Text("request_id", rec.request_id)
+        .Text("request_fingerprint", rec.request_fingerprint)
+        .TimeMicros("payment_deadline", ToUnixMicros(FromProtoTimestamp(o.payment_deadline())))
+        .TimeMicros("created_at", now_us)
+        .TimeMicros("updated_at", now_us);
+    if (!o.parent_order_id().empty()) orders.Int("parent_order_id", std::stoll(o.parent_order_id()));
+    const auto& h = o.status_history(0);
+    history.Row()
+        .Int("order_id", rec.id())
+        .Int("from_status", 0)
+        .Int("to_status", h.to_status())
+        .Text("action", "create")
+        .Int("actor_role", h.actor().role())
+        .Text("actor_id", h.actor().id())
+        .Text("reason", "")
+        .TimeMicros("occurred_at", now_us);
+  }
+  for (size_t i = 0; i < plan.lines.size(); ++i) {
+    const ov1::OrderLine& l = plan.lines[i];
+    lines.Row()
+        .Int("top_order_id", top_id)
+        .Int("line_no", std::stoll(l.line_id()))
+        .Int("order_id", plan.unit_of_line[i])
+        .Text("sku_id", l.sku_id())
+        .Text("merchant_id", l.merchant_id())
+        .Int("quantity", l.quantity())
+        .Int("unit_price", l.unit_price().amount_minor())
+        .Int("base_amount", l.base_amount().amount_minor())
+        .Int("promotion_discount", l.promotion_discount().amount_minor())
+        .Int("member_discount", l.member_discount().amount_minor())
+        .Int("coupon_discount", l.coupon_discount().amount_minor())
+        .Int("points_discount", l.points_discount().amount_minor())
+        .Int("final_amount", l.final_amount().amount_minor())
+        .Bytea("snapshot", Serialize(l));
+  }
+  const ov1::Order& top = plan.orders[0].order;
+  for (int i = 0; i < top.discount_lines_size(); ++i) {
+    const auto& d = top.discount_lines(i);
+    discounts.Row()
+        .Int("top_order_id", top_id)
+        .Int("seq", i)
+        .Int("kind", d.kind())
+        .Text("source_id", d.source_id())
+        .Int("amount", d.amount().amount_minor())
+        .Text("description", d.description());
+  }
+  for (const auto& a : plan.allocations) {
+    allocations.Row()
+        .Int("top_order_id", top_id)
+        .Int("seq", a.discount_seq)
+        .Int("line_no", a.line_no)
+        .Int("amount", a.amount_minor);
+  }
   try {
-    // Orders first: a concurrent duplicate blocks on the primary key here and fails before it
-    // touches coupons or points.
-    std::vector<std::string> p;
-    for (const OrderRecord& rec : plan.orders) {
-      const ov1::Order& o = rec.order;
-      const auto& pr = o.price();
-      std::vector<std::string> coupons(o.coupon_ids().begin(), o.coupon_ids().end());
-      const std::string parent = o.parent_order_id().empty() ? "0" : o.parent_order_id();
-      for (std::string v :
-           {o.order_id(), parent, std::string(rec.top_level ? "true" : "false"),
-            std::string(rec.fulfillment_unit ? "true" : "false"), o.buyer_id(), o.merchant_id(),
-            rec.warehouse_id, std::to_string(o.order_type()), std::to_string(o.status()),
-            pr.payable_total().currency_code(), std::to_string(pr.items_total().amount_minor()),
-            std::to_string(pr.activity_discount().amount_minor()),
-            std::to_string(pr.member_discount().amount_minor()),
-            std::to_string(pr.coupon_discount().amount_minor()),
-            std::to_string(pr.points_discount().amount_minor()), std::to_string(pr.points_used()),
-            std::to_string(pr.shipping_fee().amount_minor()),
-            std::to_string(pr.payable_total().amount_minor()),
-            ByteaHex(Serialize(o.shipping_address())), TextArrayLiteral(coupons), o.client_note(),
-            rec.request_id, rec.request_fingerprint, PgTime(FromProtoTimestamp(o.payment_deadline())),
-            now_s, now_s}) {
-        p.push_back(std::move(v));
-      }
-    }
-    tx.exec_params(absl::StrCat(kInsertOrdersHead,
-                                MultiRowValues(kInsertOrdersRow, static_cast<int>(plan.orders.size()))),
-                   pqxx::prepare::make_dynamic_params(p));
-
-    p.clear();
-    for (size_t i = 0; i < plan.lines.size(); ++i) {
-      const ov1::OrderLine& l = plan.lines[i];
-      for (std::string v :
-           {std::to_string(top_id), l.line_id(), std::to_string(plan.unit_of_line[i]), l.sku_id(),
-            l.merchant_id(), std::to_string(l.quantity()),
-            std::to_string(l.unit_price().amount_minor()),
-            std::to_string(l.base_amount().amount_minor()),
-            std::to_string(l.promotion_discount().amount_minor()),
-            std::to_string(l.member_discount().amount_minor()),
-            std::to_string(l.coupon_discount().amount_minor()),
-            std::to_string(l.points_discount().amount_minor()),
-            std::to_string(l.final_amount().amount_minor()), ByteaHex(Serialize(l))}) {
-        p.push_back(std::move(v));
-      }
-    }
-    tx.exec_params(absl::StrCat(kInsertLinesHead,
-                                MultiRowValues(kInsertLinesRow, static_cast<int>(plan.lines.size()))),
-                   pqxx::prepare::make_dynamic_params(p));
-
-    const ov1::Order& top = plan.orders[0].order;
-    if (top.discount_lines_size() > 0) {
-      p.clear();
-      for (int i = 0; i < top.discount_lines_size(); ++i) {
-        const auto& d = top.discount_lines(i);
-        for (std::string v : {std::to_string(top_id), std::to_string(i), std::to_string(d.kind()),
-                              d.source_id(), std::to_string(d.amount().amount_minor()),
-                              d.description()}) {
-          p.push_back(std::move(v));
-        }
-      }
-      tx.exec_params(absl::StrCat(kInsertDiscountsHead,
-                                  MultiRowValues(kInsertDiscountsRow, top.discount_lines_size())),
-                     pqxx::prepare::make_dynamic_params(p));
-      if (!plan.allocations.empty()) {
-        p.clear();
-        for (const auto& a : plan.allocations) {
-          for (std::string v : {std::to_string(top_id), std::to_string(a.discount_seq),
-                                std::to_string(a.line_no), std::to_string(a.amount_minor)}) {
-            p.push_back(std::move(v));
-          }
-        }
-        tx.exec_params(
-            absl::StrCat(kInsertAllocationsHead,
-                         MultiRowValues(kInsertAllocationsRow,
-                                        static_cast<int>(plan.allocations.size()))),
-            pqxx::prepare::make_dynamic_params(p));
-      }
-    }
-
-    p.clear();
-    for (const OrderRecord& rec : plan.orders) {
-      const auto& h = rec.order.status_history(0);
-      for (std::string v : {rec.order.order_id(), std::to_string(h.to_status()),
-                            std::to_string(h.actor().role()), h.actor().id(), now_s}) {
-        p.push_back(std::move(v));
-      }
-    }
-    tx.exec_params(absl::StrCat(kInsertHistoryHead,
-                                MultiRowValues(kInsertHistoryRow, static_cast<int>(plan.orders.size()))),
-                   pqxx::prepare::make_dynamic_params(p));
-
-    tx.exec_params(kInsertTimerAndDropIntentSql, top_id, PgTime(plan.timer_due));
+    tx.exec_params(kCreateSql, orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
+                   history.Json(), top_id, PgTime(plan.timer_due), write.buyer_id,
+                   TextArrayLiteral(write.coupon_ids), write.points, write.events_json);
     return absl::OkStatus();
-  } catch (...) {
-    return pg::StatusFromCurrentException();
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == "OC001") {
+      const std::string coupon = RaisedMessage(e.what());
+      return FailedPreconditionError(pricing::kCouponNotUsable, absl::StrCat("coupon/", coupon),
+                                     "the coupon was taken by another order",
+                                     {{"coupon_id", coupon},
+                                      {"why", std::string(pricing::kWhyNotAvailable)}});
+    }
+    if (e.sqlstate() == "OC002") {
+      return FailedPreconditionError(pricing::kPointsInsufficient,
+                                     absl::StrCat("points/", write.buyer_id),
+                                     "the points balance changed since pricing",
+                                     {{"requested", std::to_string(write.points)}});
+    }
+    throw;  // the pool maps it (and replaces a broken connection)
   }
 }
 
 absl::Status OrderRepository::InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id,
                                            TimePoint now) {
   try {
-    // A lost intent only delays the release to the reservation's own expiry, and the process
-    // dying (the case the intent is for) does not lose an asynchronously committed row.
-    tx.exec("SET LOCAL synchronous_commit = off");
-    tx.exec_params(kInsertIntentSql, order_id, buyer_id, PgTime(now));
+    tx.exec_params(kPutIntentSql, order_id, buyer_id, PgTime(now));
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();

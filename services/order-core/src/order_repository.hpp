@@ -52,6 +52,14 @@ struct CreatePlan {
   TimePoint timer_due{};
 };
 
+// What the create write adds to the plan.
+struct CreateWrite {
+  std::string buyer_id;
+  std::vector<std::string> coupon_ids;  // frozen for the order
+  int64_t points = 0;                   // frozen for the order
+  std::string events_json;              // events::OutboxRowsJson of the OrderCreated events
+};
+
 // A status change guarded by the version the caller read.
 struct StatusChange {
   int64_t order_id = 0;
@@ -92,9 +100,14 @@ class OrderRepository {
   absl::StatusOr<std::optional<OrderRecord>> FindByRequest(Tx& tx, const std::string& buyer_id,
                                                            const std::string& request_id);
 
-  // The create transaction. ALREADY_EXISTS when the order id (or the buyer's request id) is taken.
-  absl::Status Insert(Tx& tx, const CreatePlan& plan, TimePoint now);
+  // The create write, all or nothing, in ONE round trip (the stored function order_create of
+  // migration 0003): orders, lines, discounts, history, timer (dropping the intent), the coupon
+  // and points freeze and the events. Run it in a pqxx::nontransaction: it commits by itself.
+  // ALREADY_EXISTS when the order id (or the buyer's request id) is taken; FAILED_PRECONDITION
+  // COUPON_NOT_USABLE / POINTS_INSUFFICIENT when another order took them since pricing.
+  absl::Status Create(Tx& tx, const CreatePlan& plan, TimePoint now, const CreateWrite& write);
 
+  // One round trip, committed asynchronously (see migration 0003).
   absl::Status InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id, TimePoint now);
   absl::Status DeleteIntent(Tx& tx, int64_t order_id);
   // Intents older than `before`, locked (SKIP LOCKED) for the recovery pass.

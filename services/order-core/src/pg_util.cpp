@@ -85,22 +85,5 @@ std::vector<std::string> SplitUnitSeparated(const std::string& s) {
   return out;
 }
 
-std::string MultiRowValues(std::string_view row_template, int rows) {
-  std::string out;
-  int n = 0;
-  for (int r = 0; r < rows; ++r) {
-    if (r > 0) out += ", ";
-    out.push_back('(');
-    for (char c : row_template) {
-      if (c == '?') {
-        out += "$" + std::to_string(++n);
-      } else {
-        out.push_back(c);
-      }
-    }
-    out.push_back(')');
-  }
-  return out;
-}
 
 }  // namespace orderly::order_core

@@ -27,7 +27,5 @@ TimePoint FromUnixMicros(int64_t us);
 // Splits a string joined with chr(31) (array_to_string(arr, chr(31))).
 std::vector<std::string> SplitUnitSeparated(const std::string& s);
 
-// "INSERT ... VALUES (?, ...), (...)" with each '?' of `row_template` numbered $1..$n across rows.
-std::string MultiRowValues(std::string_view row_template, int rows);
 
 }  // namespace orderly::order_core

@@ -1,0 +1,37 @@
+-- Server-side append for services that write a whole change in one stored-function call (one
+-- round trip). p_events is a JSON array of objects with the outbox columns event_id, topic,
+-- partition_key, aggregate_type, aggregate_id, event_type, payload ("\\x..." hex bytea),
+-- traceparent and occurred_at, built by events::OutboxRowsJson (libs/events/src/outbox_rows.cpp),
+-- which completes each envelope exactly as events::Append does.
+--
+-- Same guarantees as Append: each aggregate's sequence row is locked (upserted) before its events
+-- are inserted, sequences of one aggregate follow the order of the array, ids follow the array
+-- order, and the aggregates' rows are locked in (aggregate_type, aggregate_id) order so two
+-- callers never deadlock each other. The statement trigger of 9003 sends the NOTIFY.
+CREATE OR REPLACE FUNCTION orderly_outbox_append_json(p_events jsonb) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  WITH ev AS (
+    SELECT e.event_id, e.topic, e.partition_key, e.aggregate_type, e.aggregate_id, e.event_type,
+           e.payload, COALESCE(e.traceparent, '') AS traceparent, e.occurred_at, x.ord
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(j, ord),
+         LATERAL jsonb_populate_record(NULL::outbox, x.j) AS e),
+  agg AS (
+    SELECT aggregate_type, aggregate_id, count(*) AS n FROM ev GROUP BY 1, 2),
+  seq AS (
+    INSERT INTO outbox_sequences AS s (aggregate_type, aggregate_id, last_sequence)
+    SELECT aggregate_type, aggregate_id, n FROM agg ORDER BY 1, 2
+    ON CONFLICT (aggregate_type, aggregate_id)
+    DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
+    RETURNING aggregate_type, aggregate_id, last_sequence)
+  INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
+                      event_type, payload, traceparent, occurred_at)
+  SELECT ev.event_id, ev.topic, ev.partition_key, ev.aggregate_type, ev.aggregate_id,
+         seq.last_sequence - agg.n
+           + row_number() OVER (PARTITION BY ev.aggregate_type, ev.aggregate_id ORDER BY ev.ord),
+         ev.event_type, ev.payload, ev.traceparent, ev.occurred_at
+  FROM ev JOIN agg USING (aggregate_type, aggregate_id)
+          JOIN seq USING (aggregate_type, aggregate_id)
+  ORDER BY ev.ord;
+END
+$fn$;
