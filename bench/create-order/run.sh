@@ -108,7 +108,8 @@ FROM generate_series(0, 9999) g;
 INSERT INTO stock_buckets (sku_id, bucket_no, available)
 SELECT 'bench-sku-' || g, 0, 100000000 FROM generate_series(0, 9999) g;
 SQL
-{ echo '\set oid random(1, 4000000000000000000)'; echo '\set buyer random(1, 100000)'; cat "$HERE/order_tx.sql"; } >"$WORK/order_tx.sql"
+{ echo '\set oid random(1, 4000000000000000000)'; echo '\set c1 :oid + 1'; echo '\set c2 :oid + 2';
+  echo '\set c3 :oid + 3'; echo '\set buyer random(1, 100000)'; cat "$HERE/order_tx.sql"; } >"$WORK/order_tx.sql"
 { echo '\set oid random(1, 4000000000000000000)'; echo '\set s1 random(0, 9997)';
   echo '\set s2 :s1 + 1'; echo '\set s3 :s1 + 2'; cat "$HERE/inventory_tx.sql"; } >"$WORK/inventory_tx.sql"
 pgbench "$(DSN_OF "$RAW_ODB")" -n -f "$WORK/order_tx.sql" -c "$PGBENCH_CLIENTS" -j 1 -T "$PGBENCH_SECONDS" >"$WORK/pg_order.out" 2>&1 &
