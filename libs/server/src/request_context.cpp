@@ -14,7 +14,7 @@ bool IsLowerHex(std::string_view s) {
 
 bool AllZero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
 
-std::string Metadata(const grpc::ServerContext& ctx, std::string_view key) {
+std::string Metadata(const grpc::ServerContextBase& ctx, std::string_view key) {
   const auto& md = ctx.client_metadata();
   auto it = md.find(grpc::string_ref(key.data(), key.size()));
   if (it == md.end()) return {};
@@ -63,7 +63,7 @@ TraceContext NewSpan(const TraceContext& parent) {
   return out;
 }
 
-Caller CallerOf(const grpc::ServerContext& ctx) {
+Caller CallerOf(const grpc::ServerContextBase& ctx) {
   Caller c;
   c.user_id = Metadata(ctx, "x-user-id");
   const std::string role = Metadata(ctx, "x-user-role");
@@ -79,9 +79,9 @@ Caller CallerOf(const grpc::ServerContext& ctx) {
   return c;
 }
 
-std::string RequestIdOf(const grpc::ServerContext& ctx) { return Metadata(ctx, "x-request-id"); }
+std::string RequestIdOf(const grpc::ServerContextBase& ctx) { return Metadata(ctx, "x-request-id"); }
 
-TraceContext TraceOf(const grpc::ServerContext& ctx) {
+TraceContext TraceOf(const grpc::ServerContextBase& ctx) {
   return ParseTraceparent(Metadata(ctx, "traceparent"));
 }
 

@@ -156,6 +156,34 @@ std::vector<std::string> RedisFlashSaleStore::Keys(const std::string& sku_id) co
           client_.Key(base + "grants")};
 }
 
+namespace {
+
+absl::StatusOr<FlashGrant> GrantFromReply(const redis::Reply& reply) {
+  const std::string tag = Elem(reply, 0);
+  FlashGrant g;
+  if (tag == "OK") {
+    g.kind = FlashGrant::Kind::kGranted;
+    g.remaining = ToInt(Elem(reply, 1));
+    g.grant_id = Elem(reply, 2);
+  } else if (tag == "DUP") {
+    g.kind = FlashGrant::Kind::kDuplicate;
+    const std::string st = Elem(reply, 1);
+    g.dup_state = st.empty() ? 'g' : st[0];
+    g.dup_quantity = ToInt(Elem(reply, 2));
+    g.grant_id = Elem(reply, 3);
+  } else if (tag == "SOLD_OUT") {
+    g.kind = FlashGrant::Kind::kSoldOut;
+    g.remaining = ToInt(Elem(reply, 1));
+  } else if (tag == "NOT_WARM") {
+    g.kind = FlashGrant::Kind::kNotWarm;
+  } else {
+    return absl::InternalError("flash reserve script: unexpected reply " + tag);
+  }
+  return g;
+}
+
+}  // namespace
+
 absl::StatusOr<FlashGrant> RedisFlashSaleStore::TryReserve(const std::string& sku_id,
                                                            int64_t epoch,
                                                            const std::string& order_id,
@@ -165,27 +193,36 @@ absl::StatusOr<FlashGrant> RedisFlashSaleStore::TryReserve(const std::string& sk
                             {order_id, std::to_string(quantity), std::to_string(epoch),
                              std::to_string(ToUnixMillis(expires_at))});
   if (!reply.ok()) return reply.status();
-  const std::string tag = Elem(*reply, 0);
-  FlashGrant g;
-  if (tag == "OK") {
-    g.kind = FlashGrant::Kind::kGranted;
-    g.remaining = ToInt(Elem(*reply, 1));
-    g.grant_id = Elem(*reply, 2);
-  } else if (tag == "DUP") {
-    g.kind = FlashGrant::Kind::kDuplicate;
-    const std::string st = Elem(*reply, 1);
-    g.dup_state = st.empty() ? 'g' : st[0];
-    g.dup_quantity = ToInt(Elem(*reply, 2));
-    g.grant_id = Elem(*reply, 3);
-  } else if (tag == "SOLD_OUT") {
-    g.kind = FlashGrant::Kind::kSoldOut;
-    g.remaining = ToInt(Elem(*reply, 1));
-  } else if (tag == "NOT_WARM") {
-    g.kind = FlashGrant::Kind::kNotWarm;
-  } else {
-    return absl::InternalError("flash reserve script: unexpected reply " + tag);
+  return GrantFromReply(*reply);
+}
+
+void RedisFlashSaleStore::TryReserveAsync(const std::string& sku_id, int64_t epoch,
+                                          const std::string& order_id, int64_t quantity,
+                                          TimePoint expires_at, GrantCallback done) {
+  if (pipeline_ == nullptr) {
+    done(TryReserve(sku_id, epoch, order_id, quantity, expires_at));
+    return;
   }
-  return g;
+  static const std::string kSha = redis::ScriptSha1(kReserveLua);
+  std::vector<std::string> argv = {"EVALSHA", kSha, "4"};
+  for (auto& k : Keys(sku_id)) argv.push_back(std::move(k));
+  argv.push_back(order_id);
+  argv.push_back(std::to_string(quantity));
+  argv.push_back(std::to_string(epoch));
+  argv.push_back(std::to_string(ToUnixMillis(expires_at)));
+  pipeline_->Submit(std::move(argv), [this, sku_id, epoch, order_id, quantity, expires_at,
+                                      done = std::move(done)](absl::StatusOr<redis::Reply> r) {
+    if (r.status().code() == absl::StatusCode::kNotFound) {
+      // NOSCRIPT (Redis restarted or flushed its scripts): the pooled client loads it; rare.
+      done(TryReserve(sku_id, epoch, order_id, quantity, expires_at));
+      return;
+    }
+    if (!r.ok()) {
+      done(r.status());
+      return;
+    }
+    done(GrantFromReply(*r));
+  });
 }
 
 absl::Status RedisFlashSaleStore::MarkPersisted(const std::string& sku_id,

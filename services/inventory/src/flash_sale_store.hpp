@@ -12,6 +12,7 @@
 // Redis only admits; PostgreSQL decides. A grant becomes a reservation only when its conditional
 // update on the SKU's flash pool commits (with the epoch checked in the same transaction), so
 // lost, stale or doubled Redis state can refuse sales but never oversell.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 
 #include "orderly/core/clock.hpp"
 #include "orderly/redis/client.hpp"
+#include "redis_pipeline.hpp"
 
 namespace orderly::inventory {
 
@@ -69,6 +71,14 @@ class FlashSaleStore {
   virtual absl::StatusOr<FlashGrant> TryReserve(const std::string& sku_id, int64_t epoch,
                                                 const std::string& order_id, int64_t quantity,
                                                 TimePoint expires_at) = 0;
+  using GrantCallback = std::function<void(absl::StatusOr<FlashGrant>)>;
+  // TryReserve without blocking the caller where the store can: `done` may run on another
+  // thread (keep it short). The default runs TryReserve inline.
+  virtual void TryReserveAsync(const std::string& sku_id, int64_t epoch,
+                               const std::string& order_id, int64_t quantity,
+                               TimePoint expires_at, GrantCallback done) {
+    done(TryReserve(sku_id, epoch, order_id, quantity, expires_at));
+  }
   virtual absl::Status MarkPersisted(const std::string& sku_id, const std::string& order_id,
                                      const std::string& grant_id) = 0;
   virtual absl::Status Revoke(const std::string& sku_id, const std::string& order_id,
@@ -91,11 +101,15 @@ using FlashSaleStorePtr = std::unique_ptr<FlashSaleStore>;
 
 class RedisFlashSaleStore : public FlashSaleStore {
  public:
-  explicit RedisFlashSaleStore(redis::Client& client) : client_(client) {}
+  // pipeline (optional, not owned) carries TryReserveAsync; everything else uses client.
+  explicit RedisFlashSaleStore(redis::Client& client, RedisPipeline* pipeline = nullptr)
+      : client_(client), pipeline_(pipeline) {}
 
   absl::StatusOr<FlashGrant> TryReserve(const std::string& sku_id, int64_t epoch,
                                         const std::string& order_id, int64_t quantity,
                                         TimePoint expires_at) override;
+  void TryReserveAsync(const std::string& sku_id, int64_t epoch, const std::string& order_id,
+                       int64_t quantity, TimePoint expires_at, GrantCallback done) override;
   absl::Status MarkPersisted(const std::string& sku_id, const std::string& order_id,
                              const std::string& grant_id) override;
   absl::Status Revoke(const std::string& sku_id, const std::string& order_id,
@@ -114,6 +128,7 @@ class RedisFlashSaleStore : public FlashSaleStore {
 
  private:
   redis::Client& client_;
+  RedisPipeline* pipeline_;
 };
 
 // The reserve script's text (bench/flash-sale loads the same script into redis-benchmark).

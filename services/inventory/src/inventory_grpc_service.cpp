@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "inventory_proto.hpp"
+#include "orderly/core/logging.hpp"
 #include "orderly/core/status.hpp"
 #include "reservation_rules.hpp"
 #include "orderly/server/handler.hpp"
@@ -16,7 +17,7 @@ namespace {
 using server::Role;
 
 // Role check through the shared server helper; caller_out receives the caller when asked.
-absl::Status Allow(const grpc::ServerContext& ctx, std::initializer_list<Role> roles,
+absl::Status Allow(const grpc::ServerContextBase& ctx, std::initializer_list<Role> roles,
                    server::Caller* caller_out = nullptr) {
   server::Caller caller = server::CallerOf(ctx);
   if (caller_out) *caller_out = caller;
@@ -108,21 +109,38 @@ grpc::Status InventoryGrpcService::GetStock(grpc::ServerContext* ctx,
   });
 }
 
-grpc::Status InventoryGrpcService::Reserve(grpc::ServerContext* ctx,
-                                           const v1::ReserveRequest* req,
-                                           v1::ReserveResponse* resp) {
-  return server::HandleCall("Reserve", [&]() -> absl::Status {
+grpc::ServerUnaryReactor* InventoryGrpcService::Reserve(grpc::CallbackServerContext* ctx,
+                                                        const v1::ReserveRequest* req,
+                                                        v1::ReserveResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  ReserveCommand cmd;
+  grpc::Status early = server::HandleCall("Reserve", [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
-    ReserveCommand cmd;
     cmd.order_id = req->order_id();
     for (const auto& it : req->items()) cmd.items.push_back({it.sku_id(), it.quantity()});
     if (req->has_expires_at()) cmd.expires_at = FromProtoTimestamp(req->expires_at());
     cmd.order_type = req->order_type();
-    auto r = reservations_.Reserve(cmd);
-    if (!r.ok()) return r.status();
-    *resp->mutable_reservation() = ReservationToProto(*r);
     return absl::OkStatus();
   });
+  if (!early.ok()) {
+    reactor->Finish(early);
+    return reactor;
+  }
+  // Work handed to the pool keeps this call's request and trace id in its log lines and events.
+  ReservationManager::Submit submit = [this, lc = log::Current()](std::function<void()> task) {
+    workers_.Submit([lc, task = std::move(task)] {
+      log::ScopedContext scoped(lc);
+      task();
+    });
+  };
+  reservations_.ReserveAsync(cmd, submit, [reactor, resp](absl::StatusOr<Reservation> r) {
+    reactor->Finish(server::HandleCall("Reserve", [&]() -> absl::Status {
+      if (!r.ok()) return r.status();
+      *resp->mutable_reservation() = ReservationToProto(*r);
+      return absl::OkStatus();
+    }));
+  });
+  return reactor;
 }
 
 grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx,

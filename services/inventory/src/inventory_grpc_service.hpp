@@ -6,15 +6,20 @@
 #include "flash_sale_manager.hpp"
 #include "orderly/inventory/v1/inventory_service.grpc.pb.h"
 #include "reservation_manager.hpp"
+#include "worker_pool.hpp"
 
 namespace orderly::inventory {
 
-class InventoryGrpcService final : public v1::InventoryService::Service {
+// Reserve is a callback (reactor) method: a flash-sale attempt holds no thread while Redis
+// decides, and the database work of every Reserve runs on `reserve_workers` threads of its own.
+// The other methods are ordinary sync handlers.
+class InventoryGrpcService final
+    : public v1::InventoryService::WithCallbackMethod_Reserve<v1::InventoryService::Service> {
  public:
   // flash may be null (no Redis).
   InventoryGrpcService(CatalogManager& catalog, ReservationManager& reservations,
-                       FlashSaleManager* flash)
-      : catalog_(catalog), reservations_(reservations), flash_(flash) {}
+                       FlashSaleManager* flash, int reserve_workers = 8)
+      : catalog_(catalog), reservations_(reservations), flash_(flash), workers_(reserve_workers) {}
 
   grpc::Status GetSkus(grpc::ServerContext* ctx, const v1::GetSkusRequest* req,
                        v1::GetSkusResponse* resp) override;
@@ -26,8 +31,9 @@ class InventoryGrpcService final : public v1::InventoryService::Service {
                             v1::ReceiveStockResponse* resp) override;
   grpc::Status GetStock(grpc::ServerContext* ctx, const v1::GetStockRequest* req,
                         v1::GetStockResponse* resp) override;
-  grpc::Status Reserve(grpc::ServerContext* ctx, const v1::ReserveRequest* req,
-                       v1::ReserveResponse* resp) override;
+  grpc::ServerUnaryReactor* Reserve(grpc::CallbackServerContext* ctx,
+                                    const v1::ReserveRequest* req,
+                                    v1::ReserveResponse* resp) override;
   grpc::Status Confirm(grpc::ServerContext* ctx, const v1::ConfirmRequest* req,
                        v1::ConfirmResponse* resp) override;
   grpc::Status Release(grpc::ServerContext* ctx, const v1::ReleaseRequest* req,
@@ -43,6 +49,7 @@ class InventoryGrpcService final : public v1::InventoryService::Service {
   CatalogManager& catalog_;
   ReservationManager& reservations_;
   FlashSaleManager* flash_;
+  WorkerPool workers_;
 };
 
 }  // namespace orderly::inventory

@@ -15,6 +15,7 @@
 #include "orderly/runtime/service_runtime.hpp"
 #include "periodic_worker.hpp"
 #include "pg_stock_repository.hpp"
+#include "redis_pipeline.hpp"
 #include "reservation_manager.hpp"
 
 namespace {
@@ -24,6 +25,7 @@ using namespace orderly::inventory;
 
 struct Inventory {
   std::unique_ptr<PgStockRepository> repo;
+  std::unique_ptr<RedisPipeline> pipeline;
   std::unique_ptr<RedisFlashSaleStore> store;
   std::unique_ptr<ReservationManager> reservations;
   std::unique_ptr<CatalogManager> catalog;
@@ -42,6 +44,7 @@ void DefineOptions(Config& c) {
   c.Define("flash_interval", "1s", "how often the flash-sale drain and reconciliation run");
   c.Define("flash_drain_age", "5s", "grants older than this without a reservation are drained");
   c.Define("redis_breaker", "500ms", "after a Redis failure, flash sales use the database this long");
+  c.Define("reserve_workers", "16", "threads running Reserve's database work (gRPC callback)");
   c.Define("consumer_enabled", "true", "consume order events (OrderPaid, OrderCancelled)");
   c.Define("consumer_name", "inventory", "order-event consumer name and Kafka group id");
   c.Define("order_topic", events::kOrderTopic, "topic of order events");
@@ -63,14 +66,17 @@ int main(int argc, char** argv) {
         ro.redis_breaker_open = c.GetDuration("redis_breaker");
 
         inv.repo = std::make_unique<PgStockRepository>(rt.pool(), clock);
-        inv.store = std::make_unique<RedisFlashSaleStore>(rt.redis());
+        // Flash-sale attempts share pipelined round trips on one connection of their own.
+        inv.pipeline = std::make_unique<RedisPipeline>(rt.redis().options());
+        inv.store = std::make_unique<RedisFlashSaleStore>(rt.redis(), inv.pipeline.get());
         inv.reservations =
             std::make_unique<ReservationManager>(*inv.repo, inv.store.get(), clock, ro);
         inv.catalog = std::make_unique<CatalogManager>(*inv.repo);
         inv.flash =
             std::make_unique<FlashSaleManager>(*inv.repo, *inv.store, *inv.reservations, clock);
-        inv.service = std::make_unique<InventoryGrpcService>(*inv.catalog, *inv.reservations,
-                                                             inv.flash.get());
+        inv.service = std::make_unique<InventoryGrpcService>(
+            *inv.catalog, *inv.reservations, inv.flash.get(),
+            static_cast<int>(c.GetInt("reserve_workers")));
         rt.host().AddService(inv.service.get());
 
         const int batch = static_cast<int>(c.GetInt("sweeper_batch"));

@@ -298,6 +298,36 @@ void ReservationManager::InvalidateSku(const std::string& sku_id) {
   cache_.erase(sku_id);
 }
 
+bool ReservationManager::FreshCachedSku(const std::string& sku_id, SkuRecord* out) const {
+  std::shared_lock lock(cache_mu_);
+  auto it = cache_.find(sku_id);
+  if (it == cache_.end() || clock_->Now() - it->second.loaded >= options_.sku_cache_ttl) {
+    return false;
+  }
+  *out = it->second.sku;
+  return true;
+}
+
+std::optional<absl::StatusOr<Reservation>> ReservationManager::CheckFlashCatalog(
+    const ReserveCommand& cmd, const SkuRecord& sku) {
+  std::map<std::string, SkuRecord> skus{{sku.sku_id, sku}};
+  if (auto c = CheckAgainstCatalog(cmd, skus); !c.ok()) {
+    // The cache may be behind a WarmFlashSale or UpsertSku: decide on fresh data.
+    InvalidateSku(sku.sku_id);
+    metrics::CountReserve("redis", OutcomeOf(c));
+    return absl::StatusOr<Reservation>(c);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<Reservation> ReservationManager::FlashFallback(const ReserveCommand& cmd,
+                                                              const char* reason) {
+  metrics::CountRedisFallback(reason);
+  auto r = ReserveInDb(cmd, "db_fallback");
+  metrics::CountReserve("db_fallback", OutcomeOf(r.status()));
+  return r;
+}
+
 absl::StatusOr<Reservation> ReservationManager::ReserveFlash(const ReserveCommand& cmd) {
   const ReserveItem& item = cmd.items.front();
   auto sku = CachedSku(item.sku_id);
@@ -305,24 +335,66 @@ absl::StatusOr<Reservation> ReservationManager::ReserveFlash(const ReserveComman
     metrics::CountReserve("redis", OutcomeOf(sku.status()));
     return sku.status();
   }
-  std::map<std::string, SkuRecord> skus{{sku->sku_id, *sku}};
-  if (auto c = CheckAgainstCatalog(cmd, skus); !c.ok()) {
-    // The cache may be behind a WarmFlashSale or UpsertSku: decide on fresh data.
-    InvalidateSku(item.sku_id);
-    metrics::CountReserve("redis", OutcomeOf(c));
-    return c;
-  }
-  auto fallback = [&](const char* reason) -> absl::StatusOr<Reservation> {
-    metrics::CountRedisFallback(reason);
-    auto r = ReserveInDb(cmd, "db_fallback");
-    metrics::CountReserve("db_fallback", OutcomeOf(r.status()));
-    return r;
-  };
-  if (BreakerOpen()) return fallback("breaker_open");
-
+  if (auto refused = CheckFlashCatalog(cmd, *sku)) return *std::move(refused);
+  if (BreakerOpen()) return FlashFallback(cmd, "breaker_open");
   const TimePoint expires_at = ExpiryOf(cmd, clock_->Now(), options_.windows);
   auto grant = flash_->TryReserve(item.sku_id, sku->flash_epoch, cmd.order_id, item.quantity,
                                   expires_at);
+  return AfterFlashDecision(cmd, *sku, expires_at, grant);
+}
+
+void ReservationManager::ReserveAsync(const ReserveCommand& cmd_in, const Submit& submit,
+                                      ReserveCallback done) {
+  ReserveCommand cmd = cmd_in;
+  if (cmd.order_type == common::v1::ORDER_TYPE_UNSPECIFIED) {
+    cmd.order_type = common::v1::ORDER_TYPE_NORMAL;
+  }
+  SkuRecord sku;
+  // Only the Redis path with its SKU in the cache and a closed breaker stays off the pool: the
+  // Lua decision comes back on the pipeline thread, and a sold-out refusal is answered there.
+  const bool redis_path = cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE &&
+                          flash_ != nullptr && cmd.items.size() == 1 &&
+                          FreshCachedSku(cmd.items.front().sku_id, &sku) && !BreakerOpen();
+  if (!redis_path) {
+    submit([this, cmd = std::move(cmd), done = std::move(done)] { done(Reserve(cmd)); });
+    return;
+  }
+  if (auto s = ValidateReserve(cmd, clock_->Now(), options_.windows); !s.ok()) {
+    metrics::CountReserve("db", "refused");
+    done(s);
+    return;
+  }
+  if (auto refused = CheckFlashCatalog(cmd, sku)) {
+    done(*std::move(refused));
+    return;
+  }
+  // Copies: the callback below takes cmd and sku by move, and argument order is unspecified.
+  const ReserveItem item = cmd.items.front();
+  const std::string order_id = cmd.order_id;
+  const int64_t epoch = sku.flash_epoch;
+  const TimePoint expires_at = ExpiryOf(cmd, clock_->Now(), options_.windows);
+  flash_->TryReserveAsync(
+      item.sku_id, epoch, order_id, item.quantity, expires_at,
+      [this, cmd = std::move(cmd), sku = std::move(sku), expires_at, submit,
+       done = std::move(done)](absl::StatusOr<FlashGrant> grant) mutable {
+        if (grant.ok() && grant->kind == FlashGrant::Kind::kSoldOut) {
+          done(AfterFlashDecision(cmd, sku, expires_at, grant));  // no I/O
+          return;
+        }
+        // Persisting a grant, replays and fallbacks use the database: not on this thread.
+        submit([this, cmd = std::move(cmd), sku = std::move(sku), expires_at,
+                grant = std::move(grant), done = std::move(done)] {
+          done(AfterFlashDecision(cmd, sku, expires_at, grant));
+        });
+      });
+}
+
+absl::StatusOr<Reservation> ReservationManager::AfterFlashDecision(
+    const ReserveCommand& cmd, const SkuRecord& sku_record, TimePoint expires_at,
+    const absl::StatusOr<FlashGrant>& grant) {
+  const ReserveItem& item = cmd.items.front();
+  const SkuRecord* sku = &sku_record;
+  auto fallback = [&](const char* reason) { return FlashFallback(cmd, reason); };
   if (!grant.ok()) {
     spdlog::warn("flash sale: Redis failed for sku {} ({}); deciding on the database",
                  item.sku_id, grant.status().ToString());

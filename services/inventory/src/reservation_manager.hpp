@@ -11,6 +11,7 @@
 //    PostgreSQL. Grants whose persist did not happen are drained later by FlashSaleWorker.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,6 +51,14 @@ class ReservationManager {
                      ReservationManagerOptions options = {});
 
   absl::StatusOr<Reservation> Reserve(const ReserveCommand& cmd);
+
+  // Reserve for a non-blocking caller (the gRPC callback handler). A FLASH_SALE order of a
+  // cached, warm SKU is admitted by Redis through the store's pipeline and a sold-out refusal is
+  // answered on that thread; anything that needs the database runs through `submit`. `done` is
+  // called exactly once, possibly on another thread, with what Reserve would have returned.
+  using ReserveCallback = std::function<void(absl::StatusOr<Reservation>)>;
+  using Submit = std::function<void(std::function<void()>)>;
+  void ReserveAsync(const ReserveCommand& cmd, const Submit& submit, ReserveCallback done);
   absl::StatusOr<Reservation> Confirm(const std::string& order_id);
   absl::StatusOr<Reservation> Release(const std::string& order_id, ReleaseReason reason);
   absl::StatusOr<Reservation> Get(const std::string& order_id);
@@ -79,6 +88,15 @@ class ReservationManager {
   DeductionPolicy PolicyHint(const std::string& sku_id) const;
   void LearnPolicy(const std::string& sku_id, DeductionPolicy policy);
   absl::StatusOr<Reservation> ReserveFlash(const ReserveCommand& cmd);
+  // The Redis path after the Lua decision (sold out: no I/O; otherwise the database).
+  absl::StatusOr<Reservation> AfterFlashDecision(const ReserveCommand& cmd, const SkuRecord& sku,
+                                                 TimePoint expires_at,
+                                                 const absl::StatusOr<FlashGrant>& grant);
+  absl::StatusOr<Reservation> FlashFallback(const ReserveCommand& cmd, const char* reason);
+  // A refusal when the (cached) catalog says no; nullopt to go on.
+  std::optional<absl::StatusOr<Reservation>> CheckFlashCatalog(const ReserveCommand& cmd,
+                                                               const SkuRecord& sku);
+  bool FreshCachedSku(const std::string& sku_id, SkuRecord* out) const;
   absl::StatusOr<SkuRecord> CachedSku(const std::string& sku_id);
   absl::Status ExpireInTx(StockTx& tx, Reservation& r);
   absl::Status ReleaseLines(StockTx& tx, Reservation& r, LineState to);

@@ -8,7 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "inventory_fixture.hpp"
+#include "redis_pipeline.hpp"
+#include "worker_pool.hpp"
 #include "orderly/core/metrics.hpp"
 
 extern char** environ;
@@ -156,6 +161,128 @@ TEST_F(FlashSaleTest, TwoHundredClientsRaceForTheLastHundredOnRedis) {
   ORDERLY_ASSERT_OK_AND_ASSIGN(auto report, flash_->Reconcile("hot", false));
   EXPECT_EQ(report.drift(), 0);
   EXPECT_EQ(report.redis.pending, 0);
+}
+
+// The gRPC handler's path: Lua decisions through the pipelined connection, database work on a
+// pool; a sold-out refusal is answered on the pipeline thread.
+class AsyncFlashSaleTest : public FlashSaleTest {
+ protected:
+  struct Results {
+    std::mutex mu;
+    std::condition_variable cv;
+    int done = 0;
+    std::vector<absl::StatusOr<Reservation>> out;
+  };
+
+  // Fires every order at once through ReserveAsync and waits for all answers.
+  std::vector<absl::StatusOr<Reservation>> ReserveAll(ReservationManager& manager,
+                                                      const std::vector<ReserveCommand>& cmds) {
+    WorkerPool pool(8);
+    ReservationManager::Submit submit = [&pool](std::function<void()> t) {
+      pool.Submit(std::move(t));
+    };
+    Results results;
+    results.out.resize(cmds.size(), absl::UnknownError("no answer"));
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 4; ++t) {
+      callers.emplace_back([&, t] {
+        for (size_t i = t; i < cmds.size(); i += 4) {
+          manager.ReserveAsync(cmds[i], submit, [&results, i](absl::StatusOr<Reservation> r) {
+            std::lock_guard lock(results.mu);
+            results.out[i] = std::move(r);
+            ++results.done;
+            results.cv.notify_all();
+          });
+        }
+      });
+    }
+    for (auto& c : callers) c.join();
+    std::unique_lock lock(results.mu);
+    EXPECT_TRUE(results.cv.wait_for(lock, 30s, [&] { return results.done == int(cmds.size()); }));
+    return results.out;
+  }
+
+  std::unique_ptr<ReservationManager> CachingManager(FlashSaleStore& store) {
+    ReservationManagerOptions options;
+    options.sku_cache_ttl = 1h;
+    return std::make_unique<ReservationManager>(*repo_, &store, clock_, options);
+  }
+};
+
+TEST_F(AsyncFlashSaleTest, PipelinedReservesSellExactlyTheStock) {
+  ORDERLY_ASSERT_OK_AND_ASSIGN(auto ro, orderly::testing::RedisOptionsFromEnv());
+  RedisPipeline pipeline(ro);
+  RedisFlashSaleStore store(*redis_, &pipeline);
+  auto manager = CachingManager(store);
+  AddSku(FlashSku("pipe"), 100);
+  ORDERLY_ASSERT_OK(flash_->Warm("pipe"));
+  // The first call loads the SKU into the cache (on the pool); the rest go through Redis.
+  ORDERLY_ASSERT_OK(manager->Reserve(Flash("warm-up", "pipe")));
+
+  std::vector<ReserveCommand> cmds;
+  for (int i = 0; i < 300; ++i) cmds.push_back(Flash("a" + std::to_string(i), "pipe"));
+  auto out = ReserveAll(*manager, cmds);
+  int ok = 0, sold_out = 0;
+  std::string winner;
+  for (const auto& r : out) {
+    if (r.ok()) {
+      ++ok;
+      winner = r->order_id;
+      EXPECT_EQ(r->path, DecisionPath::kRedis);
+    } else if (ErrorReason(r.status()) == "INSUFFICIENT_STOCK" &&
+               ErrorMetadata(r.status(), "sku_id") == "pipe") {
+      ++sold_out;
+    } else {
+      ADD_FAILURE() << r.status();
+    }
+  }
+  EXPECT_EQ(ok, 99);
+  EXPECT_EQ(sold_out, 201);
+  EXPECT_EQ(Counter("pipe"), 0);
+  EXPECT_EQ(Level("pipe").reserved, 100);
+  EXPECT_EQ(Level("pipe").available, 0);
+
+  // A winner's retry is answered from PostgreSQL with its reservation; a loser stays refused.
+  ASSERT_FALSE(winner.empty());
+  auto replay = ReserveAll(*manager, {Flash(winner, "pipe"), Flash("a-late", "pipe")});
+  ORDERLY_ASSERT_OK(replay[0]);
+  EXPECT_EQ(replay[0]->order_id, winner);
+  EXPECT_EQ(ErrorReason(replay[1].status()), "INSUFFICIENT_STOCK");
+  EXPECT_EQ(Level("pipe").reserved, 100);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(auto report, flash_->Reconcile("pipe", false));
+  EXPECT_EQ(report.drift(), 0);
+  EXPECT_EQ(report.redis.pending, 0);
+}
+
+TEST_F(AsyncFlashSaleTest, PipelineFallsBackToTheDatabaseWhenRedisDies) {
+  PrivateRedis server;
+  redis::ClientOptions ro;
+  ro.port = server.port();
+  ro.key_prefix = "kill-async:";
+  ro.command_timeout = ro.connect_timeout = 200ms;
+  ConnectRedis(ro);
+  RedisPipeline pipeline(ro);
+  RedisFlashSaleStore store(*redis_, &pipeline);
+  auto manager = CachingManager(store);
+  AddSku(FlashSku("kd"), 50);
+  ORDERLY_ASSERT_OK(flash_->Warm("kd"));
+  ORDERLY_ASSERT_OK(manager->Reserve(Flash("kd-warm", "kd")));  // caches the SKU
+  std::vector<ReserveCommand> first, second;
+  for (int i = 0; i < 20; ++i) first.push_back(Flash("kd" + std::to_string(i), "kd"));
+  for (int i = 20; i < 100; ++i) second.push_back(Flash("kd" + std::to_string(i), "kd"));
+  int ok = 1;
+  for (const auto& r : ReserveAll(*manager, first)) ok += r.ok();
+  server.Kill();
+  for (const auto& r : ReserveAll(*manager, second)) {
+    if (r.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(ErrorReason(r.status()), "INSUFFICIENT_STOCK") << r.status();
+    }
+  }
+  EXPECT_EQ(ok, 50);  // Redis grants + database fallback: every unit once
+  EXPECT_EQ(Level("kd").reserved, 50);
+  EXPECT_EQ(Level("kd").available, 0);
 }
 
 TEST_F(FlashSaleTest, RedisKilledMidSaleNeverOversells) {

@@ -29,9 +29,9 @@ TraceContext ParseTraceparent(std::string_view header);
 // A new root trace, or a child span of parent when parent.trace_id is set.
 TraceContext NewSpan(const TraceContext& parent = {});
 
-Caller CallerOf(const grpc::ServerContext& ctx);
-std::string RequestIdOf(const grpc::ServerContext& ctx);
-TraceContext TraceOf(const grpc::ServerContext& ctx);
+Caller CallerOf(const grpc::ServerContextBase& ctx);
+std::string RequestIdOf(const grpc::ServerContextBase& ctx);
+TraceContext TraceOf(const grpc::ServerContextBase& ctx);
 
 // Copies the caller identity, request id and a child traceparent onto an outgoing call, so
 // service-to-service calls keep the trace (and act as role `service` when no caller is given).
