@@ -10,7 +10,8 @@
 # Prints a report; the last line is JSON.
 #
 # Environment: ORDERLY_BUILD_DIR (default build, the tree scripts/test and scripts/up use), CONCURRENCY (64), MAX_SECONDS (15),
-# RATE (500), RATE_SECONDS (15), PGBENCH_CLIENTS (16), PGBENCH_SECONDS (15), RELAY (true).
+# RATE (500), RATE_SECONDS (15), PGBENCH_CLIENTS (16), PGBENCH_SECONDS (15), RELAY (true),
+# PG_POOL (16, database connections per service).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/bench/create-order"
@@ -23,6 +24,7 @@ RATE_SECONDS="${RATE_SECONDS:-15}"
 PGBENCH_CLIENTS="${PGBENCH_CLIENTS:-16}"
 PGBENCH_SECONDS="${PGBENCH_SECONDS:-15}"
 RELAY="${RELAY:-true}"
+PG_POOL="${PG_POOL:-16}"
 
 log() { echo "[create-order] $*" >&2; }
 
@@ -59,10 +61,10 @@ for d in "$ODB" "$IDB" "$RAW_ODB" "$RAW_IDB"; do "${PSQL[@]}" -c "CREATE DATABAS
 
 IG="$(free_port)"; IH="$(free_port)"; OG="$(free_port)"; OH="$(free_port)"
 log "starting orderly-inventory on :$IG and orderly-order-core on :$OG"
-"$INV_BIN" --grpc_port "$IG" --http_port "$IH" --pg_database "$IDB" --pg_pool_size 16 \
+"$INV_BIN" --grpc_port "$IG" --http_port "$IH" --pg_database "$IDB" --pg_pool_size "$PG_POOL" \
   --relay_enabled false --consumer_enabled false --log_level error >"$WORK/inventory.log" 2>&1 &
 INV_PID=$!; PIDS+=("$INV_PID")
-"$ORDER_BIN" --grpc_port "$OG" --http_port "$OH" --pg_database "$ODB" --pg_pool_size 16 \
+"$ORDER_BIN" --grpc_port "$OG" --http_port "$OH" --pg_database "$ODB" --pg_pool_size "$PG_POOL" \
   --inventory_target "127.0.0.1:$IG" --relay_enabled "$RELAY" --consumer_enabled false \
   --log_level error >"$WORK/order.log" 2>&1 &
 ORDER_PID=$!; PIDS+=("$ORDER_PID")

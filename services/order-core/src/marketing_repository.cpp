@@ -189,7 +189,8 @@ absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
     const std::vector<std::string>& coupon_ids, int64_t order_id) {
   BuyerAccount acc;
   try {
-    auto row = tx.exec_params1(kBuyerSql, buyer_id, order_id);
+    tx.conn().prepare("order_load_buyer", kBuyerSql);
+    auto row = tx.exec_prepared1("order_load_buyer", buyer_id, order_id);
     acc.order_exists = row[2].as<bool>();
     if (!row[0].is_null()) acc.member_tier = row[0].c_str();
     if (!row[1].is_null()) acc.points_balance = row[1].as<int64_t>();

@@ -330,7 +330,9 @@ absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint n
         .Int("amount", a.amount_minor);
   }
   try {
-    tx.exec_params(kCreateSql, orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
+    // Prepared once per connection (libpqxx makes a repeated prepare of the same text a no-op).
+    tx.conn().prepare("order_create", kCreateSql);
+    tx.exec_prepared("order_create", orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
                    history.Json(), top_id, PgTime(plan.timer_due), write.buyer_id,
                    TextArrayLiteral(write.coupon_ids), write.points, write.events_json);
     return absl::OkStatus();
@@ -355,7 +357,8 @@ absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint n
 absl::Status OrderRepository::InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id,
                                            TimePoint now) {
   try {
-    tx.exec_params(kPutIntentSql, order_id, buyer_id, PgTime(now));
+    tx.conn().prepare("order_put_intent", kPutIntentSql);
+    tx.exec_prepared("order_put_intent", order_id, buyer_id, PgTime(now));
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
