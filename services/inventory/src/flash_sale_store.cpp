@@ -1,5 +1,7 @@
 #include "flash_sale_store.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_split.h>
@@ -231,6 +233,30 @@ absl::Status RedisFlashSaleStore::MarkPersisted(const std::string& sku_id,
   auto keys = Keys(sku_id);
   auto reply = client_.Eval(kMarkPersistedLua, {keys[2], keys[3]}, {order_id, grant_id});
   return reply.ok() ? absl::OkStatus() : reply.status();
+}
+
+void FlashSaleStore::MarkPersistedAsync(const std::string& sku_id, const std::string& order_id,
+                                        const std::string& grant_id) {
+  if (auto s = MarkPersisted(sku_id, order_id, grant_id); !s.ok()) {
+    spdlog::warn("flash sale: marking grant {} persisted failed: {}", grant_id, s.ToString());
+  }
+}
+
+void RedisFlashSaleStore::MarkPersistedAsync(const std::string& sku_id,
+                                             const std::string& order_id,
+                                             const std::string& grant_id) {
+  if (pipeline_ == nullptr) return FlashSaleStore::MarkPersistedAsync(sku_id, order_id, grant_id);
+  static const std::string kSha = redis::ScriptSha1(kMarkPersistedLua);
+  auto keys = Keys(sku_id);
+  pipeline_->Submit({"EVALSHA", kSha, "2", keys[2], keys[3], order_id, grant_id},
+                    [this, sku_id, order_id, grant_id](absl::StatusOr<redis::Reply> r) {
+                      if (r.status().code() == absl::StatusCode::kNotFound) {
+                        FlashSaleStore::MarkPersistedAsync(sku_id, order_id, grant_id);
+                      } else if (!r.ok()) {
+                        spdlog::warn("flash sale: marking grant {} persisted failed: {}",
+                                     grant_id, r.status().ToString());
+                      }
+                    });
 }
 
 absl::Status RedisFlashSaleStore::Revoke(const std::string& sku_id, const std::string& order_id,

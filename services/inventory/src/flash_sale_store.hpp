@@ -81,6 +81,10 @@ class FlashSaleStore {
   }
   virtual absl::Status MarkPersisted(const std::string& sku_id, const std::string& order_id,
                                      const std::string& grant_id) = 0;
+  // MarkPersisted without waiting for it (best effort: reconciliation and the drain repair a
+  // missed mark). The default runs MarkPersisted inline and logs a failure.
+  virtual void MarkPersistedAsync(const std::string& sku_id, const std::string& order_id,
+                                  const std::string& grant_id);
   virtual absl::Status Revoke(const std::string& sku_id, const std::string& order_id,
                               const std::string& grant_id, int64_t epoch, int64_t quantity,
                               RevokeMode mode) = 0;
@@ -112,6 +116,8 @@ class RedisFlashSaleStore : public FlashSaleStore {
                        int64_t quantity, TimePoint expires_at, GrantCallback done) override;
   absl::Status MarkPersisted(const std::string& sku_id, const std::string& order_id,
                              const std::string& grant_id) override;
+  void MarkPersistedAsync(const std::string& sku_id, const std::string& order_id,
+                          const std::string& grant_id) override;
   absl::Status Revoke(const std::string& sku_id, const std::string& order_id,
                       const std::string& grant_id, int64_t epoch, int64_t quantity,
                       RevokeMode mode) override;

@@ -97,6 +97,14 @@ constexpr char kReserveFunction[] = R"sql(
   SELECT outcome, sku_id, requested, available, policies, alloc_skus, alloc_buckets, alloc_qty
     FROM inventory_reserve($1, $2, $3, $4, $5, $6, $7::text[], $8::bigint[], $9::integer[],
                            $10::numeric, $11::uuid, $12, $13, $14, $15, $16, $17))sql";
+constexpr char kPersistGrantFunction[] = R"sql(
+  SELECT inventory_persist_flash_grant($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::uuid, $11, $12,
+                                       $13, $14, $15, $16))sql";
+constexpr char kPersistGrantsFunction[] = R"sql(
+  SELECT inventory_persist_flash_grants($1::text[], $2::integer[], $3::text[], $4::bigint[],
+                                        $5::bigint[], $6::text[], $7::bigint[], $8::bigint[],
+                                        $9::text[], $10::uuid[], $11, $12::text[], $13::text[],
+                                        $14::bytea[], $15::text[], $16::bigint[]))sql";
 constexpr char kAvailableOf[] =
     "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1";
 
@@ -280,6 +288,23 @@ std::string IntArray(const std::vector<Int>& items) {
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out += ',';
     out += std::to_string(items[i]);
+  }
+  out += '}';
+  return out;
+}
+
+// bytea[] literal in hex form ({"\\x0a..",..}: the array parser unescapes one backslash).
+std::string ByteaArray(const std::vector<std::string>& items) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "\"\\\\x";
+    for (unsigned char c : items[i]) {
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+    out += '"';
   }
   out += '}';
   return out;
@@ -904,6 +929,95 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
             return absl::OkStatus();
           }
         }
+      }
+      return pg::StatusFromCurrentException();
+    } catch (...) {
+      return pg::StatusFromCurrentException();
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<bool> PgStockRepository::PersistFlashGrantInOneStatement(
+    const Reservation& r, int64_t epoch, events::v1::EventEnvelope& event) {
+  if (r.lines.size() != 1) return false;
+  auto row = CompleteEnvelope(event);
+  if (!row.ok()) return row.status();
+  bool persisted = false;
+  auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    try {
+      pqxx::nontransaction tx(conn);
+      auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantFunction), r.order_id,
+                       static_cast<int>(r.order_type), r.fingerprint, ToUnixMillis(r.expires_at),
+                       ToUnixMillis(r.created_at), r.lines[0].sku_id, r.lines[0].quantity, epoch,
+                       r.grant_id, event.event_id(), std::string(events::kInventoryTopic),
+                       row->partition_key, row->event_type, pqxx::binarystring(row->payload),
+                       event.traceparent(), row->occurred_ms);
+      persisted = rows.size() == 1 && rows[0][0].as<std::string>() == "persisted";
+      return absl::OkStatus();
+    } catch (const pqxx::sql_error& e) {
+      // The pool could not cover the grant, or a low-stock crossing: rolled back whole.
+      if (std::string state = e.sqlstate(); state == "IV001" || state == "IV002") {
+        return absl::OkStatus();
+      }
+      return pg::StatusFromCurrentException();
+    } catch (...) {
+      return pg::StatusFromCurrentException();
+    }
+  });
+  if (!s.ok()) return s;
+  return persisted;
+}
+
+absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStatement(
+    std::vector<GrantToPersist>& grants) {
+  std::vector<std::string> order_ids, fingerprints, skus, grant_ids, event_ids, keys, types,
+      payloads, traceparents;
+  std::vector<int> order_types;
+  std::vector<int64_t> expires, nows, qtys, epochs, occurred;
+  for (auto& g : grants) {
+    const Reservation& r = g.reservation;
+    if (r.lines.size() != 1) return absl::InvalidArgumentError("a grant has one line");
+    auto row = CompleteEnvelope(g.event);
+    if (!row.ok()) return row.status();
+    order_ids.push_back(r.order_id);
+    order_types.push_back(static_cast<int>(r.order_type));
+    fingerprints.push_back(r.fingerprint);
+    expires.push_back(ToUnixMillis(r.expires_at));
+    nows.push_back(ToUnixMillis(r.created_at));
+    skus.push_back(r.lines[0].sku_id);
+    qtys.push_back(r.lines[0].quantity);
+    epochs.push_back(g.epoch);
+    grant_ids.push_back(r.grant_id);
+    event_ids.push_back(g.event.event_id());
+    keys.push_back(row->partition_key);
+    types.push_back(row->event_type);
+    payloads.push_back(std::move(row->payload));
+    traceparents.push_back(g.event.traceparent());
+    occurred.push_back(row->occurred_ms);
+  }
+  std::vector<bool> out(grants.size(), false);
+  auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    try {
+      pqxx::nontransaction tx(conn);
+      auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantsFunction), TextArray(order_ids),
+                       IntArray(order_types), TextArray(fingerprints), IntArray(expires),
+                       IntArray(nows), TextArray(skus), IntArray(qtys), IntArray(epochs),
+                       TextArray(grant_ids), TextArray(event_ids),
+                       std::string(events::kInventoryTopic), TextArray(keys), TextArray(types),
+                       ByteaArray(payloads), TextArray(traceparents), IntArray(occurred));
+      if (rows.size() != 1) return absl::InternalError("inventory_persist_flash_grants: no row");
+      const auto outcomes = ArrayValues(rows[0][0]);
+      if (outcomes.size() != grants.size()) {
+        return absl::InternalError("inventory_persist_flash_grants: outcome count differs");
+      }
+      for (size_t i = 0; i < outcomes.size(); ++i) out[i] = outcomes[i] == "persisted";
+      return absl::OkStatus();
+    } catch (const pqxx::sql_error& e) {
+      // Rolled back whole (pool short, low-stock crossing): every grant takes the one-grant path.
+      if (std::string state = e.sqlstate(); state == "IV001" || state == "IV002") {
+        return absl::OkStatus();
       }
       return pg::StatusFromCurrentException();
     } catch (...) {

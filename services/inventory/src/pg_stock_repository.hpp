@@ -68,6 +68,11 @@ class PgStockRepository : public StockRepository {
   absl::StatusOr<std::optional<Reservation>> GetReservation(const std::string& order_id) override;
   absl::StatusOr<OneStatementOutcome> ReserveInOneStatement(
       const OneStatementReserve& request) override;
+  absl::StatusOr<bool> PersistFlashGrantInOneStatement(const Reservation& reservation,
+                                                       int64_t epoch,
+                                                       events::v1::EventEnvelope& event) override;
+  absl::StatusOr<std::vector<bool>> PersistFlashGrantsInOneStatement(
+      std::vector<GrantToPersist>& grants) override;
   absl::StatusOr<InvariantReport> CheckInvariants(const std::vector<std::string>& ids) override;
 
   absl::StatusOr<std::vector<SkuRecord>> WarmFlashSkus() override;

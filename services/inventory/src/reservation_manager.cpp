@@ -67,6 +67,82 @@ ReservationManager::ReservationManager(StockRepository& repo, FlashSaleStore* fl
                                        ClockPtr clock, ReservationManagerOptions options)
     : repo_(repo), flash_(flash), clock_(std::move(clock)), options_(options) {}
 
+ReservationManager::~ReservationManager() {
+  {
+    std::lock_guard lock(grants_mu_);
+    grants_stop_ = true;
+  }
+  grants_cv_.notify_all();
+  if (grants_thread_.joinable()) grants_thread_.join();
+}
+
+void ReservationManager::EnqueueGrant(QueuedGrant g) {
+  std::call_once(grants_started_, [this] { grants_thread_ = std::thread([this] { GrantPersistLoop(); }); });
+  {
+    std::lock_guard lock(grants_mu_);
+    grants_.push_back(std::move(g));
+  }
+  grants_cv_.notify_one();
+}
+
+void ReservationManager::GrantPersistLoop() {
+  constexpr size_t kMaxBatch = 256;
+  while (true) {
+    std::vector<QueuedGrant> batch;
+    {
+      std::unique_lock lock(grants_mu_);
+      grants_cv_.wait(lock, [&] { return grants_stop_ || !grants_.empty(); });
+      if (grants_.empty()) return;  // stopping, nothing left
+      while (!grants_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(grants_.front()));
+        grants_.pop_front();
+      }
+    }
+    std::vector<StockRepository::GrantToPersist> items;
+    items.reserve(batch.size());
+    for (const auto& q : batch) {
+      StockRepository::GrantToPersist g;
+      Reservation& r = g.reservation;
+      r = NewReservation(q.cmd, clock_->Now(), options_.windows);
+      r.path = DecisionPath::kRedis;
+      r.grant_id = q.grant_id;
+      ReservationLine line;
+      line.sku_id = q.cmd.items.front().sku_id;
+      line.quantity = q.cmd.items.front().quantity;
+      line.policy = v1::DEDUCTION_POLICY_RESERVE_AT_ORDER;
+      line.allocations = {{kFlashBucket, line.quantity}};
+      r.lines.push_back(std::move(line));
+      g.event = ReservationEvent(r.order_id);
+      auto* p = g.event.mutable_stock_reserved();
+      p->set_order_id(r.order_id);
+      p->set_order_type(r.order_type);
+      for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+      *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
+      g.epoch = q.sku.flash_epoch;
+      items.push_back(std::move(g));
+    }
+    auto persisted = repo_.PersistFlashGrantsInOneStatement(items);
+    if (!persisted.ok()) {
+      spdlog::warn("flash sale: persisting a batch of {} grants failed ({}); one by one",
+                   batch.size(), persisted.status().ToString());
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      QueuedGrant& q = batch[i];
+      if (persisted.ok() && (*persisted)[i]) {
+        flash_->MarkPersistedAsync(q.cmd.items.front().sku_id, q.cmd.order_id, q.grant_id);
+        metrics::CountReserve("redis", "reserved");
+        q.done(std::move(items[i].reservation));
+        continue;
+      }
+      q.submit([this, q = std::move(q)] {
+        auto r = PersistFlashGrant(q.cmd, q.sku, q.sku.flash_epoch, q.grant_id);
+        metrics::CountReserve("redis", OutcomeOf(r.status()));
+        q.done(std::move(r));
+      });
+    }
+  }
+}
+
 // ---- Reserve -------------------------------------------------------------------------------
 
 absl::StatusOr<Reservation> ReservationManager::Reserve(const ReserveCommand& cmd_in) {
@@ -381,6 +457,11 @@ void ReservationManager::ReserveAsync(const ReserveCommand& cmd_in, const Submit
           done(AfterFlashDecision(cmd, sku, expires_at, grant));  // no I/O
           return;
         }
+        if (grant.ok() && grant->kind == FlashGrant::Kind::kGranted) {
+          cmd.expires_at = expires_at;
+          EnqueueGrant({std::move(cmd), std::move(sku), grant->grant_id, submit, std::move(done)});
+          return;
+        }
         // Persisting a grant, replays and fallbacks use the database: not on this thread.
         submit([this, cmd = std::move(cmd), sku = std::move(sku), expires_at,
                 grant = std::move(grant), done = std::move(done)] {
@@ -448,6 +529,30 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
                                                                   int64_t epoch,
                                                                   const std::string& grant_id) {
   const ReserveItem& item = cmd.items.front();
+  {
+    // The common case in one statement; everything else (replays, other epochs, drift, low
+    // stock) takes the transaction below, which decides it from scratch.
+    Reservation r = NewReservation(cmd, clock_->Now(), options_.windows);
+    r.path = DecisionPath::kRedis;
+    r.grant_id = grant_id;
+    ReservationLine line;
+    line.sku_id = item.sku_id;
+    line.quantity = item.quantity;
+    line.policy = v1::DEDUCTION_POLICY_RESERVE_AT_ORDER;
+    line.allocations = {{kFlashBucket, item.quantity}};
+    r.lines.push_back(std::move(line));
+    auto ev = ReservationEvent(r.order_id);
+    auto* p = ev.mutable_stock_reserved();
+    p->set_order_id(r.order_id);
+    p->set_order_type(r.order_type);
+    for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+    *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
+    auto done = repo_.PersistFlashGrantInOneStatement(r, epoch, ev);
+    if (done.ok() && *done) {
+      flash_->MarkPersistedAsync(item.sku_id, cmd.order_id, grant_id);
+      return r;
+    }
+  }
   // What to tell Redis once the transaction is over (it must not run inside it: a rollback
   // would otherwise leave Redis ahead of the database).
   std::optional<RevokeMode> revoke;

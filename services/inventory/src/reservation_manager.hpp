@@ -11,6 +11,9 @@
 //    PostgreSQL. Grants whose persist did not happen are drained later by FlashSaleWorker.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -49,6 +52,7 @@ class ReservationManager {
   // flash may be null (no Redis: flash-sale orders use the database path).
   ReservationManager(StockRepository& repo, FlashSaleStore* flash, ClockPtr clock,
                      ReservationManagerOptions options = {});
+  ~ReservationManager();
 
   absl::StatusOr<Reservation> Reserve(const ReserveCommand& cmd);
 
@@ -97,6 +101,18 @@ class ReservationManager {
   std::optional<absl::StatusOr<Reservation>> CheckFlashCatalog(const ReserveCommand& cmd,
                                                                const SkuRecord& sku);
   bool FreshCachedSku(const std::string& sku_id, SkuRecord* out) const;
+  // Grants admitted on the async path are persisted in batches by one thread: a batch is one
+  // statement and one commit (the pool row's lock is held across the commit, so a commit per
+  // winner serializes the sale on fsync). Grants a batch did not write take PersistFlashGrant.
+  struct QueuedGrant {
+    ReserveCommand cmd;  // expires_at set
+    SkuRecord sku;
+    std::string grant_id;
+    Submit submit;
+    ReserveCallback done;
+  };
+  void EnqueueGrant(QueuedGrant g);
+  void GrantPersistLoop();
   absl::StatusOr<SkuRecord> CachedSku(const std::string& sku_id);
   absl::Status ExpireInTx(StockTx& tx, Reservation& r);
   absl::Status ReleaseLines(StockTx& tx, Reservation& r, LineState to);
@@ -117,6 +133,13 @@ class ReservationManager {
   std::unordered_map<std::string, CachedEntry> cache_;
   std::unordered_map<std::string, DeductionPolicy> policy_hints_;  // non-default ones only
   std::atomic<int64_t> breaker_until_ms_{0};
+
+  std::mutex grants_mu_;
+  std::condition_variable grants_cv_;
+  std::deque<QueuedGrant> grants_;
+  bool grants_stop_ = false;
+  std::once_flag grants_started_;
+  std::thread grants_thread_;
 };
 
 }  // namespace orderly::inventory

@@ -132,6 +132,23 @@ class StockRepository {
   };
   virtual absl::StatusOr<OneStatementOutcome> ReserveInOneStatement(
       const OneStatementReserve& request) = 0;
+  // Persists a Redis grant in one statement (migrations/0003): `reservation` is the new
+  // reservation (path redis, grant_id, one line on the flash pool) and `event` its
+  // StockReserved. true = written; false = nothing written, the transaction path must decide
+  // (existing reservation, other epoch, missing SKU, pool short, low-stock crossing).
+  virtual absl::StatusOr<bool> PersistFlashGrantInOneStatement(const Reservation& reservation,
+                                                               int64_t epoch,
+                                                               events::v1::EventEnvelope& event) = 0;
+  // Many grants in one statement (one commit and one pool update per SKU for all of them).
+  // Returns per grant whether it was persisted; the others (and all of them when the batch
+  // rolled back: pool short, low-stock crossing) must take PersistFlashGrant.
+  struct GrantToPersist {
+    Reservation reservation;  // as for PersistFlashGrantInOneStatement
+    int64_t epoch = 0;
+    events::v1::EventEnvelope event;
+  };
+  virtual absl::StatusOr<std::vector<bool>> PersistFlashGrantsInOneStatement(
+      std::vector<GrantToPersist>& grants) = 0;
   // Reservation read outside a transaction.
   virtual absl::StatusOr<std::optional<Reservation>> GetReservation(
       const std::string& order_id) = 0;
