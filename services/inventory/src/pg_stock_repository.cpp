@@ -6,14 +6,12 @@
 #include <absl/strings/str_cat.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/time_util.h>
 
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
 #include "reservation_rules.hpp"
-#include "orderly/core/ids.hpp"
-#include "orderly/core/logging.hpp"
 #include "orderly/events/outbox.hpp"
+#include "orderly/events/outbox_rows.hpp"
 
 namespace orderly::inventory {
 namespace {
@@ -322,41 +320,10 @@ std::vector<std::string> ArrayValues(const pqxx::field& f) {
   return out;
 }
 
-// events::Append completes an envelope and inserts it; inventory_reserve inserts the outbox row
-// itself (same columns, same per-aggregate sequence), so the envelope is completed here exactly
-// as Append does it. Keep the two in step (libs/events/src/outbox.cpp).
-struct OutboxRow {
-  std::string event_type;
-  std::string partition_key;
-  int64_t occurred_ms = 0;
-  std::string payload;
-};
-absl::StatusOr<OutboxRow> CompleteEnvelope(events::v1::EventEnvelope& envelope) {
-  OutboxRow row;
-  row.event_type = events::EventTypeOf(envelope);
-  if (row.event_type.empty()) return absl::InvalidArgumentError("outbox event has no payload");
-  if (envelope.event_id().empty()) envelope.set_event_id(NewUuidV7());
-  envelope.set_event_type(row.event_type);
-  envelope.clear_sequence();
-  if (envelope.source().empty()) envelope.set_source(events::Source());
-  if (!envelope.has_occurred_at()) {
-    *envelope.mutable_occurred_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
-        ToUnixMillis(std::chrono::system_clock::now()));
-  }
-  if (envelope.traceparent().empty()) {
-    const auto& ctx = log::Current();
-    if (ctx.trace_id.size() == 32) {
-      envelope.set_traceparent("00-" + ctx.trace_id + "-" + NewUuidV7().substr(24, 12) +
-                               NewUuidV7().substr(19, 4) + "-01");
-    }
-  }
-  row.partition_key = envelope.order_id().empty() ? envelope.aggregate_id() : envelope.order_id();
-  row.occurred_ms =
-      google::protobuf::util::TimeUtil::TimestampToMilliseconds(envelope.occurred_at());
-  if (!envelope.SerializeToString(&row.payload)) {
-    return absl::InternalError("outbox: cannot serialize event envelope");
-  }
-  return row;
+// The outbox row of an event written by one of the inventory_* functions: the envelope completed
+// exactly as events::Append completes it (the functions insert the row as Append does).
+absl::StatusOr<events::OutboxRow> OutboxRowOf(events::v1::EventEnvelope& envelope) {
+  return events::PrepareOutboxRow(envelope, {.topic = events::kInventoryTopic, .partition_key = ""});
 }
 
 std::string SpecsToJson(const std::map<std::string, std::string>& specs) {
@@ -848,7 +815,7 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
     const OneStatementReserve& req) {
   using Kind = OneStatementOutcome::Kind;
   const ReserveCommand& cmd = *req.cmd;
-  auto row = CompleteEnvelope(*req.event);
+  auto row = OutboxRowOf(*req.event);
   if (!row.ok()) return row.status();
   std::vector<std::string> skus;
   std::vector<int64_t> quantities;
@@ -872,7 +839,7 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
                        IntArray(quantities), IntArray(policies), hash,
                        req.event->event_id(), std::string(events::kInventoryTopic),
                        row->partition_key, row->event_type, pqxx::binarystring(row->payload),
-                       req.event->traceparent(), row->occurred_ms);
+                       req.event->traceparent(), row->occurred_at_ms);
       if (rows.size() != 1) return absl::InternalError("inventory_reserve returned no row");
       const auto& r = rows[0];
       const std::string outcome = r[0].as<std::string>();
@@ -942,7 +909,7 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
 absl::StatusOr<bool> PgStockRepository::PersistFlashGrantInOneStatement(
     const Reservation& r, int64_t epoch, events::v1::EventEnvelope& event) {
   if (r.lines.size() != 1) return false;
-  auto row = CompleteEnvelope(event);
+  auto row = OutboxRowOf(event);
   if (!row.ok()) return row.status();
   bool persisted = false;
   auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
@@ -953,7 +920,7 @@ absl::StatusOr<bool> PgStockRepository::PersistFlashGrantInOneStatement(
                        ToUnixMillis(r.created_at), r.lines[0].sku_id, r.lines[0].quantity, epoch,
                        r.grant_id, event.event_id(), std::string(events::kInventoryTopic),
                        row->partition_key, row->event_type, pqxx::binarystring(row->payload),
-                       event.traceparent(), row->occurred_ms);
+                       event.traceparent(), row->occurred_at_ms);
       persisted = rows.size() == 1 && rows[0][0].as<std::string>() == "persisted";
       return absl::OkStatus();
     } catch (const pqxx::sql_error& e) {
@@ -979,7 +946,7 @@ absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStat
   for (auto& g : grants) {
     const Reservation& r = g.reservation;
     if (r.lines.size() != 1) return absl::InvalidArgumentError("a grant has one line");
-    auto row = CompleteEnvelope(g.event);
+    auto row = OutboxRowOf(g.event);
     if (!row.ok()) return row.status();
     order_ids.push_back(r.order_id);
     order_types.push_back(static_cast<int>(r.order_type));
@@ -995,7 +962,7 @@ absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStat
     types.push_back(row->event_type);
     payloads.push_back(std::move(row->payload));
     traceparents.push_back(g.event.traceparent());
-    occurred.push_back(row->occurred_ms);
+    occurred.push_back(row->occurred_at_ms);
   }
   std::vector<bool> out(grants.size(), false);
   auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
