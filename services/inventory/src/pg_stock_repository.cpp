@@ -142,32 +142,42 @@ constexpr char kTakePartSold[] = R"sql(
   UPDATE stock_buckets s SET available = s.available - b.take, sold = s.sold + b.take
     FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no AND b.take > 0
   RETURNING b.take)sql";
-// The CHECK constraint makes a bookkeeping bug fail loudly instead of going negative.
+// Every allocation of a line in one statement ($2 buckets, $3 quantities). The CHECK constraint
+// makes a bookkeeping bug fail loudly instead of going negative.
 constexpr char kReturnReserved[] = R"sql(
-  UPDATE stock_buckets SET reserved = reserved - $3, available = available + $3
-   WHERE sku_id = $1 AND bucket_no = $2)sql";
+  UPDATE stock_buckets b SET reserved = b.reserved - u.q, available = b.available + u.q
+    FROM unnest($2::integer[], $3::bigint[]) AS u(bucket, q)
+   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql";
 constexpr char kSellReserved[] = R"sql(
-  UPDATE stock_buckets SET reserved = reserved - $3, sold = sold + $3
-   WHERE sku_id = $1 AND bucket_no = $2)sql";
+  UPDATE stock_buckets b SET reserved = b.reserved - u.q, sold = b.sold + u.q
+    FROM unnest($2::integer[], $3::bigint[]) AS u(bucket, q)
+   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql";
 
+// A reservation with its lines and their allocations in one round trip: one row per allocation
+// (or per line without one, or one row for a reservation without lines).
 constexpr char kFindReservation[] = R"sql(
-  SELECT order_id, state, order_type, fingerprint, path,
-         (extract(epoch FROM expires_at) * 1000)::bigint, release_reason, version,
-         (extract(epoch FROM created_at) * 1000)::bigint,
-         (extract(epoch FROM updated_at) * 1000)::bigint, grant_id
-    FROM reservations WHERE order_id = $1)sql";
+  SELECT r.order_id, r.state, r.order_type, r.fingerprint, r.path,
+         (extract(epoch FROM r.expires_at) * 1000)::bigint, r.release_reason, r.version,
+         (extract(epoch FROM r.created_at) * 1000)::bigint,
+         (extract(epoch FROM r.updated_at) * 1000)::bigint, r.grant_id,
+         l.sku_id, l.quantity, l.deduction_policy, l.state, a.bucket_no, a.quantity
+    FROM reservations r
+    LEFT JOIN reservation_lines l ON l.order_id = r.order_id
+    LEFT JOIN reservation_allocations a ON a.order_id = l.order_id AND a.sku_id = l.sku_id
+   WHERE r.order_id = $1
+   ORDER BY l.sku_id, a.bucket_no)sql";
 constexpr char kFindReservationForUpdate[] = R"sql(
-  SELECT order_id, state, order_type, fingerprint, path,
-         (extract(epoch FROM expires_at) * 1000)::bigint, release_reason, version,
-         (extract(epoch FROM created_at) * 1000)::bigint,
-         (extract(epoch FROM updated_at) * 1000)::bigint, grant_id
-    FROM reservations WHERE order_id = $1 FOR UPDATE)sql";
-constexpr char kFindLines[] = R"sql(
-  SELECT sku_id, quantity, deduction_policy, state FROM reservation_lines
-   WHERE order_id = $1 ORDER BY sku_id)sql";
-constexpr char kFindAllocations[] = R"sql(
-  SELECT sku_id, bucket_no, quantity FROM reservation_allocations
-   WHERE order_id = $1 ORDER BY sku_id, bucket_no)sql";
+  SELECT r.order_id, r.state, r.order_type, r.fingerprint, r.path,
+         (extract(epoch FROM r.expires_at) * 1000)::bigint, r.release_reason, r.version,
+         (extract(epoch FROM r.created_at) * 1000)::bigint,
+         (extract(epoch FROM r.updated_at) * 1000)::bigint, r.grant_id,
+         l.sku_id, l.quantity, l.deduction_policy, l.state, a.bucket_no, a.quantity
+    FROM reservations r
+    LEFT JOIN reservation_lines l ON l.order_id = r.order_id
+    LEFT JOIN reservation_allocations a ON a.order_id = l.order_id AND a.sku_id = l.sku_id
+   WHERE r.order_id = $1
+   ORDER BY l.sku_id, a.bucket_no
+     FOR UPDATE OF r)sql";
 constexpr char kInsertReservation[] = R"sql(
   INSERT INTO reservations (order_id, state, order_type, fingerprint, path, expires_at,
                             release_reason, version, created_at, updated_at, grant_id)
@@ -178,16 +188,27 @@ constexpr char kInsertReservation[] = R"sql(
 constexpr char kInsertLine[] = R"sql(
   INSERT INTO reservation_lines (order_id, sku_id, quantity, deduction_policy, state)
   VALUES ($1, $2, $3, $4, $5))sql";
-constexpr char kUpsertLineState[] =
-    "UPDATE reservation_lines SET state = $3 WHERE order_id = $1 AND sku_id = $2";
 constexpr char kInsertAllocation[] = R"sql(
   INSERT INTO reservation_allocations (order_id, sku_id, bucket_no, quantity)
   VALUES ($1, $2, $3, $4)
   ON CONFLICT (order_id, sku_id, bucket_no) DO UPDATE SET quantity = EXCLUDED.quantity)sql";
+// State, release reason and version of a reservation, its lines' states ($5 skus, $6 states) and
+// its allocations ($7 skus, $8 buckets, $9 quantities) in one statement.
 constexpr char kUpdateReservation[] = R"sql(
-  UPDATE reservations SET state = $2, release_reason = $3, version = version + 1,
-         updated_at = to_timestamp($4::double precision / 1000)
-   WHERE order_id = $1)sql";
+  WITH res AS (
+    UPDATE reservations SET state = $2, release_reason = $3, version = version + 1,
+           updated_at = to_timestamp($4::double precision / 1000)
+     WHERE order_id = $1 RETURNING order_id),
+  lines AS (
+    UPDATE reservation_lines l SET state = u.state
+      FROM unnest($5::text[], $6::text[]) AS u(sku, state)
+     WHERE l.order_id = $1 AND l.sku_id = u.sku RETURNING 1),
+  allocs AS (
+    INSERT INTO reservation_allocations (order_id, sku_id, bucket_no, quantity)
+    SELECT $1, u.sku, u.bucket, u.q FROM unnest($7::text[], $8::integer[], $9::bigint[]) AS u(sku, bucket, q)
+    ON CONFLICT (order_id, sku_id, bucket_no) DO UPDATE SET quantity = EXCLUDED.quantity
+    RETURNING 1)
+  SELECT (SELECT count(*) FROM res), (SELECT count(*) FROM lines), (SELECT count(*) FROM allocs))sql";
 constexpr char kLockExpired[] = R"sql(
   SELECT order_id FROM reservations
    WHERE state = 'RESERVED' AND expires_at <= to_timestamp($1::double precision / 1000)
@@ -415,20 +436,21 @@ absl::StatusOr<std::optional<Reservation>> PgStockTx::FindReservation(const std:
     res.created_at = FromUnixMillis(r[8].as<int64_t>());
     res.updated_at = FromUnixMillis(r[9].as<int64_t>());
     res.grant_id = r[10].as<std::string>();
-    for (const auto& l : Exec(tx_, ORDERLY_SQL(kFindLines), order_id)) {
-      ReservationLine line;
-      line.sku_id = l[0].as<std::string>();
-      line.quantity = l[1].as<int64_t>();
-      line.policy = static_cast<DeductionPolicy>(l[2].as<int>());
-      auto ls = LineStateFromString(l[3].as<std::string>());
-      if (!ls) return absl::InternalError("unknown line state " + l[3].as<std::string>());
-      line.state = *ls;
-      res.lines.push_back(std::move(line));
-    }
-    for (const auto& a : Exec(tx_, ORDERLY_SQL(kFindAllocations), order_id)) {
-      const std::string sku = a[0].as<std::string>();
-      for (auto& line : res.lines) {
-        if (line.sku_id == sku) line.allocations.push_back({a[1].as<int>(), a[2].as<int64_t>()});
+    for (const auto& row : rows) {
+      if (row[11].is_null()) continue;  // no lines (a tombstone)
+      const std::string sku = row[11].as<std::string>();
+      if (res.lines.empty() || res.lines.back().sku_id != sku) {
+        ReservationLine line;
+        line.sku_id = sku;
+        line.quantity = row[12].as<int64_t>();
+        line.policy = static_cast<DeductionPolicy>(row[13].as<int>());
+        auto ls = LineStateFromString(row[14].as<std::string>());
+        if (!ls) return absl::InternalError("unknown line state " + row[14].as<std::string>());
+        line.state = *ls;
+        res.lines.push_back(std::move(line));
+      }
+      if (!row[15].is_null()) {
+        res.lines.back().allocations.push_back({row[15].as<int>(), row[16].as<int64_t>()});
       }
     }
     return std::optional<Reservation>(std::move(res));
@@ -491,29 +513,35 @@ absl::StatusOr<std::vector<Allocation>> PgStockTx::TakeAvailable(const std::stri
   });
 }
 
+namespace {
+absl::Status MoveReserved(pqxx::transaction_base& tx, const char* name, const std::string& sql,
+                          const std::string& sku_id, const std::vector<Allocation>& allocations) {
+  if (allocations.empty()) return absl::OkStatus();
+  std::vector<int> buckets;
+  std::vector<int64_t> quantities;
+  for (const auto& a : allocations) {
+    buckets.push_back(a.bucket_no);
+    quantities.push_back(a.quantity);
+  }
+  auto r = Exec(tx, name, sql, sku_id, IntArray(buckets), IntArray(quantities));
+  if (r.affected_rows() != allocations.size()) {
+    return absl::InternalError(absl::StrCat("buckets of ", sku_id, " missing"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
 absl::Status PgStockTx::ReturnReserved(const std::string& sku_id,
                                        const std::vector<Allocation>& allocations) {
   return Guard([&]() -> absl::Status {
-    for (const auto& a : allocations) {
-      auto r = Exec(tx_, ORDERLY_SQL(kReturnReserved), sku_id, a.bucket_no, a.quantity);
-      if (r.affected_rows() != 1) {
-        return absl::InternalError(absl::StrCat("bucket ", sku_id, "/", a.bucket_no, " missing"));
-      }
-    }
-    return absl::OkStatus();
+    return MoveReserved(tx_, ORDERLY_SQL(kReturnReserved), sku_id, allocations);
   });
 }
 
 absl::Status PgStockTx::SellReserved(const std::string& sku_id,
                                      const std::vector<Allocation>& allocations) {
   return Guard([&]() -> absl::Status {
-    for (const auto& a : allocations) {
-      auto r = Exec(tx_, ORDERLY_SQL(kSellReserved), sku_id, a.bucket_no, a.quantity);
-      if (r.affected_rows() != 1) {
-        return absl::InternalError(absl::StrCat("bucket ", sku_id, "/", a.bucket_no, " missing"));
-      }
-    }
-    return absl::OkStatus();
+    return MoveReserved(tx_, ORDERLY_SQL(kSellReserved), sku_id, allocations);
   });
 }
 
@@ -539,17 +567,25 @@ absl::StatusOr<bool> PgStockTx::InsertReservation(const Reservation& res) {
 
 absl::Status PgStockTx::UpdateReservation(const Reservation& res) {
   return Guard([&]() -> absl::Status {
+    std::vector<std::string> line_skus, line_states, alloc_skus;
+    std::vector<int> alloc_buckets;
+    std::vector<int64_t> alloc_quantities;
+    for (const auto& line : res.lines) {
+      line_skus.push_back(line.sku_id);
+      line_states.push_back(std::string(ToString(line.state)));
+      for (const auto& a : line.allocations) {
+        alloc_skus.push_back(line.sku_id);
+        alloc_buckets.push_back(a.bucket_no);
+        alloc_quantities.push_back(a.quantity);
+      }
+    }
     auto r = Exec(tx_, ORDERLY_SQL(kUpdateReservation), res.order_id,
                   std::string(ToString(res.state)), static_cast<int>(res.release_reason),
-                  ToUnixMillis(clock_.Now()));
-    if (r.affected_rows() != 1) return absl::InternalError("reservation vanished: " + res.order_id);
-    for (const auto& line : res.lines) {
-      Exec(tx_, ORDERLY_SQL(kUpsertLineState), res.order_id, line.sku_id,
-           std::string(ToString(line.state)));
-      for (const auto& a : line.allocations) {
-        Exec(tx_, ORDERLY_SQL(kInsertAllocation), res.order_id, line.sku_id, a.bucket_no,
-             a.quantity);
-      }
+                  ToUnixMillis(clock_.Now()), TextArray(line_skus), TextArray(line_states),
+                  TextArray(alloc_skus), IntArray(alloc_buckets), IntArray(alloc_quantities));
+    if (r[0][0].as<int64_t>() != 1) return absl::InternalError("reservation vanished: " + res.order_id);
+    if (r[0][1].as<size_t>() != res.lines.size()) {
+      return absl::InternalError("reservation lines vanished: " + res.order_id);
     }
     return absl::OkStatus();
   });
