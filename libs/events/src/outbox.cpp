@@ -1,10 +1,13 @@
 #include "orderly/events/outbox.hpp"
 
+#include <string_view>
+
 #include <google/protobuf/util/time_util.h>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/logging.hpp"
+#include "orderly/events/outbox_rows.hpp"
 
 namespace orderly::pg {
 const std::vector<Migration>& orderly_events_migrations();
@@ -36,6 +39,80 @@ FROM seq
 RETURNING sequence)sql";
 constexpr char kAppendStatement[] = "orderly_outbox_append";
 
+// AppendMany's single round trip. The events come as parallel arrays ($1..$9, in caller order).
+// Each aggregate's sequence row is taken once, advanced by its number of events and locked in
+// (aggregate_type, aggregate_id) order, so concurrent multi-aggregate writers cannot deadlock on
+// each other. Rows are inserted in caller order after every lock is held (the sort above the
+// join), so per aggregate, sequence order is id order as with Append. One INSERT statement: the
+// statement trigger sends one NOTIFY.
+constexpr char kAppendManySql[] = R"sql(
+WITH ev AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::bytea[], $8::text[], $9::bigint[])
+    WITH ORDINALITY AS e(event_id, topic, partition_key, aggregate_type, aggregate_id,
+                         event_type, payload, traceparent, occurred_ms, ord)),
+agg AS (
+  SELECT aggregate_type, aggregate_id, count(*) AS n FROM ev GROUP BY aggregate_type, aggregate_id),
+seq AS (
+  INSERT INTO outbox_sequences AS s (aggregate_type, aggregate_id, last_sequence)
+  SELECT aggregate_type, aggregate_id, n FROM agg ORDER BY aggregate_type, aggregate_id
+  ON CONFLICT (aggregate_type, aggregate_id)
+  DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
+  RETURNING s.aggregate_type, s.aggregate_id, s.last_sequence),
+ins AS (
+  INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
+                      event_type, payload, traceparent, occurred_at)
+  SELECT e.event_id, e.topic, e.partition_key, e.aggregate_type, e.aggregate_id,
+         seq.last_sequence - agg.n
+           + row_number() OVER (PARTITION BY e.aggregate_type, e.aggregate_id ORDER BY e.ord),
+         e.event_type, e.payload, e.traceparent,
+         to_timestamp(e.occurred_ms::double precision / 1000.0)
+  FROM ev e
+  JOIN agg USING (aggregate_type, aggregate_id)
+  JOIN seq USING (aggregate_type, aggregate_id)
+  ORDER BY e.ord
+  RETURNING event_id, sequence)
+SELECT ins.sequence FROM ins JOIN ev USING (event_id) ORDER BY ev.ord)sql";
+constexpr char kAppendManyStatement[] = "orderly_outbox_append_many";
+
+// PostgreSQL array literals, for the parallel arrays of AppendMany.
+class ArrayLiteral {
+ public:
+  void AddText(std::string_view v) {
+    Open();
+    text_ += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') text_ += '\\';
+      text_ += c;
+    }
+    text_ += '"';
+  }
+  // bytea in hex form; the element's backslash is escaped for the array parser.
+  void AddBytes(std::string_view v) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    Open();
+    text_ += "\"\\\\x";
+    for (unsigned char c : v) {
+      text_ += kHex[c >> 4];
+      text_ += kHex[c & 0xf];
+    }
+    text_ += '"';
+  }
+  void AddInt(int64_t v) {
+    Open();
+    text_ += std::to_string(v);
+  }
+  std::string Finish() {
+    if (text_.empty()) text_ = "{";
+    text_ += '}';
+    return std::move(text_);
+  }
+
+ private:
+  void Open() { text_ += text_.empty() ? '{' : ','; }
+  std::string text_;
+};
+
 }  // namespace
 
 std::string DeadLetterTopic(const std::string& topic) { return topic + ".dlq"; }
@@ -65,47 +142,57 @@ std::string EventTypeOf(const v1::EventEnvelope& envelope) {
 
 absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& envelope,
                                const AppendOptions& options) {
-  if (envelope.aggregate_type().empty() || envelope.aggregate_id().empty()) {
-    return absl::InvalidArgumentError("outbox event needs aggregate_type and aggregate_id");
-  }
-  if (options.topic.empty()) return absl::InvalidArgumentError("outbox event needs a topic");
-  std::string type = EventTypeOf(envelope);
-  if (type.empty()) return absl::InvalidArgumentError("outbox event has no payload");
   try {
-    if (envelope.event_id().empty()) envelope.set_event_id(NewUuidV7());
-    envelope.set_event_type(type);
-    envelope.clear_sequence();
-    if (envelope.source().empty()) envelope.set_source(Source());
-    if (!envelope.has_occurred_at()) {
-      *envelope.mutable_occurred_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
-          ToUnixMillis(std::chrono::system_clock::now()));
-    }
-    if (envelope.traceparent().empty()) {
-      const auto& ctx = log::Current();
-      if (ctx.trace_id.size() == 32) {
-        envelope.set_traceparent("00-" + ctx.trace_id + "-" + NewUuidV7().substr(24, 12) +
-                                 NewUuidV7().substr(19, 4) + "-01");
-      }
-    }
-    std::string key = options.partition_key;
-    if (key.empty()) key = envelope.order_id();
-    if (key.empty()) key = envelope.aggregate_id();
-
-    std::string payload;
-    if (!envelope.SerializeToString(&payload)) {
-      return absl::InternalError("outbox: cannot serialize event envelope");
-    }
-    const int64_t occurred_ms =
-        google::protobuf::util::TimeUtil::TimestampToMilliseconds(envelope.occurred_at());
+    auto row = PrepareOutboxRow(envelope, options);
+    if (!row.ok()) return row.status();
     // Prepared once per connection (libpqxx registers lazily; the same name and text again is
     // a no-op), so the hot path skips parsing and planning.
     tx.conn().prepare(kAppendStatement, kAppendSql);
-    auto rows = tx.exec_prepared(kAppendStatement, envelope.event_id(), options.topic, key,
-                                 envelope.aggregate_type(), envelope.aggregate_id(), type,
-                                 pqxx::binarystring(payload), envelope.traceparent(), occurred_ms);
+    auto rows = tx.exec_prepared(kAppendStatement, row->event_id, row->topic, row->partition_key,
+                                 row->aggregate_type, row->aggregate_id, row->event_type,
+                                 pqxx::binarystring(row->payload), row->traceparent,
+                                 row->occurred_at_ms);
     const int64_t sequence = rows.at(0)[0].as<int64_t>();
     envelope.set_sequence(sequence);
     return sequence;
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::StatusOr<std::vector<int64_t>> AppendMany(pqxx::transaction_base& tx,
+                                                std::span<v1::EventEnvelope> envelopes,
+                                                const AppendOptions& options) {
+  std::vector<int64_t> sequences;
+  if (envelopes.empty()) return sequences;
+  try {
+    ArrayLiteral ids, topics, keys, agg_types, agg_ids, types, payloads, traceparents, occurred;
+    for (auto& envelope : envelopes) {
+      auto row = PrepareOutboxRow(envelope, options);
+      if (!row.ok()) return row.status();
+      ids.AddText(row->event_id);
+      topics.AddText(row->topic);
+      keys.AddText(row->partition_key);
+      agg_types.AddText(row->aggregate_type);
+      agg_ids.AddText(row->aggregate_id);
+      types.AddText(row->event_type);
+      payloads.AddBytes(row->payload);
+      traceparents.AddText(row->traceparent);
+      occurred.AddInt(row->occurred_at_ms);
+    }
+    tx.conn().prepare(kAppendManyStatement, kAppendManySql);
+    auto rows = tx.exec_prepared(kAppendManyStatement, ids.Finish(), topics.Finish(),
+                                 keys.Finish(), agg_types.Finish(), agg_ids.Finish(),
+                                 types.Finish(), payloads.Finish(), traceparents.Finish(),
+                                 occurred.Finish());
+    if (rows.size() != envelopes.size()) {
+      return absl::InternalError("outbox: AppendMany inserted " + std::to_string(rows.size()) +
+                                 " of " + std::to_string(envelopes.size()) + " events");
+    }
+    sequences.reserve(rows.size());
+    for (const auto& row : rows) sequences.push_back(row[0].as<int64_t>());
+    for (size_t i = 0; i < envelopes.size(); ++i) envelopes[i].set_sequence(sequences[i]);
+    return sequences;
   } catch (...) {
     return pg::StatusFromCurrentException();
   }

@@ -1,6 +1,8 @@
 #include "orderly/events/relay.hpp"
 
+#include <future>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -28,6 +30,7 @@ WHERE o.published_at IS NULL AND o.parked_at IS NULL AND o.next_attempt_at <= no
     WHERE p.aggregate_type = o.aggregate_type AND p.aggregate_id = o.aggregate_id
       AND p.sequence < o.sequence AND p.published_at IS NULL AND p.attempts > 0
       AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()))
+  AND o.id <> ALL($2::bigint[])
 ORDER BY o.id
 LIMIT $1)sql";
 
@@ -52,6 +55,11 @@ DELETE FROM outbox WHERE id IN (
   SELECT id FROM outbox
   WHERE published_at IS NOT NULL AND published_at < now() - $1::bigint * interval '1 second'
   ORDER BY published_at LIMIT $2))sql";
+
+// Writers notify only while the relay is not busy (migration 9005): NOTIFY serializes commits.
+constexpr char kSetBusySql[] = R"sql(
+INSERT INTO outbox_relay_state (busy) VALUES ($1)
+ON CONFLICT (singleton) DO UPDATE SET busy = EXCLUDED.busy)sql";
 
 constexpr char kTryLockSql[] = "SELECT pg_try_advisory_lock(7212, hashtext($1))";
 constexpr char kUnlockSql[] = "SELECT pg_advisory_unlock(7212, hashtext($1))";
@@ -103,6 +111,7 @@ struct OutboxRelay::Impl {
   std::thread thread;
   std::atomic<bool> stop{false};
   std::chrono::steady_clock::time_point next_purge{};
+  bool busy = false;  // what this relay last wrote into outbox_relay_state
   std::mt19937_64 rng{std::random_device{}()};
 
   metrics::Counter& published_total;
@@ -132,6 +141,7 @@ struct OutboxRelay::Impl {
             {{"service", opt.service}})) {}
 
   void DropConnection() {
+    busy = false;
     listener.reset();
     conn.reset();
     if (stats.active.exchange(false)) {
@@ -150,6 +160,9 @@ struct OutboxRelay::Impl {
       if (!conn || !conn->is_open()) {
         DropConnection();
         conn = std::make_unique<pqxx::connection>(opt.dsn);
+        // The claim leaves out the ids in flight with `<> ALL(array)`, which PostgreSQL hashes
+        // only when the array is a planning-time constant.
+        pqxx::nontransaction(*conn).exec("SET plan_cache_mode = force_custom_plan");
       }
       if (stats.active.load()) return true;
       pqxx::nontransaction ntx(*conn);
@@ -158,6 +171,7 @@ struct OutboxRelay::Impl {
       listener = std::make_unique<OutboxListener>(*conn);
       conn->prepare("orderly_outbox_claim", kClaimSql);
       conn->prepare("orderly_outbox_mark_published", kMarkPublishedSql);
+      conn->prepare("orderly_outbox_set_busy", kSetBusySql);
       stats.active = true;
       active_gauge.Set(1);
       spdlog::info("outbox relay {}: active", opt.service);
@@ -188,78 +202,130 @@ struct OutboxRelay::Impl {
     std::string aggregate_key;
     int64_t created_ms;
   };
-
-  absl::StatusOr<int> Batch() {
-    if (auto s = EnsureProducer(); !s.ok()) return s;
+  // Rows claimed together, and their Kafka records (same index).
+  struct Claimed {
     std::vector<Row> rows;
     std::vector<kafka::Record> records;
-    int published = 0;
-    try {
-      // The claim and the marks run in one transaction on the leader's connection: if the
-      // session died meanwhile (and another relay took over) the marks fail instead of racing.
+  };
+  using ClaimedPtr = std::unique_ptr<Claimed>;
+  // A batch handed to the producer and not yet marked.
+  struct InFlight {
+    ClaimedPtr claimed;
+    std::future<std::vector<kafka::DeliveryResult>> results;  // its destructor waits
+  };
+
+  // Claims the next unpublished rows in id order, except those in flight (sent, not yet marked).
+  ClaimedPtr Claim(const InFlight* in_flight) {
+    std::vector<int64_t> exclude;
+    if (in_flight != nullptr) {
+      exclude.reserve(in_flight->claimed->rows.size());
+      for (const auto& r : in_flight->claimed->rows) exclude.push_back(r.id);
+    }
+    // Autocommit: a read on the leader's connection needs no transaction of its own.
+    pqxx::nontransaction ntx(*conn);
+    auto result = ntx.exec_prepared("orderly_outbox_claim", opt.batch_size, IdArray(exclude));
+    auto claimed = std::make_unique<Claimed>();
+    claimed->rows.reserve(result.size());
+    claimed->records.reserve(result.size());
+    const std::string source = "/orderly/" + Source();
+    for (const auto& r : result) {
+      kafka::Record rec;
+      rec.topic = r[1].c_str();
+      rec.key = r[2].c_str();
+      pqxx::binarystring payload(r[7]);
+      rec.value = payload.str();
+      AppendSequenceField(&rec.value, r[5].as<int64_t>());
+      std::string aggregate_key = std::string(r[3].c_str()) + "/" + r[4].c_str();
+      const int64_t occurred_ms = r[10].as<int64_t>();
+      rec.timestamp_ms = occurred_ms;
+      rec.headers = {
+          {"ce_specversion", "1.0"},
+          {"ce_id", r[9].c_str()},
+          {"ce_source", source},
+          {"ce_type", r[6].c_str()},
+          {"ce_time", ToRfc3339(FromUnixMillis(occurred_ms))},
+          {"ce_subject", aggregate_key},
+          {"ce_sequence", r[5].c_str()},
+          {"content-type", "application/protobuf"},
+      };
+      std::string traceparent = r[8].c_str();
+      if (!traceparent.empty()) rec.headers.emplace_back("traceparent", traceparent);
+      claimed->records.push_back(std::move(rec));
+      claimed->rows.push_back({r[0].as<int64_t>(), std::move(aggregate_key), r[11].as<int64_t>()});
+    }
+    return claimed;
+  }
+
+  // Hands the rows to the producer on another thread, so the leader's connection can mark the
+  // previous batch and claim the next one meanwhile. One batch at a time: it is sent only after
+  // the previous one was acknowledged, so records of one aggregate reach the producer in order.
+  InFlight Send(ClaimedPtr claimed) {
+    InFlight f;
+    f.claimed = std::move(claimed);
+    f.results = std::async(std::launch::async,
+                           [p = producer.get(), records = &f.claimed->records,
+                            timeout = opt.produce_timeout] {
+                             return p->ProduceBatch(*records, timeout);
+                           });
+    return f;
+  }
+
+  // A batch's delivery reports, sorted for marking.
+  struct Outcome {
+    size_t rows = 0;
+    std::vector<int64_t> ok_ids;
+    // error text -> (ids, permanent?)
+    std::map<std::string, std::pair<std::vector<int64_t>, bool>> failures;
+    // Aggregates with a failed row: their later rows must wait for its retry.
+    std::set<std::string> failed_aggregates;
+    bool permanent = false;
+  };
+
+  // Waits for the batch's delivery reports. Rows after the first failure of an aggregate are
+  // not marked published, even when delivered. A fatal (e.g. gapless) error replaces the
+  // producer.
+  Outcome Collect(InFlight& f) {
+    auto results = f.results.get();
+    const int64_t ack_ms = ToUnixMillis(std::chrono::system_clock::now());
+    if (opt.after_produce_for_test) opt.after_produce_for_test();
+    const auto& rows = f.claimed->rows;
+    Outcome out;
+    out.rows = rows.size();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto& res = results[i];
+      if (out.failed_aggregates.count(rows[i].aggregate_key)) {
+        // Delivered or not, it must wait for its predecessor: republished later, and any
+        // duplicate is absorbed by consumers' inbox.
+        out.failures["waiting for an earlier event of the aggregate"].first.push_back(rows[i].id);
+        continue;
+      }
+      if (res.status.ok()) {
+        out.ok_ids.push_back(rows[i].id);
+        commit_to_ack.Observe(std::max<int64_t>(0, ack_ms - rows[i].created_ms) / 1000.0);
+      } else {
+        out.failed_aggregates.insert(rows[i].aggregate_key);
+        auto& fl = out.failures[std::string(res.status.message())];
+        fl.first.push_back(rows[i].id);
+        fl.second = fl.second || !IsTransient(res.status);
+        out.permanent = out.permanent || fl.second;
+      }
+    }
+    if (out.permanent) producer.reset();  // a fatal (e.g. gapless) error leaves it unusable
+    return out;
+  }
+
+  // Marks a collected batch: acknowledged rows published, failed ones backed off or parked.
+  // Returns rows published.
+  absl::StatusOr<int> Mark(const Outcome& out) {
+    int64_t parked_now = 0, failed_now = 0;
+    {
+      // The marks run on the leader's connection: if its session died meanwhile (and another
+      // relay took over) they fail instead of racing.
       pqxx::work tx(*conn);
-      auto result = tx.exec_prepared("orderly_outbox_claim", opt.batch_size);
-      if (result.empty()) {
-        tx.commit();
-        return 0;
+      if (!out.ok_ids.empty()) {
+        tx.exec_prepared("orderly_outbox_mark_published", IdArray(out.ok_ids));
       }
-      rows.reserve(result.size());
-      records.reserve(result.size());
-      for (const auto& r : result) {
-        kafka::Record rec;
-        rec.topic = r[1].c_str();
-        rec.key = r[2].c_str();
-        pqxx::binarystring payload(r[7]);
-        rec.value = payload.str();
-        AppendSequenceField(&rec.value, r[5].as<int64_t>());
-        const std::string agg_type = r[3].c_str(), agg_id = r[4].c_str();
-        const int64_t occurred_ms = r[10].as<int64_t>();
-        rec.timestamp_ms = occurred_ms;
-        rec.headers = {
-            {"ce_specversion", "1.0"},
-            {"ce_id", r[9].c_str()},
-            {"ce_source", "/orderly/" + Source()},
-            {"ce_type", r[6].c_str()},
-            {"ce_time", ToRfc3339(FromUnixMillis(occurred_ms))},
-            {"ce_subject", agg_type + "/" + agg_id},
-            {"ce_sequence", r[5].c_str()},
-            {"content-type", "application/protobuf"},
-        };
-        std::string traceparent = r[8].c_str();
-        if (!traceparent.empty()) rec.headers.emplace_back("traceparent", traceparent);
-        records.push_back(std::move(rec));
-        rows.push_back({r[0].as<int64_t>(), agg_type + "/" + agg_id, r[11].as<int64_t>()});
-      }
-
-      auto results = producer->ProduceBatch(records, opt.produce_timeout);
-      const int64_t ack_ms = ToUnixMillis(std::chrono::system_clock::now());
-      if (opt.after_produce_for_test) opt.after_produce_for_test();
-
-      std::vector<int64_t> ok_ids;
-      std::set<std::string> failed_aggregates;
-      // error text -> (ids, permanent?)
-      std::map<std::string, std::pair<std::vector<int64_t>, bool>> failures;
-      for (size_t i = 0; i < rows.size(); ++i) {
-        const auto& res = results[i];
-        if (failed_aggregates.count(rows[i].aggregate_key)) {
-          // Delivered or not, it must wait for its predecessor: republished later, and any
-          // duplicate is absorbed by consumers' inbox.
-          failures["waiting for an earlier event of the aggregate"].first.push_back(rows[i].id);
-          continue;
-        }
-        if (res.status.ok()) {
-          ok_ids.push_back(rows[i].id);
-          commit_to_ack.Observe(std::max<int64_t>(0, ack_ms - rows[i].created_ms) / 1000.0);
-        } else {
-          failed_aggregates.insert(rows[i].aggregate_key);
-          auto& f = failures[std::string(res.status.message())];
-          f.first.push_back(rows[i].id);
-          f.second = f.second || !IsTransient(res.status);
-        }
-      }
-      if (!ok_ids.empty()) tx.exec_prepared("orderly_outbox_mark_published", IdArray(ok_ids));
-      int64_t parked_now = 0, failed_now = 0;
-      for (const auto& [error, entry] : failures) {
+      for (const auto& [error, entry] : out.failures) {
         auto res = tx.exec_params(kMarkFailedSql, IdArray(entry.first), error,
                                   static_cast<double>(opt.base_backoff.count()),
                                   static_cast<double>(opt.max_backoff.count()), entry.second,
@@ -270,37 +336,106 @@ struct OutboxRelay::Impl {
         failed_now += static_cast<int64_t>(entry.first.size());
       }
       tx.commit();
-      published = static_cast<int>(ok_ids.size());
-      stats.published += published;
-      stats.batches += 1;
-      published_total.Inc(published);
-      if (failed_now > 0) {
-        stats.failed += failed_now;
-        errors_total.Inc(static_cast<double>(failed_now));
-        spdlog::warn("outbox relay {}: {} of {} events not published: {}", opt.service, failed_now,
-                     rows.size(), failures.begin()->first);
-      }
-      if (parked_now > 0) {
-        stats.parked += parked_now;
-        parked_total.Inc(static_cast<double>(parked_now));
-        spdlog::error("outbox relay {}: parked {} events after {} attempts", opt.service,
-                      parked_now, opt.max_attempts);
-      }
-      bool permanent = false;
-      for (const auto& [error, entry] : failures) permanent = permanent || entry.second;
-      if (permanent) producer.reset();  // a fatal (e.g. gapless) error leaves it unusable
-      if (!failures.empty() && published == 0) {
-        return absl::UnavailableError("outbox relay: batch failed: " + failures.begin()->first);
-      }
-      return published;
+    }
+    const int published = static_cast<int>(out.ok_ids.size());
+    stats.published += published;
+    stats.batches += 1;
+    published_total.Inc(published);
+    if (failed_now > 0) {
+      stats.failed += failed_now;
+      errors_total.Inc(static_cast<double>(failed_now));
+      spdlog::warn("outbox relay {}: {} of {} events not published: {}", opt.service, failed_now,
+                   out.rows, out.failures.begin()->first);
+    }
+    if (parked_now > 0) {
+      stats.parked += parked_now;
+      parked_total.Inc(static_cast<double>(parked_now));
+      spdlog::error("outbox relay {}: parked {} events after {} attempts", opt.service, parked_now,
+                    opt.max_attempts);
+    }
+    if (!out.failures.empty() && published == 0) {
+      return absl::UnavailableError("outbox relay: batch failed: " + out.failures.begin()->first);
+    }
+    return published;
+  }
+
+  absl::Status RelayError(const char* what) {
+    try {
+      throw;
     } catch (const pqxx::broken_connection& e) {
       DropConnection();
       return absl::UnavailableError(std::string("outbox relay: connection lost: ") + e.what());
     } catch (const std::exception& e) {
-      // A failed transaction also leaves a possible duplicate on Kafka; consumers absorb it.
+      // A failed mark also leaves a possible duplicate on Kafka; consumers absorb it.
       if (conn && !conn->is_open()) DropConnection();
-      return absl::InternalError(std::string("outbox relay: ") + e.what());
+      return absl::InternalError(std::string("outbox relay: ") + what + ": " + e.what());
     }
+  }
+
+  // One claim-produce-mark cycle without overlap (RunOnce, and the idle re-checks).
+  absl::StatusOr<int> Batch() {
+    if (auto s = EnsureProducer(); !s.ok()) return s;
+    try {
+      auto claimed = Claim(nullptr);
+      if (claimed->rows.empty()) return 0;
+      InFlight f = Send(std::move(claimed));
+      return Mark(Collect(f));
+    } catch (...) {
+      return RelayError("batch");
+    }
+  }
+
+  // One step of the pipelined loop: claim the next rows (not those in flight) while the batch in
+  // flight is produced; collect its delivery reports; send the new rows, minus those of an
+  // aggregate that just failed (they wait, unmarked, behind its retry); mark the collected batch
+  // while the new one is produced. Returns rows marked published; `in_flight` is what is being
+  // produced now.
+  absl::StatusOr<int> Step(std::optional<InFlight>& in_flight) {
+    if (auto s = EnsureProducer(); !s.ok()) {
+      in_flight.reset();
+      return s;
+    }
+    ClaimedPtr next;
+    try {
+      next = Claim(in_flight ? &*in_flight : nullptr);
+    } catch (...) {
+      in_flight.reset();  // waits for it; its unmarked rows are claimed again later
+      return RelayError("claim");
+    }
+    if (!in_flight) {
+      if (!next->rows.empty()) in_flight = Send(std::move(next));
+      return 0;
+    }
+    Outcome done = Collect(*in_flight);
+    in_flight.reset();
+    if (!done.failed_aggregates.empty()) {
+      auto kept = std::make_unique<Claimed>();
+      for (size_t i = 0; i < next->rows.size(); ++i) {
+        if (done.failed_aggregates.count(next->rows[i].aggregate_key)) continue;
+        kept->rows.push_back(std::move(next->rows[i]));
+        kept->records.push_back(std::move(next->records[i]));
+      }
+      next = std::move(kept);
+    }
+    // After a failure nothing new is sent before the marks: the next claim sees the backoff.
+    const bool send_now = done.failures.empty();
+    if (send_now && !next->rows.empty()) in_flight = Send(std::move(next));
+    absl::StatusOr<int> published = 0;
+    try {
+      published = Mark(done);
+    } catch (...) {
+      in_flight.reset();
+      return RelayError("mark");
+    }
+    if (!published.ok()) {
+      in_flight.reset();
+      return published;
+    }
+    if (!send_now && !next->rows.empty()) {
+      if (auto s = EnsureProducer(); !s.ok()) return s;  // replaced after a fatal error
+      in_flight = Send(std::move(next));
+    }
+    return published;
   }
 
   void PurgeIfDue() {
@@ -324,15 +459,37 @@ struct OutboxRelay::Impl {
     }
   }
 
+  // Tells writers whether to notify. False on a lost connection.
+  bool SetBusy(bool value) {
+    try {
+      pqxx::nontransaction ntx(*conn);
+      ntx.exec_prepared("orderly_outbox_set_busy", value);
+      busy = value;
+      return true;
+    } catch (const std::exception& e) {
+      spdlog::warn("outbox relay {}: cannot set busy={}: {}", opt.service, value, e.what());
+      if (!conn->is_open()) DropConnection();
+      return false;
+    }
+  }
+
   void Loop() {
     log::ScopedContext ctx({"", ""});
     std::chrono::milliseconds backoff = opt.base_backoff;
+    std::optional<InFlight> in_flight;
     while (!stop) {
       if (!EnsureLeader()) {
+        in_flight.reset();
         SleepFor(opt.standby_retry);
         continue;
       }
-      auto n = Batch();
+      // Busy: writers stop notifying, this loop claims again after every batch that found rows.
+      if (!busy && !SetBusy(true)) {
+        in_flight.reset();
+        SleepFor(backoff);
+        continue;
+      }
+      auto n = Step(in_flight);
       if (!n.ok()) {
         spdlog::warn("outbox relay {}: {}", opt.service, n.status().ToString());
         SleepFor(backoff);
@@ -340,11 +497,39 @@ struct OutboxRelay::Impl {
         continue;
       }
       backoff = opt.base_backoff;
-      if (*n >= opt.batch_size) continue;  // more waiting
+      if (*n > 0 || in_flight) continue;  // more may have committed meanwhile
       PurgeIfDue();
-      Wait();
+      Idle();
     }
+    if (in_flight && stats.active) {  // finish the batch in flight
+      try {
+        (void)Mark(Collect(*in_flight));
+      } catch (...) {
+        (void)RelayError("mark");
+      }
+    }
+    in_flight.reset();
     Release();
+  }
+
+  // Nothing to claim: become idle (writers notify again) and wait for a notification or the poll
+  // interval. A writer that read "busy" just before the flip may commit just after the claim
+  // that follows it, without notifying: a second claim shortly after catches it, and the poll
+  // interval bounds anything slower (a writer holding its transaction open).
+  void Idle() {
+    try {
+      conn->get_notifs();  // drop notifications from before: their rows were claimed
+    } catch (const std::exception&) {
+      DropConnection();
+      return;
+    }
+    if (!SetBusy(false)) return;
+    auto n = Batch();
+    if (!n.ok() || *n > 0) return;
+    if (Wait(std::chrono::milliseconds(20))) return;
+    n = Batch();
+    if (!n.ok() || *n > 0) return;
+    Wait(opt.poll_interval);
   }
 
   void SleepFor(std::chrono::milliseconds d) {
@@ -357,22 +542,29 @@ struct OutboxRelay::Impl {
     }
   }
 
-  // Waits for a NOTIFY or the poll interval, in short slices so Stop() is prompt.
-  void Wait() {
-    auto until = std::chrono::steady_clock::now() + opt.poll_interval;
+  // Waits for a NOTIFY or the timeout, in short slices so Stop() is prompt. True when notified.
+  bool Wait(std::chrono::milliseconds timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
     try {
-      while (!stop && std::chrono::steady_clock::now() < until) {
-        if (conn->await_notification(0, 100000) > 0) return;
+      while (!stop) {
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+            until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        const auto slice = std::min<int64_t>(left.count(), 100000);
+        if (conn->await_notification(0, static_cast<long>(slice)) > 0) return true;
       }
     } catch (const std::exception& e) {
       DropConnection();
     }
+    return false;
   }
 
   void Release() {
     try {
       if (conn && conn->is_open() && stats.active) {
         pqxx::nontransaction ntx(*conn);
+        // The next leader waits for notifications until it is busy.
+        ntx.exec_prepared("orderly_outbox_set_busy", false);
         ntx.exec_params(kUnlockSql, opt.service);
       }
     } catch (...) {

@@ -7,6 +7,7 @@
 // sequence *and* a larger outbox id, and it cannot become visible before the earlier one commits.
 // Per-aggregate sequence order is therefore also visibility order and id order.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,18 @@ struct AppendOptions {
 // aggregate_id and the payload.
 absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& envelope,
                                const AppendOptions& options);
+
+// Appends several events of one transaction in ONE round trip (a change that emits several
+// events, e.g. a parent order and its children). Each envelope is completed as by Append; events
+// of one aggregate get consecutive sequences in the order given, and ids follow that order too.
+// The aggregates' sequence rows are locked in a fixed (aggregate_type, aggregate_id) order, so
+// two AppendMany calls never deadlock each other. options apply to every event (an empty
+// partition_key still defaults per event). Returns the sequences in the order of `envelopes`;
+// nothing is written when any envelope is invalid. Identical in effect to calling Append for each
+// envelope in turn.
+absl::StatusOr<std::vector<int64_t>> AppendMany(pqxx::transaction_base& tx,
+                                                std::span<v1::EventEnvelope> envelopes,
+                                                const AppendOptions& options);
 
 // Name of this process for `source` (set once at start by the service, e.g. "inventory").
 void SetSource(std::string service_name);
