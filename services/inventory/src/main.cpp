@@ -44,7 +44,8 @@ void DefineOptions(Config& c) {
   c.Define("flash_interval", "1s", "how often the flash-sale drain and reconciliation run");
   c.Define("flash_drain_age", "5s", "grants older than this without a reservation are drained");
   c.Define("redis_breaker", "500ms", "after a Redis failure, flash sales use the database this long");
-  c.Define("reserve_workers", "16", "threads running Reserve's database work (gRPC callback)");
+  c.Define("reserve_workers", "0",
+           "threads running Reserve's database work (gRPC callback); 0 = pg_pool_size");
   c.Define("consumer_enabled", "true", "consume order events (OrderPaid, OrderCancelled)");
   c.Define("consumer_name", "inventory", "order-event consumer name and Kafka group id");
   c.Define("order_topic", events::kOrderTopic, "topic of order events");
@@ -74,9 +75,11 @@ int main(int argc, char** argv) {
         inv.catalog = std::make_unique<CatalogManager>(*inv.repo);
         inv.flash =
             std::make_unique<FlashSaleManager>(*inv.repo, *inv.store, *inv.reservations, clock);
-        inv.service = std::make_unique<InventoryGrpcService>(
-            *inv.catalog, *inv.reservations, inv.flash.get(),
-            static_cast<int>(c.GetInt("reserve_workers")));
+        // One worker per database connection: more would only queue on the pool.
+        int workers = static_cast<int>(c.GetInt("reserve_workers"));
+        if (workers <= 0) workers = static_cast<int>(c.GetInt("pg_pool_size"));
+        inv.service = std::make_unique<InventoryGrpcService>(*inv.catalog, *inv.reservations,
+                                                             inv.flash.get(), workers);
         rt.host().AddService(inv.service.get());
 
         const int batch = static_cast<int>(c.GetInt("sweeper_batch"));

@@ -2,24 +2,27 @@
 // The reservation domain: Reserve (try), Confirm, Release (cancel), expiry, on two paths.
 //
 //  * Database path (ordinary SKUs, and flash-sale SKUs while Redis is unavailable): one
-//    transaction per order takes every line with conditional updates on the SKU's buckets, in
-//    sku_id order, and records the reservation plus its StockReserved event; any refusal rolls
-//    everything back.
+//    statement per order (inventory_reserve, its own transaction) takes every line with
+//    conditional updates on the SKU's buckets, in sku_id order, and records the reservation plus
+//    its StockReserved event; any refusal writes nothing. The multi-statement transaction
+//    remains for what that statement hands back (a low-stock crossing).
 //  * Redis path (FLASH_SALE orders of a warmed SKU): a Lua script admits or refuses in Redis;
 //    an admitted grant is then persisted synchronously (conditional update on the SKU's flash
 //    pool, epoch fenced) before the caller hears OK, so an acknowledged reservation is always in
 //    PostgreSQL. Grants whose persist did not happen are drained later by FlashSaleWorker.
+//    ReserveAsync (the gRPC handler) runs the same decisions without blocking: Lua over a
+//    pipelined connection, grants persisted in batches, database work on the caller's pool.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <thread>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include <absl/status/status.h>
