@@ -395,8 +395,16 @@ struct OutboxRelay::Impl {
       in_flight.reset();
       return s;
     }
+    // A full batch in flight means a backlog: claim the next one while Kafka acknowledges it. A
+    // small one means a trickle: claim after its acknowledgements, so the claim also gets the
+    // rows committed meanwhile instead of leaving them for one more round.
+    const bool claim_early =
+        in_flight && static_cast<int>(in_flight->claimed->rows.size()) >= opt.batch_size / 2;
+    std::optional<Outcome> collected;
+    if (in_flight && !claim_early) collected = Collect(*in_flight);
     ClaimedPtr next;
     try {
+      // Either way the batch in flight is not marked yet: leave its rows out.
       next = Claim(in_flight ? &*in_flight : nullptr);
     } catch (...) {
       in_flight.reset();  // waits for it; its unmarked rows are claimed again later
@@ -406,8 +414,9 @@ struct OutboxRelay::Impl {
       if (!next->rows.empty()) in_flight = Send(std::move(next));
       return 0;
     }
-    Outcome done = Collect(*in_flight);
+    if (!collected) collected = Collect(*in_flight);
     in_flight.reset();
+    Outcome& done = *collected;
     if (!done.failed_aggregates.empty()) {
       auto kept = std::make_unique<Claimed>();
       for (size_t i = 0; i < next->rows.size(); ++i) {

@@ -49,7 +49,8 @@ absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& en
 // events, e.g. a parent order and its children). Each envelope is completed as by Append; events
 // of one aggregate get consecutive sequences in the order given, and ids follow that order too.
 // The aggregates' sequence rows are locked in a fixed (aggregate_type, aggregate_id) order, so
-// two AppendMany calls never deadlock each other. options apply to every event (an empty
+// two AppendMany calls never deadlock each other (an Append of another aggregate earlier in the
+// same transaction takes its lock out of that order; a deadlock is then ABORTED and retried). options apply to every event (an empty
 // partition_key still defaults per event). Returns the sequences in the order of `envelopes`;
 // nothing is written when any envelope is invalid. Identical in effect to calling Append for each
 // envelope in turn.
