@@ -12,8 +12,8 @@
 // failure of an aggregate are not marked, so an aggregate's events are never marked out of
 // order. Failed rows back off exponentially; after max_attempts they are parked with their
 // error (alert metric orderly_outbox_parked) and block the rest of *their* aggregate only.
-// Batches overlap by one: while batch N is produced, batch N+1 is claimed (leaving out N's
-// rows); N+1 is handed to the producer only after N's delivery reports, without the rows of an
+// Batches overlap by one: while a full batch N is produced, batch N+1 is claimed (leaving out
+// N's rows; after a small N, once N is acknowledged); N+1 is handed to the producer only after N's delivery reports, without the rows of an
 // aggregate that failed in N, and N is marked while N+1 is produced.
 // The relay wakes on LISTEN/NOTIFY and polls as a fallback. While it finds rows it keeps
 // claiming and flags itself busy (table outbox_relay_state) so writers skip the NOTIFY, which
