@@ -44,7 +44,7 @@ void DefineOptions(Config& c) {
   c.Define("flash_interval", "1s", "how often the flash-sale drain and reconciliation run");
   c.Define("flash_drain_age", "5s", "grants older than this without a reservation are drained");
   c.Define("redis_breaker", "500ms", "after a Redis failure, flash sales use the database this long");
-  c.Define("reserve_workers", "0",
+  c.Define("reserve_workers", "16",
            "threads running Reserve's database work (gRPC callback); 0 = pg_pool_size");
   c.Define("consumer_enabled", "true", "consume order events (OrderPaid, OrderCancelled)");
   c.Define("consumer_name", "inventory", "order-event consumer name and Kafka group id");
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
         inv.catalog = std::make_unique<CatalogManager>(*inv.repo);
         inv.flash =
             std::make_unique<FlashSaleManager>(*inv.repo, *inv.store, *inv.reservations, clock);
-        // One worker per database connection: more would only queue on the pool.
+        // More workers than this only add contention on 2 cores (24 measured slower than 16).
         int workers = static_cast<int>(c.GetInt("reserve_workers"));
         if (workers <= 0) workers = static_cast<int>(c.GetInt("pg_pool_size"));
         inv.service = std::make_unique<InventoryGrpcService>(*inv.catalog, *inv.reservations,
