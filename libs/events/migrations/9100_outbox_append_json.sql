@@ -7,10 +7,13 @@
 -- Same guarantees as Append: each aggregate's sequence row is locked (upserted) before its events
 -- are inserted, sequences of one aggregate follow the order of the array, ids follow the array
 -- order, and the aggregates' rows are locked in (aggregate_type, aggregate_id) order so two
--- callers never deadlock each other. The statement trigger of 9003 sends the NOTIFY.
-CREATE OR REPLACE FUNCTION orderly_outbox_append_json(p_events jsonb) RETURNS void
+-- callers never deadlock each other. The statement trigger (9003, 9005) sends the NOTIFY.
+-- Returns the sequences in the order of the array. events::AppendMany is this function too.
+DROP FUNCTION IF EXISTS orderly_outbox_append_json(jsonb);
+CREATE FUNCTION orderly_outbox_append_json(p_events jsonb) RETURNS SETOF bigint
 LANGUAGE plpgsql AS $fn$
 BEGIN
+  RETURN QUERY
   WITH ev AS (
     SELECT e.event_id, e.topic, e.partition_key, e.aggregate_type, e.aggregate_id, e.event_type,
            e.payload, COALESCE(e.traceparent, '') AS traceparent, e.occurred_at, x.ord
@@ -23,15 +26,18 @@ BEGIN
     SELECT aggregate_type, aggregate_id, n FROM agg ORDER BY 1, 2
     ON CONFLICT (aggregate_type, aggregate_id)
     DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
-    RETURNING aggregate_type, aggregate_id, last_sequence)
-  INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
-                      event_type, payload, traceparent, occurred_at)
-  SELECT ev.event_id, ev.topic, ev.partition_key, ev.aggregate_type, ev.aggregate_id,
-         seq.last_sequence - agg.n
-           + row_number() OVER (PARTITION BY ev.aggregate_type, ev.aggregate_id ORDER BY ev.ord),
-         ev.event_type, ev.payload, ev.traceparent, ev.occurred_at
-  FROM ev JOIN agg USING (aggregate_type, aggregate_id)
-          JOIN seq USING (aggregate_type, aggregate_id)
-  ORDER BY ev.ord;
+    RETURNING aggregate_type, aggregate_id, last_sequence),
+  ins AS (
+    INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
+                        event_type, payload, traceparent, occurred_at)
+    SELECT ev.event_id, ev.topic, ev.partition_key, ev.aggregate_type, ev.aggregate_id,
+           seq.last_sequence - agg.n
+             + row_number() OVER (PARTITION BY ev.aggregate_type, ev.aggregate_id ORDER BY ev.ord),
+           ev.event_type, ev.payload, ev.traceparent, ev.occurred_at
+    FROM ev JOIN agg USING (aggregate_type, aggregate_id)
+            JOIN seq USING (aggregate_type, aggregate_id)
+    ORDER BY ev.ord
+    RETURNING outbox.event_id, outbox.sequence)
+  SELECT ins.sequence FROM ins JOIN ev USING (event_id) ORDER BY ev.ord;
 END
 $fn$;

@@ -39,79 +39,10 @@ FROM seq
 RETURNING sequence)sql";
 constexpr char kAppendStatement[] = "orderly_outbox_append";
 
-// AppendMany's single round trip. The events come as parallel arrays ($1..$9, in caller order).
-// Each aggregate's sequence row is taken once, advanced by its number of events and locked in
-// (aggregate_type, aggregate_id) order, so concurrent multi-aggregate writers cannot deadlock on
-// each other. Rows are inserted in caller order after every lock is held (the sort above the
-// join), so per aggregate, sequence order is id order as with Append. One INSERT statement: the
-// statement trigger sends one NOTIFY.
-constexpr char kAppendManySql[] = R"sql(
-WITH ev AS (
-  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                       $7::bytea[], $8::text[], $9::bigint[])
-    WITH ORDINALITY AS e(event_id, topic, partition_key, aggregate_type, aggregate_id,
-                         event_type, payload, traceparent, occurred_ms, ord)),
-agg AS (
-  SELECT aggregate_type, aggregate_id, count(*) AS n FROM ev GROUP BY aggregate_type, aggregate_id),
-seq AS (
-  INSERT INTO outbox_sequences AS s (aggregate_type, aggregate_id, last_sequence)
-  SELECT aggregate_type, aggregate_id, n FROM agg ORDER BY aggregate_type, aggregate_id
-  ON CONFLICT (aggregate_type, aggregate_id)
-  DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
-  RETURNING s.aggregate_type, s.aggregate_id, s.last_sequence),
-ins AS (
-  INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
-                      event_type, payload, traceparent, occurred_at)
-  SELECT e.event_id, e.topic, e.partition_key, e.aggregate_type, e.aggregate_id,
-         seq.last_sequence - agg.n
-           + row_number() OVER (PARTITION BY e.aggregate_type, e.aggregate_id ORDER BY e.ord),
-         e.event_type, e.payload, e.traceparent,
-         to_timestamp(e.occurred_ms::double precision / 1000.0)
-  FROM ev e
-  JOIN agg USING (aggregate_type, aggregate_id)
-  JOIN seq USING (aggregate_type, aggregate_id)
-  ORDER BY e.ord
-  RETURNING event_id, sequence)
-SELECT ins.sequence FROM ins JOIN ev USING (event_id) ORDER BY ev.ord)sql";
+// AppendMany's single round trip: the SQL function of migration 9100, which stored functions of
+// the services call too (see outbox_rows.hpp).
+constexpr char kAppendManySql[] = "SELECT orderly_outbox_append_json($1::jsonb)";
 constexpr char kAppendManyStatement[] = "orderly_outbox_append_many";
-
-// PostgreSQL array literals, for the parallel arrays of AppendMany.
-class ArrayLiteral {
- public:
-  void AddText(std::string_view v) {
-    Open();
-    text_ += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') text_ += '\\';
-      text_ += c;
-    }
-    text_ += '"';
-  }
-  // bytea in hex form; the element's backslash is escaped for the array parser.
-  void AddBytes(std::string_view v) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    Open();
-    text_ += "\"\\\\x";
-    for (unsigned char c : v) {
-      text_ += kHex[c >> 4];
-      text_ += kHex[c & 0xf];
-    }
-    text_ += '"';
-  }
-  void AddInt(int64_t v) {
-    Open();
-    text_ += std::to_string(v);
-  }
-  std::string Finish() {
-    if (text_.empty()) text_ = "{";
-    text_ += '}';
-    return std::move(text_);
-  }
-
- private:
-  void Open() { text_ += text_.empty() ? '{' : ','; }
-  std::string text_;
-};
 
 }  // namespace
 
@@ -166,25 +97,10 @@ absl::StatusOr<std::vector<int64_t>> AppendMany(pqxx::transaction_base& tx,
   std::vector<int64_t> sequences;
   if (envelopes.empty()) return sequences;
   try {
-    ArrayLiteral ids, topics, keys, agg_types, agg_ids, types, payloads, traceparents, occurred;
-    for (auto& envelope : envelopes) {
-      auto row = PrepareOutboxRow(envelope, options);
-      if (!row.ok()) return row.status();
-      ids.AddText(row->event_id);
-      topics.AddText(row->topic);
-      keys.AddText(row->partition_key);
-      agg_types.AddText(row->aggregate_type);
-      agg_ids.AddText(row->aggregate_id);
-      types.AddText(row->event_type);
-      payloads.AddBytes(row->payload);
-      traceparents.AddText(row->traceparent);
-      occurred.AddInt(row->occurred_at_ms);
-    }
+    auto json = OutboxRowsJson(envelopes, options);
+    if (!json.ok()) return json.status();
     tx.conn().prepare(kAppendManyStatement, kAppendManySql);
-    auto rows = tx.exec_prepared(kAppendManyStatement, ids.Finish(), topics.Finish(),
-                                 keys.Finish(), agg_types.Finish(), agg_ids.Finish(),
-                                 types.Finish(), payloads.Finish(), traceparents.Finish(),
-                                 occurred.Finish());
+    auto rows = tx.exec_prepared(kAppendManyStatement, *json);
     if (rows.size() != envelopes.size()) {
       return absl::InternalError("outbox: AppendMany inserted " + std::to_string(rows.size()) +
                                  " of " + std::to_string(envelopes.size()) + " events");
