@@ -21,26 +21,14 @@ std::string& SourceName() {
   return name;
 }
 
-// One round trip: take the aggregate's next sequence (its row lock serializes the aggregate's
-// writers until commit) and insert the event with it. The stored payload has no sequence; the
-// relay stamps it into the record (see relay.cpp), so the envelope is serialized before the
-// sequence is known. The NOTIFY that wakes the relay comes from a statement trigger.
-constexpr char kAppendSql[] = R"sql(
-WITH seq AS (
-  INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last_sequence) VALUES ($4, $5, 1)
-  ON CONFLICT (aggregate_type, aggregate_id)
-  DO UPDATE SET last_sequence = outbox_sequences.last_sequence + 1
-  RETURNING last_sequence)
-INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
-                    event_type, payload, traceparent, occurred_at)
-SELECT $1::uuid, $2, $3, $4, $5, seq.last_sequence, $6, $7, $8,
-       to_timestamp($9::double precision / 1000.0)
-FROM seq
-RETURNING sequence)sql";
+// One round trip each: the SQL functions of migration 9100, which services' stored functions call
+// too, so the sequence logic exists once. The stored payload has no sequence; the relay stamps it
+// into the record (see relay.cpp), so the envelope is serialized before the sequence is known.
+// The NOTIFY that wakes the relay comes from a statement trigger.
+constexpr char kAppendSql[] =
+    "SELECT orderly_outbox_append($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9::bigint)";
 constexpr char kAppendStatement[] = "orderly_outbox_append";
 
-// AppendMany's single round trip: the SQL function of migration 9100, which stored functions of
-// the services call too (see outbox_rows.hpp).
 constexpr char kAppendManySql[] = "SELECT orderly_outbox_append_json($1::jsonb)";
 constexpr char kAppendManyStatement[] = "orderly_outbox_append_many";
 

@@ -17,8 +17,9 @@
 -- crossing, whose StockLow event the caller must build, raises IV002 (roll back, take the slow
 -- path).
 --
--- The outbox row is inserted exactly as libs/events' Append does (sequence per aggregate, then the
--- row; the statement trigger NOTIFYs the relay). p_payload is the serialized envelope.
+-- The outbox row is written by libs/events' orderly_outbox_append (migration 9100, the function
+-- events::Append calls; the statement trigger NOTIFYs the relay). p_payload is the serialized
+-- envelope.
 CREATE OR REPLACE FUNCTION inventory_reserve(
     p_order_id text, p_order_type integer, p_flash_order boolean, p_fingerprint text,
     p_expires_ms bigint, p_now_ms bigint, p_skus text[], p_qty bigint[], p_policies integer[],
@@ -103,15 +104,8 @@ BEGIN
   INSERT INTO reservation_lines (order_id, sku_id, quantity, deduction_policy, state)
   SELECT p_order_id, u.sku, u.qty, u.policy, 'RESERVED'
     FROM unnest(p_skus, p_qty, p_policies) AS u(sku, qty, policy);
-  INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last_sequence)
-  VALUES ('reservation', p_order_id, 1)
-  ON CONFLICT (aggregate_type, aggregate_id)
-  DO UPDATE SET last_sequence = outbox_sequences.last_sequence + 1
-  RETURNING last_sequence INTO got;
-  INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
-                      event_type, payload, traceparent, occurred_at)
-  VALUES (p_event_id, p_topic, p_partition_key, 'reservation', p_order_id, got, p_event_type,
-          p_payload, p_traceparent, to_timestamp(p_occurred_ms::double precision / 1000.0));
+  got := orderly_outbox_append(p_event_id, p_topic, p_partition_key, 'reservation',
+      p_order_id, p_event_type, p_payload, p_traceparent, p_occurred_ms);
 
   -- Stock, in sku_id order, with conditional updates only.
   FOR line IN SELECT u.sku, u.qty, u.policy, s.flash_sale, s.stock_buckets, s.low_stock_threshold

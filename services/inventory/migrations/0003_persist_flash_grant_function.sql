@@ -42,15 +42,8 @@ BEGIN
   VALUES (p_order_id, p_sku, p_qty, 1, 'RESERVED');
   INSERT INTO reservation_allocations (order_id, sku_id, bucket_no, quantity)
   VALUES (p_order_id, p_sku, -1, p_qty);
-  INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last_sequence)
-  VALUES ('reservation', p_order_id, 1)
-  ON CONFLICT (aggregate_type, aggregate_id)
-  DO UPDATE SET last_sequence = outbox_sequences.last_sequence + 1
-  RETURNING last_sequence INTO seq;
-  INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
-                      event_type, payload, traceparent, occurred_at)
-  VALUES (p_event_id, p_topic, p_partition_key, 'reservation', p_order_id, seq, p_event_type,
-          p_payload, p_traceparent, to_timestamp(p_occurred_ms::double precision / 1000.0));
+  seq := orderly_outbox_append(p_event_id, p_topic, p_partition_key, 'reservation',
+      p_order_id, p_event_type, p_payload, p_traceparent, p_occurred_ms);
 
   UPDATE stock_buckets sb SET available = sb.available - p_qty, reserved = sb.reserved + p_qty
    WHERE sb.sku_id = p_sku AND sb.bucket_no = -1 AND sb.available >= p_qty;
@@ -94,7 +87,6 @@ DECLARE
   outcomes text[] := array_fill('other'::text, ARRAY[n]);
   cat      record;
   pool     record;
-  seq      bigint;
   avail    bigint;
   flipped  integer;
 BEGIN
@@ -115,16 +107,8 @@ BEGIN
     VALUES (p_order_ids[i], p_skus[i], p_qtys[i], 1, 'RESERVED');
     INSERT INTO reservation_allocations (order_id, sku_id, bucket_no, quantity)
     VALUES (p_order_ids[i], p_skus[i], -1, p_qtys[i]);
-    INSERT INTO outbox_sequences (aggregate_type, aggregate_id, last_sequence)
-    VALUES ('reservation', p_order_ids[i], 1)
-    ON CONFLICT (aggregate_type, aggregate_id)
-    DO UPDATE SET last_sequence = outbox_sequences.last_sequence + 1
-    RETURNING last_sequence INTO seq;
-    INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, sequence,
-                        event_type, payload, traceparent, occurred_at)
-    VALUES (p_event_ids[i], p_topic, p_partition_keys[i], 'reservation', p_order_ids[i], seq,
-            p_event_types[i], p_payloads[i], p_traceparents[i],
-            to_timestamp(p_occurred_ms[i]::double precision / 1000.0));
+    PERFORM orderly_outbox_append(p_event_ids[i], p_topic, p_partition_keys[i], 'reservation',
+        p_order_ids[i], p_event_types[i], p_payloads[i], p_traceparents[i], p_occurred_ms[i]);
     outcomes[i] := 'persisted';
   END LOOP;
 
