@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include <absl/strings/escaping.h>
 #include <absl/strings/str_cat.h>
 
 #include "orderly/core/logging.hpp"
@@ -63,14 +64,9 @@ JsonRows& JsonRows::Text(std::string_view column, std::string_view value) {
 }
 
 JsonRows& JsonRows::Bytea(std::string_view column, std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   Key(column);
-  out_.reserve(out_.size() + bytes.size() * 2 + 6);
   out_ += "\"\\\\x";
-  for (unsigned char c : bytes) {
-    out_ += kHex[c >> 4];
-    out_ += kHex[c & 15];
-  }
+  out_ += absl::BytesToHexString(absl::string_view(bytes.data(), bytes.size()));
   out_ += '"';
   return *this;
 }

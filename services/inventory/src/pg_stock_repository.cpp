@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include <absl/strings/escaping.h>
 #include <absl/strings/str_cat.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -314,15 +315,11 @@ std::string IntArray(const std::vector<Int>& items) {
 
 // bytea[] literal in hex form ({"\\x0a..",..}: the array parser unescapes one backslash).
 std::string ByteaArray(const std::vector<std::string>& items) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "{";
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out += ',';
     out += "\"\\\\x";
-    for (unsigned char c : items[i]) {
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
+    out += absl::BytesToHexString(items[i]);
     out += '"';
   }
   out += '}';

@@ -1,21 +1,14 @@
 #include "pg_util.hpp"
 
-#include <cstdio>
-#include <ctime>
-
+#include <absl/strings/escaping.h>
 #include <google/protobuf/util/time_util.h>
+
+#include "orderly/pg/json_rows.hpp"
 
 namespace orderly::order_core {
 
 std::string ByteaHex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\\x";
-  out.reserve(2 + bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
+  return "\\x" + absl::BytesToHexString(absl::string_view(bytes.data(), bytes.size()));
 }
 
 std::string TextArrayLiteral(const std::vector<std::string>& values) {
@@ -51,23 +44,7 @@ TimePoint FromUnixMicros(int64_t us) {
   return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
 }
 
-std::string PgTime(TimePoint t) {
-  const int64_t us = ToUnixMicros(t);
-  int64_t secs = us / 1000000;
-  int64_t frac = us % 1000000;
-  if (frac < 0) {
-    frac += 1000000;
-    secs -= 1;
-  }
-  std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
-  return buf;
-}
+std::string PgTime(TimePoint t) { return pg::TimestampLiteral(ToUnixMicros(t)); }
 
 std::vector<std::string> SplitUnitSeparated(const std::string& s) {
   std::vector<std::string> out;
