@@ -103,7 +103,8 @@ int main(int argc, char** argv) {
   const int64_t acked_before = relay.stats().published.load();
   std::atomic<bool> stop{false};
   std::vector<std::thread> writers;
-  constexpr int kWriters = 8, kPerTxn = 10;
+  const int kWriters = argc > 3 ? std::atoi(argv[3]) : 8;
+  constexpr int kPerTxn = 10;
   const auto t0 = Clock::now();
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
