@@ -104,7 +104,7 @@ TEST_F(InboxFixture, PoisonEventGoesToDlqAfterThreeTriesOthersFlowAndReplayAppli
                                               const v1::EventEnvelope& ev) -> absl::Status {
     if (ev.event_id() == poison_id && poisoned) {
       ++poison_attempts;
-      Record(tx, ev);  // its effects must be rolled back
+      (void)Record(tx, ev);  // its effects must be rolled back
       return absl::InternalError("cannot apply poison");
     }
     return Record(tx, ev);

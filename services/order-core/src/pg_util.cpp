@@ -1,7 +1,6 @@
 #include "pg_util.hpp"
 
 #include <absl/strings/escaping.h>
-#include <google/protobuf/util/time_util.h>
 
 #include "orderly/pg/json_rows.hpp"
 
