@@ -33,22 +33,37 @@ TimePoint FromUnixMillis(int64_t ms) {
   return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
 }
 
-std::string ToRfc3339(TimePoint t) {
-  const int64_t ms = ToUnixMillis(t);
-  // Floor division so instants before 1970 still format correctly.
-  int64_t secs = ms / 1000;
-  int64_t frac = ms % 1000;
-  if (frac < 0) {
-    frac += 1000;
-    secs -= 1;
-  }
+namespace {
+
+// UTC with `digits` fractional digits of `frac` (0 <= frac < 10^digits) after `secs`.
+std::string FormatUtc(int64_t secs, int64_t frac, int digits) {
   const std::time_t tt = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(frac));
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%0*lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, digits,
+                static_cast<long long>(frac));
   return buf;
+}
+
+// Floor division, so instants before 1970 still format correctly.
+std::string FormatUnits(int64_t units, int64_t per_second, int digits) {
+  int64_t secs = units / per_second;
+  int64_t frac = units % per_second;
+  if (frac < 0) {
+    frac += per_second;
+    secs -= 1;
+  }
+  return FormatUtc(secs, frac, digits);
+}
+
+}  // namespace
+
+std::string ToRfc3339(TimePoint t) { return FormatUnits(ToUnixMillis(t), 1000, 3); }
+
+std::string Rfc3339FromUnixMicros(int64_t unix_micros) {
+  return FormatUnits(unix_micros, 1000000, 6);
 }
 
 }  // namespace orderly

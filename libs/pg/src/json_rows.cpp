@@ -1,30 +1,14 @@
 #include "orderly/pg/json_rows.hpp"
 
-#include <ctime>
-
 #include <absl/strings/escaping.h>
 #include <absl/strings/str_cat.h>
 
+#include "orderly/core/clock.hpp"
 #include "orderly/core/logging.hpp"
 
 namespace orderly::pg {
 
-std::string TimestampLiteral(int64_t unix_micros) {
-  int64_t secs = unix_micros / 1000000;
-  int64_t frac = unix_micros % 1000000;
-  if (frac < 0) {
-    frac += 1000000;
-    secs -= 1;
-  }
-  const std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
-  return buf;
-}
+std::string TimestampLiteral(int64_t unix_micros) { return Rfc3339FromUnixMicros(unix_micros); }
 
 JsonRows& JsonRows::Row() {
   if (rows_ > 0) out_ += "},";

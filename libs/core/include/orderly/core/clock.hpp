@@ -39,5 +39,7 @@ class ManualClock : public Clock {
 int64_t ToUnixMillis(TimePoint t);
 TimePoint FromUnixMillis(int64_t ms);
 std::string ToRfc3339(TimePoint t);  // "2026-11-22T08:44:01.123Z"
+// Microseconds since the Unix epoch as "2026-11-22T08:44:01.123456Z" (a timestamptz literal).
+std::string Rfc3339FromUnixMicros(int64_t unix_micros);
 
 }  // namespace orderly
