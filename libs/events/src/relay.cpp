@@ -15,32 +15,46 @@
 namespace orderly::events {
 namespace {
 
-// Row order is id order; a row is skipped while an earlier row of its aggregate is parked or
-// still backing off, so one aggregate's events are never published out of sequence.
+// Rows to publish are those in outbox_unpublished (migration 9101), in id order. A row is skipped
+// while an earlier row of its aggregate is parked or still backing off, so one aggregate's events
+// are never published out of sequence; `held` finds those aggregates once per claim from the ids
+// that failed before (a usually empty partial index).
 constexpr char kClaimSql[] = R"sql(
+WITH held AS MATERIALIZED (
+  SELECT p.aggregate_type, p.aggregate_id, min(p.sequence) AS sequence
+  FROM outbox_unpublished f JOIN outbox p ON p.id = f.id
+  WHERE f.failed AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now())
+  GROUP BY 1, 2)
 SELECT o.id, o.topic, o.partition_key, o.aggregate_type, o.aggregate_id, o.sequence, o.event_type,
        o.payload, o.traceparent, o.event_id::text,
        (extract(epoch from o.occurred_at) * 1000)::bigint,
        (extract(epoch from o.created_at) * 1000)::bigint,
        o.attempts
-FROM outbox o
-WHERE o.published_at IS NULL AND o.parked_at IS NULL AND o.next_attempt_at <= now()
+FROM outbox_unpublished u,
+     -- A lookup by primary key per queued id (OFFSET 0 keeps it one): a merge join would walk the
+     -- outbox's published rows from its first id.
+     LATERAL (SELECT * FROM outbox WHERE outbox.id = u.id OFFSET 0) o
+WHERE o.parked_at IS NULL AND o.next_attempt_at <= now()
   AND NOT EXISTS (
-    SELECT 1 FROM outbox p
-    WHERE p.aggregate_type = o.aggregate_type AND p.aggregate_id = o.aggregate_id
-      AND p.sequence < o.sequence AND p.published_at IS NULL AND p.attempts > 0
-      AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()))
-  AND o.id <> ALL($2::bigint[])
-ORDER BY o.id
+    SELECT 1 FROM held h
+    WHERE h.aggregate_type = o.aggregate_type AND h.aggregate_id = o.aggregate_id
+      AND h.sequence < o.sequence)
+  AND u.id <> ALL($2::bigint[])
+ORDER BY u.id
 LIMIT $1)sql";
 
+// Leaves the queue, and the outbox row gets published_at. No index of the outbox mentions the
+// columns set here, so with room on the page it is a HOT update (no index writes).
 constexpr char kMarkPublishedSql[] = R"sql(
+WITH dequeued AS (DELETE FROM outbox_unpublished WHERE id = ANY($1::bigint[]))
 UPDATE outbox SET published_at = clock_timestamp(), attempts = attempts + 1, last_error = NULL
 WHERE id = ANY($1::bigint[]))sql";
 
 // Transient errors (broker down, timeouts) back off but never park: an outage must not turn
 // into a pile of parked rows. Permanent errors park after max_attempts.
 constexpr char kMarkFailedSql[] = R"sql(
+WITH flagged AS (
+  UPDATE outbox_unpublished SET failed = true WHERE id = ANY($1::bigint[]) AND NOT failed)
 UPDATE outbox
 SET attempts = attempts + 1,
     last_error = $2,
@@ -50,11 +64,18 @@ SET attempts = attempts + 1,
 WHERE id = ANY($1::bigint[])
 RETURNING parked_at IS NOT NULL)sql";
 
+// Published rows older than the retention, oldest ids first. No index covers published_at (it
+// would make every mark a non-HOT update), so the scan walks the primary key from the start and
+// stops at the first row created after the cutoff: rows are created in id order (give or take
+// concurrent writers), and a row published after the cutoff was created after it too.
 constexpr char kPurgeSql[] = R"sql(
 DELETE FROM outbox WHERE id IN (
   SELECT id FROM outbox
-  WHERE published_at IS NOT NULL AND published_at < now() - $1::bigint * interval '1 second'
-  ORDER BY published_at LIMIT $2))sql";
+  WHERE id < coalesce((SELECT min(id) FROM outbox
+                       WHERE created_at >= now() - $1::bigint * interval '1 second'),
+                      9223372036854775807)
+    AND published_at < now() - $1::bigint * interval '1 second'
+  ORDER BY id LIMIT $2))sql";
 
 // Writers notify only while the relay is not busy (migration 9005): NOTIFY serializes commits.
 constexpr char kSetBusySql[] = R"sql(
@@ -163,6 +184,10 @@ struct OutboxRelay::Impl {
         // The claim leaves out the ids in flight with `<> ALL(array)`, which PostgreSQL hashes
         // only when the array is a planning-time constant.
         pqxx::nontransaction(*conn).exec("SET plan_cache_mode = force_custom_plan");
+        // outbox_unpublished is small but churns: its statistics make a sequential scan through
+        // all its not yet vacuumed dead rows look cheaper than the index probes of a mark. Every
+        // statement of the relay is meant to use an index.
+        pqxx::nontransaction(*conn).exec("SET enable_seqscan = off");
       }
       if (stats.active.load()) return true;
       pqxx::nontransaction ntx(*conn);
@@ -632,10 +657,10 @@ void RegisterOutboxMetrics(pg::Pool& pool, const std::string& service) {
   reg.AddCollector([&pool, &backlog, &age, &parked] {
     (void)pool.InTransaction([&](pqxx::transaction_base& tx) {
       auto r = tx.exec1(
-          "SELECT count(*) FILTER (WHERE parked_at IS NULL), "
-          "coalesce(extract(epoch from now() - min(created_at) FILTER (WHERE parked_at IS NULL)), "
-          "0)::double precision, count(*) FILTER (WHERE parked_at IS NOT NULL) "
-          "FROM outbox WHERE published_at IS NULL");
+          "SELECT count(*) FILTER (WHERE o.parked_at IS NULL), "
+          "coalesce(extract(epoch from now() - min(o.created_at) FILTER (WHERE o.parked_at IS "
+          "NULL)), 0)::double precision, count(*) FILTER (WHERE o.parked_at IS NOT NULL) "
+          "FROM outbox_unpublished u JOIN outbox o ON o.id = u.id");
       backlog.Set(r[0].as<double>());
       age.Set(r[1].as<double>());
       parked.Set(r[2].as<double>());
