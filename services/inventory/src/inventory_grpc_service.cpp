@@ -1,5 +1,6 @@
 #include "inventory_grpc_service.hpp"
 
+#include <array>
 #include <initializer_list>
 
 #include <spdlog/spdlog.h>
@@ -22,6 +23,25 @@ absl::Status Allow(const grpc::ServerContextBase& ctx, std::initializer_list<Rol
   server::Caller caller = server::CallerOf(ctx);
   if (caller_out) *caller_out = caller;
   return server::RequireRole(caller, roles);
+}
+
+// A refusal as gRPC status. The same refusal (a sold-out SKU: InsufficientStock hands out one
+// shared status) is converted once per thread: the google.rpc.Status serialization is most of
+// what a refusal costs the server. Other errors go through HandleCall (which logs INTERNAL).
+grpc::Status RefusalToGrpc(const absl::Status& s) {
+  struct Entry {
+    absl::Status from;
+    grpc::Status to;
+  };
+  thread_local std::array<Entry, 4> recent;
+  thread_local size_t next = 0;
+  for (const Entry& e : recent) {
+    if (!e.from.ok() && e.from == s) return e.to;  // same rep: a pointer compare
+  }
+  grpc::Status g = ToGrpcStatus(s);
+  recent[next] = {s, g};
+  next = (next + 1) % recent.size();
+  return g;
 }
 
 std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::string>& ids) {
@@ -134,6 +154,10 @@ grpc::ServerUnaryReactor* InventoryGrpcService::Reserve(grpc::CallbackServerCont
     });
   };
   reservations_.ReserveAsync(cmd, submit, [reactor, resp](absl::StatusOr<Reservation> r) {
+    if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
+      reactor->Finish(RefusalToGrpc(r.status()));
+      return;
+    }
     reactor->Finish(server::HandleCall("Reserve", [&]() -> absl::Status {
       if (!r.ok()) return r.status();
       *resp->mutable_reservation() = ReservationToProto(*r);

@@ -67,8 +67,10 @@ int main(int argc, char** argv) {
         ro.redis_breaker_open = c.GetDuration("redis_breaker");
 
         inv.repo = std::make_unique<PgStockRepository>(rt.pool(), clock);
-        // Flash-sale attempts share pipelined round trips on one connection of their own.
-        inv.pipeline = std::make_unique<RedisPipeline>(rt.redis().options());
+        // Flash-sale attempts share pipelined round trips on one connection of their own, sent by
+        // whichever gRPC thread finds the pipeline idle (no hand-off thread to wake per batch).
+        inv.pipeline = std::make_unique<RedisPipeline>(rt.redis().options(), 512,
+                                                       /*caller_runs=*/true);
         inv.store = std::make_unique<RedisFlashSaleStore>(rt.redis(), inv.pipeline.get());
         inv.reservations =
             std::make_unique<ReservationManager>(*inv.repo, inv.store.get(), clock, ro);

@@ -55,30 +55,51 @@ absl::StatusOr<redis::Reply> FromHiredis(const redisReply* r) {
 
 }  // namespace
 
-RedisPipeline::RedisPipeline(redis::ClientOptions options, size_t max_batch)
-    : options_(std::move(options)), max_batch_(max_batch), thread_([this] { Loop(); }) {}
+RedisPipeline::RedisPipeline(redis::ClientOptions options, size_t max_batch, bool caller_runs)
+    : options_(std::move(options)), max_batch_(max_batch), caller_runs_(caller_runs) {
+  if (!caller_runs_) thread_ = std::thread([this] { Loop(); });
+}
 
 RedisPipeline::~RedisPipeline() {
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     stop_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !leading_; });
   }
-  cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
   for (auto& p : queue_) p.done(absl::UnavailableError("redis pipeline stopped"));
   if (ctx_ != nullptr) redisFree(ctx_);
 }
 
 void RedisPipeline::Submit(std::vector<std::string> argv, Callback done) {
-  {
-    std::lock_guard lock(mu_);
-    if (!stop_) {
-      queue_.push_back({std::move(argv), std::move(done)});
-      if (queue_.size() == 1) cv_.notify_one();
-      return;
-    }
+  std::unique_lock lock(mu_);
+  if (stop_) {
+    lock.unlock();
+    done(absl::UnavailableError("redis pipeline stopped"));
+    return;
   }
-  done(absl::UnavailableError("redis pipeline stopped"));
+  queue_.push_back({std::move(argv), std::move(done)});
+  if (!caller_runs_) {
+    if (queue_.size() == 1) cv_.notify_one();
+    return;
+  }
+  // Someone is already sending: it takes this command with its next batch.
+  if (leading_) return;
+  leading_ = true;
+  std::vector<Pending> batch;
+  while (!queue_.empty()) {
+    while (!queue_.empty() && batch.size() < max_batch_) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    RunBatch(batch);
+    batch.clear();
+    lock.lock();
+  }
+  leading_ = false;
+  cv_.notify_all();
 }
 
 bool RedisPipeline::Connect() {

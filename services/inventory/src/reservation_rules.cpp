@@ -1,6 +1,7 @@
 #include "reservation_rules.hpp"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <set>
 
@@ -141,13 +142,32 @@ std::vector<int> BucketOrder(const std::string& order_id, const SkuRecord& sku) 
 }
 
 absl::Status InsufficientStock(const std::string& sku_id, int64_t requested, int64_t available) {
-  return FailedPreconditionError(
+  available = std::max<int64_t>(available, 0);
+  // A sold-out sale answers the same refusal thousands of times a second: building its two
+  // serialized details costs more than the Redis decision. A status is immutable and shares its
+  // payloads on copy, so each thread keeps the last few it built.
+  struct Entry {
+    std::string sku_id;
+    int64_t requested = -1;
+    int64_t available = -1;
+    absl::Status status;
+  };
+  thread_local std::array<Entry, 8> recent;
+  thread_local size_t next = 0;
+  for (const Entry& e : recent) {
+    if (e.requested == requested && e.available == available && e.sku_id == sku_id) {
+      return e.status;
+    }
+  }
+  absl::Status s = FailedPreconditionError(
       "INSUFFICIENT_STOCK", "sku/" + sku_id,
-      absl::StrCat("SKU ", sku_id, ": ", requested, " requested, ", std::max<int64_t>(available, 0),
-                   " available"),
+      absl::StrCat("SKU ", sku_id, ": ", requested, " requested, ", available, " available"),
       {{"sku_id", sku_id},
        {"requested", std::to_string(requested)},
-       {"available", std::to_string(std::max<int64_t>(available, 0))}});
+       {"available", std::to_string(available)}});
+  recent[next] = Entry{sku_id, requested, available, s};
+  next = (next + 1) % recent.size();
+  return s;
 }
 
 absl::Status ExpiredError(const std::string& order_id) {

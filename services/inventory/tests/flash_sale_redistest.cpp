@@ -9,7 +9,11 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "inventory_fixture.hpp"
 #include "redis_pipeline.hpp"
@@ -202,6 +206,8 @@ class AsyncFlashSaleTest : public FlashSaleTest {
     return results.out;
   }
 
+  void SellThroughPipelineImpl(bool caller_runs, const std::string& pipe);
+
   std::unique_ptr<ReservationManager> CachingManager(FlashSaleStore& store) {
     ReservationManagerOptions options;
     options.sku_cache_ttl = 1h;
@@ -209,18 +215,83 @@ class AsyncFlashSaleTest : public FlashSaleTest {
   }
 };
 
+// Both ways of sending the pipeline: its own thread, and the submitting (gRPC) thread.
 TEST_F(AsyncFlashSaleTest, PipelinedReservesSellExactlyTheStock) {
+  SellThroughPipelineImpl(/*caller_runs=*/false, "pipe");
+}
+
+TEST_F(AsyncFlashSaleTest, CallerRunPipelineSellsExactlyTheStock) {
+  SellThroughPipelineImpl(/*caller_runs=*/true, "pipe-cr");
+}
+
+TEST_F(AsyncFlashSaleTest, CallerRunPipelineAnswersEveryCommandOnceInOrder) {
   ORDERLY_ASSERT_OK_AND_ASSIGN(auto ro, orderly::testing::RedisOptionsFromEnv());
-  RedisPipeline pipeline(ro);
+  const std::string key = ro.key_prefix + "pipe-cr-counter";
+  ORDERLY_ASSERT_OK(redis_->Command({"DEL", key}));
+  constexpr int kThreads = 8, kEach = 300, kResubmitEvery = 25;
+  constexpr int kTotal = kThreads * kEach + kThreads * (kEach / kResubmitEvery);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<int64_t> seen;
+  std::map<std::thread::id, int> senders;
+  int answered = 0, failed = 0;
+  {
+    RedisPipeline pipeline(ro, 16, /*caller_runs=*/true);
+    std::function<void(absl::StatusOr<redis::Reply>)> record =
+        [&](absl::StatusOr<redis::Reply> r) {
+          std::lock_guard lock(mu);
+          ++senders[std::this_thread::get_id()];
+          if (!r.ok()) {
+            ++failed;
+          } else {
+            seen.insert(r->integer);
+          }
+          ++answered;
+          cv.notify_all();
+        };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < kEach; ++i) {
+          if (i % kResubmitEvery == 0) {
+            // A callback that submits again (on the sending thread): queued, never deadlocks.
+            pipeline.Submit({"INCR", key}, [&](absl::StatusOr<redis::Reply> r) {
+              pipeline.Submit({"INCR", key}, record);
+              record(std::move(r));
+            });
+          } else {
+            pipeline.Submit({"INCR", key}, record);
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, 30s, [&] { return answered == kTotal; }));
+  }
+  EXPECT_EQ(failed, 0);
+  // Every INCR was sent exactly once and answered exactly once: the replies are 1..kTotal.
+  EXPECT_EQ(answered, kTotal);
+  ASSERT_EQ(seen.size(), size_t(kTotal));
+  EXPECT_EQ(*seen.begin(), 1);
+  EXPECT_EQ(*seen.rbegin(), kTotal);
+  // No thread of the pipeline's own: only submitting threads sent.
+  EXPECT_GE(senders.size(), 1u);
+  EXPECT_LE(senders.size(), size_t(kThreads));
+}
+
+void AsyncFlashSaleTest::SellThroughPipelineImpl(bool caller_runs, const std::string& pipe) {
+  ORDERLY_ASSERT_OK_AND_ASSIGN(auto ro, orderly::testing::RedisOptionsFromEnv());
+  RedisPipeline pipeline(ro, 512, caller_runs);
   RedisFlashSaleStore store(*redis_, &pipeline);
   auto manager = CachingManager(store);
-  AddSku(FlashSku("pipe"), 100);
-  ORDERLY_ASSERT_OK(flash_->Warm("pipe"));
+  AddSku(FlashSku(pipe), 100);
+  ORDERLY_ASSERT_OK(flash_->Warm(pipe));
   // The first call loads the SKU into the cache (on the pool); the rest go through Redis.
-  ORDERLY_ASSERT_OK(manager->Reserve(Flash("warm-up", "pipe")));
+  ORDERLY_ASSERT_OK(manager->Reserve(Flash("warm-up", pipe)));
 
   std::vector<ReserveCommand> cmds;
-  for (int i = 0; i < 300; ++i) cmds.push_back(Flash("a" + std::to_string(i), "pipe"));
+  for (int i = 0; i < 300; ++i) cmds.push_back(Flash(pipe + "-a" + std::to_string(i), pipe));
   auto out = ReserveAll(*manager, cmds);
   int ok = 0, sold_out = 0;
   std::string winner;
@@ -230,7 +301,7 @@ TEST_F(AsyncFlashSaleTest, PipelinedReservesSellExactlyTheStock) {
       winner = r->order_id;
       EXPECT_EQ(r->path, DecisionPath::kRedis);
     } else if (ErrorReason(r.status()) == "INSUFFICIENT_STOCK" &&
-               ErrorMetadata(r.status(), "sku_id") == "pipe") {
+               ErrorMetadata(r.status(), "sku_id") == pipe) {
       ++sold_out;
     } else {
       ADD_FAILURE() << r.status();
@@ -238,22 +309,22 @@ TEST_F(AsyncFlashSaleTest, PipelinedReservesSellExactlyTheStock) {
   }
   EXPECT_EQ(ok, 99);
   EXPECT_EQ(sold_out, 201);
-  EXPECT_EQ(Counter("pipe"), 0);
-  EXPECT_EQ(Level("pipe").reserved, 100);
-  EXPECT_EQ(Level("pipe").available, 0);
+  EXPECT_EQ(Counter(pipe), 0);
+  EXPECT_EQ(Level(pipe).reserved, 100);
+  EXPECT_EQ(Level(pipe).available, 0);
 
   // A winner's retry is answered from PostgreSQL with its reservation; a loser stays refused.
   ASSERT_FALSE(winner.empty());
-  auto replay = ReserveAll(*manager, {Flash(winner, "pipe"), Flash("a-late", "pipe")});
+  auto replay = ReserveAll(*manager, {Flash(winner, pipe), Flash(pipe + "-late", pipe)});
   ORDERLY_ASSERT_OK(replay[0]);
   EXPECT_EQ(replay[0]->order_id, winner);
   EXPECT_EQ(ErrorReason(replay[1].status()), "INSUFFICIENT_STOCK");
-  EXPECT_EQ(Level("pipe").reserved, 100);
+  EXPECT_EQ(Level(pipe).reserved, 100);
   // Grants are marked persisted in Redis after the answer (best effort, pipelined): wait for it.
-  auto report = flash_->Reconcile("pipe", false);
+  auto report = flash_->Reconcile(pipe, false);
   for (int i = 0; i < 100 && report.ok() && report->redis.pending > 0; ++i) {
     std::this_thread::sleep_for(20ms);
-    report = flash_->Reconcile("pipe", false);
+    report = flash_->Reconcile(pipe, false);
   }
   ORDERLY_ASSERT_OK(report);
   EXPECT_EQ(report->drift(), 0);

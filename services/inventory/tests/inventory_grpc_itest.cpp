@@ -120,6 +120,21 @@ TEST_F(GrpcTest, ErrorsCarryTheirDetailsOverTheWire) {
   EXPECT_EQ(short_stock.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorReason(short_stock), "INSUFFICIENT_STOCK");
   EXPECT_EQ(ErrorMetadata(short_stock, "available"), "1");
+  // Refusals are converted once per thread and reused: a repeat carries the same details, and
+  // another SKU's refusal right after carries its own.
+  AddSku(Sku("c"), 3);
+  for (int i = 0; i < 3; ++i) {
+    req.set_order_id("o-again-" + std::to_string(i));
+    req.mutable_items(0)->set_sku_id(i == 2 ? "c" : "a");
+    req.mutable_items(0)->set_quantity(i == 2 ? 4 : 2);
+    auto again = FromGrpcStatus(stub_->Reserve(Ctx("service").get(), req, &resp));
+    EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(ErrorReason(again), "INSUFFICIENT_STOCK");
+    EXPECT_EQ(ErrorMetadata(again, "sku_id"), i == 2 ? "c" : "a");
+    EXPECT_EQ(ErrorMetadata(again, "requested"), i == 2 ? "4" : "2");
+    EXPECT_EQ(ErrorMetadata(again, "available"), i == 2 ? "3" : "1");
+  }
+  req.set_order_id("o1");
 
   req.mutable_items(0)->set_sku_id("ghost");
   auto missing = FromGrpcStatus(stub_->Reserve(Ctx("service").get(), req, &resp));

@@ -152,4 +152,38 @@ TEST(Decisions, ConfirmAndRelease) {
 }
 
 }  // namespace
+// InsufficientStock keeps the last refusals it built per thread (a sold-out sale repeats one):
+// a repeat is the same status, and no argument may ever answer with another's details.
+TEST(InsufficientStockTest, RepeatsShareOneStatusAndNeverMixUpArguments) {
+  const absl::Status a = InsufficientStock("sku-a", 1, 0);
+  EXPECT_EQ(a.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(a), "INSUFFICIENT_STOCK");
+  EXPECT_EQ(a.message(), "SKU sku-a: 1 requested, 0 available");
+  EXPECT_EQ(InsufficientStock("sku-a", 1, 0), a);
+  // Negative availability reads as 0, like the first call.
+  EXPECT_EQ(InsufficientStock("sku-a", 1, -3), a);
+  struct Case {
+    std::string sku;
+    int64_t requested, available;
+  };
+  // More distinct refusals than the cache holds, twice over, interleaved with repeats of a.
+  std::vector<Case> cases;
+  for (int i = 0; i < 20; ++i) {
+    cases.push_back({"sku-" + std::to_string(i % 5), 1 + i % 3, i % 4});
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (const Case& c : cases) {
+      const absl::Status s = InsufficientStock(c.sku, c.requested, c.available);
+      EXPECT_EQ(ErrorMetadata(s, "sku_id"), c.sku);
+      EXPECT_EQ(ErrorMetadata(s, "requested"), std::to_string(c.requested));
+      EXPECT_EQ(ErrorMetadata(s, "available"), std::to_string(c.available));
+      EXPECT_EQ(s.message(), "SKU " + c.sku + ": " + std::to_string(c.requested) +
+                                 " requested, " + std::to_string(c.available) + " available");
+      EXPECT_EQ(ErrorMetadata(InsufficientStock("sku-a", 1, 0), "sku_id"), "sku-a");
+    }
+  }
+  // A SKU id that is a prefix of another is another SKU.
+  EXPECT_EQ(ErrorMetadata(InsufficientStock("sku-a2", 1, 0), "sku_id"), "sku-a2");
+}
+
 }  // namespace orderly::inventory
