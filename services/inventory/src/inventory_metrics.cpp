@@ -65,6 +65,17 @@ void CountConfirm(const std::string& outcome) {
       .Inc();
 }
 
+void CountSoldOutCheck(const std::string& outcome) {
+  thread_local std::map<std::string, orderly::metrics::Counter*> cache;
+  auto& slot = cache[outcome];
+  if (slot == nullptr) {
+    slot = &R().GetCounter("orderly_inventory_sold_out_checks_total",
+                           "One-line database Reserves of a sold-out SKU asked with the plain read",
+                           {{"outcome", outcome}});
+  }
+  slot->Inc();
+}
+
 void CountRelease(const std::string& outcome) {
   R().GetCounter("orderly_inventory_release_total", "Release outcomes", {{"outcome", outcome}})
       .Inc();

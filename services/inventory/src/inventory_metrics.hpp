@@ -9,6 +9,9 @@ namespace orderly::inventory::metrics {
 // orderly_inventory_reserve_decisions_total{path="db|redis|db_fallback", outcome=...}
 // outcome: reserved, replayed, insufficient, refused (other business errors), error.
 void CountReserve(const std::string& path, const std::string& outcome);
+// orderly_inventory_sold_out_checks_total{outcome="refused|passed|error"}: one-line database
+// Reserves of a SKU sold out a moment ago, asked with the plain read first.
+void CountSoldOutCheck(const std::string& outcome);
 // orderly_inventory_redis_fallback_total{reason="unavailable|breaker_open|not_warm"}
 void CountRedisFallback(const std::string& reason);
 // orderly_inventory_sweeper_released_total

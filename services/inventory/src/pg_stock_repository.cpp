@@ -104,6 +104,12 @@ constexpr char kPersistGrantsFunction[] = R"sql(
                                         $5::bigint[], $6::text[], $7::bigint[], $8::bigint[],
                                         $9::text[], $10::uuid[], $11, $12::text[], $13::text[],
                                         $14::bytea[], $15::text[], $16::bigint[]))sql";
+// inventory_reserve's reads for one line (migration 0002), in one statement and one snapshot.
+constexpr char kShortOfStock[] = R"sql(
+  SELECT EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = $1),
+         s.sale_status, s.flash_sale, s.flash_epoch, s.purchase_limit, s.deduction_policy,
+         COALESCE((SELECT sum(b.available) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0)
+    FROM skus s WHERE s.sku_id = $2)sql";
 constexpr char kAvailableOf[] =
     "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1";
 
@@ -839,6 +845,44 @@ absl::StatusOr<std::optional<Reservation>> PgStockRepository::GetReservation(
     if (!r.ok()) return r.status();
     out = *std::move(r);
     return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> PgStockRepository::ShortOfStock(const ReserveCommand& cmd,
+                                                                       DeductionPolicy policy) {
+  if (cmd.items.size() != 1) return std::optional<int64_t>();
+  const ReserveItem& item = cmd.items.front();
+  const bool flash_order = cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE;
+  std::optional<int64_t> out;
+  auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    try {
+      pqxx::nontransaction tx(conn);
+      auto rows = Exec(tx, ORDERLY_SQL(kShortOfStock), cmd.order_id, item.sku_id);
+      out.reset();
+      if (rows.empty()) return absl::OkStatus();  // unknown SKU: inventory_reserve words it
+      const auto& r = rows[0];
+      const bool has_reservation = r[0].as<bool>();
+      const int sale_status = r[1].as<int>();
+      const bool flash_sale = r[2].as<bool>();
+      const int64_t epoch = r[3].as<int64_t>();
+      const int64_t limit = r[4].as<int64_t>();
+      const int catalog_policy = r[5].as<int>();
+      const int64_t available = r[6].as<int64_t>();
+      // The same tests, in the same order, as inventory_reserve before its 'insufficient'.
+      if (has_reservation) return absl::OkStatus();
+      if (sale_status != 1 || flash_sale != flash_order || (flash_order && epoch == 0) ||
+          (limit > 0 && item.quantity > limit)) {
+        return absl::OkStatus();
+      }
+      const int actual = flash_sale ? 1 : catalog_policy;
+      if (actual != static_cast<int>(policy)) return absl::OkStatus();
+      if (available < item.quantity) out = available;
+      return absl::OkStatus();
+    } catch (...) {
+      return pg::StatusFromCurrentException();
+    }
   });
   if (!s.ok()) return s;
   return out;

@@ -169,6 +169,21 @@ absl::StatusOr<Reservation> ReservationManager::ReserveInDb(const ReserveCommand
   return ReserveInTransaction(cmd);
 }
 
+bool ReservationManager::SoldOutHint(const std::string& sku_id) const {
+  std::shared_lock lock(sold_out_mu_);
+  return sold_out_.count(sku_id) > 0;
+}
+
+void ReservationManager::SetSoldOutHint(const std::string& sku_id, bool sold_out) {
+  if (SoldOutHint(sku_id) == sold_out) return;
+  std::unique_lock lock(sold_out_mu_);
+  if (sold_out) {
+    sold_out_.insert(sku_id);
+  } else {
+    sold_out_.erase(sku_id);
+  }
+}
+
 DeductionPolicy ReservationManager::PolicyHint(const std::string& sku_id) const {
   std::shared_lock lock(cache_mu_);
   auto it = policy_hints_.find(sku_id);
@@ -196,6 +211,20 @@ std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneState
   for (const auto& it : cmd.items) {
     policies.push_back(flash_order ? v1::DEDUCTION_POLICY_RESERVE_AT_ORDER
                                    : PolicyHint(it.sku_id));
+  }
+  // A SKU that was sold out a moment ago is asked the cheap question first. The answer is the
+  // database's, now: the hint only picks which statement to send, it never refuses by itself.
+  const bool one_line = cmd.items.size() == 1;
+  if (one_line && SoldOutHint(cmd.items.front().sku_id)) {
+    const ReserveItem& item = cmd.items.front();
+    auto short_of = repo_.ShortOfStock(cmd, policies.front());
+    if (short_of.ok() && short_of->has_value()) {
+      metrics::CountSoldOutCheck("refused");
+      return absl::StatusOr<Reservation>(InsufficientStock(item.sku_id, item.quantity, **short_of));
+    }
+    // A replay, a tombstone, a catalog change or stock back: inventory_reserve decides (and
+    // clears the hint once the SKU is not sold out).
+    metrics::CountSoldOutCheck(short_of.ok() ? "passed" : "error");
   }
   for (int attempt = 0; attempt < 5; ++attempt) {
     const TimePoint now = clock_->Now();
@@ -231,6 +260,7 @@ std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneState
     }
     switch (out->kind) {
       case Kind::kReserved:
+        if (one_line) SetSoldOutHint(cmd.items.front().sku_id, false);
         for (auto& l : r.lines) {
           auto a = out->allocations.find(l.sku_id);
           if (a != out->allocations.end()) l.allocations = a->second;
@@ -264,6 +294,7 @@ std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneState
         for (size_t i = 0; i < cmd.items.size(); ++i) LearnPolicy(cmd.items[i].sku_id, policies[i]);
         continue;
       case Kind::kInsufficient:
+        if (one_line) SetSoldOutHint(out->sku_id, out->available <= 0);
         return absl::StatusOr<Reservation>(
             InsufficientStock(out->sku_id, out->requested, out->available));
       case Kind::kSlowPath:

@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
@@ -93,6 +94,11 @@ class ReservationManager {
   std::optional<absl::StatusOr<Reservation>> ReserveInOneStatement(const ReserveCommand& cmd);
   absl::StatusOr<Reservation> ReserveInTransaction(const ReserveCommand& cmd);
   DeductionPolicy PolicyHint(const std::string& sku_id) const;
+  // SKUs whose last one-line database Reserve was refused with nothing available: their next
+  // one-line Reserve first sends StockRepository::ShortOfStock (one plain read) and only calls
+  // inventory_reserve when that does not refuse. Picks a statement, never an answer.
+  bool SoldOutHint(const std::string& sku_id) const;
+  void SetSoldOutHint(const std::string& sku_id, bool sold_out);
   void LearnPolicy(const std::string& sku_id, DeductionPolicy policy);
   absl::StatusOr<Reservation> ReserveFlash(const ReserveCommand& cmd);
   // The Redis path after the Lua decision (sold out: no I/O; otherwise the database).
@@ -136,6 +142,8 @@ class ReservationManager {
   std::unordered_map<std::string, CachedEntry> cache_;
   std::unordered_map<std::string, DeductionPolicy> policy_hints_;  // non-default ones only
   std::atomic<int64_t> breaker_until_ms_{0};
+  mutable std::shared_mutex sold_out_mu_;
+  std::unordered_set<std::string> sold_out_;
 
   std::mutex grants_mu_;
   std::condition_variable grants_cv_;

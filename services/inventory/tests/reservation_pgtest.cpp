@@ -2,6 +2,7 @@
 // input writing nothing, replayed and reordered Reserve / Confirm / Release, expiry, deduction
 // policies, and the race for the last units.
 #include "inventory_fixture.hpp"
+#include "orderly/core/metrics.hpp"
 
 namespace orderly::inventory::testing {
 namespace {
@@ -426,6 +427,70 @@ TEST_F(ReservationTest, InvariantCheckReportsBrokenCounters) {
        "WHERE sku_id = 'a'");
   auto missing = repo_->CheckInvariants({"a", "ghost"});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+// After a one-line refusal with nothing left, the next one-line Reserve of that SKU is asked
+// with one plain read (StockRepository::ShortOfStock) before inventory_reserve. The read only
+// refuses what inventory_reserve would refuse at that moment: replays, tombstones, returned
+// stock and catalog changes are still answered as before.
+TEST_F(ReservationTest, SoldOutSkuIsAskedWithAPlainReadThatNeverRefusesWhatIsThere) {
+  auto checks = [](const std::string& outcome) {
+    return orderly::metrics::Registry::Default()
+        .GetCounter("orderly_inventory_sold_out_checks_total", "", {{"outcome", outcome}})
+        .Value();
+  };
+  AddSku(Sku("so"), 2);
+  ORDERLY_ASSERT_OK(reservations_->Reserve(Cmd("so-w1", {{"so", 2}})));
+  const double refused0 = checks("refused"), passed0 = checks("passed");
+  auto first = reservations_->Reserve(Cmd("so-l1", {{"so", 1}}));  // inventory_reserve refuses
+  EXPECT_EQ(ErrorReason(first.status()), "INSUFFICIENT_STOCK");
+  EXPECT_EQ(checks("refused"), refused0);
+  const int64_t outbox = Outbox(), reservations = Reservations();
+
+  auto second = reservations_->Reserve(Cmd("so-l2", {{"so", 1}}));  // the plain read refuses
+  EXPECT_EQ(checks("refused"), refused0 + 1);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(second.status()), "INSUFFICIENT_STOCK");
+  EXPECT_EQ(ErrorMetadata(second.status(), "sku_id"), "so");
+  EXPECT_EQ(ErrorMetadata(second.status(), "requested"), "1");
+  EXPECT_EQ(ErrorMetadata(second.status(), "available"), "0");
+
+  // The winner's retry gets its reservation; other lines for it are a mismatch, not sold out.
+  // (The read passes each of these to inventory_reserve.)
+  auto replay = reservations_->Reserve(Cmd("so-w1", {{"so", 2}}));
+  ORDERLY_ASSERT_OK(replay);
+  EXPECT_EQ(replay->order_id, "so-w1");
+  auto different = reservations_->Reserve(Cmd("so-w1", {{"so", 1}}));
+  EXPECT_EQ(ErrorReason(different.status()), "REQUEST_FINGERPRINT_MISMATCH");
+  // A Release that came first leaves a tombstone: the late Reserve is told so.
+  ORDERLY_ASSERT_OK(reservations_->Release("so-t1", v1::RELEASE_REASON_ORDER_CANCELLED));
+  auto late = reservations_->Reserve(Cmd("so-t1", {{"so", 1}}));
+  EXPECT_EQ(ErrorReason(late.status()), "RESERVATION_RELEASED");
+  EXPECT_EQ(Outbox(), outbox + 1);  // the tombstone's StockReleased only
+  EXPECT_EQ(Reservations(), reservations + 1);
+  EXPECT_EQ(checks("passed"), passed0 + 3);
+  EXPECT_EQ(checks("refused"), refused0 + 1);
+
+  // Stock back (a receipt, or a release): the read lets the order through at once.
+  ORDERLY_ASSERT_OK(catalog_->ReceiveStock("so", 1, "so-more", "returned"));
+  const double passed_before = checks("passed");
+  auto after = reservations_->Reserve(Cmd("so-n1", {{"so", 1}}));
+  ORDERLY_ASSERT_OK(after);
+  EXPECT_GT(checks("passed"), passed0);
+  EXPECT_EQ(checks("passed"), passed_before + 1);
+  EXPECT_EQ(Level("so").reserved, 3);
+
+  // Sold out again, then taken off sale: the catalog refusal wins, as in inventory_reserve.
+  EXPECT_EQ(ErrorReason(reservations_->Reserve(Cmd("so-l3", {{"so", 1}})).status()),
+            "INSUFFICIENT_STOCK");
+  SkuRecord off = Sku("so");
+  off.sale_status = v1::SKU_SALE_STATUS_OFF_SALE;
+  ORDERLY_ASSERT_OK(catalog_->UpsertSku(off));
+  reservations_->InvalidateSku("so");
+  const double refused_before = checks("refused");
+  auto off_sale = reservations_->Reserve(Cmd("so-l4", {{"so", 1}}));
+  EXPECT_EQ(ErrorReason(off_sale.status()), "SKU_OFF_SALE");
+  EXPECT_EQ(checks("refused"), refused_before);
 }
 
 }  // namespace
