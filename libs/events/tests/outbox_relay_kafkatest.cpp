@@ -285,3 +285,35 @@ TEST_F(EventFixture, TwoRelaysNeverReorderAKey) {
 
 }  // namespace
 }  // namespace orderly::events::testing
+
+namespace orderly::events::testing {
+namespace {
+
+// The claim walks outbox_unpublished's index over the rows the relay deleted; the relay vacuums
+// that small queue itself while it publishes, instead of waiting for autovacuum's next round.
+TEST_F(EventFixture, RelayVacuumsTheQueueItPublishesFrom) {
+  for (int i = 0; i < 300; ++i) Write("order-" + std::to_string(i % 10));
+  {
+    OutboxRelay relay(Relay());
+    relay.Start();
+    ASSERT_TRUE(WaitDrained(30s));
+    relay.Stop();
+  }
+  EXPECT_EQ(Count("id IN (SELECT id FROM outbox_unpublished)"), 0);
+  // Statistics arrive when the relay's session ends, shortly after Stop().
+  int64_t vacuums = 0;
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (vacuums == 0 && std::chrono::steady_clock::now() < until) {
+    ORDERLY_ASSERT_OK(pool_->InTransaction([&](pqxx::transaction_base& tx) {
+      vacuums = tx.exec1("SELECT vacuum_count FROM pg_stat_user_tables "
+                         "WHERE relname = 'outbox_unpublished'")[0]
+                    .as<int64_t>();
+      return absl::OkStatus();
+    }));
+    if (vacuums == 0) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(vacuums, 1);
+}
+
+}  // namespace
+}  // namespace orderly::events::testing
