@@ -65,6 +65,13 @@ void CountConfirm(const std::string& outcome) {
       .Inc();
 }
 
+void CountReserveRetry(const std::string& reason) {
+  R().GetCounter("orderly_inventory_reserve_retries_total",
+                 "One-statement Reserves run again after a deadlock or serialization failure",
+                 {{"reason", reason}})
+      .Inc();
+}
+
 void CountSoldOutCheck(const std::string& outcome) {
   thread_local std::map<std::string, orderly::metrics::Counter*> cache;
   auto& slot = cache[outcome];

@@ -9,6 +9,9 @@ namespace orderly::inventory::metrics {
 // orderly_inventory_reserve_decisions_total{path="db|redis|db_fallback", outcome=...}
 // outcome: reserved, replayed, insufficient, refused (other business errors), error.
 void CountReserve(const std::string& path, const std::string& outcome);
+// orderly_inventory_reserve_retries_total{reason="aborted"}: one-statement Reserves run again
+// after a deadlock or serialization failure (nothing was written).
+void CountReserveRetry(const std::string& reason);
 // orderly_inventory_sold_out_checks_total{outcome="refused|passed|error"}: one-line database
 // Reserves of a SKU sold out a moment ago, asked with the plain read first.
 void CountSoldOutCheck(const std::string& outcome);

@@ -255,7 +255,10 @@ std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneState
                                             .event = &ev});
     if (!out.ok()) {
       // Deadlock / serialization failure: nothing was written, run the statement again.
-      if (out.status().code() == absl::StatusCode::kAborted) continue;
+      if (out.status().code() == absl::StatusCode::kAborted) {
+        metrics::CountReserveRetry("aborted");
+        continue;
+      }
       return absl::StatusOr<Reservation>(out.status());
     }
     switch (out->kind) {
