@@ -1,7 +1,7 @@
 // orderly-flash-sale-bench: drives a running orderly-inventory with many concurrent gRPC clients.
 //
 //   orderly-flash-sale-bench setup --target H:P --sku S --stock N [--flash] [--buckets B]
-//   orderly-flash-sale-bench run   --target H:P --sku S --attempts N [--flash]
+//   orderly-flash-sale-bench run   --target H:P --sku S --attempts N [--flash]  (defaults: 4 x 64)
 //                                  [--channels C] [--inflight I] [--threads T] [--run-id R]
 //   orderly-flash-sale-bench check --target H:P --sku S --stock N
 //   orderly-flash-sale-bench lua       (prints the Redis reserve script, for redis-benchmark)
@@ -131,8 +131,8 @@ int Run(const std::map<std::string, std::string>& f) {
   const std::string sku = Flag(f, "sku", "bench-sku");
   const std::string run_id = Flag(f, "run-id", std::to_string(::getpid()));
   const int64_t attempts = std::atoll(Flag(f, "attempts", "20000").c_str());
-  const int channels = std::atoi(Flag(f, "channels", "16").c_str());
-  const int inflight = std::atoi(Flag(f, "inflight", "8").c_str());
+  const int channels = std::atoi(Flag(f, "channels", "4").c_str());
+  const int inflight = std::atoi(Flag(f, "inflight", "64").c_str());
   const int threads = std::atoi(Flag(f, "threads", "2").c_str());
   const bool flash = f.count("flash") > 0;
   // --quantity 0 measures the gRPC round trip alone (refused before any I/O).
