@@ -104,12 +104,15 @@ constexpr char kPersistGrantsFunction[] = R"sql(
                                         $5::bigint[], $6::text[], $7::bigint[], $8::bigint[],
                                         $9::text[], $10::uuid[], $11, $12::text[], $13::text[],
                                         $14::bytea[], $15::text[], $16::bigint[]))sql";
-// inventory_reserve's reads for one line (migration 0002), in one statement and one snapshot.
+// inventory_reserve's reads for one-line orders (migrations 0002 / 0004), a batch in one
+// statement and one snapshot; rows in query order (n), the SKU columns NULL when it is unknown.
 constexpr char kShortOfStock[] = R"sql(
-  SELECT EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = $1),
+  SELECT q.n, EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = q.order_id),
          s.sale_status, s.flash_sale, s.flash_epoch, s.purchase_limit, s.deduction_policy,
          COALESCE((SELECT sum(b.available) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0)
-    FROM skus s WHERE s.sku_id = $2)sql";
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(order_id, sku_id, n)
+    LEFT JOIN skus s ON s.sku_id = q.sku_id
+   ORDER BY q.n)sql";
 constexpr char kAvailableOf[] =
     "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1";
 
@@ -850,35 +853,44 @@ absl::StatusOr<std::optional<Reservation>> PgStockRepository::GetReservation(
   return out;
 }
 
-absl::StatusOr<std::optional<int64_t>> PgStockRepository::ShortOfStock(const ReserveCommand& cmd,
-                                                                       DeductionPolicy policy) {
-  if (cmd.items.size() != 1) return std::optional<int64_t>();
-  const ReserveItem& item = cmd.items.front();
-  const bool flash_order = cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE;
-  std::optional<int64_t> out;
+absl::StatusOr<std::vector<std::optional<int64_t>>> PgStockRepository::ShortOfStock(
+    const std::vector<ShortOfStockQuery>& queries) {
+  std::vector<std::optional<int64_t>> out(queries.size());
+  std::vector<std::string> orders, skus;
+  for (const auto& q : queries) {
+    if (q.cmd->items.size() != 1) return absl::InvalidArgumentError("ShortOfStock: one line only");
+    orders.push_back(q.cmd->order_id);
+    skus.push_back(q.cmd->items.front().sku_id);
+  }
+  if (queries.empty()) return out;
   auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
     try {
       pqxx::nontransaction tx(conn);
-      auto rows = Exec(tx, ORDERLY_SQL(kShortOfStock), cmd.order_id, item.sku_id);
-      out.reset();
-      if (rows.empty()) return absl::OkStatus();  // unknown SKU: inventory_reserve words it
-      const auto& r = rows[0];
-      const bool has_reservation = r[0].as<bool>();
-      const int sale_status = r[1].as<int>();
-      const bool flash_sale = r[2].as<bool>();
-      const int64_t epoch = r[3].as<int64_t>();
-      const int64_t limit = r[4].as<int64_t>();
-      const int catalog_policy = r[5].as<int>();
-      const int64_t available = r[6].as<int64_t>();
-      // The same tests, in the same order, as inventory_reserve before its 'insufficient'.
-      if (has_reservation) return absl::OkStatus();
-      if (sale_status != 1 || flash_sale != flash_order || (flash_order && epoch == 0) ||
-          (limit > 0 && item.quantity > limit)) {
-        return absl::OkStatus();
+      auto rows = Exec(tx, ORDERLY_SQL(kShortOfStock), TextArray(orders), TextArray(skus));
+      if (rows.size() != queries.size()) return absl::InternalError("ShortOfStock: row count");
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        const ReserveCommand& cmd = *queries[i].cmd;
+        const ReserveItem& item = cmd.items.front();
+        const bool flash_order = cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE;
+        out[i].reset();
+        // The same tests, in the same order, as inventory_reserve before its 'insufficient'.
+        if (r[1].as<bool>()) continue;  // the order has a reservation (or a tombstone)
+        if (r[2].is_null()) continue;   // unknown SKU: inventory_reserve words it
+        const int sale_status = r[2].as<int>();
+        const bool flash_sale = r[3].as<bool>();
+        const int64_t epoch = r[4].as<int64_t>();
+        const int64_t limit = r[5].as<int64_t>();
+        const int catalog_policy = r[6].as<int>();
+        const int64_t available = r[7].as<int64_t>();
+        if (sale_status != 1 || flash_sale != flash_order || (flash_order && epoch == 0) ||
+            (limit > 0 && item.quantity > limit)) {
+          continue;
+        }
+        const int actual = flash_sale ? 1 : catalog_policy;
+        if (actual != static_cast<int>(queries[i].policy)) continue;
+        if (available < item.quantity) out[i] = available;
       }
-      const int actual = flash_sale ? 1 : catalog_policy;
-      if (actual != static_cast<int>(policy)) return absl::OkStatus();
-      if (available < item.quantity) out = available;
       return absl::OkStatus();
     } catch (...) {
       return pg::StatusFromCurrentException();

@@ -68,8 +68,8 @@ class PgStockRepository : public StockRepository {
   absl::StatusOr<std::optional<Reservation>> GetReservation(const std::string& order_id) override;
   absl::StatusOr<OneStatementOutcome> ReserveInOneStatement(
       const OneStatementReserve& request) override;
-  absl::StatusOr<std::optional<int64_t>> ShortOfStock(const ReserveCommand& cmd,
-                                                     DeductionPolicy policy) override;
+  absl::StatusOr<std::vector<std::optional<int64_t>>> ShortOfStock(
+      const std::vector<ShortOfStockQuery>& queries) override;
   absl::StatusOr<bool> PersistFlashGrantInOneStatement(const Reservation& reservation,
                                                        int64_t epoch,
                                                        events::v1::EventEnvelope& event) override;

@@ -163,9 +163,10 @@ absl::StatusOr<Reservation> ReservationManager::Reserve(const ReserveCommand& cm
 }
 
 absl::StatusOr<Reservation> ReservationManager::ReserveInDb(const ReserveCommand& cmd,
-                                                            const std::string& path) {
+                                                            const std::string& path,
+                                                            bool sold_out_checked) {
   (void)path;
-  if (auto r = ReserveInOneStatement(cmd)) return *std::move(r);
+  if (auto r = ReserveInOneStatement(cmd, sold_out_checked)) return *std::move(r);
   return ReserveInTransaction(cmd);
 }
 
@@ -201,7 +202,7 @@ void ReservationManager::LearnPolicy(const std::string& sku_id, DeductionPolicy 
 }
 
 std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneStatement(
-    const ReserveCommand& cmd) {
+    const ReserveCommand& cmd, bool sold_out_checked) {
   using Kind = StockRepository::OneStatementOutcome::Kind;
   const bool flash_order = cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE;
   // The StockReserved event is built before the statement, so it needs each line's deduction
@@ -215,12 +216,13 @@ std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneState
   // A SKU that was sold out a moment ago is asked the cheap question first. The answer is the
   // database's, now: the hint only picks which statement to send, it never refuses by itself.
   const bool one_line = cmd.items.size() == 1;
-  if (one_line && SoldOutHint(cmd.items.front().sku_id)) {
+  if (one_line && !sold_out_checked && SoldOutHint(cmd.items.front().sku_id)) {
     const ReserveItem& item = cmd.items.front();
-    auto short_of = repo_.ShortOfStock(cmd, policies.front());
-    if (short_of.ok() && short_of->has_value()) {
+    auto short_of = repo_.ShortOfStock({{&cmd, policies.front()}});
+    if (short_of.ok() && short_of->front().has_value()) {
       metrics::CountSoldOutCheck("refused");
-      return absl::StatusOr<Reservation>(InsufficientStock(item.sku_id, item.quantity, **short_of));
+      return absl::StatusOr<Reservation>(
+          InsufficientStock(item.sku_id, item.quantity, *short_of->front()));
     }
     // A replay, a tombstone, a catalog change or stock back: inventory_reserve decides (and
     // clears the hint once the SKU is not sold out).
@@ -466,6 +468,13 @@ void ReservationManager::ReserveAsync(const ReserveCommand& cmd_in, const Submit
                           flash_ != nullptr && cmd.items.size() == 1 &&
                           FreshCachedSku(cmd.items.front().sku_id, &sku) && !BreakerOpen();
   if (!redis_path) {
+    if (cmd.order_type != common::v1::ORDER_TYPE_FLASH_SALE && cmd.items.size() == 1 &&
+        SoldOutHint(cmd.items.front().sku_id) &&
+        ValidateReserve(cmd, clock_->Now(), options_.windows).ok()) {
+      const DeductionPolicy policy = PolicyHint(cmd.items.front().sku_id);
+      EnqueueSoldOutCheck({std::move(cmd), policy, submit, std::move(done)});
+      return;
+    }
     submit([this, cmd = std::move(cmd), done = std::move(done)] { done(Reserve(cmd)); });
     return;
   }
@@ -502,6 +511,58 @@ void ReservationManager::ReserveAsync(const ReserveCommand& cmd_in, const Submit
           done(AfterFlashDecision(cmd, sku, expires_at, grant));
         });
       });
+}
+
+void ReservationManager::EnqueueSoldOutCheck(QueuedCheck c) {
+  Submit submit = c.submit;
+  bool start = false;
+  {
+    std::lock_guard lock(checks_mu_);
+    checks_.push_back(std::move(c));
+    start = !checks_running_;
+    checks_running_ = true;
+  }
+  if (start) submit([this] { RunSoldOutChecks(); });
+}
+
+void ReservationManager::RunSoldOutChecks() {
+  constexpr size_t kMaxBatch = 256;
+  while (true) {
+    std::vector<QueuedCheck> batch;
+    {
+      std::lock_guard lock(checks_mu_);
+      if (checks_.empty()) {
+        checks_running_ = false;
+        return;
+      }
+      while (!checks_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(checks_.front()));
+        checks_.pop_front();
+      }
+    }
+    std::vector<StockRepository::ShortOfStockQuery> queries;
+    queries.reserve(batch.size());
+    for (const auto& q : batch) queries.push_back({&q.cmd, q.policy});
+    auto short_of = repo_.ShortOfStock(queries);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      QueuedCheck& q = batch[i];
+      if (short_of.ok() && (*short_of)[i].has_value()) {
+        const ReserveItem& item = q.cmd.items.front();
+        metrics::CountSoldOutCheck("refused");
+        metrics::CountReserve("db", "insufficient");
+        q.done(InsufficientStock(item.sku_id, item.quantity, *(*short_of)[i]));
+        continue;
+      }
+      // A replay, a tombstone, a catalog change, stock back, or the read failed:
+      // inventory_reserve decides, on the pool like any other order.
+      metrics::CountSoldOutCheck(short_of.ok() ? "passed" : "error");
+      q.submit([this, cmd = std::move(q.cmd), done = std::move(q.done)] {
+        auto r = ReserveInDb(cmd, "db", /*sold_out_checked=*/true);
+        metrics::CountReserve("db", OutcomeOf(r.status()));
+        done(std::move(r));
+      });
+    }
+  }
 }
 
 absl::StatusOr<Reservation> ReservationManager::AfterFlashDecision(

@@ -89,9 +89,24 @@ class ReservationManager {
   void InvalidateSku(const std::string& sku_id);
 
  private:
-  absl::StatusOr<Reservation> ReserveInDb(const ReserveCommand& cmd, const std::string& path);
+  // sold_out_checked: the caller already asked ShortOfStock for this order (skip asking again).
+  absl::StatusOr<Reservation> ReserveInDb(const ReserveCommand& cmd, const std::string& path,
+                                          bool sold_out_checked = false);
   // nullopt: not decided here (take ReserveInTransaction).
-  std::optional<absl::StatusOr<Reservation>> ReserveInOneStatement(const ReserveCommand& cmd);
+  std::optional<absl::StatusOr<Reservation>> ReserveInOneStatement(const ReserveCommand& cmd,
+                                                                   bool sold_out_checked);
+  // One-line ordinary orders of a SKU sold out a moment ago, on the async path: their
+  // ShortOfStock reads are sent in batches (one statement for everything queued meanwhile) by
+  // one pool task at a time, which answers the refusals; every other order goes on to
+  // inventory_reserve on the pool. A hand-off per batch instead of per order.
+  struct QueuedCheck {
+    ReserveCommand cmd;  // validated, order_type set
+    DeductionPolicy policy;
+    Submit submit;
+    ReserveCallback done;
+  };
+  void EnqueueSoldOutCheck(QueuedCheck c);
+  void RunSoldOutChecks();
   absl::StatusOr<Reservation> ReserveInTransaction(const ReserveCommand& cmd);
   DeductionPolicy PolicyHint(const std::string& sku_id) const;
   // SKUs whose last one-line database Reserve was refused with nothing available: their next
@@ -144,6 +159,9 @@ class ReservationManager {
   std::atomic<int64_t> breaker_until_ms_{0};
   mutable std::shared_mutex sold_out_mu_;
   std::unordered_set<std::string> sold_out_;
+  std::mutex checks_mu_;
+  std::deque<QueuedCheck> checks_;
+  bool checks_running_ = false;  // a pool task is draining checks_
 
   std::mutex grants_mu_;
   std::condition_variable grants_cv_;

@@ -132,13 +132,18 @@ class StockRepository {
   };
   virtual absl::StatusOr<OneStatementOutcome> ReserveInOneStatement(
       const OneStatementReserve& request) = 0;
-  // The read-only half of inventory_reserve for a one-line order, as one plain statement: the
-  // SKU's available units when inventory_reserve would answer 'insufficient' right now (no
-  // reservation for the order, the catalog allows the line, `policy` is the catalog's, the
-  // lock-free sum is short); nullopt when it would answer anything else (then call it). Writes
-  // nothing, ships no event: what a refusal of a sold-out SKU needs, and nothing more.
-  virtual absl::StatusOr<std::optional<int64_t>> ShortOfStock(const ReserveCommand& cmd,
-                                                             DeductionPolicy policy) = 0;
+  // The read-only half of inventory_reserve for one-line orders, as one plain statement for a
+  // whole batch (one snapshot): per order, the SKU's available units when inventory_reserve
+  // would answer 'insufficient' for it right now (no reservation for the order, the catalog
+  // allows the line, `policy` is the catalog's, the lock-free sum is short); nullopt when it
+  // would answer anything else (then call it). Writes nothing, ships no event: what a refusal
+  // of a sold-out SKU needs, and nothing more.
+  struct ShortOfStockQuery {
+    const ReserveCommand* cmd = nullptr;  // one item, validated, order_type set
+    DeductionPolicy policy = v1::DEDUCTION_POLICY_RESERVE_AT_ORDER;
+  };
+  virtual absl::StatusOr<std::vector<std::optional<int64_t>>> ShortOfStock(
+      const std::vector<ShortOfStockQuery>& queries) = 0;
   // Persists a Redis grant in one statement (migrations/0003): `reservation` is the new
   // reservation (path redis, grant_id, one line on the flash pool) and `event` its
   // StockReserved. true = written; false = nothing written, the transaction path must decide

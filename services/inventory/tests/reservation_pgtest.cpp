@@ -1,8 +1,12 @@
 // Reservations on the database path against a real PostgreSQL: all-or-nothing Reserve, bad
 // input writing nothing, replayed and reordered Reserve / Confirm / Release, expiry, deduction
 // policies, and the race for the last units.
+#include <condition_variable>
+#include <mutex>
+
 #include "inventory_fixture.hpp"
 #include "orderly/core/metrics.hpp"
+#include "worker_pool.hpp"
 
 namespace orderly::inventory::testing {
 namespace {
@@ -11,6 +15,42 @@ class ReservationTest : public InventoryFixture {
  protected:
   int64_t Outbox() { return Count("SELECT count(*) FROM outbox"); }
   int64_t Reservations() { return Count("SELECT count(*) FROM reservations"); }
+
+  // ReserveAsync (the gRPC handler's entry) for every command at once from 4 threads, database
+  // work on a pool of 8; returns the answers in command order.
+  std::vector<absl::StatusOr<Reservation>> ReserveAllAsync(const std::vector<ReserveCommand>& cmds) {
+    WorkerPool pool(8);
+    ReservationManager::Submit submit = [&pool](std::function<void()> t) {
+      pool.Submit(std::move(t));
+    };
+    std::mutex mu;
+    std::condition_variable cv;
+    int done = 0;
+    std::vector<absl::StatusOr<Reservation>> out(cmds.size(), absl::UnknownError("no answer"));
+    std::vector<std::thread> callers;
+    for (size_t t = 0; t < 4; ++t) {
+      callers.emplace_back([&, t] {
+        for (size_t i = t; i < cmds.size(); i += 4) {
+          reservations_->ReserveAsync(cmds[i], submit, [&, i](absl::StatusOr<Reservation> r) {
+            std::lock_guard lock(mu);
+            out[i] = std::move(r);
+            ++done;
+            cv.notify_all();
+          });
+        }
+      });
+    }
+    for (auto& c : callers) c.join();
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == int(cmds.size()); }));
+    return out;
+  }
+
+  static double SoldOutChecks(const std::string& outcome) {
+    return orderly::metrics::Registry::Default()
+        .GetCounter("orderly_inventory_sold_out_checks_total", "", {{"outcome", outcome}})
+        .Value();
+  }
 };
 
 TEST_F(ReservationTest, ReservesAllLinesAndConfirmSellsThem) {
@@ -443,11 +483,7 @@ TEST_F(ReservationTest, InvariantCheckReportsBrokenCounters) {
 // refuses what inventory_reserve would refuse at that moment: replays, tombstones, returned
 // stock and catalog changes are still answered as before.
 TEST_F(ReservationTest, SoldOutSkuIsAskedWithAPlainReadThatNeverRefusesWhatIsThere) {
-  auto checks = [](const std::string& outcome) {
-    return orderly::metrics::Registry::Default()
-        .GetCounter("orderly_inventory_sold_out_checks_total", "", {{"outcome", outcome}})
-        .Value();
-  };
+  auto checks = [](const std::string& outcome) { return SoldOutChecks(outcome); };
   AddSku(Sku("so"), 2);
   ORDERLY_ASSERT_OK(reservations_->Reserve(Cmd("so-w1", {{"so", 2}})));
   const double refused0 = checks("refused"), passed0 = checks("passed");
@@ -500,6 +536,54 @@ TEST_F(ReservationTest, SoldOutSkuIsAskedWithAPlainReadThatNeverRefusesWhatIsThe
   auto off_sale = reservations_->Reserve(Cmd("so-l4", {{"so", 1}}));
   EXPECT_EQ(ErrorReason(off_sale.status()), "SKU_OFF_SALE");
   EXPECT_EQ(checks("refused"), refused_before);
+}
+
+// On the async path (the gRPC handler) the reads of many orders of a sold-out SKU go as one
+// statement per batch; each answer is still exactly inventory_reserve's for that order.
+TEST_F(ReservationTest, AsyncSoldOutChecksInBatchesAnswerEachOrderExactly) {
+  AddSku(Sku("bo", 4), 3);
+  ORDERLY_ASSERT_OK(reservations_->Reserve(Cmd("bo-w1", {{"bo", 3}})));
+  EXPECT_EQ(ErrorReason(reservations_->Reserve(Cmd("bo-l0", {{"bo", 1}})).status()),
+            "INSUFFICIENT_STOCK");  // the SKU is now known to be sold out
+  ORDERLY_ASSERT_OK(reservations_->Release("bo-t1", v1::RELEASE_REASON_ORDER_CANCELLED));
+  const int64_t outbox = Outbox(), reservations = Reservations();
+  const double refused0 = SoldOutChecks("refused"), passed0 = SoldOutChecks("passed");
+
+  std::vector<ReserveCommand> cmds;
+  for (int i = 0; i < 100; ++i) cmds.push_back(Cmd("bo-l" + std::to_string(i + 1), {{"bo", 1}}));
+  cmds.push_back(Cmd("bo-w1", {{"bo", 3}}));  // 100: the winner's retry
+  cmds.push_back(Cmd("bo-t1", {{"bo", 1}}));  // 101: released before it was reserved
+  cmds.push_back(Cmd("bo-w1", {{"bo", 2}}));  // 102: the winner's order with other lines
+  auto out = ReserveAllAsync(cmds);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(ErrorReason(out[i].status()), "INSUFFICIENT_STOCK") << i << " " << out[i].status();
+    EXPECT_EQ(ErrorMetadata(out[i].status(), "sku_id"), "bo");
+    EXPECT_EQ(ErrorMetadata(out[i].status(), "available"), "0");
+  }
+  ORDERLY_ASSERT_OK(out[100]);
+  EXPECT_EQ(out[100]->order_id, "bo-w1");
+  EXPECT_EQ(ErrorReason(out[101].status()), "RESERVATION_RELEASED");
+  EXPECT_EQ(ErrorReason(out[102].status()), "REQUEST_FINGERPRINT_MISMATCH");
+  EXPECT_EQ(SoldOutChecks("refused"), refused0 + 100);
+  EXPECT_EQ(SoldOutChecks("passed"), passed0 + 3);
+  EXPECT_EQ(Outbox(), outbox);
+  EXPECT_EQ(Reservations(), reservations);
+
+  // Two units come back: of five racing orders exactly two get them, none is refused wrongly.
+  ORDERLY_ASSERT_OK(catalog_->ReceiveStock("bo", 2, "bo-more", "returned"));
+  std::vector<ReserveCommand> late;
+  for (int i = 0; i < 5; ++i) late.push_back(Cmd("bo-n" + std::to_string(i), {{"bo", 1}}));
+  int ok = 0;
+  for (const auto& r : ReserveAllAsync(late)) {
+    if (r.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(ErrorReason(r.status()), "INSUFFICIENT_STOCK") << r.status();
+    }
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(Level("bo").reserved, 5);
+  EXPECT_EQ(Level("bo").available, 0);
 }
 
 }  // namespace
