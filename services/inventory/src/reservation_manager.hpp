@@ -125,7 +125,7 @@ class ReservationManager {
   std::optional<absl::StatusOr<Reservation>> CheckFlashCatalog(const ReserveCommand& cmd,
                                                                const SkuRecord& sku);
   bool FreshCachedSku(const std::string& sku_id, SkuRecord* out) const;
-  // Grants admitted on the async path are persisted in batches by one thread: a batch is one
+  // Grants admitted on the async path are persisted in batches by two threads: a batch is one
   // statement and one commit (the pool row's lock is held across the commit, so a commit per
   // winner serializes the sale on fsync). Grants a batch did not write take PersistFlashGrant.
   struct QueuedGrant {
@@ -168,7 +168,7 @@ class ReservationManager {
   std::deque<QueuedGrant> grants_;
   bool grants_stop_ = false;
   std::once_flag grants_started_;
-  std::thread grants_thread_;
+  std::vector<std::thread> grants_threads_;
 };
 
 }  // namespace orderly::inventory
