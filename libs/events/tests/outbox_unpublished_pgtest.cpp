@@ -1,7 +1,8 @@
 // Migration 9101 (the unpublished queue) against real PostgreSQL: a database written with the
 // schema up to 9100 upgrades with every row still to publish queued (rows that failed before
 // flagged), published rows not queued, and the old pending indexes gone; appends afterwards queue
-// their rows, and marking a row published no longer touches the outbox's indexes (HOT).
+// their rows, and marking a row published no longer touches the outbox's indexes (HOT), nor does
+// taking the next sequence of an aggregate (9102).
 #include <gtest/gtest.h>
 
 #include "orderly/events/outbox.hpp"
@@ -105,6 +106,29 @@ TEST_F(OutboxUnpublishedTest, MarkingPublishedIsAHotUpdate) {
              "AS b(n), heap_page_items(get_raw_page('outbox', n::int)) "
              "WHERE t_infomask2 & 16384 <> 0"));
   EXPECT_GE(hot, 180);
+}
+
+// Every append updates its aggregate's sequence row (migration 9102): with half-empty pages the
+// update stays on the row's page (HOT) instead of adding a primary-key entry.
+TEST_F(OutboxUnpublishedTest, SequenceUpdatesAreHotUpdates) {
+  ORDERLY_ASSERT_OK(pg::ApplyMigrations(*pool_, "queue-test", SchemaMigrations()));
+  // One session, one statement per append (each its own transaction), as the writers do.
+  pqxx::connection conn(db_->dsn());
+  constexpr int kAggregates = 300;  // several pages of sequence rows
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kAggregates; ++i) {
+      pqxx::nontransaction(conn).exec(AppendSql("agg-" + std::to_string(i)));
+    }
+  }
+  // Pruning removes the traces of HOT chains from the pages, so count with the statistics.
+  pqxx::nontransaction(conn).exec("SELECT pg_stat_force_next_flush()");
+  pqxx::nontransaction(conn).exec("SELECT 1");
+  auto r = pqxx::nontransaction(conn).exec1(
+      "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+      "WHERE relname = 'outbox_sequences'");
+  const int64_t updates = r[0].as<int64_t>(), hot = r[1].as<int64_t>();
+  EXPECT_EQ(updates, 2 * kAggregates);
+  EXPECT_GE(hot, updates * 9 / 10);
 }
 
 }  // namespace
