@@ -17,13 +17,18 @@ namespace {
 
 // Rows to publish are those in outbox_unpublished (migration 9101), in id order. A row is skipped
 // while an earlier row of its aggregate is parked or still backing off, so one aggregate's events
-// are never published out of sequence; `held` finds those aggregates once per claim from the ids
-// that failed before (a usually empty partial index).
+// are never published out of sequence; `held` finds those aggregates once per claim, from the
+// queued ids that failed before and from the parked rows (both usually none, both read through
+// partial indexes). Parked rows leave the queue, so claims do not walk past them.
 constexpr char kClaimSql[] = R"sql(
 WITH held AS MATERIALIZED (
-  SELECT p.aggregate_type, p.aggregate_id, min(p.sequence) AS sequence
-  FROM outbox_unpublished f JOIN outbox p ON p.id = f.id
-  WHERE f.failed AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now())
+  SELECT aggregate_type, aggregate_id, min(sequence) AS sequence
+  FROM (SELECT p.aggregate_type, p.aggregate_id, p.sequence
+        FROM outbox_unpublished f JOIN outbox p ON p.id = f.id
+        WHERE f.failed AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now())
+        UNION ALL
+        SELECT aggregate_type, aggregate_id, sequence FROM outbox
+        WHERE parked_at IS NOT NULL AND published_at IS NULL) h
   GROUP BY 1, 2)
 SELECT o.id, o.topic, o.partition_key, o.aggregate_type, o.aggregate_id, o.sequence, o.event_type,
        o.payload, o.traceparent, o.event_id::text,
@@ -52,17 +57,23 @@ WHERE id = ANY($1::bigint[]))sql";
 
 // Transient errors (broker down, timeouts) back off but never park: an outage must not turn
 // into a pile of parked rows. Permanent errors park after max_attempts.
+// A parked row leaves the queue (UnparkOutbox puts it back); a retried one stays, flagged.
 constexpr char kMarkFailedSql[] = R"sql(
-WITH flagged AS (
-  UPDATE outbox_unpublished SET failed = true WHERE id = ANY($1::bigint[]) AND NOT failed)
-UPDATE outbox
-SET attempts = attempts + 1,
-    last_error = $2,
-    next_attempt_at = now() + least($3::double precision * power(2, attempts), $4::double precision)
-                              * interval '1 millisecond',
-    parked_at = CASE WHEN $5::boolean AND attempts + 1 >= $6 THEN now() ELSE NULL END
-WHERE id = ANY($1::bigint[])
-RETURNING parked_at IS NOT NULL)sql";
+WITH marked AS (
+  UPDATE outbox
+  SET attempts = attempts + 1,
+      last_error = $2,
+      next_attempt_at = now() + least($3::double precision * power(2, attempts),
+                                      $4::double precision) * interval '1 millisecond',
+      parked_at = CASE WHEN $5::boolean AND attempts + 1 >= $6 THEN now() ELSE NULL END
+  WHERE id = ANY($1::bigint[])
+  RETURNING id, parked_at IS NOT NULL AS parked),
+flagged AS (
+  UPDATE outbox_unpublished u SET failed = true
+  FROM marked m WHERE u.id = m.id AND NOT m.parked AND NOT u.failed),
+unqueued AS (
+  DELETE FROM outbox_unpublished u USING marked m WHERE u.id = m.id AND m.parked)
+SELECT parked FROM marked)sql";
 
 // Published rows older than the retention, oldest ids first. No index covers published_at (it
 // would make every mark a non-HOT update), so the scan walks the primary key from the start and
@@ -663,9 +674,13 @@ absl::StatusOr<int> OutboxRelay::RunOnce() {
 absl::StatusOr<int64_t> UnparkOutbox(pg::Pool& pool, const std::string& aggregate_id) {
   int64_t n = 0;
   auto s = pool.InTransaction([&](pqxx::transaction_base& tx) {
+    // Back into the queue, flagged as failed before (the relay's held-back check reads those).
     auto r = tx.exec_params(
-        "UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = now() "
-        "WHERE parked_at IS NOT NULL AND ($1 = '' OR aggregate_id = $1)",
+        "WITH unparked AS ("
+        "  UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = now() "
+        "  WHERE parked_at IS NOT NULL AND ($1 = '' OR aggregate_id = $1) RETURNING id) "
+        "INSERT INTO outbox_unpublished (id, failed) SELECT id, true FROM unparked "
+        "ON CONFLICT (id) DO UPDATE SET failed = true",
         aggregate_id);
     n = r.affected_rows();
     tx.exec("SELECT pg_notify('orderly_outbox', '')");
@@ -688,10 +703,10 @@ void RegisterOutboxMetrics(pg::Pool& pool, const std::string& service) {
   reg.AddCollector([&pool, &backlog, &age, &parked] {
     (void)pool.InTransaction([&](pqxx::transaction_base& tx) {
       auto r = tx.exec1(
-          "SELECT count(*) FILTER (WHERE o.parked_at IS NULL), "
-          "coalesce(extract(epoch from now() - min(o.created_at) FILTER (WHERE o.parked_at IS "
-          "NULL)), 0)::double precision, count(*) FILTER (WHERE o.parked_at IS NOT NULL) "
-          "FROM outbox_unpublished u JOIN outbox o ON o.id = u.id");
+          "SELECT count(*), "
+          "coalesce(extract(epoch from now() - min(o.created_at)), 0)::double precision, "
+          "(SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL) "
+          "FROM outbox_unpublished u JOIN outbox o ON o.id = u.id WHERE o.parked_at IS NULL");
       backlog.Set(r[0].as<double>());
       age.Set(r[1].as<double>());
       parked.Set(r[2].as<double>());

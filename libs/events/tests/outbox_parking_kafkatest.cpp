@@ -45,8 +45,9 @@ TEST_F(EventFixture, PermanentFailureParksTheRowAndHoldsBackOnlyItsAggregate) {
             1);
   EXPECT_EQ(Count("aggregate_id = 'order-poison' AND sequence = 2 AND parked_at IS NULL"), 1);
   EXPECT_EQ(relay.stats().parked.load(), 1);
-  // Both poison-aggregate rows are still queued; the published ones left the queue.
-  EXPECT_EQ(Count("id IN (SELECT id FROM outbox_unpublished)"), 2);
+  // Only the held row is still queued: the parked one and the published ones left the queue.
+  EXPECT_EQ(Count("id IN (SELECT id FROM outbox_unpublished) AND sequence = 2"), 1);
+  EXPECT_EQ(Count("id IN (SELECT id FROM outbox_unpublished)"), 1);
 
   RegisterOutboxMetrics(*pool_, "parking-test");
   const std::string text = metrics::Registry::Default().RenderText();
@@ -58,6 +59,17 @@ TEST_F(EventFixture, PermanentFailureParksTheRowAndHoldsBackOnlyItsAggregate) {
   // The other aggregate's events all arrived, the poison never did. (The poison's successor was
   // produced in the same batches as the poison, before its failure was known, so it may be on
   // the topic too: it stays unmarked and is published again after its predecessor.)
+  // Unparking queues the row again for a fresh round of attempts.
+  auto unparked = UnparkOutbox(*pool_, "order-poison");
+  ASSERT_TRUE(unparked.ok()) << unparked.status();
+  EXPECT_EQ(*unparked, 1);
+  EXPECT_EQ(Count("id IN (SELECT id FROM outbox_unpublished) AND aggregate_id = 'order-poison'"),
+            2);
+  EXPECT_EQ(Count("parked_at IS NULL AND attempts = 0 AND sequence = 1"), 1);
+  const std::string after = metrics::Registry::Default().RenderText();
+  EXPECT_NE(after.find("orderly_outbox_parked{service=\"parking-test\"} 0"), std::string::npos);
+  EXPECT_NE(after.find("orderly_outbox_backlog{service=\"parking-test\"} 2"), std::string::npos);
+
   auto records = ReadAll(topic_, 3, 20s);
   std::set<std::string> ok_ids;
   for (const auto& r : records) {
