@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run outbox [throughput_seconds] [latency_seconds] [writers (8)] [txn: BEGIN/COMMIT writers]
+# bench/run outbox [throughput_seconds] [latency_seconds] [writers (8)] [stmt: one-statement writers]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${ORDERLY_BUILD_DIR:-$ROOT/build}"
