@@ -97,9 +97,10 @@ ON CONFLICT (singleton) DO UPDATE SET busy = EXCLUDED.busy)sql";
 // the relay deleted since the last vacuum; autovacuum comes at most once a minute (10,000s of
 // rows at full speed), so the relay vacuums the small queue itself every few seconds while busy.
 // Its index is what the claim walks, so index cleanup always runs; no truncation, whose exclusive
-// lock would keep this thread retrying for seconds against the writers' inserts.
+// lock would keep this thread retrying for seconds against the writers' inserts; and no waiting
+// behind an autovacuum of the same table (SKIP_LOCKED: that one cleans it anyway).
 constexpr char kVacuumQueueSql[] =
-    "VACUUM (INDEX_CLEANUP ON, TRUNCATE false) outbox_unpublished";
+    "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE false) outbox_unpublished";
 constexpr auto kQueueVacuumInterval = std::chrono::seconds(5);
 
 constexpr char kTryLockSql[] = "SELECT pg_try_advisory_lock(7212, hashtext($1))";

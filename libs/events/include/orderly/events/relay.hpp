@@ -6,9 +6,9 @@
 // all its work on that same connection, so if its session dies it loses the lock and can no
 // longer mark rows published; a standby takes over within `standby_retry`.
 //
-// Each batch: claim unpublished rows in id order, skipping aggregates that have an earlier row
-// parked; produce them with the idempotent producer (acks=all, gapless) keyed by partition_key;
-// wait for every delivery report; mark the acknowledged rows published. Rows after the first
+// Each batch: claim the rows queued in outbox_unpublished in id order, skipping aggregates that
+// have an earlier row parked or backing off; produce them with the idempotent producer
+// (acks=all, gapless) keyed by partition_key; wait for every delivery report; mark the acknowledged rows published. Rows after the first
 // failure of an aggregate are not marked, so an aggregate's events are never marked out of
 // order. Failed rows back off exponentially; after max_attempts they are parked with their
 // error (alert metric orderly_outbox_parked) and block the rest of *their* aggregate only.
