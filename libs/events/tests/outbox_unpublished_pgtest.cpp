@@ -1,8 +1,8 @@
-// Migration 9101 (the unpublished queue) against real PostgreSQL: a database written with the
-// schema up to 9100 upgrades with every row still to publish queued (rows that failed before
-// flagged), published and parked rows not queued, and the old pending indexes gone; appends afterwards queue
-// their rows, and marking a row published no longer touches the outbox's indexes (HOT), nor does
-// taking the next sequence of an aggregate (9102).
+// Migrations 9101-9103 (the unpublished queue) against real PostgreSQL: a database written with
+// the schema up to 9100 upgrades with every row still to publish queued (rows that failed before
+// flagged), published and parked rows not queued, and the old pending indexes gone; appends
+// afterwards queue their rows, and marking a row published no longer touches the outbox's
+// indexes (HOT), nor does taking the next sequence of an aggregate (9102).
 #include <gtest/gtest.h>
 
 #include "orderly/events/outbox.hpp"
