@@ -10,8 +10,9 @@
 // have an earlier row parked or backing off; produce them with the idempotent producer
 // (acks=all, gapless) keyed by partition_key; wait for every delivery report; mark the
 // acknowledged rows published. Rows after the first failure of an aggregate are not marked, so
-// an aggregate's events are never marked out of order. Failed rows back off exponentially; after max_attempts they are parked with their
-// error (alert metric orderly_outbox_parked) and block the rest of *their* aggregate only.
+// an aggregate's events are never marked out of order. Failed rows back off exponentially;
+// after max_attempts they are parked with their error (alert metric orderly_outbox_parked) and
+// block the rest of *their* aggregate only.
 // Batches overlap by one: while a full batch N is produced, batch N+1 is claimed (leaving out
 // N's rows; after a small N, once N is acknowledged); N+1 is handed to the producer only after N's delivery reports, without the rows of an
 // aggregate that failed in N, and N is marked while N+1 is produced.
