@@ -24,7 +24,8 @@ constexpr char kClaimSql[] = R"sql(
 WITH held AS MATERIALIZED (
   SELECT aggregate_type, aggregate_id, min(sequence) AS sequence
   FROM (SELECT p.aggregate_type, p.aggregate_id, p.sequence
-        FROM outbox_unpublished f JOIN outbox p ON p.id = f.id
+        FROM outbox_unpublished f,
+             LATERAL (SELECT * FROM outbox WHERE outbox.id = f.id OFFSET 0) p
         WHERE f.failed AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now())
         UNION ALL
         SELECT aggregate_type, aggregate_id, sequence FROM outbox
@@ -36,8 +37,9 @@ SELECT o.id, o.topic, o.partition_key, o.aggregate_type, o.aggregate_id, o.seque
        (extract(epoch from o.created_at) * 1000)::bigint,
        o.attempts
 FROM outbox_unpublished u,
-     -- A lookup by primary key per queued id (OFFSET 0 keeps it one): a merge join would walk the
-     -- outbox's published rows from its first id.
+     -- A lookup by primary key per queued id (OFFSET 0 keeps it one, here and in `held`): a merge
+     -- join would walk the outbox's published rows from its first id, and the planner picks one
+     -- when the queue's statistics are stale.
      LATERAL (SELECT * FROM outbox WHERE outbox.id = u.id OFFSET 0) o
 WHERE o.parked_at IS NULL AND o.next_attempt_at <= now()
   AND NOT EXISTS (
@@ -214,6 +216,9 @@ struct OutboxRelay::Impl {
         // A mark lost in a database crash only republishes its rows (duplicates, which
         // consumers absorb), so the relay's commits need not wait for the WAL flush.
         pqxx::nontransaction(*conn).exec("SET synchronous_commit = off");
+        // Its statements touch a few thousand rows through indexes: parallel workers only add
+        // start-up cost (a parallel merge join over the whole outbox was seen with stale stats).
+        pqxx::nontransaction(*conn).exec("SET max_parallel_workers_per_gather = 0");
       }
       if (stats.active.load()) return true;
       pqxx::nontransaction ntx(*conn);
