@@ -6,6 +6,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <set>
+#include <string_view>
 #include <thread>
 
 #include <absl/strings/str_cat.h>
@@ -225,9 +227,19 @@ std::vector<DeliveryResult> Producer::ProduceBatch(const std::vector<Record>& re
   batch->results.resize(records.size());
   batch->done.assign(records.size(), false);
   RdKafka::Producer& producer = *impl_->producer;
+  // Topic and key of every record librdkafka refused to take: a later record with the same key
+  // must not overtake it onto the partition, so it is not sent either.
+  std::set<std::pair<std::string_view, std::string_view>> refused_keys;
 
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
+    if (!r.key.empty() && refused_keys.count({r.topic, r.key}) > 0) {
+      std::lock_guard lock(batch->mu);
+      batch->results[i].status = absl::UnavailableError(
+          "kafka produce: not sent, an earlier record with the same key was refused");
+      batch->done[i] = true;
+      continue;
+    }
     {
       std::lock_guard lock(batch->mu);
       ++batch->pending;
@@ -252,6 +264,7 @@ std::vector<DeliveryResult> Producer::ProduceBatch(const std::vector<Record>& re
       producer.poll(10);  // let deliveries drain the local queue
     }
     if (err != RdKafka::ERR_NO_ERROR) {
+      if (!r.key.empty()) refused_keys.emplace(r.topic, r.key);
       std::lock_guard lock(batch->mu);
       batch->results[i].status =
           err == RdKafka::ERR__QUEUE_FULL

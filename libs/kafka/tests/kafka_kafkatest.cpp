@@ -115,6 +115,30 @@ TEST_F(KafkaTest, ProducedRecordsComeBackInPerKeyOrderWithHeaders) {
   EXPECT_EQ(consumer->Poll(10, 300ms)->size(), 0u) << "nothing beyond the 1000";
 }
 
+// A record librdkafka refuses at once (here: over message.max.bytes) must not be overtaken by a
+// later record with the same key: that one is held back (UNAVAILABLE, the caller retries it after
+// its predecessor), while other keys are produced as usual.
+TEST_F(KafkaTest, ARefusedRecordIsNotOvertakenByItsKeysLaterRecords) {
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string topic, orderly::testing::UniqueTopic("refused", 2));
+  auto results = producer_->ProduceBatch({{topic, "a", std::string(1'500'000, 'x'), {}},
+                                          {topic, "a", "after the refused one", {}},
+                                          {topic, "b", "another key", {}}},
+                                         30s);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_FALSE(results[0].status.ok());
+  EXPECT_NE(results[0].status.code(), absl::StatusCode::kUnavailable) << results[0].status;
+  EXPECT_EQ(results[1].status.code(), absl::StatusCode::kUnavailable) << results[1].status;
+  ORDERLY_EXPECT_OK(results[2].status);
+  ORDERLY_ASSERT_OK(producer_->Flush(5s));
+
+  ConsumerPtr consumer = MakeConsumer(topic, "g." + orderly::testing::UniqueSuffix());
+  ASSERT_NE(consumer, nullptr);
+  auto got = PollUntil(*consumer, 1, 10, 30s);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].key, "b");
+  EXPECT_EQ(consumer->Poll(10, 1s)->size(), 0u) << "key a reached the topic";
+}
+
 TEST_F(KafkaTest, CommittedOffsetIsWhereTheGroupResumesAndLagFollowsPosition) {
   ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string topic, orderly::testing::UniqueTopic("resume", 1));
   std::vector<Record> records;

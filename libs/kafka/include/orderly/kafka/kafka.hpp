@@ -46,7 +46,9 @@ class Producer {
   ~Producer();
   // Produces every record and blocks until each delivery report arrives or the timeout passes
   // (then the still-pending ones report DEADLINE_EXCEEDED). Results are in input order. With
-  // idempotence, records for one partition are written in the order given.
+  // idempotence, records for one partition are written in the order given, and a record that
+  // librdkafka refuses at once (too large, unknown partition) is not overtaken: the batch's later
+  // records with the same topic and key are not sent and report UNAVAILABLE.
   std::vector<DeliveryResult> ProduceBatch(const std::vector<Record>& records,
                                            std::chrono::milliseconds timeout);
   absl::Status Flush(std::chrono::milliseconds timeout);
