@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -93,7 +94,8 @@ class EventFixture : public ::testing::Test {
     return false;
   }
 
-  // Reads the topic from the beginning until `expected` records arrived or the timeout passed.
+  // Reads the topic from the beginning until `expected` distinct events (by ce_id) arrived or the
+  // timeout passed. Duplicates (republished after an outage) are returned too, but do not count.
   std::vector<kafka::ConsumedRecord> ReadAll(const std::string& topic, size_t expected,
                                              std::chrono::seconds timeout) {
     kafka::ConsumerOptions co;
@@ -105,11 +107,15 @@ class EventFixture : public ::testing::Test {
     std::vector<kafka::ConsumedRecord> out;
     if (!c.ok()) return out;
     auto until = std::chrono::steady_clock::now() + timeout;
-    while (out.size() < expected && std::chrono::steady_clock::now() < until) {
+    std::set<std::string> ids;
+    while (ids.size() < expected && std::chrono::steady_clock::now() < until) {
       auto batch = (*c)->Poll(1000, std::chrono::milliseconds(500));
       EXPECT_TRUE(batch.ok()) << batch.status();
       if (!batch.ok()) break;
-      for (auto& r : *batch) out.push_back(std::move(r));
+      for (auto& r : *batch) {
+        ids.insert(r.Header("ce_id"));
+        out.push_back(std::move(r));
+      }
     }
     (*c)->Close();
     return out;

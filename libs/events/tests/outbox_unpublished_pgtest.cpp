@@ -112,10 +112,13 @@ TEST_F(OutboxUnpublishedTest, MarkingPublishedIsAHotUpdate) {
 // update stays on the row's page (HOT) instead of adding a primary-key entry.
 TEST_F(OutboxUnpublishedTest, SequenceUpdatesAreHotUpdates) {
   ORDERLY_ASSERT_OK(pg::ApplyMigrations(*pool_, "queue-test", SchemaMigrations()));
-  // One session, one statement per append (each its own transaction), as the writers do.
+  // One session, one statement per append (each its own transaction), as the writers do. Two
+  // appends per aggregate: the first inserts its sequence row, the second updates it, and that
+  // one update per row fits in the free half of its page without depending on pruning (which any
+  // older snapshot on a busy server delays). With full pages (fillfactor 100) it would not.
   pqxx::connection conn(db_->dsn());
   constexpr int kAggregates = 300;  // several pages of sequence rows
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < kAggregates; ++i) {
       pqxx::nontransaction(conn).exec(AppendSql("agg-" + std::to_string(i)));
     }
@@ -127,8 +130,8 @@ TEST_F(OutboxUnpublishedTest, SequenceUpdatesAreHotUpdates) {
       "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
       "WHERE relname = 'outbox_sequences'");
   const int64_t updates = r[0].as<int64_t>(), hot = r[1].as<int64_t>();
-  EXPECT_EQ(updates, 2 * kAggregates);
-  EXPECT_GE(hot, updates * 9 / 10);
+  EXPECT_EQ(updates, kAggregates);
+  EXPECT_GE(hot, updates * 99 / 100) << hot << " of " << updates << " sequence updates were HOT";
 }
 
 }  // namespace
