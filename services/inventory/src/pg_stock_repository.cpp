@@ -1,6 +1,7 @@
 #include "pg_stock_repository.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include <absl/strings/escaping.h>
@@ -415,6 +416,26 @@ absl::StatusOr<StockLevel> LevelInTx(pqxx::transaction_base& tx, const std::stri
   l.sold = rows[0][3].as<int64_t>();
   l.total_received = rows[0][4].as<int64_t>();
   return l;
+}
+
+// Runs one grant-persisting statement. A pool that could not cover the grants, or a low-stock
+// crossing (SQLSTATE IV001 / IV002), rolled the statement back whole: not an error, the caller
+// takes the slower path for those grants.
+absl::Status RunGrantStatement(pg::Pool& pool,
+                               const std::function<absl::Status(pqxx::nontransaction&)>& body) {
+  return pool.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    try {
+      pqxx::nontransaction tx(conn);
+      return body(tx);
+    } catch (const pqxx::sql_error& e) {
+      if (std::string state = e.sqlstate(); state == "IV001" || state == "IV002") {
+        return absl::OkStatus();
+      }
+      return pg::StatusFromCurrentException();
+    } catch (...) {
+      return pg::StatusFromCurrentException();
+    }
+  });
 }
 
 }  // namespace
@@ -1001,26 +1022,15 @@ absl::StatusOr<bool> PgStockRepository::PersistFlashGrantInOneStatement(
   auto row = OutboxRowOf(event);
   if (!row.ok()) return row.status();
   bool persisted = false;
-  auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
-    try {
-      pqxx::nontransaction tx(conn);
-      auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantFunction), r.order_id,
+  auto s = RunGrantStatement(pool_, [&](pqxx::nontransaction& tx) -> absl::Status {
+    auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantFunction), r.order_id,
                        static_cast<int>(r.order_type), r.fingerprint, ToUnixMillis(r.expires_at),
                        ToUnixMillis(r.created_at), r.lines[0].sku_id, r.lines[0].quantity, epoch,
                        r.grant_id, event.event_id(), std::string(events::kInventoryTopic),
                        row->partition_key, row->event_type, pqxx::binarystring(row->payload),
                        event.traceparent(), row->occurred_at_ms);
-      persisted = rows.size() == 1 && rows[0][0].as<std::string>() == "persisted";
-      return absl::OkStatus();
-    } catch (const pqxx::sql_error& e) {
-      // The pool could not cover the grant, or a low-stock crossing: rolled back whole.
-      if (std::string state = e.sqlstate(); state == "IV001" || state == "IV002") {
-        return absl::OkStatus();
-      }
-      return pg::StatusFromCurrentException();
-    } catch (...) {
-      return pg::StatusFromCurrentException();
-    }
+    persisted = rows.size() == 1 && rows[0][0].as<std::string>() == "persisted";
+    return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return persisted;
@@ -1054,10 +1064,8 @@ absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStat
     occurred.push_back(row->occurred_at_ms);
   }
   std::vector<bool> out(grants.size(), false);
-  auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
-    try {
-      pqxx::nontransaction tx(conn);
-      auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantsFunction), TextArray(order_ids),
+  auto s = RunGrantStatement(pool_, [&](pqxx::nontransaction& tx) -> absl::Status {
+    auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantsFunction), TextArray(order_ids),
                        IntArray(order_types), TextArray(fingerprints), IntArray(expires),
                        IntArray(nows), TextArray(skus), IntArray(qtys), IntArray(epochs),
                        TextArray(grant_ids), TextArray(event_ids),
@@ -1068,17 +1076,8 @@ absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStat
       if (outcomes.size() != grants.size()) {
         return absl::InternalError("inventory_persist_flash_grants: outcome count differs");
       }
-      for (size_t i = 0; i < outcomes.size(); ++i) out[i] = outcomes[i] == "persisted";
-      return absl::OkStatus();
-    } catch (const pqxx::sql_error& e) {
-      // Rolled back whole (pool short, low-stock crossing): every grant takes the one-grant path.
-      if (std::string state = e.sqlstate(); state == "IV001" || state == "IV002") {
-        return absl::OkStatus();
-      }
-      return pg::StatusFromCurrentException();
-    } catch (...) {
-      return pg::StatusFromCurrentException();
-    }
+    for (size_t i = 0; i < outcomes.size(); ++i) out[i] = outcomes[i] == "persisted";
+    return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return out;
