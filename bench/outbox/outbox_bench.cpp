@@ -89,14 +89,18 @@ int main(int argc, char** argv) {
   std::atomic<int64_t> written{0};
   // A transaction with several events writes them with one AppendMany, as a service does when
   // one change emits several events; a single event goes through Append in a transaction.
+  auto events_of = [&](int events_per_txn, int64_t first_order) {
+    std::vector<EventEnvelope> events;
+    events.reserve(events_per_txn);
+    for (int i = 0; i < events_per_txn; ++i) events.push_back(Event(first_order + i));
+    return events;
+  };
   auto write_txn = [&](int events_per_txn, int64_t first_order) {
     if (events_per_txn > 1 && !explicit_txn) {
       // One statement, its own transaction: one round trip instead of BEGIN, AppendMany, COMMIT.
       Die((*pool)->WithConnection([&](pqxx::connection& conn) -> absl::Status {
             pqxx::nontransaction tx(conn);
-            std::vector<EventEnvelope> events;
-            events.reserve(events_per_txn);
-            for (int i = 0; i < events_per_txn; ++i) events.push_back(Event(first_order + i));
+            auto events = events_of(events_per_txn, first_order);
             return orderly::events::AppendMany(tx, events, {.topic = *topic}).status();
           }),
           "write");
@@ -108,9 +112,7 @@ int main(int argc, char** argv) {
             auto ev = Event(first_order);
             return orderly::events::Append(tx, ev, {.topic = *topic}).status();
           }
-          std::vector<EventEnvelope> events;
-          events.reserve(events_per_txn);
-          for (int i = 0; i < events_per_txn; ++i) events.push_back(Event(first_order + i));
+          auto events = events_of(events_per_txn, first_order);
           return orderly::events::AppendMany(tx, events, {.topic = *topic}).status();
         }),
         "write");

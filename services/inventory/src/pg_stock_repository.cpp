@@ -177,18 +177,7 @@ constexpr char kFindReservation[] = R"sql(
     LEFT JOIN reservation_allocations a ON a.order_id = l.order_id AND a.sku_id = l.sku_id
    WHERE r.order_id = $1
    ORDER BY l.sku_id, a.bucket_no)sql";
-constexpr char kFindReservationForUpdate[] = R"sql(
-  SELECT r.order_id, r.state, r.order_type, r.fingerprint, r.path,
-         (extract(epoch FROM r.expires_at) * 1000)::bigint, r.release_reason, r.version,
-         (extract(epoch FROM r.created_at) * 1000)::bigint,
-         (extract(epoch FROM r.updated_at) * 1000)::bigint, r.grant_id,
-         l.sku_id, l.quantity, l.deduction_policy, l.state, a.bucket_no, a.quantity
-    FROM reservations r
-    LEFT JOIN reservation_lines l ON l.order_id = r.order_id
-    LEFT JOIN reservation_allocations a ON a.order_id = l.order_id AND a.sku_id = l.sku_id
-   WHERE r.order_id = $1
-   ORDER BY l.sku_id, a.bucket_no
-     FOR UPDATE OF r)sql";
+const std::string kFindReservationForUpdate = std::string(kFindReservation) + " FOR UPDATE OF r";
 constexpr char kInsertReservation[] = R"sql(
   INSERT INTO reservations (order_id, state, order_type, fingerprint, path, expires_at,
                             release_reason, version, created_at, updated_at, grant_id)
