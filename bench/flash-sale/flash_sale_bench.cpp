@@ -2,7 +2,7 @@
 //
 //   orderly-flash-sale-bench setup --target H:P --sku S --stock N [--flash] [--buckets B]
 //   orderly-flash-sale-bench run   --target H:P --sku S --attempts N [--flash]  (defaults: 4 x 64)
-//                                  [--channels C] [--inflight I] [--threads T] [--run-id R]
+//                                  [--channels C] [--inflight I] [--threads T (1)] [--run-id R]
 //   orderly-flash-sale-bench check --target H:P --sku S --stock N
 //   orderly-flash-sale-bench lua       (prints the Redis reserve script, for redis-benchmark)
 //
@@ -58,6 +58,9 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& target, int index) {
   grpc::ChannelArguments args;
   // A distinct argument per channel: gRPC would otherwise share one connection between them.
   args.SetInt("orderly.bench.channel", index);
+  // A buyer's attempt is made once: no retry filter, which buffers every call's metadata and
+  // message for a retry that never comes (~8 us of client CPU per call, measured).
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -133,7 +136,9 @@ int Run(const std::map<std::string, std::string>& f) {
   const int64_t attempts = std::atoll(Flag(f, "attempts", "20000").c_str());
   const int channels = std::atoi(Flag(f, "channels", "4").c_str());
   const int inflight = std::atoi(Flag(f, "inflight", "64").c_str());
-  const int threads = std::atoi(Flag(f, "threads", "2").c_str());
+  // One completion-queue thread: on 2 cores a second one only competes with the server's threads
+  // (measured 13.8k against 16k refusals/s).
+  const int threads = std::atoi(Flag(f, "threads", "1").c_str());
   const bool flash = f.count("flash") > 0;
   // --quantity 0 measures the gRPC round trip alone (refused before any I/O).
   const int64_t quantity = std::atoll(Flag(f, "quantity", "1").c_str());
