@@ -90,10 +90,12 @@ DELETE FROM outbox WHERE id IN (
     AND published_at < now() - $1::bigint * interval '1 second'
   ORDER BY id LIMIT $2))sql";
 
-// Writers notify only while the relay is not busy (migration 9005): NOTIFY serializes commits.
+// Writers notify only while a relay waits, i.e. the row says busy = false (migrations 9005, 9104):
+// NOTIFY serializes commits. No row: no relay is listening.
 constexpr char kSetBusySql[] = R"sql(
 INSERT INTO outbox_relay_state (busy) VALUES ($1)
 ON CONFLICT (singleton) DO UPDATE SET busy = EXCLUDED.busy)sql";
+constexpr char kClearStateSql[] = "DELETE FROM outbox_relay_state";
 
 // The claim walks outbox_unpublished's primary key from its lowest id, over the entries of rows
 // the relay deleted since the last vacuum; autovacuum comes at most once a minute (10,000s of
@@ -645,8 +647,9 @@ struct OutboxRelay::Impl {
     try {
       if (conn && conn->is_open() && stats.active) {
         pqxx::nontransaction ntx(*conn);
-        // The next leader waits for notifications until it is busy.
-        ntx.exec_prepared("orderly_outbox_set_busy", false);
+        // Nobody listens until the next leader first waits (migration 9104): writers stop
+        // notifying. That leader claims before it waits, so it misses nothing.
+        ntx.exec(kClearStateSql);
         ntx.exec_params(kUnlockSql, opt.service);
       }
     } catch (...) {

@@ -315,5 +315,54 @@ TEST_F(EventFixture, RelayVacuumsTheQueueItPublishesFrom) {
   EXPECT_GE(vacuums, 1);
 }
 
+// NOTIFY serializes writers' commits, so writers notify only while a relay waits for one
+// (migrations 9005, 9104): not before any relay runs and not after it released; but while it is
+// idle they do, and the relay publishes a lone event on that wake-up, long before its poll.
+TEST_F(EventFixture, WritersNotifyOnlyWhileARelayWaits) {
+  ORDERLY_ASSERT_OK_AND_ASSIGN(auto listener, pool_->Dedicated());
+  pqxx::nontransaction(*listener).exec("LISTEN orderly_outbox");
+  auto notified = [&] {
+    bool got = false;
+    // Drain everything that arrived; a notification is delivered right after its commit.
+    while (listener->await_notification(0, 200000) > 0) got = true;
+    return got;
+  };
+  auto state = [&] {
+    std::string v;
+    ORDERLY_EXPECT_OK(pool_->InTransaction([&](pqxx::transaction_base& tx) {
+      auto r = tx.exec("SELECT busy FROM outbox_relay_state");
+      v = r.empty() ? "absent" : (r[0][0].as<bool>() ? "busy" : "waiting");
+      return absl::OkStatus();
+    }));
+    return v;
+  };
+  Write("before-relay");
+  EXPECT_FALSE(notified()) << "no relay has run: nobody to wake";
+  {
+    auto o = Relay();
+    o.poll_interval = 10s;  // a wake-up within the test's deadline can only be the NOTIFY
+    OutboxRelay relay(o);
+    relay.Start();
+    ASSERT_TRUE(WaitDrained(30s));
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (state() != "waiting" && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_EQ(state(), "waiting");
+    (void)notified();
+    std::this_thread::sleep_for(100ms);  // past the relay's 20 ms second look: it waits now
+    const auto t0 = std::chrono::steady_clock::now();
+    Write("while-idle");
+    EXPECT_TRUE(notified());
+    ASSERT_TRUE(WaitDrained(3s));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+    relay.Stop();
+  }
+  EXPECT_EQ(state(), "absent");
+  (void)notified();
+  Write("after-release");
+  EXPECT_FALSE(notified()) << "the relay released: nobody to wake";
+}
+
 }  // namespace
 }  // namespace orderly::events::testing

@@ -18,7 +18,8 @@
 // aggregate that failed in N, and N is marked while N+1 is produced.
 // The relay wakes on LISTEN/NOTIFY and polls as a fallback. While it finds rows it keeps
 // claiming and flags itself busy (table outbox_relay_state) so writers skip the NOTIFY, which
-// serializes their commits; when a claim comes back empty it clears the flag and waits.
+// serializes their commits; when a claim comes back empty it clears the flag and waits. Writers
+// notify only while a relay waits: with no relay running (or after one released) they don't.
 #include <atomic>
 #include <chrono>
 #include <functional>
