@@ -3,12 +3,15 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 
+#include <absl/container/flat_hash_map.h>
 #include <absl/status/status.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -55,12 +58,36 @@ std::string_view CodeName(grpc::StatusCode code) {
   }
 }
 
+// A method's metric series, resolved once: per call the interceptor only bumps them (the
+// registry lookup builds label maps and takes the registry's lock).
+struct MethodMetrics {
+  explicit MethodMetrics(std::string m) : method(std::move(m)) {
+    duration = &metrics::Registry::Default().GetHistogram(
+        "orderly_grpc_request_duration_seconds", "gRPC call latency in seconds, by method.",
+        {{"method", method}});
+  }
+  metrics::Counter& Requests(grpc::StatusCode code) {
+    const size_t i = static_cast<size_t>(code) < by_code.size() ? static_cast<size_t>(code) : 2;
+    metrics::Counter* c = by_code[i].load(std::memory_order_acquire);
+    if (c == nullptr) {
+      c = &metrics::Registry::Default().GetCounter(
+          "orderly_grpc_requests_total", "gRPC calls handled, by method and status code.",
+          {{"method", method}, {"code", std::string(CodeName(static_cast<grpc::StatusCode>(i)))}});
+      by_code[i].store(c, std::memory_order_release);  // the registry returns the same series
+    }
+    return *c;
+  }
+
+  const std::string method;
+  metrics::Histogram* duration = nullptr;
+  std::array<std::atomic<metrics::Counter*>, 17> by_code{};
+};
+
 // Per call: request id and trace id into the log context (and the request id into the metadata
 // when the client sent none, so handlers read one id through RequestIdOf), then count and time it.
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit CallInterceptor(std::string method)
-      : method_(std::move(method)), start_(SteadyClock::now()) {}
+  explicit CallInterceptor(MethodMetrics& m) : m_(m), start_(SteadyClock::now()) {}
 
   ~CallInterceptor() override {
     // A call the client cancelled never reaches PRE_SEND_STATUS; it still counts.
@@ -99,26 +126,19 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   void Record(const grpc::Status& status, bool on_call_thread) {
     recorded_ = true;
     const double seconds = std::chrono::duration<double>(SteadyClock::now() - start_).count();
-    auto& registry = metrics::Registry::Default();
-    registry
-        .GetCounter("orderly_grpc_requests_total", "gRPC calls handled, by method and status code.",
-                    {{"method", method_}, {"code", std::string(CodeName(status.error_code()))}})
-        .Inc();
-    registry
-        .GetHistogram("orderly_grpc_request_duration_seconds",
-                      "gRPC call latency in seconds, by method.", {{"method", method_}})
-        .Observe(seconds);
-    if (!status.ok()) {
+    m_.Requests(status.error_code()).Inc();
+    m_.duration->Observe(seconds);
+    if (!status.ok() && spdlog::should_log(spdlog::level::warn)) {
       // Off the call thread the context is someone else's; put ours in for this line.
       std::optional<log::ScopedContext> scoped;
       if (!on_call_thread) scoped.emplace(log::Context{request_id_, trace_id_});
       spdlog::warn("grpc call failed: method={} code={} message=\"{}\" duration_ms={:.1f}",
-                   method_, CodeName(status.error_code()), status.error_message(),
+                   m_.method, CodeName(status.error_code()), status.error_message(),
                    seconds * 1000);
     }
   }
 
-  std::string method_;
+  MethodMetrics& m_;
   SteadyClock::time_point start_;
   std::string request_id_;
   std::string trace_id_;
@@ -132,8 +152,23 @@ class CallInterceptorFactory final
       grpc::experimental::ServerRpcInfo* info) override {
     std::string_view method = info->method() != nullptr ? info->method() : "";
     if (!method.empty() && method.front() == '/') method.remove_prefix(1);
-    return new CallInterceptor(std::string(method));
+    {
+      std::shared_lock lock(mu_);
+      if (auto it = by_method_.find(absl::string_view(method.data(), method.size()));
+          it != by_method_.end()) {
+        return new CallInterceptor(*it->second);
+      }
+    }
+    std::unique_lock lock(mu_);
+    auto& slot = by_method_[std::string(method)];
+    if (!slot) slot = std::make_unique<MethodMetrics>(std::string(method));
+    return new CallInterceptor(*slot);
   }
+
+ private:
+  std::shared_mutex mu_;
+  // String keys with string_view lookups (absl's transparent hashing): no allocation per call.
+  absl::flat_hash_map<std::string, std::unique_ptr<MethodMetrics>> by_method_;
 };
 
 // ServerBuilder keeps the registered service names to itself; a plugin sees them once the server
