@@ -146,6 +146,17 @@ sell = {p: (stock / r[0]["sellout_seconds"] if r[0].get("sellout_seconds") else 
 sell_ratio = sell["bucketed"] / max(1, sell["db"])
 print(f"bucketed ({buckets} buckets) / single row: {ratio:.2f}x over all attempts, {sell_ratio:.2f}x while stock lasted")
 print("sell-out phase (units/s until the last unit went): " + ", ".join(f"{p} {v:.0f}" for p, v in sell.items()))
+# After the sell-out every attempt is a refusal, which costs the same on both database paths (a
+# sold-out SKU has no row lock to spread). So however fast the bucketed sell-out, bucketed/db over
+# all attempts cannot exceed db_seconds / (bucketed refusal phase).
+refusal_rate = {}
+for p, (run, chk) in res.items():
+    rest = run["seconds"] - run.get("sellout_seconds", 0)
+    refusal_rate[p] = (run["attempts"] - run["reserved"]) / rest if rest > 0 else 0
+b_refusals = res["bucketed"][0]["seconds"] - res["bucketed"][0].get("sellout_seconds", 0)
+ratio_bound = res["db"][0]["seconds"] / b_refusals if b_refusals > 0 else 0
+print("refusal phase (refusals/s after the sell-out): " + ", ".join(f"{p} {v:.0f}" for p, v in refusal_rate.items()))
+print(f"bucketed/db over all attempts could reach at most {ratio_bound:.2f}x in this run, even with a bucketed sell-out taking no time")
 print(f"redis-benchmark sold {redis_raw_sold} of {stock} (same script, same key layout)")
 print("result:", "OK exactly %d reserved on every path, invariants hold" % stock if ok else "FAILED (see above)")
 print(json.dumps({
@@ -160,6 +171,9 @@ print(json.dumps({
     "db_sellout_per_s": round(sell["db"]),
     "bucketed_sellout_per_s": round(sell["bucketed"]),
     "redis_sellout_per_s": round(sell["redis"]),
+    "bucketed_vs_db_sellout": round(sell_ratio, 2),
+    "bucketed_vs_db_bound": round(ratio_bound, 2),
+    "refusals_per_s": {p: round(v) for p, v in refusal_rate.items()},
     "db_sold": res["db"][1]["reserved"],
     "bucketed_sold": res["bucketed"][1]["reserved"],
     "all_paths_exact": ok,
