@@ -26,8 +26,8 @@
 #include "orderly/inventory/v1/inventory_service.grpc.pb.h"
 #include "orderly/order/v1/order_service.grpc.pb.h"
 
-ABSL_FLAG(std::string, order_target, "127.0.0.1:50051", "order-core gRPC");
-ABSL_FLAG(std::string, inventory_target, "127.0.0.1:50052", "inventory gRPC");
+ABSL_FLAG(std::string, order_target, "127.0.0.1:17051", "order-core gRPC");
+ABSL_FLAG(std::string, inventory_target, "127.0.0.1:17052", "inventory gRPC");
 ABSL_FLAG(int, skus, 10000, "SKUs to seed");
 ABSL_FLAG(int64_t, stock, 1000000, "stock per SKU");
 ABSL_FLAG(bool, seed, true, "seed the SKUs first");

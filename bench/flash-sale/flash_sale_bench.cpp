@@ -70,7 +70,7 @@ void AsRole(grpc::ClientContext* ctx, const char* role, const char* id) {
 }
 
 int Setup(const std::map<std::string, std::string>& f) {
-  auto stub = v1::InventoryService::NewStub(Channel(Flag(f, "target", "127.0.0.1:50052"), 0));
+  auto stub = v1::InventoryService::NewStub(Channel(Flag(f, "target", "127.0.0.1:17052"), 0));
   const std::string sku = Flag(f, "sku", "bench-sku");
   const bool flash = f.count("flash") > 0;
   v1::UpsertSkuRequest up;
@@ -130,7 +130,7 @@ struct Call {
 };
 
 int Run(const std::map<std::string, std::string>& f) {
-  const std::string target = Flag(f, "target", "127.0.0.1:50052");
+  const std::string target = Flag(f, "target", "127.0.0.1:17052");
   const std::string sku = Flag(f, "sku", "bench-sku");
   const std::string run_id = Flag(f, "run-id", std::to_string(::getpid()));
   const int64_t attempts = std::atoll(Flag(f, "attempts", "20000").c_str());
@@ -234,7 +234,7 @@ int Run(const std::map<std::string, std::string>& f) {
 
 // Prints {"reserved":..,"available":..,"sold":..,"total_received":..,"violations":..}.
 int Check(const std::map<std::string, std::string>& f) {
-  auto stub = v1::InventoryService::NewStub(Channel(Flag(f, "target", "127.0.0.1:50052"), 0));
+  auto stub = v1::InventoryService::NewStub(Channel(Flag(f, "target", "127.0.0.1:17052"), 0));
   v1::GetStockRequest req;
   req.add_sku_ids(Flag(f, "sku", "bench-sku"));
   v1::GetStockResponse resp;

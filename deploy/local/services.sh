@@ -3,11 +3,11 @@
 
 # name grpc_port http_port
 SERVICES=(
-  "order-core 50051 9101"
-  "inventory 50052 9102"
-  "payment 50053 9103"
-  "fulfillment 50054 9104"
-  "after-sale 50055 9105"
+  "order-core 17051 9101"
+  "inventory 17052 9102"
+  "payment 17053 9103"
+  "fulfillment 17054 9104"
+  "after-sale 17055 9105"
 )
 BUILD_DIR="${ORDERLY_BUILD_DIR:-$ROOT/build}"
 

@@ -15,7 +15,7 @@ class ConfigTest : public ::testing::Test {
   }
   static Config Make() {
     Config c("svc");
-    c.Define("grpc_port", "50051", "gRPC port");
+    c.Define("grpc_port", "17051", "gRPC port");
     c.Define("log_level", "info", "log level");
     c.Define("drain_timeout", "10s", "drain");
     c.Define("dry_run", "false", "dry run");
@@ -32,7 +32,7 @@ class ConfigTest : public ::testing::Test {
 TEST_F(ConfigTest, DefaultWhenNothingGiven) {
   Config c = Make();
   ASSERT_TRUE(Parse(c, {}).ok());
-  EXPECT_EQ(c.GetInt("grpc_port"), 50051);
+  EXPECT_EQ(c.GetInt("grpc_port"), 17051);
   EXPECT_EQ(c.Get("log_level"), "info");
   EXPECT_EQ(c.GetDuration("drain_timeout"), std::chrono::seconds(10));
   EXPECT_FALSE(c.GetBool("dry_run"));
@@ -74,7 +74,7 @@ TEST_F(ConfigTest, HelpIsCancelled) {
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(s.message(), "help");
   EXPECT_NE(c.Usage().find("ORDERLY_GRPC_PORT"), std::string::npos);
-  EXPECT_NE(c.Usage().find("50051"), std::string::npos);
+  EXPECT_NE(c.Usage().find("17051"), std::string::npos);
 }
 
 TEST_F(ConfigTest, SetOverrides) {

@@ -8,7 +8,7 @@
 int main(int argc, char** argv) {
   static orderly::aftersale::v1::AfterSaleService::Service service;
   return orderly::runtime::RunService(
-      argc, argv, {"after-sale", 50055, 9105, "orderly_aftersale"}, orderly::pg::after_sale_lib_migrations(), nullptr,
+      argc, argv, {"after-sale", 17055, 9105, "orderly_aftersale"}, orderly::pg::after_sale_lib_migrations(), nullptr,
       [](orderly::runtime::ServiceRuntime& rt) {
         rt.host().AddService(&service);
         return absl::OkStatus();

@@ -8,7 +8,7 @@
 int main(int argc, char** argv) {
   static orderly::fulfillment::v1::FulfillmentService::Service service;
   return orderly::runtime::RunService(
-      argc, argv, {"fulfillment", 50054, 9104, "orderly_fulfillment"}, orderly::pg::fulfillment_lib_migrations(), nullptr,
+      argc, argv, {"fulfillment", 17054, 9104, "orderly_fulfillment"}, orderly::pg::fulfillment_lib_migrations(), nullptr,
       [](orderly::runtime::ServiceRuntime& rt) {
         rt.host().AddService(&service);
         return absl::OkStatus();

@@ -56,7 +56,7 @@ void DefineOptions(Config& c) {
 int main(int argc, char** argv) {
   static Inventory inv;
   return runtime::RunService(
-      argc, argv, {"inventory", 50052, 9102, "orderly_inventory"},
+      argc, argv, {"inventory", 17052, 9102, "orderly_inventory"},
       pg::inventory_lib_migrations(), DefineOptions,
       [](runtime::ServiceRuntime& rt) -> absl::Status {
         const Config& c = rt.config();

@@ -37,7 +37,7 @@ class InventoryClient {
 using InventoryClientPtr = std::unique_ptr<InventoryClient>;
 
 struct GrpcInventoryClientOptions {
-  std::string target;  // "127.0.0.1:50052"
+  std::string target;  // "127.0.0.1:17052"
   std::chrono::milliseconds timeout{3000};
   // GetSkus answers are reused this long (0 = always ask); Reserve re-checks sale status anyway.
   std::chrono::milliseconds sku_cache_ttl{0};

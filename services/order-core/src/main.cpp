@@ -21,10 +21,10 @@ int main(int argc, char** argv) {
   static std::unique_ptr<oc::OrderGrpcService> service;
   static std::unique_ptr<oc::TimeoutWorker> timeouts;
   return orderly::runtime::RunService(
-      argc, argv, {"order-core", 50051, 9101, "orderly_order"},
+      argc, argv, {"order-core", 17051, 9101, "orderly_order"},
       orderly::pg::order_core_lib_migrations(),
       [](orderly::Config& c) {
-        c.Define("inventory_target", "127.0.0.1:50052", "inventory gRPC address");
+        c.Define("inventory_target", "127.0.0.1:17052", "inventory gRPC address");
         c.Define("inventory_timeout", "3s", "deadline of inventory calls");
         c.Define("inventory_channels", "2", "gRPC channels to inventory");
         c.Define("sku_cache_ttl", "1s", "reuse GetSkus snapshots this long (0 = never)");

@@ -1,4 +1,4 @@
-// orderly-payment: PaymentService (gRPC 50053), channel notify endpoints on the HTTP port (9103:
+// orderly-payment: PaymentService (gRPC 17053), channel notify endpoints on the HTTP port (9103:
 // POST /notify/alipay, /notify/wechatpay, /notify/unionpay), the active query, refund worker and
 // daily reconciliation loops, and the orderly.order.v1 consumer.
 #include <spdlog/spdlog.h>
@@ -52,7 +52,7 @@ void DefineOptions(Config& c) {
   c.Define("breaker_open_for", "10s", "how long an open breaker refuses before probing");
   c.Define("poll_tick", "1s", "how often the background loops look for due work");
   c.Define("reconciliation_at", "10:00", "China time after which yesterday's bills are reconciled ('off' disables)");
-  c.Define("order_core_target", "127.0.0.1:50051", "order-core gRPC for orders not yet in the projection ('' = projection only)");
+  c.Define("order_core_target", "127.0.0.1:17051", "order-core gRPC for orders not yet in the projection ('' = projection only)");
   c.Define("order_topic", "orderly.order.v1", "topic of order events");
   c.Define("consumer_enabled", "true", "consume order events");
   c.Define("consumer_name", "payment", "order-event consumer name and Kafka group id");
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
   static std::unique_ptr<pay::PaymentGrpcService> service;
   static std::unique_ptr<pay::PaymentWorkers> workers;
   return orderly::runtime::RunService(
-      argc, argv, {"payment", 50053, 9103, "orderly_payment"}, orderly::pg::payment_lib_migrations(), DefineOptions,
+      argc, argv, {"payment", 17053, 9103, "orderly_payment"}, orderly::pg::payment_lib_migrations(), DefineOptions,
       [](orderly::runtime::ServiceRuntime& rt) -> absl::Status {
         const Config& c = rt.config();
         pay::PaymentSettings st;

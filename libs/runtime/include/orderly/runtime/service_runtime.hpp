@@ -30,7 +30,7 @@ namespace orderly::runtime {
 
 struct ServiceDefaults {
   std::string name;      // "inventory"
-  int grpc_port;         // 50052
+  int grpc_port;         // 17052
   int http_port;         // 9102
   std::string database;  // "orderly_inventory"
 };

@@ -19,7 +19,7 @@ namespace orderly::server {
 
 struct ServiceHostOptions {
   std::string service_name;             // "order-core"
-  std::string grpc_address = "127.0.0.1:50051";  // port 0 = ephemeral (tests), see grpc_port()
+  std::string grpc_address = "127.0.0.1:17051";  // port 0 = ephemeral (tests), see grpc_port()
   std::string http_host = "127.0.0.1";
   int http_port = 9101;
   std::chrono::milliseconds drain_timeout{10000};
