@@ -52,6 +52,7 @@ struct InboxConsumer::Impl {
   metrics::Counter& skipped_total;
   metrics::Counter& dlq_total;
   metrics::Counter& retries_total;
+  metrics::Counter& ignored_total;
 
   Impl(ConsumerOptions o, pg::Pool& p, EventHandler h)
       : opt(std::move(o)),
@@ -69,6 +70,10 @@ struct InboxConsumer::Impl {
             {{"consumer", opt.name}})),
         retries_total(metrics::Registry::Default().GetCounter(
             "orderly_consumer_retries_total", "Handler attempts that failed and were retried",
+            {{"consumer", opt.name}})),
+        ignored_total(metrics::Registry::Default().GetCounter(
+            "orderly_consumer_events_ignored_total",
+            "Events of a subscribed topic whose type the consumer does not handle (no transaction)",
             {{"consumer", opt.name}})) {}
 
   // One attempt: inbox, sequence check, handler, all in one transaction.
@@ -170,6 +175,10 @@ struct InboxConsumer::Impl {
     int attempts = 0;
     if (!ev.ParseFromString(rec.value) || ev.event_id().empty()) {
       return DeadLetter(rec, "undecodable event envelope", 0, "(undecodable)");
+    }
+    if (!opt.event_types.empty() && opt.event_types.count(ev.event_type()) == 0) {
+      ignored_total.Inc();
+      return absl::OkStatus();
     }
     auto s = Apply(ev, check_sequence, &attempts);
     if (s.ok()) return s;

@@ -171,6 +171,52 @@ TEST(PriceOrder, LargestRemainderSplitsOneYuanOverThreeEqualLines) {
   EXPECT_EQ(r->payable_total, 200);
 }
 
+// The apportioning rule of the contract (order.proto, OrderLine): each discount is split over its
+// scope in proportion to what each line has LEFT at that step, not to its base amount; cents by
+// largest remainder, ties to the earlier line. Refunds are computed from these shares.
+TEST(PriceOrder, LaterDiscountsAreSplitByWhatEachLineHasLeft) {
+  PricingRequest req = Request({MakeLine("1", "A", "M", 39900, 1), MakeLine("2", "B", "M", 49900, 1),
+                                MakeLine("3", "C", "M", 49900, 1)});
+  req.lines[1].category = req.lines[2].category = "shoes";
+  req.coupons = {FixedCoupon("C80", 8000)};
+  PricingRules rules = Rules();
+  Promotion shoes = PercentOff("P10", 1000);
+  shoes.scope = Scope::Category("shoes");
+  rules.promotions = {shoes};
+  absl::StatusOr<PricingResult> r = PriceOrder(req, rules);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->discounts.size(), 2u);
+  EXPECT_THAT(r->discounts[0].allocations, ElementsAre(FieldsAre("2", 4990), FieldsAre("3", 4990)));
+  // Left after the promotion: [39900, 44910, 44910]. 8000 by those weights is
+  // [2460.68, 2769.66, 2769.66]: floors 7998, the two cents to the largest remainders, the tie
+  // to the earlier line. By base amount it would have been [2285, 2858, 2857].
+  EXPECT_THAT(r->discounts[1].allocations,
+              ElementsAre(FieldsAre("1", 2461), FieldsAre("2", 2770), FieldsAre("3", 2769)));
+  EXPECT_THAT(r->lines, ElementsAre(Field(&LineResult::final_minor, 37439),
+                                    Field(&LineResult::final_minor, 42140),
+                                    Field(&LineResult::final_minor, 42141)));
+  EXPECT_EQ(r->payable_total, 37439 + 42140 + 42141);
+}
+
+// Why by what is left: a line that already took a large discount never receives more of a later
+// one than it still has (by base amount, line 1 would get 25.00 of a 50.00 coupon with 10.00
+// left, and a refund of it would pay back more than the buyer paid for it).
+TEST(PriceOrder, NoLineReceivesMoreOfADiscountThanItHasLeft) {
+  PricingRequest req = Request({MakeLine("1", "A", "M", 10000, 1), MakeLine("2", "B", "M", 10000, 1)});
+  req.lines[0].category = "clearance";
+  req.coupons = {FixedCoupon("C50", 5000)};
+  PricingRules rules = Rules();
+  Promotion clearance = PercentOff("P90", 9000);
+  clearance.scope = Scope::Category("clearance");
+  rules.promotions = {clearance};
+  absl::StatusOr<PricingResult> r = PriceOrder(req, rules);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Left [1000, 10000]: 5000 * 1000 / 11000 = 454.5, 5000 * 10000 / 11000 = 4545.5.
+  EXPECT_THAT(r->discounts[1].allocations, ElementsAre(FieldsAre("1", 455), FieldsAre("2", 4545)));
+  EXPECT_THAT(r->lines, ElementsAre(Field(&LineResult::final_minor, 545),
+                                    Field(&LineResult::final_minor, 5455)));
+}
+
 TEST(PriceOrder, ExclusiveGroupAppliesOnlyTheBestForTheBuyer) {
   PricingRequest req = Request({MakeLine("L1", "A", "M", 50000, 1)});  // 500.00
   PricingRules rules = Rules();

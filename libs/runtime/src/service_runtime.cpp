@@ -32,6 +32,8 @@ void DefineStandardOptions(Config& c, const ServiceDefaults& d) {
   c.Define("kafka_brokers", "127.0.0.1:19092", "Kafka bootstrap servers");
   c.Define("worker_id", "0", "0..31, unique per running instance (id generation)");
   c.Define("drain_timeout", "10s", "how long in-flight calls may take at shutdown");
+  c.Define("readiness_interval", "1s",
+           "how often readiness (PostgreSQL) is checked; grpc.health.v1 follows it");
   c.Define("grpc_min_pollers", "4", "sync gRPC server: threads kept polling for calls");
   c.Define("grpc_max_pollers", "64", "sync gRPC server: most threads polling for calls");
   c.Define("relay_enabled", "true", "run the outbox relay in this process");
@@ -84,6 +86,7 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(
   ho.http_host = config.Get("http_host");
   ho.http_port = static_cast<int>(config.GetInt("http_port"));
   ho.drain_timeout = config.GetDuration("drain_timeout");
+  ho.readiness_interval = config.GetDuration("readiness_interval");
   ho.min_pollers = static_cast<int>(config.GetInt("grpc_min_pollers"));
   ho.max_pollers = static_cast<int>(config.GetInt("grpc_max_pollers"));
   rt->host_ = std::make_unique<server::ServiceHost>(ho);

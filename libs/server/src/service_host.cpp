@@ -84,7 +84,8 @@ struct MethodMetrics {
 };
 
 // Per call: request id and trace id into the log context (and the request id into the metadata
-// when the client sent none, so handlers read one id through RequestIdOf), then count and time it.
+// when the client sent none, so handlers read one id through RequestIdOf), the request id back to
+// the client as an x-request-id response header, then count and time it.
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
   explicit CallInterceptor(MethodMetrics& m) : m_(m), start_(SteadyClock::now()) {}
@@ -114,6 +115,12 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       TraceContext trace = ParseTraceparent(traceparent);
       trace_id_ = trace.trace_id.empty() ? NewSpan().trace_id : trace.trace_id;
       log::SetContext({request_id_, trace_id_});
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      // The correlation id goes back to the client (its own, or the one made up here).
+      if (auto* out = methods->GetSendInitialMetadata(); out != nullptr && !request_id_.empty()) {
+        out->emplace("x-request-id", request_id_);
+      }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       Record(methods->GetSendStatus(), true);
@@ -235,11 +242,78 @@ struct ServiceHost::Impl {
   std::thread signal_thread;
   std::atomic<bool> signal_thread_stop{false};
 
+  // Background readiness: the checks' last answer as grpc.health.v1 reports it.
+  std::thread readiness_thread;
+  std::mutex readiness_mu;
+  std::condition_variable readiness_cv;
+  bool readiness_stop = false;
+  std::mutex serving_mu;
+  bool serving = false;
+
   HttpResponse Readyz();
+  // Runs every check; returns the names of the failing ones ("" = ready).
+  std::string FailingChecks();
+  // Sets grpc.health.v1 (overall and per service) when it changes; never SERVING while draining.
+  void PublishServing(bool ready);
+  void ReadinessLoop();
+  void StopReadinessLoop();
   void RequestStop();
   void Drain();
   void SignalLoop();
 };
+
+std::string ServiceHost::Impl::FailingChecks() {
+  std::string failing;
+  std::lock_guard<std::mutex> lock(checks_mu);
+  for (const auto& [name, check] : checks) {
+    bool ok = false;
+    try {
+      ok = check();
+    } catch (...) {
+      ok = false;
+    }
+    if (!ok) failing += (failing.empty() ? "" : ", ") + name;
+  }
+  return failing;
+}
+
+void ServiceHost::Impl::PublishServing(bool ready) {
+  std::lock_guard<std::mutex> lock(serving_mu);
+  if (draining.load()) ready = false;
+  if (ready == serving || !server) return;
+  serving = ready;
+  if (auto* health = server->GetHealthCheckService(); health != nullptr) {
+    health->SetServingStatus("", ready);
+    for (const std::string& name : service_names) health->SetServingStatus(name, ready);
+  }
+  if (ready) {
+    spdlog::info("{} ready: grpc health SERVING", options.service_name);
+  } else if (!draining.load()) {
+    spdlog::warn("{} not ready: grpc health NOT_SERVING", options.service_name);
+  }
+}
+
+void ServiceHost::Impl::ReadinessLoop() {
+  std::unique_lock<std::mutex> lock(readiness_mu);
+  while (!readiness_stop) {
+    lock.unlock();
+    const std::string failing = FailingChecks();
+    PublishServing(failing.empty());
+    lock.lock();
+    readiness_cv.wait_for(lock, options.readiness_interval, [this] { return readiness_stop; });
+  }
+}
+
+void ServiceHost::Impl::StopReadinessLoop() {
+  {
+    std::lock_guard<std::mutex> lock(readiness_mu);
+    readiness_stop = true;
+  }
+  readiness_cv.notify_all();
+  if (readiness_thread.joinable() && readiness_thread.get_id() != std::this_thread::get_id()) {
+    readiness_thread.join();
+  }
+}
 
 HttpResponse ServiceHost::Impl::Readyz() {
   HttpResponse r;
@@ -248,19 +322,8 @@ HttpResponse ServiceHost::Impl::Readyz() {
     r.body = "draining\n";
     return r;
   }
-  std::string failing;
-  {
-    std::lock_guard<std::mutex> lock(checks_mu);
-    for (const auto& [name, check] : checks) {
-      bool ok = false;
-      try {
-        ok = check();
-      } catch (...) {
-        ok = false;
-      }
-      if (!ok) failing += (failing.empty() ? "" : ", ") + name;
-    }
-  }
+  const std::string failing = FailingChecks();
+  PublishServing(failing.empty());
   if (failing.empty()) {
     r.body = "ready\n";
   } else {
@@ -295,9 +358,14 @@ void ServiceHost::Impl::Drain() {
   drained = true;
   // Stop advertising first so load balancers move traffic away while in-flight calls finish.
   draining.store(true);
+  StopReadinessLoop();
   if (server) {
-    if (auto* health = server->GetHealthCheckService(); health != nullptr) {
-      health->SetServingStatus(false);
+    {
+      std::lock_guard<std::mutex> lock(serving_mu);
+      serving = false;
+      if (auto* health = server->GetHealthCheckService(); health != nullptr) {
+        health->SetServingStatus(false);
+      }
     }
     spdlog::info("draining gRPC server (up to {} ms)", options.drain_timeout.count());
     server->Shutdown(std::chrono::system_clock::now() + options.drain_timeout);
@@ -325,6 +393,7 @@ ServiceHost::ServiceHost(ServiceHostOptions options)
 
 ServiceHost::~ServiceHost() {
   if (impl_->started) Shutdown();
+  impl_->StopReadinessLoop();
   if (impl_->signal_thread.joinable()) {
     impl_->signal_thread_stop.store(true);
     impl_->signal_thread.join();
@@ -388,10 +457,12 @@ absl::Status ServiceHost::Start() {
     m.http.Stop();
     return absl::UnavailableError("cannot serve gRPC on " + m.options.grpc_address);
   }
-  if (auto* health = m.server->GetHealthCheckService(); health != nullptr) {
-    health->SetServingStatus("", true);
-    for (const std::string& name : m.service_names) health->SetServingStatus(name, true);
-  }
+  // Health starts from the checks' first answer (forced: the default service says SERVING), then
+  // follows them.
+  const bool ready_now = m.FailingChecks().empty();
+  m.serving = !ready_now;
+  m.PublishServing(ready_now);
+  m.readiness_thread = std::thread([&m] { m.ReadinessLoop(); });
   m.signal_thread = std::thread([&m] { m.SignalLoop(); });
   m.started = true;
   spdlog::info("{} serving gRPC on port {}, admin HTTP on port {}", m.options.service_name,

@@ -6,6 +6,7 @@
 #include <future>
 #include <mutex>
 #include <regex>
+#include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/method_handler.h>
@@ -68,6 +69,7 @@ class TestService : public grpc::Service {
 struct CallResult {
   grpc::Status status;
   std::string body;
+  std::string echoed_request_id;  // the server's x-request-id response header
 };
 
 CallResult Call(int port, const std::string& method, const std::string& request,
@@ -86,6 +88,10 @@ CallResult Call(int port, const std::string& method, const std::string& request,
   CallResult r;
   r.status = done.get_future().get();
   r.body = ToString(resp);
+  const auto& md = ctx.GetServerInitialMetadata();
+  if (auto it = md.find("x-request-id"); it != md.end()) {
+    r.echoed_request_id.assign(it->second.data(), it->second.size());
+  }
   return r;
 }
 
@@ -116,6 +122,7 @@ ServiceHostOptions TestOptions() {
   o.grpc_address = "127.0.0.1:0";
   o.http_port = 0;
   o.drain_timeout = std::chrono::milliseconds(2000);
+  o.readiness_interval = std::chrono::milliseconds(50);
   return o;
 }
 
@@ -161,11 +168,25 @@ TEST(ServiceHostTest, HealthReadinessMetricsAndOrderedDrain) {
   testing::RawResponse ready = testing::Get(hport, "/readyz");
   EXPECT_EQ(ready.status, 200);
   EXPECT_EQ(ready.body, "ready\n");
+  // grpc.health.v1 follows readiness by itself (nobody calls /readyz first): a gRPC load
+  // balancer or probe takes the instance out while its database is down, and back in after.
+  auto health_becomes = [&](int want) {
+    for (int i = 0; i < 100; ++i) {
+      if (HealthStatus(gport, "") == want &&
+          HealthStatus(gport, "orderly.test.v1.TestService") == want) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
   db_ok = false;
+  EXPECT_TRUE(health_becomes(2)) << "health must go NOT_SERVING while a readiness check fails";
   testing::RawResponse not_ready = testing::Get(hport, "/readyz");
   EXPECT_EQ(not_ready.status, 503);
   EXPECT_NE(not_ready.body.find("db"), std::string::npos);
   db_ok = true;
+  EXPECT_TRUE(health_becomes(1)) << "health must come back to SERVING";
 
   // Request id and trace from the caller reach the handler's metadata and log context.
   CallResult echo = Call(gport, "/orderly.test.v1.TestService/Echo", "x", [](auto* ctx) {
@@ -173,6 +194,7 @@ TEST(ServiceHostTest, HealthReadinessMetricsAndOrderedDrain) {
               "req-42", Caller{"u7", Role::kBuyer});
   });
   ASSERT_TRUE(echo.status.ok()) << echo.status.error_message();
+  EXPECT_EQ(echo.echoed_request_id, "req-42") << "x-request-id is echoed back";
   EXPECT_EQ(echo.body,
             "req-42|req-42|u7|buyer|0af7651916cd43dd8448eb211c80319c|"
             "0af7651916cd43dd8448eb211c80319c");
@@ -180,14 +202,18 @@ TEST(ServiceHostTest, HealthReadinessMetricsAndOrderedDrain) {
   // Without them the interceptor makes a UUIDv7 request id visible to both, and a fresh trace.
   CallResult bare = Call(gport, "/orderly.test.v1.TestService/Echo", "x");
   ASSERT_TRUE(bare.status.ok());
+  EXPECT_EQ(bare.echoed_request_id, bare.body.substr(0, bare.body.find('|')))
+      << "the generated request id is echoed back";
   const std::regex bare_re(
       "^([0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})\\|\\1\\|\\|unknown\\|"
       "\\|[0-9a-f]{32}$");
   EXPECT_TRUE(std::regex_match(bare.body, bare_re)) << bare.body;
 
   // Error details cross the wire and the failure is counted.
-  CallResult fail = Call(gport, "/orderly.test.v1.TestService/Fail", "x");
+  CallResult fail = Call(gport, "/orderly.test.v1.TestService/Fail", "x",
+                         [](auto* ctx) { ctx->AddMetadata("x-request-id", "req-fail"); });
   EXPECT_EQ(fail.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(fail.echoed_request_id, "req-fail") << "errors echo the request id too";
   absl::Status back = FromGrpcStatus(fail.status);
   ASSERT_EQ(ErrorFieldViolations(back).size(), 1u);
   EXPECT_EQ(ErrorFieldViolations(back)[0].field, "quantity");

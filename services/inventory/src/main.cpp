@@ -49,6 +49,7 @@ void DefineOptions(Config& c) {
   c.Define("consumer_enabled", "true", "consume order events (OrderPaid, OrderCancelled)");
   c.Define("consumer_name", "inventory", "order-event consumer name and Kafka group id");
   c.Define("order_topic", events::kOrderTopic, "topic of order events");
+  c.Define("inventory_topic", events::kInventoryTopic, "topic inventory's own events go to");
 }
 
 }  // namespace
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
         ro.windows.flash_sale = c.GetDuration("flash_payment_window");
         ro.redis_breaker_open = c.GetDuration("redis_breaker");
 
-        inv.repo = std::make_unique<PgStockRepository>(rt.pool(), clock);
+        inv.repo = std::make_unique<PgStockRepository>(rt.pool(), clock, c.Get("inventory_topic"));
         // Flash-sale attempts share pipelined round trips on one connection of their own, sent by
         // whichever gRPC thread finds the pipeline idle (no hand-off thread to wake per batch).
         inv.pipeline = std::make_unique<RedisPipeline>(rt.redis().options(), 512,
@@ -107,7 +108,8 @@ int main(int argc, char** argv) {
         inv.flash_worker->Start();
 
         if (c.GetBool("consumer_enabled")) {
-          inv.handler = std::make_unique<OrderEventHandler>(*inv.reservations, clock);
+          inv.handler = std::make_unique<OrderEventHandler>(*inv.reservations, clock,
+                                                            c.Get("inventory_topic"));
           events::ConsumerOptions co;
           co.name = c.Get("consumer_name");
           co.topics = {c.Get("order_topic")};

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "inventory_metrics.hpp"
+#include "orderly/core/status.hpp"
 #include "orderly/pg/pool.hpp"
 #include "pg_stock_repository.hpp"
 
@@ -42,7 +43,7 @@ absl::Status InSavepoint(pqxx::transaction_base& tx, const std::function<absl::S
 
 absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
                                        const events::v1::EventEnvelope& event) {
-  PgStockTx stx(tx, *clock_);
+  PgStockTx stx(tx, *clock_, topic_);
   if (event.has_order_paid()) {
     const auto& paid = event.order_paid();
     // A split order's children share the parent's reservation.
@@ -52,11 +53,34 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
     absl::Status s = InSavepoint(tx, [&] { return reservations_.ConfirmInTx(stx, order_id, &out); });
     if (s.ok()) s = out.status;
     if (!s.ok() && IsRetryable(s)) return s;
-    metrics::CountConfirm(s.ok() ? "confirmed_by_event" : "refused_by_event");
-    if (!s.ok()) {
-      // Order-core confirms synchronously and refunds on refusal; this path only repairs.
-      spdlog::warn("OrderPaid {}: confirm refused: {}", order_id, s.ToString());
+    if (s.ok()) {
+      metrics::CountConfirm("confirmed_by_event");
+      return absl::OkStatus();
     }
+    // The money is in but the reservation is gone (released by a Cancel that raced the payment,
+    // or expired while the payment timeout ran late): take the units again if they are still
+    // there, else tell order-core, which cancels the order and refunds it. Never silent.
+    const std::string why = ErrorReason(s);
+    if (why == "RESERVATION_RELEASED" || why == "RESERVATION_EXPIRED") {
+      absl::Status again =
+          InSavepoint(tx, [&] { return reservations_.ReacquireInTx(stx, order_id, &out); });
+      if (!again.ok() && IsRetryable(again)) return again;
+      if (again.ok()) {
+        metrics::CountConfirm("reacquired_by_event");
+        spdlog::warn("OrderPaid {}: reservation was {}; its stock was taken again", order_id,
+                     why);
+        return absl::OkStatus();
+      }
+      if (ErrorReason(again) == "INSUFFICIENT_STOCK") s = again;
+    }
+    bool emitted = false;
+    absl::Status refused = InSavepoint(tx, [&] {
+      return reservations_.RefuseConfirmInTx(stx, order_id, paid.order_id(), s, &emitted);
+    });
+    if (!refused.ok()) return refused;  // retried, then dead-lettered: never dropped
+    metrics::CountConfirm(emitted ? "refused_by_event" : "refused_again_by_event");
+    spdlog::warn("OrderPaid {}: no stock behind the payment ({}); {}", order_id, s.ToString(),
+                 emitted ? "StockConfirmRefused emitted" : "refusal already announced");
     return absl::OkStatus();
   }
   if (event.has_order_cancelled()) {

@@ -209,6 +209,14 @@ constexpr char kUpdateReservation[] = R"sql(
     ON CONFLICT (order_id, sku_id, bucket_no) DO UPDATE SET quantity = EXCLUDED.quantity
     RETURNING 1)
   SELECT (SELECT count(*) FROM res), (SELECT count(*) FROM lines), (SELECT count(*) FROM allocs))sql";
+constexpr char kDropAllocations[] = R"sql(
+  DELETE FROM reservation_allocations WHERE order_id = $1)sql";
+constexpr char kFindConfirmRefusal[] = R"sql(
+  SELECT reason FROM confirm_refusals WHERE order_id = $1)sql";
+constexpr char kRecordConfirmRefusal[] = R"sql(
+  INSERT INTO confirm_refusals (order_id, reason, refused_at)
+  VALUES ($1, $2, to_timestamp($3::double precision / 1000))
+  ON CONFLICT (order_id) DO NOTHING)sql";
 constexpr char kLockExpired[] = R"sql(
   SELECT order_id FROM reservations
    WHERE state = 'RESERVED' AND expires_at <= to_timestamp($1::double precision / 1000)
@@ -339,8 +347,9 @@ std::vector<std::string> ArrayValues(const pqxx::field& f) {
 
 // The outbox row of an event written by one of the inventory_* functions: the envelope completed
 // exactly as events::Append completes it (the functions insert the row as Append does).
-absl::StatusOr<events::OutboxRow> OutboxRowOf(events::v1::EventEnvelope& envelope) {
-  return events::PrepareOutboxRow(envelope, {.topic = events::kInventoryTopic, .partition_key = ""});
+absl::StatusOr<events::OutboxRow> OutboxRowOf(events::v1::EventEnvelope& envelope,
+                                              const std::string& topic) {
+  return events::PrepareOutboxRow(envelope, {.topic = topic, .partition_key = ""});
 }
 
 std::string SpecsToJson(const std::map<std::string, std::string>& specs) {
@@ -561,6 +570,31 @@ absl::Status PgStockTx::SellReserved(const std::string& sku_id,
   });
 }
 
+absl::Status PgStockTx::DropAllocations(const std::string& order_id) {
+  return Guard([&]() -> absl::Status {
+    Exec(tx_, ORDERLY_SQL(kDropAllocations), order_id);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<std::string>> PgStockTx::FindConfirmRefusal(
+    const std::string& order_id) {
+  return Guard([&]() -> absl::StatusOr<std::optional<std::string>> {
+    auto r = Exec(tx_, ORDERLY_SQL(kFindConfirmRefusal), order_id);
+    if (r.empty()) return std::nullopt;
+    return r[0][0].as<std::string>();
+  });
+}
+
+absl::StatusOr<bool> PgStockTx::RecordConfirmRefusal(const std::string& order_id,
+                                                     const std::string& reason) {
+  return Guard([&]() -> absl::StatusOr<bool> {
+    auto r = Exec(tx_, ORDERLY_SQL(kRecordConfirmRefusal), order_id, reason,
+                  ToUnixMillis(clock_.Now()));
+    return r.affected_rows() == 1;
+  });
+}
+
 absl::StatusOr<bool> PgStockTx::InsertReservation(const Reservation& res) {
   return Guard([&]() -> absl::StatusOr<bool> {
     auto r = Exec(tx_, ORDERLY_SQL(kInsertReservation), res.order_id,
@@ -608,7 +642,7 @@ absl::Status PgStockTx::UpdateReservation(const Reservation& res) {
 }
 
 absl::Status PgStockTx::AppendEvent(events::v1::EventEnvelope& event) {
-  auto r = events::Append(tx_, event, {.topic = events::kInventoryTopic, .partition_key = ""});
+  auto r = events::Append(tx_, event, {.topic = topic_, .partition_key = ""});
   return r.ok() ? absl::OkStatus() : r.status();
 }
 
@@ -670,7 +704,7 @@ absl::StatusOr<std::vector<StockTx::FlashOrder>> PgStockTx::FlashOrders(
 
 absl::Status PgStockRepository::InTransaction(const StockTxFn& fn) {
   return pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    PgStockTx stx(tx, *clock_);
+    PgStockTx stx(tx, *clock_, topic_);
     return fn(stx);
   });
 }
@@ -678,7 +712,7 @@ absl::Status PgStockRepository::InTransaction(const StockTxFn& fn) {
 absl::Status PgStockRepository::InPgTransaction(
     const std::function<absl::Status(PgStockTx&)>& fn) {
   return pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    PgStockTx stx(tx, *clock_);
+    PgStockTx stx(tx, *clock_, topic_);
     return fn(stx);
   });
 }
@@ -914,7 +948,7 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
     const OneStatementReserve& req) {
   using Kind = OneStatementOutcome::Kind;
   const ReserveCommand& cmd = *req.cmd;
-  auto row = OutboxRowOf(*req.event);
+  auto row = OutboxRowOf(*req.event, topic_);
   if (!row.ok()) return row.status();
   std::vector<std::string> skus;
   std::vector<int64_t> quantities;
@@ -936,7 +970,7 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
                        cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE, req.fingerprint,
                        ToUnixMillis(req.expires_at), ToUnixMillis(req.now), TextArray(skus),
                        IntArray(quantities), IntArray(policies), hash,
-                       req.event->event_id(), std::string(events::kInventoryTopic),
+                       req.event->event_id(), topic_,
                        row->partition_key, row->event_type, pqxx::binarystring(row->payload),
                        req.event->traceparent(), row->occurred_at_ms);
       if (rows.size() != 1) return absl::InternalError("inventory_reserve returned no row");
@@ -1008,14 +1042,14 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
 absl::StatusOr<bool> PgStockRepository::PersistFlashGrantInOneStatement(
     const Reservation& r, int64_t epoch, events::v1::EventEnvelope& event) {
   if (r.lines.size() != 1) return false;
-  auto row = OutboxRowOf(event);
+  auto row = OutboxRowOf(event, topic_);
   if (!row.ok()) return row.status();
   bool persisted = false;
   auto s = RunGrantStatement(pool_, [&](pqxx::nontransaction& tx) -> absl::Status {
     auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantFunction), r.order_id,
                        static_cast<int>(r.order_type), r.fingerprint, ToUnixMillis(r.expires_at),
                        ToUnixMillis(r.created_at), r.lines[0].sku_id, r.lines[0].quantity, epoch,
-                       r.grant_id, event.event_id(), std::string(events::kInventoryTopic),
+                       r.grant_id, event.event_id(), topic_,
                        row->partition_key, row->event_type, pqxx::binarystring(row->payload),
                        event.traceparent(), row->occurred_at_ms);
     persisted = rows.size() == 1 && rows[0][0].as<std::string>() == "persisted";
@@ -1034,7 +1068,7 @@ absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStat
   for (auto& g : grants) {
     const Reservation& r = g.reservation;
     if (r.lines.size() != 1) return absl::InvalidArgumentError("a grant has one line");
-    auto row = OutboxRowOf(g.event);
+    auto row = OutboxRowOf(g.event, topic_);
     if (!row.ok()) return row.status();
     order_ids.push_back(r.order_id);
     order_types.push_back(static_cast<int>(r.order_type));
@@ -1058,7 +1092,7 @@ absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStat
                        IntArray(order_types), TextArray(fingerprints), IntArray(expires),
                        IntArray(nows), TextArray(skus), IntArray(qtys), IntArray(epochs),
                        TextArray(grant_ids), TextArray(event_ids),
-                       std::string(events::kInventoryTopic), TextArray(keys), TextArray(types),
+                       topic_, TextArray(keys), TextArray(types),
                        ByteaArray(payloads), TextArray(traceparents), IntArray(occurred));
       if (rows.size() != 1) return absl::InternalError("inventory_persist_flash_grants: no row");
       const auto outcomes = ArrayValues(rows[0][0]);

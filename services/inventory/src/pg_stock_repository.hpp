@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 
 #include "orderly/core/clock.hpp"
+#include "orderly/events/outbox.hpp"
 #include "orderly/pg/pool.hpp"
 #include "stock_repository.hpp"
 
@@ -15,7 +16,10 @@ namespace orderly::inventory {
 // A StockTx over a pqxx transaction someone else owns (the pool, or the inbox consumer).
 class PgStockTx : public StockTx {
  public:
-  PgStockTx(pqxx::transaction_base& tx, const Clock& clock) : tx_(tx), clock_(clock) {}
+  // topic: where its events go (orderly.inventory.v1; tests use one of their own).
+  PgStockTx(pqxx::transaction_base& tx, const Clock& clock,
+            std::string topic = events::kInventoryTopic)
+      : tx_(tx), clock_(clock), topic_(std::move(topic)) {}
 
   absl::StatusOr<std::optional<Reservation>> FindReservation(const std::string& order_id,
                                                              bool for_update) override;
@@ -31,6 +35,11 @@ class PgStockTx : public StockTx {
                             const std::vector<Allocation>& allocations) override;
   absl::StatusOr<bool> InsertReservation(const Reservation& reservation) override;
   absl::Status UpdateReservation(const Reservation& reservation) override;
+  absl::Status DropAllocations(const std::string& order_id) override;
+  absl::StatusOr<std::optional<std::string>> FindConfirmRefusal(
+      const std::string& order_id) override;
+  absl::StatusOr<bool> RecordConfirmRefusal(const std::string& order_id,
+                                            const std::string& reason) override;
   absl::Status AppendEvent(events::v1::EventEnvelope& event) override;
   absl::StatusOr<bool> FlipLowStockLatch(const std::string& sku_id, bool alerted) override;
   absl::StatusOr<std::vector<std::string>> LockExpired(TimePoint now, int limit) override;
@@ -45,11 +54,13 @@ class PgStockTx : public StockTx {
  private:
   pqxx::transaction_base& tx_;
   const Clock& clock_;
+  std::string topic_;
 };
 
 class PgStockRepository : public StockRepository {
  public:
-  PgStockRepository(pg::Pool& pool, ClockPtr clock) : pool_(pool), clock_(std::move(clock)) {}
+  PgStockRepository(pg::Pool& pool, ClockPtr clock, std::string topic = events::kInventoryTopic)
+      : pool_(pool), clock_(std::move(clock)), topic_(std::move(topic)) {}
 
   absl::Status InTransaction(const StockTxFn& fn) override;
   // The same, exposing the PostgreSQL-specific operations (flash sale).
@@ -81,10 +92,12 @@ class PgStockRepository : public StockRepository {
 
   pg::Pool& pool() { return pool_; }
   const Clock& clock() const { return *clock_; }
+  const std::string& topic() const { return topic_; }
 
  private:
   pg::Pool& pool_;
   ClockPtr clock_;
+  std::string topic_;
 };
 
 // The invariant check on a raw transaction (shared by the repository and scripts/inventory-check's

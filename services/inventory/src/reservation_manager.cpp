@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include <absl/strings/numbers.h>
 #include <absl/strings/str_cat.h>
 #include <spdlog/spdlog.h>
 
@@ -845,6 +846,108 @@ absl::Status ReservationManager::ConfirmInTx(StockTx& tx, const std::string& ord
     if (auto s = MaybeLowStock(tx, sku); !s.ok()) return s;
   }
   out->reservation = std::move(r);
+  return absl::OkStatus();
+}
+
+absl::Status ReservationManager::ReacquireInTx(StockTx& tx, const std::string& order_id,
+                                               Outcome* out) {
+  out->status = absl::OkStatus();
+  auto refused = tx.FindConfirmRefusal(order_id);
+  if (!refused.ok()) return refused.status();
+  // A refused order is being refunded: stock that came back since must not be sold to it.
+  if (*refused) return ReleasedError(order_id);
+  auto found = tx.FindReservation(order_id, true);
+  if (!found.ok()) return found.status();
+  if (!*found) return ReservationNotFound(order_id);
+  Reservation r = **found;
+  if (r.state == ReservationState::kConfirmed) {
+    out->reservation = std::move(r);
+    return absl::OkStatus();
+  }
+  if (r.state != ReservationState::kReleased && r.state != ReservationState::kExpired) {
+    return ReleasedError(order_id);  // a tombstone has no lines to take again
+  }
+  std::vector<std::string> ids;
+  for (const auto& l : r.lines) ids.push_back(l.sku_id);
+  auto found_skus = tx.FindSkus(ids, false);
+  if (!found_skus.ok()) return found_skus.status();
+  std::map<std::string, SkuRecord> skus;
+  for (auto& sku : *found_skus) skus.emplace(sku.sku_id, std::move(sku));
+  for (auto& l : r.lines) {
+    auto sku = skus.find(l.sku_id);
+    if (sku == skus.end()) return InsufficientStock(l.sku_id, l.quantity, 0);
+    auto taken = tx.TakeAvailable(l.sku_id, BucketOrder(order_id, sku->second), l.quantity,
+                                  TakeInto::kSold);
+    if (!taken.ok()) return taken.status();
+    if (taken->empty()) {
+      auto available = tx.AvailableOf(l.sku_id);
+      return InsufficientStock(l.sku_id, l.quantity, available.ok() ? *available : 0);
+    }
+    l.allocations = std::move(*taken);
+    l.state = LineState::kDeducted;
+  }
+  r.state = ReservationState::kConfirmed;
+  r.updated_at = clock_->Now();
+  ++r.version;
+  if (auto s = tx.DropAllocations(order_id); !s.ok()) return s;
+  if (auto s = tx.UpdateReservation(r); !s.ok()) return s;
+  auto ev = ReservationEvent(order_id);
+  auto* p = ev.mutable_stock_deducted();
+  p->set_order_id(order_id);
+  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+  *p->mutable_deducted_at() = ToProtoTimestamp(r.updated_at);
+  p->set_reacquired(true);
+  if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
+  for (const auto& [id, sku] : skus) {
+    if (auto s = MaybeLowStock(tx, sku); !s.ok()) return s;
+  }
+  out->reservation = std::move(r);
+  return absl::OkStatus();
+}
+
+absl::Status ReservationManager::RefuseConfirmInTx(StockTx& tx, const std::string& order_id,
+                                                   const std::string& paid_order_id,
+                                                   const absl::Status& refusal, bool* emitted) {
+  *emitted = false;
+  std::string reason = ErrorReason(refusal);
+  if (reason.empty()) reason = "RESERVATION_RELEASED";
+  auto first = tx.RecordConfirmRefusal(order_id, reason);
+  if (!first.ok()) return first.status();
+  if (!*first) return absl::OkStatus();  // refused (and announced) before
+  auto found = tx.FindReservation(order_id, true);
+  if (!found.ok()) return found.status();
+  Reservation r;
+  if (*found) {
+    r = **found;
+    if (r.state == ReservationState::kReserved) {
+      r.state = ReservationState::kReleased;
+      r.release_reason = v1::RELEASE_REASON_ORDER_CANCELLED;
+      if (auto s = ReleaseLines(tx, r, LineState::kReleased); !s.ok()) return s;
+    }
+  } else {
+    // No reservation at all: a tombstone keeps a late Reserve of this order from holding stock.
+    Reservation t;
+    t.order_id = order_id;
+    t.state = ReservationState::kTombstone;
+    t.order_type = common::v1::ORDER_TYPE_UNSPECIFIED;
+    t.release_reason = v1::RELEASE_REASON_ORDER_CANCELLED;
+    t.created_at = t.updated_at = t.expires_at = clock_->Now();
+    auto inserted = tx.InsertReservation(t);
+    if (!inserted.ok()) return inserted.status();
+  }
+  auto ev = ReservationEvent(order_id);
+  auto* p = ev.mutable_stock_confirm_refused();
+  p->set_order_id(order_id);
+  if (paid_order_id != order_id) p->set_paid_order_id(paid_order_id);
+  p->set_reason(reason);
+  p->set_sku_id(ErrorMetadata(refusal, "sku_id"));
+  int64_t n = 0;
+  if (absl::SimpleAtoi(ErrorMetadata(refusal, "requested"), &n)) p->set_requested(n);
+  if (absl::SimpleAtoi(ErrorMetadata(refusal, "available"), &n)) p->set_available(n);
+  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
+  *p->mutable_refused_at() = ToProtoTimestamp(clock_->Now());
+  if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
+  *emitted = true;
   return absl::OkStatus();
 }
 

@@ -76,6 +76,18 @@ class ReservationManager {
   absl::Status ConfirmInTx(StockTx& tx, const std::string& order_id, Outcome* out);
   absl::Status ReleaseInTx(StockTx& tx, const std::string& order_id, ReleaseReason reason,
                            Outcome* out);
+  // OrderPaid whose reservation was released or has expired (release race, expiry race): takes
+  // every line from available stock again into sold, or none. Returns FAILED_PRECONDITION
+  // (INSUFFICIENT_STOCK, RESERVATION_RELEASED for a tombstone or a recorded refusal) when it
+  // cannot, after which the caller must roll back (a line may have been taken).
+  absl::Status ReacquireInTx(StockTx& tx, const std::string& order_id, Outcome* out);
+  // Records that the paid order `order_id` cannot be backed by stock (`refusal`, the status of
+  // the failed confirm or re-acquire) and emits StockConfirmRefused, once per reservation: sets
+  // *emitted accordingly. A RESERVED reservation (a DEDUCT_AT_PAYMENT line sold out) is released
+  // so its other lines' stock returns now; a missing one gets a tombstone.
+  absl::Status RefuseConfirmInTx(StockTx& tx, const std::string& order_id,
+                                 const std::string& paid_order_id, const absl::Status& refusal,
+                                 bool* emitted);
 
   // Expires up to `limit` lapsed reservations (returning their stock); returns how many.
   absl::StatusOr<int> ExpireDue(int limit);

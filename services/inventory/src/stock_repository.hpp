@@ -54,6 +54,15 @@ class StockTx {
   // Writes state, release reason, line states and allocations of an existing reservation and
   // bumps its version.
   virtual absl::Status UpdateReservation(const Reservation& reservation) = 0;
+  // Forgets the allocations of every line of the order (before UpdateReservation writes new ones
+  // for a reservation whose stock was taken again).
+  virtual absl::Status DropAllocations(const std::string& order_id) = 0;
+  // The recorded refusal to back a paid order with stock (its reason), or nullopt.
+  virtual absl::StatusOr<std::optional<std::string>> FindConfirmRefusal(
+      const std::string& order_id) = 0;
+  // Records it; false when the order already has one (nothing written).
+  virtual absl::StatusOr<bool> RecordConfirmRefusal(const std::string& order_id,
+                                                    const std::string& reason) = 0;
   // The transactional outbox (topic orderly.inventory.v1).
   virtual absl::Status AppendEvent(events::v1::EventEnvelope& event) = 0;
   // Low-stock latch: true exactly when the SKU's alert flips from `!alerted` to `alerted`.

@@ -70,6 +70,15 @@ class GrpcInventoryClient : public InventoryClient {
     return Map(Stub().Reserve(&cc, request, &resp));
   }
 
+  absl::Status Confirm(const std::string& order_id, const CallContext& ctx) override {
+    iv1::ConfirmRequest req;
+    req.set_order_id(order_id);
+    iv1::ConfirmResponse resp;
+    grpc::ClientContext cc;
+    Prepare(&cc, ctx);
+    return Map(Stub().Confirm(&cc, req, &resp));
+  }
+
   absl::Status Release(const std::string& order_id, iv1::ReleaseReason reason,
                        const CallContext& ctx) override {
     iv1::ReleaseRequest req;

@@ -30,6 +30,10 @@ class InventoryClient {
   // Try: all lines or none; idempotent by order id.
   virtual absl::Status Reserve(const inventory::v1::ReserveRequest& request,
                                const CallContext& ctx) = 0;
+  // Confirm: RESERVED -> CONFIRMED, idempotent by order id. FAILED_PRECONDITION
+  // RESERVATION_RELEASED / RESERVATION_EXPIRED / INSUFFICIENT_STOCK when there is no stock to
+  // confirm (a lapsed reservation is expired by the call).
+  virtual absl::Status Confirm(const std::string& order_id, const CallContext& ctx) = 0;
   // Cancel: idempotent by order id; writes a tombstone when nothing was reserved.
   virtual absl::Status Release(const std::string& order_id, inventory::v1::ReleaseReason reason,
                                const CallContext& ctx) = 0;

@@ -1,5 +1,5 @@
 // orderly-order-core: the OrderService gRPC server, the payment-timeout scheduler and sweep, the
-// create-intent recovery pass, and the consumer of payment and fulfillment events.
+// create-intent recovery pass, and the consumer of payment, inventory and fulfillment events.
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -33,14 +33,18 @@ int main(int argc, char** argv) {
         c.Define("after_sale_window", "168h", "after-sale allowed this long after completion");
         c.Define("reservation_grace", "5m", "stock reservations outlive the deadline by this");
         c.Define("request_ttl", "5m", "request_id remembered in Redis this long");
+        c.Define("request_in_flight", "30s",
+                 "a request_id still pending in Redis after this is a leftover: ask the database");
         c.Define("cache_ttl", "10m", "orders cached in Redis this long");
         c.Define("timer_interval", "250ms", "payment-timeout scheduler poll interval");
         c.Define("sweep_interval", "30s", "overdue-order sweep interval");
         c.Define("recovery_interval", "10s", "create-intent recovery interval");
         c.Define("intent_max_age", "60s", "create intents older than this are recovered");
-        c.Define("consumer_enabled", "true", "consume payment and fulfillment events");
+        c.Define("consumer_enabled", "true", "consume payment, inventory and fulfillment events");
         c.Define("consumer_name", "order-core", "inbox consumer name and Kafka group id");
         c.Define("payment_topic", orderly::events::kPaymentTopic, "topic of payment events");
+        c.Define("inventory_topic", orderly::events::kInventoryTopic,
+                 "topic of inventory events (StockConfirmRefused)");
         c.Define("fulfillment_topic", orderly::events::kFulfillmentTopic,
                  "topic of fulfillment events");
         c.Define("order_topic", orderly::events::kOrderTopic, "topic order events are published to");
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
         mo.flows.after_sale_window = c.GetDuration("after_sale_window");
         mo.reservation_grace = c.GetDuration("reservation_grace");
         mo.request_ttl = c.GetDuration("request_ttl");
+        mo.request_in_flight = c.GetDuration("request_in_flight");
         mo.cache_ttl = c.GetDuration("cache_ttl");
         mo.order_topic = c.Get("order_topic");
         manager = std::make_unique<oc::OrderManager>(
@@ -82,7 +87,14 @@ int main(int argc, char** argv) {
         if (c.GetBool("consumer_enabled")) {
           orderly::events::ConsumerOptions co;
           co.name = c.Get("consumer_name");
-          co.topics = {c.Get("payment_topic"), c.Get("fulfillment_topic")};
+          co.topics = {c.Get("payment_topic"), c.Get("inventory_topic"),
+                       c.Get("fulfillment_topic")};
+          // The inventory topic carries a few events per order; only the refusal concerns orders.
+          co.event_types = {"orderly.events.v1.PaymentSucceeded",
+                            "orderly.events.v1.StockConfirmRefused",
+                            "orderly.events.v1.FulfillmentAccepted",
+                            "orderly.events.v1.ShipmentShipped",
+                            "orderly.events.v1.ShipmentDelivered"};
           co.brokers = rt.brokers();
           rt.AddConsumer(
               co, [](pqxx::transaction_base& tx, const orderly::events::v1::EventEnvelope& e) {

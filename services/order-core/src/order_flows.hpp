@@ -35,6 +35,8 @@ inline constexpr char kActionAfterSaleOpen[] = "after_sale_open";
 inline constexpr char kActionAfterSaleRefunded[] = "after_sale_refunded";
 inline constexpr char kActionAfterSaleEnd[] = "after_sale_end";
 inline constexpr char kActionChangeAddress[] = "change_address";
+// Inventory could not back the payment with stock: cancelled and refunded in full.
+inline constexpr char kActionOutOfStock[] = "out_of_stock";
 
 // Actor names used in the tables.
 inline constexpr char kActorBuyer[] = "buyer";

@@ -11,6 +11,7 @@
 #include "order_plan.hpp"
 #include "order_validation.hpp"
 #include "orderly/core/absl_compat.hpp"
+#include "orderly/core/metrics.hpp"
 #include "orderly/core/money.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/events/outbox.hpp"
@@ -60,6 +61,25 @@ common::v1::Actor ActorOf(const Caller& c) {
   }
   a.set_id(c.user_id);
   return a;
+}
+
+// Payments that arrived after the order's payment deadline, by outcome (confirmed: inventory
+// still held the stock; refunded: it did not, the order was cancelled as timed out).
+void CountLatePayment(const std::string& outcome) {
+  metrics::Registry::Default()
+      .GetCounter("orderly_order_late_payments_total",
+                  "Payments applied after the order's payment deadline, by outcome",
+                  {{"outcome", outcome}})
+      .Inc();
+}
+
+// StockConfirmRefused handled, by outcome (cancelled_refunded, already_cancelled, unresolved).
+void CountStockRefusal(const std::string& outcome) {
+  metrics::Registry::Default()
+      .GetCounter("orderly_order_stock_refusals_total",
+                  "Paid orders inventory could not back with stock, by what order-core did",
+                  {{"outcome", outcome}})
+      .Inc();
 }
 
 common::v1::Actor SystemActor() {
@@ -206,30 +226,44 @@ absl::StatusOr<ov1::Order> OrderManager::CreateOrder(const Caller& caller,
   const std::string ledger_value = absl::StrCat(req.order_id(), "|", fp);
 
   // Layer 1: the request id in Redis (double clicks and retries within minutes).
-  RequestLedger::Entry entry = ledger_.Claim(ledger_key, ledger_value);
+  const int64_t now_ms = ToUnixMillis(now);
+  // A pending entry older than any request can run is a leftover (Redis lost the "done" write
+  // that followed it): the database, not the entry, knows whether the order exists.
+  auto leftover = [&](const RequestLedger::Entry& e) {
+    return e.state == RequestLedger::State::kInProgress &&
+           now_ms - e.claimed_at_ms >= options_.request_in_flight.count();
+  };
+  RequestLedger::Entry entry = ledger_.Claim(ledger_key, ledger_value, now_ms);
+  bool take_over = false;
   if (entry.state == RequestLedger::State::kInProgress) {
     if (entry.value != ledger_value) return FingerprintMismatch("request_id");
     const auto until = std::chrono::steady_clock::now() + options_.duplicate_wait;
-    while (entry.state == RequestLedger::State::kInProgress &&
+    while (entry.state == RequestLedger::State::kInProgress && !leftover(entry) &&
            std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       entry = ledger_.Peek(ledger_key);
     }
-    if (entry.state == RequestLedger::State::kInProgress) {
+    if (leftover(entry)) {
+      take_over = true;  // layer 2 below replays the committed order or creates it
+    } else if (entry.state == RequestLedger::State::kInProgress) {
+      // Still in flight, or its "done" was lost a moment ago: a committed order is answered.
+      auto committed = ReplayFromDb(order_id, fp, req.buyer_id());
+      if (committed.ok() || ErrorReason(committed.status()) != "IDEMPOTENCY_IN_PROGRESS") {
+        return committed;
+      }
       return ErrorWithInfo(absl::StatusCode::kAborted,
                            "an identical request is still being processed; retry shortly",
                            "IDEMPOTENCY_IN_PROGRESS", {{"order_id", req.order_id()}});
-    }
-    if (entry.state == RequestLedger::State::kClaimed) {
+    } else if (entry.state == RequestLedger::State::kClaimed) {
       // The first request gave up; take over.
-      entry = ledger_.Claim(ledger_key, ledger_value);
+      entry = ledger_.Claim(ledger_key, ledger_value, now_ms);
     }
   }
   if (entry.state == RequestLedger::State::kDone) {
     if (entry.value != ledger_value) return FingerprintMismatch("request_id");
     return ReplayFromDb(order_id, fp, req.buyer_id());
   }
-  const bool claimed = entry.state == RequestLedger::State::kClaimed;
+  const bool claimed = take_over || entry.state == RequestLedger::State::kClaimed;
 
   auto result = [&]() -> absl::StatusOr<ov1::Order> {
     // Layer 2: the order id (a retry after the ledger entry expired, or Redis down).
@@ -630,7 +664,8 @@ absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const st
     e->set_order_id(rec.order.order_id());
     e->set_payment_id(rec.order.payment_id());
     *e->mutable_amount() = rec.order.price().payable_total();
-    e->set_reason(payment::v1::REFUND_REASON_ORDER_CANCELLED);
+    e->set_reason(reason == ov1::CANCEL_REASON_OUT_OF_STOCK ? payment::v1::REFUND_REASON_OUT_OF_STOCK
+                                                            : payment::v1::REFUND_REASON_ORDER_CANCELLED);
     e->set_reason_text(text);
     e->set_refund_request_id(absl::StrCat("order:", rec.order.order_id(), ":cancelled:",
                                           rec.order.payment_id()));
@@ -908,6 +943,8 @@ absl::Status OrderManager::HandleEvent(Tx& tx, const ev1::EventEnvelope& event,
   switch (event.payload_case()) {
     case ev1::EventEnvelope::kPaymentSucceeded:
       return ApplyPayment(tx, event, after);
+    case ev1::EventEnvelope::kStockConfirmRefused:
+      return ApplyStockRefused(tx, event, after);
     case ev1::EventEnvelope::kFulfillmentAccepted: {
       uint64_t id = 0;
       if (!ParseId(event.fulfillment_accepted().order_id(), &id)) return absl::OkStatus();
@@ -974,6 +1011,31 @@ absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
     if (rec->order.payment_id() == p.payment_id()) return absl::OkStatus();  // already applied
     return refund(payment::v1::REFUND_REASON_DUPLICATE_PAYMENT, "duplicate-payment");
   }
+  if (clock_->Now() >= FromProtoTimestamp(rec->order.payment_deadline())) {
+    // Past the deadline the timeout cancel is only late, and the reservation may have lapsed and
+    // its units been sold to someone else. The payment makes a sale only if inventory confirms
+    // the stock now; otherwise it is a payment after cancel: the order is cancelled as timed out
+    // and the money goes back.
+    CallContext cctx;
+    cctx.request_id = event.event_id();
+    absl::Status confirmed = inventory_.Confirm(rec->order.order_id(), cctx);
+    const bool refused = confirmed.code() == absl::StatusCode::kFailedPrecondition ||
+                         confirmed.code() == absl::StatusCode::kNotFound;
+    if (!confirmed.ok() && !refused) return confirmed;  // inventory unreachable: retried
+    if (refused) {
+      CountLatePayment("refunded");
+      spdlog::warn("order {}: payment {} arrived after the deadline and inventory refused it ({}); "
+                   "cancelled and refunded",
+                   rec->order.order_id(), p.payment_id(), confirmed.ToString());
+      auto cancelled = CancelInTx(tx, *rec, kActionTimeout, SystemActor(),
+                                  ov1::CANCEL_REASON_PAYMENT_TIMEOUT,
+                                  "paid after the payment window; the stock was no longer held",
+                                  after);
+      if (!cancelled.ok()) return cancelled.status();
+      return refund(payment::v1::REFUND_REASON_PAID_AFTER_CANCEL, "paid-after-cancel");
+    }
+    CountLatePayment("confirmed");
+  }
   std::vector<OrderRecord> units;
   if (!rec->fulfillment_unit) {
     auto kids = repo_.LockChildren(tx, rec->id());
@@ -1009,6 +1071,47 @@ absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
   }
   if (auto s = marketing_.Use(tx, rec->id()); !s.ok()) return s;
   return repo_.DeleteTimer(tx, rec->id());
+}
+
+absl::Status OrderManager::ApplyStockRefused(Tx& tx, const ev1::EventEnvelope& event,
+                                             AfterCommit* after) {
+  const auto& r = event.stock_confirm_refused();
+  uint64_t uid = 0;
+  if (!ParseId(r.order_id(), &uid)) {
+    spdlog::warn("StockConfirmRefused {} names a malformed order id '{}'; skipped",
+                 event.event_id(), r.order_id());
+    return absl::OkStatus();
+  }
+  auto rec = repo_.Lock(tx, static_cast<int64_t>(uid));
+  if (!rec.ok()) return rec.status();  // unknown order: retried, then dead-lettered
+  switch (rec->status()) {
+    case ov1::ORDER_STATUS_PAID:
+    case ov1::ORDER_STATUS_AWAITING_SHIPMENT:
+      break;
+    case ov1::ORDER_STATUS_CANCELLED:
+      // Cancelled meanwhile (an admin cancel of a paid order refunds it in full).
+      CountStockRefusal("already_cancelled");
+      return absl::OkStatus();
+    default:
+      // Shipped or further: goods left without stock behind them. Nothing automatic is safe;
+      // the metric and the log line call a human.
+      CountStockRefusal("unresolved");
+      spdlog::error("order {} in status {}: inventory refused its stock ({} {}); needs a human",
+                    r.order_id(), StatusName(rec->status()), r.reason(), r.sku_id());
+      return absl::OkStatus();
+  }
+  std::string text = absl::StrCat("inventory could not back the payment with stock (", r.reason());
+  if (!r.sku_id().empty()) {
+    absl::StrAppend(&text, ": ", r.sku_id(), " requested ", r.requested(), ", available ",
+                    r.available());
+  }
+  text += ")";
+  auto cancelled = CancelInTx(tx, *rec, kActionOutOfStock, SystemActor(),
+                              ov1::CANCEL_REASON_OUT_OF_STOCK, text, after);
+  if (!cancelled.ok()) return cancelled.status();
+  CountStockRefusal("cancelled_refunded");
+  spdlog::warn("order {}: cancelled as OUT_OF_STOCK and refunded in full: {}", r.order_id(), text);
+  return absl::OkStatus();
 }
 
 absl::Status OrderManager::ApplyFulfillment(Tx& tx, int64_t order_id, const std::string& action,

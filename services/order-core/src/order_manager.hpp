@@ -35,6 +35,9 @@ struct OrderManagerOptions {
   std::chrono::milliseconds request_ttl{std::chrono::minutes(5)};
   // How long a duplicate waits for the first request with its key before IDEMPOTENCY_IN_PROGRESS.
   std::chrono::milliseconds duplicate_wait{std::chrono::seconds(3)};
+  // No CreateOrder runs longer than this (inventory and database deadlines included): a request
+  // key still pending after it is a leftover of a lost Redis write, and the database decides.
+  std::chrono::milliseconds request_in_flight{std::chrono::seconds(30)};
   std::chrono::milliseconds cache_ttl{std::chrono::minutes(10)};
   std::chrono::milliseconds rules_ttl{std::chrono::seconds(5)};
   // An order id is accepted from GenerateOrderId this long (and no later than now + skew).
@@ -79,7 +82,8 @@ class OrderManager {
   // Runs the post-commit work (inventory release, cache fences).
   void Finish(const AfterCommit& after, const CallContext& ctx);
 
-  // Consumer handler: PaymentSucceeded, FulfillmentAccepted, ShipmentShipped, ShipmentDelivered.
+  // Consumer handler: PaymentSucceeded, StockConfirmRefused, FulfillmentAccepted, ShipmentShipped,
+  // ShipmentDelivered.
   // Unknown events are skipped (OK).
   absl::Status HandleEvent(Tx& tx, const events::v1::EventEnvelope& event, AfterCommit* after);
 
@@ -116,6 +120,10 @@ class OrderManager {
   absl::Status DeriveParent(Tx& tx, int64_t parent_id, const std::string& action,
                             const std::string& causation, AfterCommit* after);
   absl::Status ApplyPayment(Tx& tx, const events::v1::EventEnvelope& event, AfterCommit* after);
+  // StockConfirmRefused: a paid order inventory could not back with stock is cancelled as
+  // OUT_OF_STOCK and refunded in full (history row, OrderCancelled, OrderRefundRequested).
+  absl::Status ApplyStockRefused(Tx& tx, const events::v1::EventEnvelope& event,
+                                 AfterCommit* after);
   absl::Status ApplyFulfillment(Tx& tx, int64_t order_id, const std::string& action,
                                 const events::v1::EventEnvelope& event, AfterCommit* after);
   // Sets the aggregate (the order), the partition key's order id and the causation.

@@ -1,11 +1,16 @@
 #include "request_ledger.hpp"
 
+#include <absl/strings/numbers.h>
+#include <absl/strings/str_cat.h>
 #include <spdlog/spdlog.h>
 
 namespace orderly::order_core {
 namespace {
 
-constexpr char kPending[] = "P|";
+// Pending entries: "Q|<claimed at, unix ms>|<value>". ("P|<value>", the form before the claim
+// time was recorded, still parses: as pending since an unknown time.)
+constexpr char kPending[] = "Q|";
+constexpr char kLegacyPending[] = "P|";
 constexpr char kDone[] = "D|";
 
 // Sets KEYS[1] = ARGV[1] .. '|' .. ARGV[2] unless the stored version is newer (or equal with a
@@ -25,25 +30,33 @@ return 1
 
 RequestLedger::Entry Parse(const std::string& raw) {
   RequestLedger::Entry e;
-  if (raw.rfind(kDone, 0) == 0) {
-    e.state = RequestLedger::State::kDone;
-  } else {
-    e.state = RequestLedger::State::kInProgress;
-  }
+  e.state = raw.rfind(kDone, 0) == 0 ? RequestLedger::State::kDone
+                                     : RequestLedger::State::kInProgress;
   e.value = raw.size() >= 2 ? raw.substr(2) : "";
+  if (raw.rfind(kPending, 0) == 0) {
+    const size_t sep = e.value.find('|');
+    if (sep == std::string::npos || !absl::SimpleAtoi(e.value.substr(0, sep), &e.claimed_at_ms)) {
+      e.claimed_at_ms = 0;
+    } else {
+      e.value.erase(0, sep + 1);
+    }
+  } else if (raw.rfind(kLegacyPending, 0) != 0 && e.state != RequestLedger::State::kDone) {
+    e.value.clear();  // not ours: never matches a request
+  }
   return e;
 }
 
 }  // namespace
 
-RequestLedger::Entry RequestLedger::Claim(const std::string& key, const std::string& value) {
+RequestLedger::Entry RequestLedger::Claim(const std::string& key, const std::string& value,
+                                          int64_t now_ms) {
   if (redis_ == nullptr) return {};
-  auto set = redis_->SetNx(redis_->Key(key), kPending + value, ttl_);
+  auto set = redis_->SetNx(redis_->Key(key), absl::StrCat(kPending, now_ms, "|", value), ttl_);
   if (!set.ok()) {
     spdlog::warn("request ledger unavailable: {}", set.status().ToString());
     return {};
   }
-  if (*set) return {State::kClaimed, value};
+  if (*set) return {State::kClaimed, value, now_ms};
   return Peek(key);
 }
 

@@ -17,12 +17,17 @@ class RequestLedger {
   struct Entry {
     State state = State::kUnavailable;
     std::string value;  // what the first request stored: "<order_id>|<fingerprint>"
+    // kInProgress: when the first request claimed the key (0 when the entry does not say).
+    int64_t claimed_at_ms = 0;
   };
 
   RequestLedger(redis::Client* redis, std::chrono::milliseconds ttl) : redis_(redis), ttl_(ttl) {}
 
-  // Claims key for this request, or tells what an earlier request with the key left there.
-  Entry Claim(const std::string& key, const std::string& value);
+  // Claims key for this request at now_ms, or tells what an earlier request with the key left
+  // there. A pending entry records its claim time: Redis can lose the "done" write that follows
+  // (appendfsync everysec, a crash), and a pending entry older than any request can run is such
+  // a leftover, not a request in flight.
+  Entry Claim(const std::string& key, const std::string& value, int64_t now_ms);
   // Re-reads a key claimed by someone else.
   Entry Peek(const std::string& key);
   void Complete(const std::string& key, const std::string& value);

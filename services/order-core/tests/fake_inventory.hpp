@@ -78,6 +78,43 @@ class FakeInventory : public InventoryClient {
     return absl::OkStatus();
   }
 
+  absl::Status Confirm(const std::string& order_id, const CallContext&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++confirm_calls;
+    if (!confirm_error_.ok()) return confirm_error_;
+    auto it = reservations_.find(order_id);
+    if (it == reservations_.end()) return NotFoundError("reservation", order_id, "RESERVATION_NOT_FOUND");
+    Res& r = it->second;
+    if (r.state == "confirmed") return absl::OkStatus();
+    if (r.state == "released" || r.state == "expired") {
+      return FailedPreconditionError(
+          r.state == "released" ? "RESERVATION_RELEASED" : "RESERVATION_EXPIRED",
+          "order/" + order_id, "reservation " + r.state);
+    }
+    for (const auto& [sku, q] : r.lines) {
+      reserved_[sku] -= q;
+      sold_[sku] += q;
+    }
+    r.state = "confirmed";
+    return absl::OkStatus();
+  }
+  // The reservation lapses (the inventory sweeper ran): its stock becomes available again.
+  void Expire(const std::string& order_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& r = reservations_[order_id];
+    if (r.state != "reserved") return;
+    for (const auto& [sku, q] : r.lines) {
+      available_[sku] += q;
+      reserved_[sku] -= q;
+    }
+    r.state = "expired";
+  }
+  // Every Confirm answers this (e.g. UNAVAILABLE) until reset with OkStatus().
+  void FailConfirm(absl::Status s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    confirm_error_ = std::move(s);
+  }
+
   absl::Status Release(const std::string& order_id, inventory::v1::ReleaseReason,
                        const CallContext&) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -92,7 +129,7 @@ class FakeInventory : public InventoryClient {
         reserved_[sku] -= q;
       }
     }
-    r.state = "released";
+    if (r.state != "expired") r.state = "released";
     return absl::OkStatus();
   }
 
@@ -109,16 +146,22 @@ class FakeInventory : public InventoryClient {
     auto it = reservations_.find(order_id);
     return it == reservations_.end() ? "" : it->second.state;
   }
-  // Stock conservation: every unit is either available or reserved.
+  int64_t Sold(const std::string& sku) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sold_[sku];
+  }
+  // Stock conservation: every unit is available, reserved or sold.
   bool Conserved() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [sku, total] : total_) {
-      if (available_[sku] + reserved_[sku] != total || available_[sku] < 0) return false;
+      if (available_[sku] + reserved_[sku] + sold_[sku] != total || available_[sku] < 0) {
+        return false;
+      }
     }
     return true;
   }
 
-  std::atomic<int> get_calls{0}, reserve_calls{0}, release_calls{0};
+  std::atomic<int> get_calls{0}, reserve_calls{0}, release_calls{0}, confirm_calls{0};
 
  private:
   struct Res {
@@ -127,7 +170,8 @@ class FakeInventory : public InventoryClient {
   };
   std::mutex mu_;
   std::map<std::string, inventory::v1::Sku> skus_;
-  std::map<std::string, int64_t> available_, reserved_, total_;
+  std::map<std::string, int64_t> available_, reserved_, sold_, total_;
+  absl::Status confirm_error_;
   std::map<std::string, Res> reservations_;
 };
 

@@ -10,6 +10,8 @@
 #include "order_core_lib_migrations.hpp"
 #include "order_manager.hpp"
 #include "order_timeouts.hpp"
+#include "order_validation.hpp"
+#include "orderly/core/metrics.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/events/outbox.hpp"
 #include "orderly/testing/env.hpp"
@@ -229,6 +231,80 @@ TEST_F(OrderManagerTest, RepeatReturnsTheOriginalAndADifferentBodyIsRejected) {
   // The refused second order gave its reservation back.
   EXPECT_EQ(inventory_.Reserved("sku-a"), 1);
   EXPECT_TRUE(inventory_.Conserved());
+}
+
+// Redis can lose the "done" write that follows a committed create (appendfsync everysec, a
+// crash), leaving the request key pending. A resend must get the committed order, not wait and
+// fail IDEMPOTENCY_IN_PROGRESS until the key expires.
+TEST_F(OrderManagerTest, APendingKeyLeftByALostRedisWriteReplaysTheCommittedOrder) {
+  auto req = Request("buyer-1", {{"sku-a", 1}});
+  const int64_t claimed_at = ToUnixMillis(clock_->Now());
+  auto first = Create(req);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string key = redis_->Key("create:buyer-1:" + req.request_id());
+  auto done = redis_->Get(key);
+  ASSERT_TRUE(done.ok() && done->has_value());
+  ASSERT_EQ((**done).substr(0, 2), "D|");
+  const std::string value = (**done).substr(2);
+  auto resend = [&](const std::string& pending) -> absl::StatusOr<ov1::Order> {
+    EXPECT_TRUE(redis_->Set(key, pending, minutes(5)).ok());
+    return Create(req);
+  };
+  auto elapsed_ms = [](auto since) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now() - since)
+        .count();
+  };
+
+  // The pending entry as the claim wrote it, older than any request can run: the database
+  // answers at once.
+  clock_->Advance(seconds(31));
+  auto t0 = std::chrono::steady_clock::now();
+  auto replay = resend("Q|" + std::to_string(claimed_at) + "|" + value);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->order_id(), first->order_id());
+  EXPECT_LT(elapsed_ms(t0), 1000);
+  // ... and the key says done again.
+  EXPECT_EQ((**redis_->Get(key)).substr(0, 2), "D|");
+
+  // A pending entry from before claim times were recorded ("P|<value>"): the same.
+  t0 = std::chrono::steady_clock::now();
+  replay = resend("P|" + value);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->order_id(), first->order_id());
+  EXPECT_LT(elapsed_ms(t0), 1000);
+
+  // Pending since a moment ago (the write was lost right after the commit): after waiting out
+  // the duplicate window the committed order is answered, not IDEMPOTENCY_IN_PROGRESS.
+  replay = resend("Q|" + std::to_string(ToUnixMillis(clock_->Now())) + "|" + value);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->order_id(), first->order_id());
+  EXPECT_EQ(Count("SELECT count(*) FROM orders"), 1);
+  EXPECT_EQ(inventory_.Reserved("sku-a"), 1);
+
+  // A leftover pending key of a request that died before its order committed: the resend
+  // creates the order instead of waiting for a request that will never finish.
+  auto fresh = Request("buyer-1", {{"sku-b", 1}});
+  const std::string fresh_key = redis_->Key("create:buyer-1:" + fresh.request_id());
+  ASSERT_TRUE(redis_->Set(fresh_key,
+                          "Q|" + std::to_string(claimed_at) + "|" + fresh.order_id() + "|" +
+                              RequestFingerprint(fresh),
+                          minutes(5))
+                  .ok());
+  t0 = std::chrono::steady_clock::now();
+  auto created = Create(fresh);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->order_id(), fresh.order_id());
+  EXPECT_LT(elapsed_ms(t0), 1000);
+  EXPECT_EQ(Count("SELECT count(*) FROM orders"), 2);
+  // A pending entry of another body is still another request.
+  auto other = Request("buyer-1", {{"sku-b", 2}});
+  other.set_request_id(fresh.request_id());
+  ASSERT_TRUE(redis_->Set(fresh_key, "Q|" + std::to_string(claimed_at) + "|" + fresh.order_id() +
+                                         "|" + RequestFingerprint(fresh),
+                          minutes(5))
+                  .ok());
+  EXPECT_EQ(ErrorReason(Create(other).status()), "REQUEST_FINGERPRINT_MISMATCH");
 }
 
 TEST_F(OrderManagerTest, ConcurrentDuplicatesCreateExactlyOneOrder) {
@@ -459,7 +535,8 @@ TEST_F(OrderManagerTest, PaymentRacingTheTimeout) {
   auto got = manager_->GetOrder({"buyer-1", Role::kBuyer}, a->order_id());
   EXPECT_EQ(got->status(), ov1::ORDER_STATUS_PAID);
   EXPECT_EQ(got->payment_id(), "pay-a");
-  EXPECT_EQ(inventory_.State(a->order_id()), "reserved");  // inventory confirms on OrderPaid
+  // Past the deadline the payment is a sale only once inventory confirmed the stock.
+  EXPECT_EQ(inventory_.State(a->order_id()), "confirmed");
   // A redelivered payment changes nothing; a second payment is refunded.
   ORDERLY_ASSERT_OK(Pay(*a, "pay-a"));
   ORDERLY_ASSERT_OK(Pay(*a, "pay-a2"));
@@ -503,6 +580,132 @@ TEST_F(OrderManagerTest, PaymentRacingTheTimeout) {
     }
   }
   EXPECT_TRUE(inventory_.Conserved());
+}
+
+// The expiry race of issue 12: payment timeouts run late (a backlog, order-core down past the
+// grace), the hold lapses and its units go to someone else, then the payment arrives for the
+// still-PENDING order. It is handled as a payment after cancel unless inventory confirms now.
+TEST_F(OrderManagerTest, LatePaymentIsASaleOnlyIfInventoryConfirmsTheStock) {
+  auto lapsed = Create(Request("buyer-1", {{"sku-b", 2}}));
+  ASSERT_TRUE(lapsed.ok()) << lapsed.status();
+  clock_->Advance(minutes(36));
+  inventory_.Expire(lapsed->order_id());  // the inventory sweeper ran; the timeout did not
+  const int confirms = inventory_.confirm_calls.load();
+  ORDERLY_ASSERT_OK(Pay(*lapsed, "pay-late"));
+  EXPECT_EQ(inventory_.confirm_calls.load(), confirms + 1);
+  auto got = manager_->GetOrder({"buyer-1", Role::kBuyer}, lapsed->order_id());
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status(), ov1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(got->cancel_reason(), ov1::CANCEL_REASON_PAYMENT_TIMEOUT);
+  EXPECT_EQ(got->payment_id(), "");
+  auto types = OutboxTypes(lapsed->order_id());
+  ASSERT_GE(types.size(), 2u);
+  EXPECT_EQ(types[types.size() - 2], "orderly.events.v1.OrderCancelled");
+  auto refund = LastEvent(lapsed->order_id());
+  ASSERT_TRUE(refund.has_order_refund_requested());
+  EXPECT_EQ(refund.order_refund_requested().reason(), payment::v1::REFUND_REASON_PAID_AFTER_CANCEL);
+  EXPECT_EQ(refund.order_refund_requested().payment_id(), "pay-late");
+  EXPECT_EQ(refund.order_refund_requested().amount().amount_minor(), 5100);
+  // Redelivered: refunded once more under the same refund request id (payment dedupes by it).
+  ORDERLY_ASSERT_OK(Pay(*lapsed, "pay-late"));
+  EXPECT_EQ(LastEvent(lapsed->order_id()).order_refund_requested().refund_request_id(),
+            refund.order_refund_requested().refund_request_id());
+  EXPECT_EQ(manager_->GetOrder({"buyer-1", Role::kBuyer}, lapsed->order_id())->status(),
+            ov1::ORDER_STATUS_CANCELLED);
+
+  // Inventory unreachable: nothing is decided, the event is retried.
+  auto held = Create(Request("buyer-1", {{"sku-a", 1}}));
+  ASSERT_TRUE(held.ok());
+  clock_->Advance(minutes(31));
+  inventory_.FailConfirm(absl::UnavailableError("inventory down"));
+  EXPECT_EQ(Pay(*held, "pay-held").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(manager_->GetOrder({"buyer-1", Role::kBuyer}, held->order_id())->status(),
+            ov1::ORDER_STATUS_PENDING_PAYMENT);
+  // Back, with the hold still there: confirmed, so the late payment is a sale.
+  inventory_.FailConfirm(absl::OkStatus());
+  ORDERLY_ASSERT_OK(Pay(*held, "pay-held"));
+  got = manager_->GetOrder({"buyer-1", Role::kBuyer}, held->order_id());
+  EXPECT_EQ(got->status(), ov1::ORDER_STATUS_PAID);
+  EXPECT_EQ(inventory_.State(held->order_id()), "confirmed");
+  EXPECT_EQ(inventory_.Sold("sku-a"), 1);
+
+  // On time: no inventory call in the payment's path (inventory confirms on OrderPaid).
+  auto on_time = Create(Request("buyer-1", {{"sku-a", 1}}));
+  ASSERT_TRUE(on_time.ok());
+  const int before = inventory_.confirm_calls.load();
+  ORDERLY_ASSERT_OK(Pay(*on_time, "pay-on-time"));
+  EXPECT_EQ(inventory_.confirm_calls.load(), before);
+  EXPECT_TRUE(inventory_.Conserved());
+}
+
+// The release race of issue 12: inventory could not back a paid order with stock and said so
+// (StockConfirmRefused). The order is cancelled as OUT_OF_STOCK and refunded in full, visibly.
+TEST_F(OrderManagerTest, StockRefusalCancelsAPaidOrderAndRefundsItInFull) {
+  auto refuse = [&](const std::string& order_id) {
+    ev1::EventEnvelope e;
+    e.set_event_id(NewUuidV7());
+    e.set_event_type("orderly.events.v1.StockConfirmRefused");
+    auto* r = e.mutable_stock_confirm_refused();
+    r->set_order_id(order_id);
+    r->set_reason("INSUFFICIENT_STOCK");
+    r->set_sku_id("sku-a");
+    r->set_requested(1);
+    r->set_available(0);
+    return pool_->InTransaction([&](pqxx::transaction_base& tx) {
+      AfterCommit after;
+      return manager_->HandleEvent(tx, e, &after);
+    });
+  };
+  auto refusals = [](const std::string& outcome) {
+    return metrics::Registry::Default()
+        .GetCounter("orderly_order_stock_refusals_total", "", {{"outcome", outcome}})
+        .Value();
+  };
+  const double cancelled_before = refusals("cancelled_refunded");
+  auto o = Create(Request("buyer-1", {{"sku-a", 1}, {"sku-b", 2}}));
+  ASSERT_TRUE(o.ok()) << o.status();
+  ORDERLY_ASSERT_OK(Pay(*o, "pay-1"));
+  ORDERLY_ASSERT_OK(refuse(o->order_id()));
+  auto got = manager_->GetOrder({"buyer-1", Role::kBuyer}, o->order_id());
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status(), ov1::ORDER_STATUS_CANCELLED);
+  EXPECT_EQ(got->cancel_reason(), ov1::CANCEL_REASON_OUT_OF_STOCK);
+  EXPECT_NE(got->cancel_reason_text().find("sku-a"), std::string::npos);
+  const auto& last = got->status_history(got->status_history_size() - 1);
+  EXPECT_EQ(last.action(), "out_of_stock");
+  EXPECT_EQ(last.from_status(), ov1::ORDER_STATUS_PAID);
+  EXPECT_EQ(last.actor().role(), common::v1::ROLE_SYSTEM);
+  auto types = OutboxTypes(o->order_id());
+  ASSERT_GE(types.size(), 2u);
+  EXPECT_EQ(types[types.size() - 2], "orderly.events.v1.OrderCancelled");
+  auto refund = LastEvent(o->order_id());
+  ASSERT_TRUE(refund.has_order_refund_requested());
+  EXPECT_EQ(refund.order_refund_requested().reason(), payment::v1::REFUND_REASON_OUT_OF_STOCK);
+  EXPECT_EQ(refund.order_refund_requested().payment_id(), "pay-1");
+  EXPECT_EQ(refund.order_refund_requested().amount().amount_minor(),
+            o->price().payable_total().amount_minor());
+  EXPECT_EQ(refusals("cancelled_refunded") - cancelled_before, 1);
+  // Redelivered (or refused again): nothing more happens.
+  const size_t events = OutboxTypes(o->order_id()).size();
+  ORDERLY_ASSERT_OK(refuse(o->order_id()));
+  EXPECT_EQ(OutboxTypes(o->order_id()).size(), events);
+
+  // A split order: the refusal names the parent (the reservation's order); every child goes too.
+  auto parent = Create(Request("buyer-1", {{"sku-a", 1}, {"sku-c", 2}}));
+  ASSERT_TRUE(parent.ok()) << parent.status();
+  ORDERLY_ASSERT_OK(Pay(*parent, "pay-split"));
+  ORDERLY_ASSERT_OK(Fulfillment(parent->child_order_ids(0), 0));  // one child accepted already
+  ORDERLY_ASSERT_OK(refuse(parent->order_id()));
+  for (const auto& child : parent->child_order_ids()) {
+    auto c = manager_->GetOrder({"buyer-1", Role::kBuyer}, child);
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->status(), ov1::ORDER_STATUS_CANCELLED) << child;
+    EXPECT_EQ(c->cancel_reason(), ov1::CANCEL_REASON_OUT_OF_STOCK);
+  }
+  auto split_refund = LastEvent(parent->order_id());
+  ASSERT_TRUE(split_refund.has_order_refund_requested());
+  EXPECT_EQ(split_refund.order_refund_requested().amount().amount_minor(),
+            parent->price().payable_total().amount_minor());
 }
 
 TEST_F(OrderManagerTest, RecoveryReleasesAReservationWhoseOrderNeverCommitted) {

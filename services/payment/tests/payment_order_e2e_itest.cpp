@@ -102,6 +102,7 @@ class PaymentOrderE2ETest : public ::testing::Test {
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->order_topic, t::UniqueTopic("orderly.order.v1.e2e", 3));
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->payment_topic, t::UniqueTopic("orderly.payment.v1.e2e", 3));
     ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string fulfillment_topic, t::UniqueTopic("orderly.fulfillment.v1.e2e", 1));
+    ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string inventory_topic, t::UniqueTopic("orderly.inventory.v1.e2e", 3));
     const std::string run = t::UniqueSuffix();
 
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->sandbox,
@@ -111,13 +112,14 @@ class PaymentOrderE2ETest : public ::testing::Test {
                                                              {"refund_delay", "300ms"}}})));
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->inventory, (Start("inventory", {{"pg_database", env->inv_db->name()},
                                                                      {"order_topic", env->order_topic},
-                                                                     {"consumer_name", "inventory-e2e-" + run},
-                                                                     {"relay_enabled", "false"}})));
+                                                                     {"inventory_topic", inventory_topic},
+                                                                     {"consumer_name", "inventory-e2e-" + run}})));
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->order_core, (Start("order-core", {{"pg_database", env->order_db->name()},
                                                                        {"inventory_target", env->inventory->grpc_target()},
                                                                        {"order_topic", env->order_topic},
                                                                        {"payment_topic", env->payment_topic},
                                                                        {"fulfillment_topic", fulfillment_topic},
+                                                                       {"inventory_topic", inventory_topic},
                                                                        {"consumer_name", "order-core-e2e-" + run},
                                                                        {"normal_payment_window", "10m"},
                                                                        {"sku_cache_ttl", "0"}})));
@@ -176,8 +178,8 @@ class PaymentOrderE2ETest : public ::testing::Test {
     }
   }
 
-  // A mug SKU on sale with kReceived in stock.
-  static absl::Status AddSku(const std::string& sku_id) {
+  // A mug SKU on sale with `stock` in stock.
+  static absl::Status AddSku(const std::string& sku_id, int64_t stock = kReceived) {
     iv1::UpsertSkuRequest up;
     auto* sku = up.mutable_sku();
     sku->set_sku_id(sku_id);
@@ -194,7 +196,7 @@ class PaymentOrderE2ETest : public ::testing::Test {
     if (auto s = FromGrpcStatus(env->inv->UpsertSku(Ctx(&c1, "admin", "admin"), up, &ur)); !s.ok()) return s;
     iv1::ReceiveStockRequest rs;
     rs.set_sku_id(sku_id);
-    rs.set_quantity(kReceived);
+    rs.set_quantity(stock);
     rs.set_request_id(NewUuidV7());
     iv1::ReceiveStockResponse rr;
     grpc::ClientContext c2;
@@ -202,9 +204,9 @@ class PaymentOrderE2ETest : public ::testing::Test {
   }
 
   // A SKU of the scenario's own, so its stock moves only with the scenario's order.
-  static std::string ScenarioSku(const std::string& tag) {
+  static std::string ScenarioSku(const std::string& tag, int64_t stock = kReceived) {
     std::string sku_id = "e2e-" + tag + "-" + t::UniqueSuffix();
-    auto s = AddSku(sku_id);
+    auto s = AddSku(sku_id, stock);
     EXPECT_TRUE(s.ok()) << s;
     return sku_id;
   }
@@ -654,6 +656,56 @@ TEST_F(PaymentOrderE2ETest, ReconciliationPaysAnOrderTheChannelBilledAsPaid) {
 
   ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
   ExpectPaidOnce(order, payment, sku, before, 1);
+}
+
+// The release race of issue 12 through the real services: the order's reservation is released
+// (a Release from any caller, or a cancel that lost to the payment) and then the buyer pays. With
+// the stock still there the order is PAID and its units sold; with the units sold to others the
+// order ends CANCELLED as OUT_OF_STOCK and the money goes back: never a paid order with no stock.
+TEST_F(PaymentOrderE2ETest, PaidAfterItsReservationWasReleasedGetsTheStockOrItsMoneyBack) {
+  auto release = [](const ov1::Order& o) {
+    iv1::ReleaseRequest req;
+    req.set_order_id(o.order_id());
+    req.set_reason(iv1::RELEASE_REASON_ORDER_CANCELLED);
+    iv1::ReleaseResponse resp;
+    grpc::ClientContext c;
+    return FromGrpcStatus(env->inv->Release(Ctx(&c, "someone", "service"), req, &resp));
+  };
+  // 1. The stock is still there: taken again and sold to this order.
+  const std::string kept = ScenarioSku("race-kept", 2);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order first, BuyMugs("e2e-race-1", 1, kept));
+  ORDERLY_ASSERT_OK(release(first));
+  EXPECT_EQ(Reservation(first.order_id()).state(), iv1::RESERVATION_STATE_RELEASED);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment p1, CreatePayment(first, v1::PAYMENT_CHANNEL_ALIPAY));
+  EXPECT_EQ(PayAtSandbox(p1).substr(0, 3), "200");
+  ASSERT_TRUE(Eventually([&] { return Reservation(first.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }, 30s))
+      << iv1::ReservationState_Name(Reservation(first.order_id()).state());
+  EXPECT_EQ(GetOrder(first).status(), ov1::ORDER_STATUS_PAID);
+  EXPECT_EQ(Stock(kept).sold(), 1);
+  EXPECT_EQ(Stock(kept).available(), 1);
+
+  // 2. The freed unit went to another buyer: 2 units, never 3 live orders for them.
+  const std::string gone = ScenarioSku("race-gone", 2);
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order late, BuyMugs("e2e-race-2", 1, gone));
+  ORDERLY_ASSERT_OK(release(late));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order other, BuyMugs("e2e-race-3", 2, gone));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment p2, CreatePayment(late, v1::PAYMENT_CHANNEL_WECHAT_PAY));
+  EXPECT_EQ(PayAtSandbox(p2).substr(0, 3), "200");
+  ASSERT_TRUE(Eventually([&] { return GetOrder(late).status() == ov1::ORDER_STATUS_CANCELLED; }, 30s))
+      << ov1::OrderStatus_Name(GetOrder(late).status());
+  const ov1::Order cancelled = GetOrder(late);
+  EXPECT_EQ(cancelled.cancel_reason(), ov1::CANCEL_REASON_OUT_OF_STOCK);
+  EXPECT_EQ(cancelled.status_history(cancelled.status_history_size() - 1).action(), "out_of_stock");
+  ASSERT_TRUE(Eventually([&] { return GetPayment(p2).refund_state() == v1::PAYMENT_REFUND_STATE_REFUNDED; }, 30s))
+      << GetPayment(p2).DebugString();
+  EXPECT_EQ(GetPayment(p2).refunded_amount().amount_minor(), late.price().payable_total().amount_minor());
+  EXPECT_EQ(OutboxCount(*env->order_db, late.order_id(), "OrderRefundRequested"), 1);
+  EXPECT_EQ(OutboxCount(*env->inv_db, late.order_id(), "StockConfirmRefused"), 1);
+  const auto stock = Stock(gone);
+  EXPECT_EQ(stock.sold(), 0);
+  EXPECT_EQ(stock.reserved(), 2);  // the other buyer's order, still unpaid
+  EXPECT_EQ(stock.available(), 0);
+  EXPECT_EQ(Reservation(other.order_id()).state(), iv1::RESERVATION_STATE_RESERVED);
 }
 
 }  // namespace

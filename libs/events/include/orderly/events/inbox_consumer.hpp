@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ using EventHandler = std::function<absl::Status(pqxx::transaction_base& tx,
 struct ConsumerOptions {
   std::string name;  // consumer name: inbox key, metric label, DLQ header; also the group id
   std::vector<std::string> topics;
+  // Only events whose event_type is listed ("orderly.events.v1.PaymentSucceeded") reach the
+  // handler; the others are settled without a database transaction (no inbox row), so a consumer
+  // that needs one event of a busy topic pays nothing for the rest. Empty = every event.
+  std::set<std::string> event_types;
   std::string brokers;
   int max_attempts = 3;
   std::chrono::milliseconds base_backoff{100};

@@ -27,6 +27,10 @@ struct ServiceHostOptions {
   // thread for nearly every call under concurrency).
   int min_pollers = 4;
   int max_pollers = 64;
+  // How often the readiness checks run in the background: grpc.health.v1 follows them (SERVING
+  // only while every check passes), so a gRPC load balancer or a Kubernetes gRPC probe takes an
+  // instance whose database is down out of rotation, as /readyz does for HTTP probes.
+  std::chrono::milliseconds readiness_interval{1000};
 };
 
 class ServiceHost {
@@ -36,7 +40,8 @@ class ServiceHost {
   void AddService(grpc::Service* service);  // not owned
   // Extra HTTP endpoints (register before Start).
   HttpServer& http();
-  // Readiness: /readyz is 200 only while every check returns true.
+  // Readiness: /readyz is 200, and grpc.health.v1 SERVING (overall and per service), only while
+  // every check returns true.
   void AddReadinessCheck(std::string name, std::function<bool()> check);
   // Runs at shutdown after the gRPC server drained, in reverse order of registration.
   void OnShutdown(std::function<void()> hook);
