@@ -96,6 +96,17 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
         InSavepoint(tx, [&] { return reservations_.ReleaseInTx(stx, order_id, reason, &out); });
     if (s.ok()) s = out.status;
     if (!s.ok() && IsRetryable(s)) return s;
+    if (ErrorReason(s) == "RESERVATION_CONFIRMED") {
+      // Sold, but the order ended unpaid: the units go back (no payment, no sale).
+      bool returned = false;
+      s = InSavepoint(
+          tx, [&] { return reservations_.ReturnUnpaidInTx(stx, order_id, reason, &returned); });
+      if (!s.ok()) return s;
+      metrics::CountRelease("sold_returned_by_event");
+      spdlog::warn("OrderCancelled {} (unpaid): its confirmed stock went back to available",
+                   order_id);
+      return absl::OkStatus();
+    }
     metrics::CountRelease(s.ok() ? "released_by_event" : "refused_by_event");
     if (!s.ok()) spdlog::warn("OrderCancelled {}: release refused: {}", order_id, s.ToString());
     return absl::OkStatus();

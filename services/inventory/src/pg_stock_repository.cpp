@@ -163,6 +163,10 @@ constexpr char kSellReserved[] = R"sql(
   UPDATE stock_buckets b SET reserved = b.reserved - u.q, sold = b.sold + u.q
     FROM unnest($2::integer[], $3::bigint[]) AS u(bucket, q)
    WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql";
+constexpr char kReturnSold[] = R"sql(
+  UPDATE stock_buckets b SET sold = b.sold - u.q, available = b.available + u.q
+    FROM unnest($2::integer[], $3::bigint[]) AS u(bucket, q)
+   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql";
 
 // A reservation with its lines and their allocations in one round trip: one row per allocation
 // (or per line without one, or one row for a reservation without lines).
@@ -567,6 +571,13 @@ absl::Status PgStockTx::SellReserved(const std::string& sku_id,
                                      const std::vector<Allocation>& allocations) {
   return Guard([&]() -> absl::Status {
     return MoveReserved(tx_, ORDERLY_SQL(kSellReserved), sku_id, allocations);
+  });
+}
+
+absl::Status PgStockTx::ReturnSold(const std::string& sku_id,
+                                   const std::vector<Allocation>& allocations) {
+  return Guard([&]() -> absl::Status {
+    return MoveReserved(tx_, ORDERLY_SQL(kReturnSold), sku_id, allocations);
   });
 }
 

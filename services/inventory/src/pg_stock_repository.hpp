@@ -33,6 +33,8 @@ class PgStockTx : public StockTx {
                               const std::vector<Allocation>& allocations) override;
   absl::Status SellReserved(const std::string& sku_id,
                             const std::vector<Allocation>& allocations) override;
+  absl::Status ReturnSold(const std::string& sku_id,
+                          const std::vector<Allocation>& allocations) override;
   absl::StatusOr<bool> InsertReservation(const Reservation& reservation) override;
   absl::Status UpdateReservation(const Reservation& reservation) override;
   absl::Status DropAllocations(const std::string& order_id) override;

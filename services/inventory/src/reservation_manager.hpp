@@ -81,6 +81,12 @@ class ReservationManager {
   // (INSUFFICIENT_STOCK, RESERVATION_RELEASED for a tombstone or a recorded refusal) when it
   // cannot, after which the caller must roll back (a line may have been taken).
   absl::Status ReacquireInTx(StockTx& tx, const std::string& order_id, Outcome* out);
+  // OrderCancelled of an order that was never paid, whose reservation is nevertheless CONFIRMED
+  // (a Confirm whose order then timed out: order-core's confirm of a late payment followed by a
+  // crash before the payment was recorded, or a stray Confirm call): the sold units go back to
+  // available and the reservation is RELEASED. Anything else is left as it is.
+  absl::Status ReturnUnpaidInTx(StockTx& tx, const std::string& order_id, ReleaseReason reason,
+                                bool* returned);
   // Records that the paid order `order_id` cannot be backed by stock (`refusal`, the status of
   // the failed confirm or re-acquire) and emits StockConfirmRefused, once per reservation: sets
   // *emitted accordingly. A RESERVED reservation (a DEDUCT_AT_PAYMENT line sold out) is released

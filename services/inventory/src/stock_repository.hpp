@@ -48,6 +48,9 @@ class StockTx {
                                       const std::vector<Allocation>& allocations) = 0;
   virtual absl::Status SellReserved(const std::string& sku_id,
                                     const std::vector<Allocation>& allocations) = 0;
+  // sold -> available for each allocation (a confirmed reservation whose order ended unpaid).
+  virtual absl::Status ReturnSold(const std::string& sku_id,
+                                  const std::vector<Allocation>& allocations) = 0;
   // Inserts the reservation with its lines and allocations. false when a reservation for the
   // order already exists (a concurrent duplicate or a tombstone); nothing is then written.
   virtual absl::StatusOr<bool> InsertReservation(const Reservation& reservation) = 0;

@@ -89,6 +89,24 @@ TEST_F(OrderEventsTest, CancelledReleasesAndPaidCancellationsAreLeftToAfterSale)
   EXPECT_EQ(Level("a").sold, 2);
 }
 
+// A reservation confirmed for an order that then ended unpaid (order-core confirmed a late payment
+// and died before recording it; the timeout then cancelled the order): no payment, no sale.
+TEST_F(OrderEventsTest, UnpaidCancellationReturnsStockThatWasConfirmed) {
+  AddSku(Sku("a", 2), 10);
+  ORDERLY_ASSERT_OK(reservations_->Reserve(Cmd("o1", {{"a", 3}})));
+  ORDERLY_ASSERT_OK(reservations_->Confirm("o1"));
+  EXPECT_EQ(Level("a").sold, 3);
+  ORDERLY_ASSERT_OK(Deliver(Cancelled("o1", /*was_paid=*/false)));
+  auto r = reservations_->Get("o1");
+  EXPECT_EQ(r->state, ReservationState::kReleased);
+  EXPECT_EQ(r->release_reason, v1::RELEASE_REASON_PAYMENT_TIMEOUT);
+  EXPECT_EQ(Level("a").sold, 0);
+  EXPECT_EQ(Level("a").available, 10);
+  EXPECT_EQ(Count("SELECT count(*) FROM outbox WHERE event_type LIKE '%StockReleased'"), 1);
+  ORDERLY_ASSERT_OK(Deliver(Cancelled("o1", /*was_paid=*/false)));  // redelivery: nothing more
+  EXPECT_EQ(Level("a").available, 10);
+}
+
 TEST_F(OrderEventsTest, RefusalsCommitWithoutPartialWrites) {
   AddSku(Sku("a"), 10);
   // Deduct-at-payment SKU sold out by payment time: the partial work is rolled back, the refusal
