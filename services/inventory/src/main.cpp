@@ -12,8 +12,8 @@
 #include "order_event_handler.hpp"
 #include "orderly/events/inbox_consumer.hpp"
 #include "orderly/events/outbox.hpp"
+#include "orderly/core/periodic_task.hpp"
 #include "orderly/runtime/service_runtime.hpp"
-#include "periodic_worker.hpp"
 #include "pg_stock_repository.hpp"
 #include "redis_pipeline.hpp"
 #include "reservation_manager.hpp"
@@ -32,8 +32,8 @@ struct Inventory {
   std::unique_ptr<FlashSaleManager> flash;
   std::unique_ptr<InventoryGrpcService> service;
   std::unique_ptr<OrderEventHandler> handler;
-  std::unique_ptr<PeriodicWorker> sweeper;
-  std::unique_ptr<PeriodicWorker> flash_worker;
+  PeriodicTaskPtr sweeper;
+  PeriodicTaskPtr flash_worker;
 };
 
 void DefineOptions(Config& c) {
@@ -86,23 +86,24 @@ int main(int argc, char** argv) {
         rt.host().AddService(inv.service.get());
 
         const int batch = static_cast<int>(c.GetInt("sweeper_batch"));
-        inv.sweeper = std::make_unique<PeriodicWorker>(
-            "expiry sweeper", c.GetDuration("sweeper_interval"), [batch]() -> absl::Status {
-              // Drain the backlog in batches, one transaction each.
-              while (true) {
-                auto n = inv.reservations->ExpireDue(batch);
-                if (!n.ok()) return n.status();
-                if (*n < batch) return absl::OkStatus();
-              }
+        // The backlog drains in batches, one transaction each, a full batch running the next.
+        inv.sweeper = std::make_unique<PeriodicTask>(
+            "expiry sweeper", PeriodicTaskOptions{.interval = c.GetDuration("sweeper_interval")},
+            [batch]() -> absl::StatusOr<bool> {
+              auto n = inv.reservations->ExpireDue(batch);
+              if (!n.ok()) return n.status();
+              return *n >= batch;
             });
         const auto drain_age = c.GetDuration("flash_drain_age");
-        inv.flash_worker = std::make_unique<PeriodicWorker>(
-            "flash sale drain+reconcile", c.GetDuration("flash_interval"),
-            [drain_age]() -> absl::Status {
+        inv.flash_worker = std::make_unique<PeriodicTask>(
+            "flash sale drain+reconcile",
+            PeriodicTaskOptions{.interval = c.GetDuration("flash_interval")},
+            [drain_age]() -> absl::StatusOr<bool> {
               auto drained = inv.flash->DrainPending(drain_age);
               auto reconciled = inv.flash->ReconcileAll(/*repair=*/true);
               if (!drained.ok()) return drained.status();
-              return reconciled.ok() ? absl::OkStatus() : reconciled.status();
+              if (!reconciled.ok()) return reconciled.status();
+              return false;
             });
         inv.sweeper->Start();
         inv.flash_worker->Start();

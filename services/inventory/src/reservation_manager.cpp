@@ -66,7 +66,11 @@ std::vector<ReserveItem> SortedItems(const ReserveCommand& cmd) {
 
 ReservationManager::ReservationManager(StockRepository& repo, FlashSaleStore* flash,
                                        ClockPtr clock, ReservationManagerOptions options)
-    : repo_(repo), flash_(flash), clock_(std::move(clock)), options_(options) {}
+    : repo_(repo),
+      flash_(flash),
+      clock_(std::move(clock)),
+      options_(options),
+      redis_breaker_("inventory-redis", RedisBreakerOptions(options.redis_breaker_open), clock_) {}
 
 ReservationManager::~ReservationManager() {
   {
@@ -388,13 +392,14 @@ absl::StatusOr<Reservation> ReservationManager::ReserveInTransaction(const Reser
   return result;
 }
 
-bool ReservationManager::BreakerOpen() const {
-  return ToUnixMillis(clock_->Now()) < breaker_until_ms_.load(std::memory_order_relaxed);
-}
-
-void ReservationManager::TripBreaker() {
-  breaker_until_ms_.store(ToUnixMillis(clock_->Now() + options_.redis_breaker_open),
-                          std::memory_order_relaxed);
+BreakerOptions ReservationManager::RedisBreakerOptions(std::chrono::milliseconds open_for) {
+  // One Redis failure sends the flash path to the database for open_for; then one call probes.
+  BreakerOptions o;
+  o.failure_rate = 0;
+  o.min_calls = 1;
+  o.open_for = open_for;
+  o.probes = 1;
+  return o;
 }
 
 absl::StatusOr<SkuRecord> ReservationManager::CachedSku(const std::string& sku_id) {
@@ -457,10 +462,11 @@ absl::StatusOr<Reservation> ReservationManager::ReserveFlash(const ReserveComman
     return sku.status();
   }
   if (auto refused = CheckFlashCatalog(cmd, *sku)) return *std::move(refused);
-  if (BreakerOpen()) return FlashFallback(cmd, "breaker_open");
+  if (!redis_breaker_.Allow().ok()) return FlashFallback(cmd, "breaker_open");
   const TimePoint expires_at = ExpiryOf(cmd, clock_->Now(), options_.windows);
   auto grant = flash_->TryReserve(item.sku_id, sku->flash_epoch, cmd.order_id, item.quantity,
                                   expires_at);
+  redis_breaker_.Record(grant.ok());
   return AfterFlashDecision(cmd, *sku, expires_at, grant);
 }
 
@@ -475,7 +481,8 @@ void ReservationManager::ReserveAsync(const ReserveCommand& cmd_in, const Submit
   // Lua decision comes back on the pipeline thread, and a sold-out refusal is answered there.
   const bool redis_path = cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE &&
                           flash_ != nullptr && cmd.items.size() == 1 &&
-                          FreshCachedSku(cmd.items.front().sku_id, &sku) && !BreakerOpen();
+                          FreshCachedSku(cmd.items.front().sku_id, &sku) &&
+                          !redis_breaker_.IsOpen();
   if (!redis_path) {
     if (cmd.order_type != common::v1::ORDER_TYPE_FLASH_SALE && cmd.items.size() == 1 &&
         SoldOutHint(cmd.items.front().sku_id) &&
@@ -496,6 +503,10 @@ void ReservationManager::ReserveAsync(const ReserveCommand& cmd_in, const Submit
     done(*std::move(refused));
     return;
   }
+  if (!redis_breaker_.Allow().ok()) {  // opened meanwhile, or another call holds the probe
+    submit([this, cmd = std::move(cmd), done = std::move(done)] { done(Reserve(cmd)); });
+    return;
+  }
   // Copies: the callback below takes cmd and sku by move, and argument order is unspecified.
   const ReserveItem item = cmd.items.front();
   const std::string order_id = cmd.order_id;
@@ -505,6 +516,7 @@ void ReservationManager::ReserveAsync(const ReserveCommand& cmd_in, const Submit
       item.sku_id, epoch, order_id, item.quantity, expires_at,
       [this, cmd = std::move(cmd), sku = std::move(sku), expires_at, submit,
        done = std::move(done)](absl::StatusOr<FlashGrant> grant) mutable {
+        redis_breaker_.Record(grant.ok());
         if (grant.ok() && grant->kind == FlashGrant::Kind::kSoldOut) {
           done(AfterFlashDecision(cmd, sku, expires_at, grant));  // no I/O
           return;
@@ -581,9 +593,9 @@ absl::StatusOr<Reservation> ReservationManager::AfterFlashDecision(
   const SkuRecord* sku = &sku_record;
   auto fallback = [&](const char* reason) { return FlashFallback(cmd, reason); };
   if (!grant.ok()) {
+    // The caller recorded the failure in the breaker.
     spdlog::warn("flash sale: Redis failed for sku {} ({}); deciding on the database",
                  item.sku_id, grant.status().ToString());
-    TripBreaker();
     return fallback("unavailable");
   }
   switch (grant->kind) {

@@ -30,6 +30,7 @@
 #include <absl/status/statusor.h>
 
 #include "flash_sale_store.hpp"
+#include "orderly/core/circuit_breaker.hpp"
 #include "orderly/core/clock.hpp"
 #include "reservation_rules.hpp"
 #include "stock_repository.hpp"
@@ -159,8 +160,7 @@ class ReservationManager {
   absl::Status ExpireInTx(StockTx& tx, Reservation& r);
   absl::Status ReleaseLines(StockTx& tx, Reservation& r, LineState to);
   absl::Status MaybeLowStock(StockTx& tx, const SkuRecord& sku);
-  bool BreakerOpen() const;
-  void TripBreaker();
+  static BreakerOptions RedisBreakerOptions(std::chrono::milliseconds open_for);
 
   StockRepository& repo_;
   FlashSaleStore* flash_;
@@ -174,7 +174,8 @@ class ReservationManager {
   mutable std::shared_mutex cache_mu_;
   std::unordered_map<std::string, CachedEntry> cache_;
   std::unordered_map<std::string, DeductionPolicy> policy_hints_;  // non-default ones only
-  std::atomic<int64_t> breaker_until_ms_{0};
+  // The Redis path's breaker (libs/core); its closed state costs an atomic load per call.
+  CircuitBreaker redis_breaker_;
   mutable std::shared_mutex sold_out_mu_;
   std::unordered_set<std::string> sold_out_;
   std::mutex checks_mu_;

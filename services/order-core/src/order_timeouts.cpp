@@ -10,19 +10,37 @@ TimeoutWorker::TimeoutWorker(OrderManager& manager, pg::Pool& pool, TimeoutWorke
 TimeoutWorker::~TimeoutWorker() { Stop(); }
 
 void TimeoutWorker::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  if (!tasks_.empty()) return;
+  // Due timers drain in batches, a full batch running the next at once.
+  tasks_.push_back(std::make_unique<PeriodicTask>(
+      "timeout scheduler", PeriodicTaskOptions{.interval = options_.scheduler_interval},
+      [this]() -> absl::StatusOr<bool> {
+        auto r = RunTimersOnce();
+        if (!r.ok()) return r.status();
+        return *r >= options_.batch;
+      }));
+  tasks_.push_back(std::make_unique<PeriodicTask>(
+      "timeout sweep", PeriodicTaskOptions{.interval = options_.sweep_interval},
+      [this]() -> absl::StatusOr<bool> {
+        auto r = RunSweepOnce();
+        if (!r.ok()) return r.status();
+        return false;
+      }));
+  tasks_.push_back(std::make_unique<PeriodicTask>(
+      "intent recovery", PeriodicTaskOptions{.interval = options_.recovery_interval},
+      [this]() -> absl::StatusOr<bool> {
+        auto r = RunRecoveryOnce();
+        if (!r.ok()) return r.status();
+        if (*r > 0) spdlog::info("intent recovery released {} orphaned reservations", *r);
+        return false;
+      }));
+  for (auto& t : tasks_) t->Start();
+  tasks_.front()->Wake();  // timers that fell due while the process was down
 }
 
 void TimeoutWorker::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : tasks_) t->Stop();
+  tasks_.clear();
 }
 
 absl::StatusOr<int> TimeoutWorker::RunTimersOnce() {
@@ -80,39 +98,6 @@ absl::StatusOr<int> TimeoutWorker::RunSweepOnce() {
 
 absl::StatusOr<int> TimeoutWorker::RunRecoveryOnce() {
   return manager_.RecoverIntents(options_.intent_max_age, options_.batch);
-}
-
-void TimeoutWorker::Loop() {
-  using Clock = std::chrono::steady_clock;
-  auto next_sweep = Clock::now() + options_.sweep_interval;
-  auto next_recovery = Clock::now() + options_.recovery_interval;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    lock.unlock();
-    // Drain due timers in batches before sleeping.
-    for (int i = 0; i < 100; ++i) {
-      auto r = RunTimersOnce();
-      if (!r.ok()) {
-        spdlog::warn("timeout scheduler: {}", r.status().ToString());
-        break;
-      }
-      if (*r < options_.batch) break;
-    }
-    if (Clock::now() >= next_sweep) {
-      if (auto r = RunSweepOnce(); !r.ok()) spdlog::warn("timeout sweep: {}", r.status().ToString());
-      next_sweep = Clock::now() + options_.sweep_interval;
-    }
-    if (Clock::now() >= next_recovery) {
-      if (auto r = RunRecoveryOnce(); !r.ok()) {
-        spdlog::warn("intent recovery: {}", r.status().ToString());
-      } else if (*r > 0) {
-        spdlog::info("intent recovery released {} orphaned reservations", *r);
-      }
-      next_recovery = Clock::now() + options_.recovery_interval;
-    }
-    lock.lock();
-    cv_.wait_for(lock, options_.scheduler_interval, [this] { return stop_; });
-  }
 }
 
 }  // namespace orderly::order_core

@@ -6,15 +6,14 @@
 //  * the sweep: every `sweep_interval`, unpaid orders past their deadline whatever their timer,
 //    the second insurance.
 // The same worker runs the recovery pass for create intents (reservations without an order).
-#include <atomic>
+// Each of the three is a PeriodicTask (libs/core).
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
+#include <vector>
 
 #include <absl/status/statusor.h>
 
 #include "order_manager.hpp"
+#include "orderly/core/periodic_task.hpp"
 
 namespace orderly::order_core {
 
@@ -41,14 +40,10 @@ class TimeoutWorker {
   absl::StatusOr<int> RunRecoveryOnce();
 
  private:
-  void Loop();
   OrderManager& manager_;
   pg::Pool& pool_;
   TimeoutWorkerOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  std::vector<PeriodicTaskPtr> tasks_;
 };
 
 }  // namespace orderly::order_core

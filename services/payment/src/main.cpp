@@ -65,7 +65,7 @@ absl::StatusOr<std::string> KeyOr(const Config& c, const std::string& file_optio
   return pay::crypto::ReadFile(path);
 }
 
-absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, pay::BreakerOptions breaker, int http_port) {
+absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::BreakerOptions breaker, int http_port) {
   std::string notify = c.Get("notify_base_url").empty() ? "http://127.0.0.1:" + std::to_string(http_port) : c.Get("notify_base_url");
   pay::SandboxChannelConfigs sc;
   if (!c.Get("channel_key_dir").empty()) {

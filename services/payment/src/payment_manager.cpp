@@ -78,9 +78,31 @@ std::string FingerprintOf(const v1::RefundRequest& r) {
          std::to_string(r.reason()) + "|" + r.after_sale_case_id();
 }
 
+BreakerOptions ChannelBreakerOptions(BreakerOptions base) {
+  base.reject_reason = "CHANNEL_UNAVAILABLE";
+  base.reject_message = "payment busy, try again later";
+  return base;
+}
+
+bool IsChannelFailure(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void ChannelRegistry::Add(ChannelPtr channel, BreakerOptions breaker, ClockPtr clock) {
   int id = channel->id();
-  breakers_[id] = std::make_unique<CircuitBreaker>(ChannelName(channel->id()), breaker, std::move(clock));
+  breakers_[id] = std::make_unique<CircuitBreaker>(ChannelName(channel->id()),
+                                                   ChannelBreakerOptions(std::move(breaker)),
+                                                   std::move(clock));
   channels_[id] = std::move(channel);
 }
 Channel* ChannelRegistry::Get(v1::PaymentChannel c) const {
@@ -825,14 +847,12 @@ absl::StatusOr<v1::Refund> PaymentManager::RetryRefund(const std::string& refund
 
 void PaymentManager::KickRefunds() {
   std::lock_guard lock(kick_mu_);
-  kicked_ = true;
-  kick_cv_.notify_all();
+  if (wake_refunds_) wake_refunds_();
 }
 
-void PaymentManager::WaitForRefundWork(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(kick_mu_);
-  kick_cv_.wait_for(lock, timeout, [this] { return kicked_; });
-  kicked_ = false;
+void PaymentManager::OnRefundWork(std::function<void()> wake) {
+  std::lock_guard lock(kick_mu_);
+  wake_refunds_ = std::move(wake);
 }
 
 int PaymentManager::ProcessDueRefunds(int limit) {

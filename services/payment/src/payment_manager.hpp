@@ -4,7 +4,7 @@
 // the same way and exactly once), closing, refunds with their journal and retries, and the
 // reactions to order events. No gRPC here; payment_grpc_service.* is the thin glue.
 #include <chrono>
-#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,7 +13,7 @@
 #include <absl/status/statusor.h>
 
 #include "channel/channel.hpp"
-#include "circuit_breaker.hpp"
+#include "orderly/core/circuit_breaker.hpp"
 #include "order_directory.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
 #include "orderly/payment/v1/payment_service.pb.h"
@@ -37,6 +37,11 @@ struct PaymentSettings {
   BreakerOptions breaker;
   std::string payment_topic = "orderly.payment.v1";  // where payment events go (tests: a unique one)
 };
+
+// A channel's breaker: payments it refuses get UNAVAILABLE CHANNEL_UNAVAILABLE "payment busy".
+BreakerOptions ChannelBreakerOptions(BreakerOptions base);
+// Channel errors that count against the breaker: the channel did not answer properly.
+bool IsChannelFailure(const absl::Status& s);
 
 // The channels by id, each with its breaker.
 class ChannelRegistry {
@@ -90,8 +95,8 @@ class PaymentManager {
   // One round of the background work; each returns how many items it handled.
   int PollPayments(int limit = 50);
   int ProcessDueRefunds(int limit = 20);
-  // Blocks up to timeout or until a new refund needs the worker.
-  void WaitForRefundWork(std::chrono::milliseconds timeout);
+  // Called (from any thread) when a new refund needs the worker: the refund task's Wake.
+  void OnRefundWork(std::function<void()> wake);
 
   // orderly.order.v1 consumer (inside the inbox transaction).
   absl::Status OnOrderEvent(pqxx::transaction_base& tx, const events::v1::EventEnvelope& event);
@@ -122,8 +127,7 @@ class PaymentManager {
   ClockPtr clock_;
   PaymentSettings settings_;
   std::mutex kick_mu_;
-  std::condition_variable kick_cv_;
-  bool kicked_ = false;
+  std::function<void()> wake_refunds_;
 };
 
 // Request fingerprints for idempotency keys.

@@ -4,60 +4,54 @@
 
 namespace orderly::payment {
 
-PaymentWorkers::PaymentWorkers(PaymentManager& manager, Reconciler& reconciler, WorkerOptions options)
+PaymentWorkers::PaymentWorkers(PaymentManager& manager, Reconciler& reconciler,
+                               WorkerOptions options)
     : m_(manager), recon_(reconciler), o_(std::move(options)) {}
 
 PaymentWorkers::~PaymentWorkers() { Stop(); }
 
 void PaymentWorkers::Start() {
-  threads_.emplace_back([this] {
-    while (!stop_) {
-      try {
-        while (!stop_ && m_.PollPayments(50) == 50) {
-        }
-      } catch (const std::exception& e) {
-        spdlog::error("payment poller: {}", e.what());
-      }
-      for (auto waited = std::chrono::milliseconds(0); !stop_ && waited < o_.poll_tick; waited += std::chrono::milliseconds(50)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
-  });
-  threads_.emplace_back([this] {
-    while (!stop_) {
-      try {
-        while (!stop_ && m_.ProcessDueRefunds(20) == 20) {
-        }
-      } catch (const std::exception& e) {
-        spdlog::error("refund worker: {}", e.what());
-      }
-      m_.WaitForRefundWork(std::min<std::chrono::milliseconds>(o_.poll_tick, std::chrono::milliseconds(1000)));
-    }
-  });
+  if (!tasks_.empty()) return;
+  constexpr int kPollBatch = 50, kRefundBatch = 20;
+  tasks_.push_back(std::make_unique<PeriodicTask>(
+      "payment poller", PeriodicTaskOptions{.interval = o_.poll_tick},
+      [this]() -> absl::StatusOr<bool> { return m_.PollPayments(kPollBatch) == kPollBatch; }));
+  tasks_.push_back(std::make_unique<PeriodicTask>(
+      "refund worker",
+      PeriodicTaskOptions{
+          .interval = std::min<std::chrono::milliseconds>(o_.poll_tick, std::chrono::seconds(1))},
+      [this]() -> absl::StatusOr<bool> {
+        return m_.ProcessDueRefunds(kRefundBatch) == kRefundBatch;
+      }));
+  PeriodicTask* refunds = tasks_.back().get();
+  m_.OnRefundWork([refunds] { refunds->Wake(); });
   if (o_.reconciliation_at != "off") {
-    threads_.emplace_back([this] {
-      while (!stop_) {
-        const TimePoint now = m_.clock().Now();
-        if (ChinaTime(now, "%H:%M") >= o_.reconciliation_at) {
+    tasks_.push_back(std::make_unique<PeriodicTask>(
+        "daily reconciliation", PeriodicTaskOptions{.interval = std::chrono::minutes(1)},
+        [this]() -> absl::StatusOr<bool> {
+          const TimePoint now = m_.clock().Now();
+          if (ChinaTime(now, "%H:%M") < o_.reconciliation_at) return false;
           const std::string yesterday = ChinaTime(now - std::chrono::hours(24), "%Y-%m-%d");
           for (auto c : m_.channels().ids()) {
             // Run(rerun=false) returns the stored report when the day is done already.
             auto r = recon_.Run(c, yesterday, false);
-            if (!r.ok()) spdlog::warn("daily reconciliation {} {}: {}", ChannelName(c), yesterday, r.status().ToString());
+            if (!r.ok()) {
+              spdlog::warn("daily reconciliation {} {}: {}", ChannelName(c), yesterday,
+                           r.status().ToString());
+            }
           }
-        }
-        for (int i = 0; i < 600 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    });
+          return false;
+        }));
   }
+  for (auto& t : tasks_) t->Start();
+  // The first rounds now rather than one interval after start (payments left by a restart).
+  for (auto& t : tasks_) t->Wake();
 }
 
 void PaymentWorkers::Stop() {
-  stop_ = true;
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
+  m_.OnRefundWork({});
+  for (auto& t : tasks_) t->Stop();
+  tasks_.clear();
 }
 
 }  // namespace orderly::payment

@@ -1,13 +1,13 @@
 #pragma once
-// Background loops of the payment process: the active query of pending payments (lost-callback
-// recovery), the refund worker (channel calls, timed-out refunds queried, retries with backoff),
-// and the daily reconciliation of yesterday's bills. Stop() joins them.
-#include <atomic>
+// Background work of the payment process, as the shared PeriodicTask (libs/core): the active query
+// of pending payments (lost-callback recovery), the refund worker (channel calls, timed-out
+// refunds queried, retries with backoff; woken at once by a new refund), and the daily
+// reconciliation of yesterday's bills. Stop() joins them.
 #include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "orderly/core/periodic_task.hpp"
 #include "payment_manager.hpp"
 #include "reconciler.hpp"
 
@@ -30,8 +30,7 @@ class PaymentWorkers {
   PaymentManager& m_;
   Reconciler& recon_;
   WorkerOptions o_;
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
+  std::vector<PeriodicTaskPtr> tasks_;
 };
 
 }  // namespace orderly::payment
