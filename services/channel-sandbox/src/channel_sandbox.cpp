@@ -24,15 +24,18 @@ namespace {
 Response Text(int status, std::string body) { return Response{status, "text/plain; charset=utf-8", std::move(body), {}}; }
 Response Json(int status, std::string body) { return Response{status, "application/json", std::move(body), {}}; }
 
-Params MergedParams(const Request& req) {
+// The parameters of the query string and the form body together, as Alipay's gateway reads them:
+// its official SDKs send the common parameters in the query and biz_content in the body. A
+// malformed part or a parameter sent in both is refused.
+absl::StatusOr<Params> QueryAndFormParams(const Request& req) {
   Params out;
-  if (!req.query.empty()) {
-    auto q = wire::ParseFormStrict(req.query);
-    if (q.ok()) out = *q;
-  }
-  if (!req.body.empty()) {
-    auto b = wire::ParseFormStrict(req.body);
-    if (b.ok()) for (auto& [k, v] : *b) out[k] = v;
+  for (const std::string* part : {&req.query, &req.body}) {
+    if (part->empty()) continue;
+    auto form = wire::ParseFormStrict(*part);
+    if (!form.ok()) return form.status();
+    for (auto& [k, v] : *form) {
+      if (!out.emplace(k, std::move(v)).second) return absl::InvalidArgumentError("parameter in query and body: " + k);
+    }
   }
   return out;
 }
@@ -126,8 +129,8 @@ std::string ChannelSandbox::NewTransactionId(PaymentChannel c) {
 // ---------------------------------------------------------------- Alipay
 
 Response ChannelSandbox::Alipay(const Request& req) {
-  auto form = wire::ParseFormStrict(req.body.empty() ? req.query : req.body);
-  if (!form.ok()) return Text(400, "malformed form");
+  auto form = QueryAndFormParams(req);
+  if (!form.ok()) return Text(400, "malformed form: " + std::string(form.status().message()));
   Params& p = *form;
   const std::string method = p["method"];
   auto respond = [&](const std::string& node) {
@@ -710,7 +713,7 @@ void ChannelSandbox::DeliveryLoop() {
 
 Response ChannelSandbox::Control(const Request& req) {
   if (req.path == "/readyz" || req.path == "/healthz") return Text(200, "ok");
-  Params p = MergedParams(req);
+  Params p = QueryAndFormParams(req).value_or(Params{});
   std::lock_guard lock(mu_);
   PaymentChannel c = payment::ChannelFromName(p["channel"]);
   if (req.path == "/sandbox/pay" || req.path == "/sandbox/cashier") {

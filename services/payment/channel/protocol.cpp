@@ -5,10 +5,10 @@
 namespace orderly::payment::protocol {
 
 std::string AlipayRequestSigningString(const wire::Params& p) {
-  return wire::CanonicalParams(p, {"sign"});
+  return wire::CanonicalParams(p, {"sign"}, wire::EmptyValues::kSkip);
 }
 std::string AlipayNotifySigningString(const wire::Params& p) {
-  return wire::CanonicalParams(p, {"sign", "sign_type"});
+  return wire::CanonicalParams(p, {"sign", "sign_type"}, wire::EmptyValues::kKeep);
 }
 std::string AlipayResponseKey(std::string_view method) {
   std::string k(method);
@@ -63,7 +63,7 @@ absl::StatusOr<std::map<std::string, std::string>> ParseWechatAuthorization(std:
 }
 
 std::string UnionpaySigningString(const wire::Params& p) {
-  return crypto::Sha256Hex(wire::CanonicalParams(p, {"signature"}));
+  return crypto::Sha256Hex(wire::CanonicalParams(p, {"signature"}, wire::EmptyValues::kSkip));
 }
 absl::Status UnionpaySign(wire::Params& p, const crypto::KeyPtr& key) {
   p.erase("signature");

@@ -12,8 +12,9 @@
 
 namespace orderly::payment::protocol {
 
-// Alipay (RSA2): sorted k=v&... of non-empty parameters without `sign` (requests) or without
-// `sign` and `sign_type` (notifications), SHA256withRSA, Base64.
+// Alipay (RSA2), SHA256withRSA, Base64 over sorted k=v&...: a request signs its non-empty
+// parameters without `sign`; a notification is verified over all its parameters without `sign` and
+// `sign_type`, empty ones included as "k=" (as Alipay's SDKs verify them).
 std::string AlipayRequestSigningString(const wire::Params& p);
 std::string AlipayNotifySigningString(const wire::Params& p);
 // A response {"<method>_response":{...},"sign":"..."} is signed over the exact node text.

@@ -211,10 +211,11 @@ std::string EncodeForm(const Params& params) {
   return out;
 }
 
-std::string CanonicalParams(const Params& params, std::initializer_list<std::string_view> exclude) {
+std::string CanonicalParams(const Params& params, std::initializer_list<std::string_view> exclude,
+                            EmptyValues empty) {
   std::string out;
   for (const auto& [k, v] : params) {
-    bool skip = v.empty();
+    bool skip = v.empty() && empty == EmptyValues::kSkip;
     for (auto e : exclude) skip = skip || k == e;
     if (skip) continue;
     if (!out.empty()) out += "&";

@@ -40,8 +40,12 @@ class JsonObject {
 absl::StatusOr<Params> ParseFormStrict(std::string_view body);
 std::string EncodeForm(const Params& params);
 std::string UrlEncode(std::string_view s);
-// "a=1&b=2" over keys in byte order, skipping `exclude` and empty values (Alipay, UnionPay).
-std::string CanonicalParams(const Params& params, std::initializer_list<std::string_view> exclude);
+// "a=1&b=2" over keys in byte order, skipping `exclude` (Alipay, UnionPay). The channels' SDKs drop
+// empty values when they sign a request, but keep them as "k=" when they verify what the channel
+// signed (Alipay's checkNotifySign / getSignCheckContentV1).
+enum class EmptyValues { kSkip, kKeep };
+std::string CanonicalParams(const Params& params, std::initializer_list<std::string_view> exclude,
+                            EmptyValues empty);
 
 bool IsValidUtf8(std::string_view s);
 

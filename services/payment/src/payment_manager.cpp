@@ -33,15 +33,6 @@ absl::Status Emit(pqxx::transaction_base& tx, const std::string& topic, const Pa
   return seq.ok() ? absl::OkStatus() : seq.status();
 }
 
-std::string EncodeParams(const std::map<std::string, std::string>& m) {
-  std::string out;
-  for (const auto& [k, v] : m) {
-    if (!out.empty()) out += "&";
-    out += k + "=" + v;
-  }
-  return out;
-}
-
 bool Allowed(const server::Caller& c, std::initializer_list<Role> roles) {
   for (Role r : roles) if (c.role == r) return true;
   return false;
@@ -144,17 +135,7 @@ v1::Payment PaymentManager::ToProto(const PaymentRow& p) const {
   out.set_description(p.description);
   out.set_pay_url(p.pay_url);
   out.set_qr_code(p.qr_code);
-  if (!p.app_params.empty()) {
-    size_t pos = 0;
-    while (pos <= p.app_params.size()) {
-      size_t amp = p.app_params.find('&', pos);
-      std::string kv = p.app_params.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-      size_t eq = kv.find('=');
-      if (eq != std::string::npos) (*out.mutable_app_params())[kv.substr(0, eq)] = kv.substr(eq + 1);
-      if (amp == std::string::npos) break;
-      pos = amp + 1;
-    }
-  }
+  out.mutable_app_params()->insert(p.app_params.begin(), p.app_params.end());
   out.set_channel_transaction_id(p.transaction_id);
   SetTs(out.mutable_expires_at(), p.expires_at);
   if (p.paid_at != TimePoint{}) SetTs(out.mutable_paid_at(), p.paid_at);
@@ -310,7 +291,7 @@ absl::StatusOr<v1::Payment> PaymentManager::CreatePayment(const v1::CreatePaymen
   }
   p.pay_url = created->pay_url;
   p.qr_code = created->qr_code;
-  p.app_params = EncodeParams(created->app_params);
+  p.app_params = created->app_params;
   if (auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
         PaymentRepository::SetChannelLinks(tx, p);
         return absl::OkStatus();

@@ -1,7 +1,17 @@
 #include "payment_repository.hpp"
 
+#include "channel/wire_util.hpp"
+
 namespace orderly::payment {
 namespace {
+
+// app_params is stored form-encoded: its values (Alipay's orderStr is itself a form) hold '&' and
+// '='. Rows written before migration 0002 were rewritten by it; an unreadable value reads as none.
+std::map<std::string, std::string> AppParamsFromColumn(const std::string& text) {
+  if (text.empty()) return {};
+  auto params = wire::ParseFormStrict(text);
+  return params.ok() ? std::move(*params) : std::map<std::string, std::string>{};
+}
 
 // Times cross the boundary as Unix milliseconds (0 = NULL).
 #define TS(col) "COALESCE((extract(epoch FROM " col ") * 1000)::bigint, 0)"
@@ -105,7 +115,7 @@ PaymentRow PaymentFrom(const pqxx::row& r) {
   p.description = r[9].as<std::string>();
   p.pay_url = r[10].as<std::string>();
   p.qr_code = r[11].as<std::string>();
-  p.app_params = r[12].as<std::string>();
+  p.app_params = AppParamsFromColumn(r[12].as<std::string>());
   p.transaction_id = r[13].as<std::string>();
   p.failure_reason = r[14].as<std::string>();
   p.refunded = r[15].as<int64_t>();
@@ -183,7 +193,7 @@ void PaymentRepository::InsertPayment(pqxx::transaction_base& tx, const PaymentR
                  ToMs(next_query_at), ToMs(p.query_until));
 }
 void PaymentRepository::SetChannelLinks(pqxx::transaction_base& tx, const PaymentRow& p) {
-  tx.exec_params(kSetChannelLinks, p.payment_id, p.pay_url, p.qr_code, p.app_params);
+  tx.exec_params(kSetChannelLinks, p.payment_id, p.pay_url, p.qr_code, wire::EncodeForm(p.app_params));
 }
 void PaymentRepository::MarkSucceeded(pqxx::transaction_base& tx, const std::string& id, const std::string& txn, TimePoint paid_at,
                                       bool after_close, TimePoint now) {

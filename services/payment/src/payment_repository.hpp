@@ -3,6 +3,7 @@
 // reports. Every function works inside the caller's transaction so a state change and its outbox
 // event commit together. SQL lives as named constants in payment_repository.cpp.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,7 +21,8 @@ struct PaymentRow {
   v1::PaymentChannel channel = v1::PAYMENT_CHANNEL_UNSPECIFIED;
   v1::PaymentMethod method = v1::PAYMENT_METHOD_UNSPECIFIED;
   int64_t amount = 0;
-  std::string currency, status, description, pay_url, qr_code, app_params, transaction_id, failure_reason;
+  std::string currency, status, description, pay_url, qr_code, transaction_id, failure_reason;
+  std::map<std::string, std::string> app_params;  // what the buyer's app SDK needs, e.g. Alipay's orderStr
   int64_t refunded = 0;
   bool paid_after_close = false, close_at_channel = false;
   TimePoint expires_at, paid_at, closed_at, created_at, updated_at, query_until;

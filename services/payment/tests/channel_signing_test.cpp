@@ -133,6 +133,27 @@ TEST_F(ChannelSigningTest, AlipayNotifyVerifiesAndRejectsForgery) {
   EXPECT_EQ(alipay_->Ack(true, "").body, "success");
 }
 
+// Alipay signs every field of a notification, empty ones as "key=" (its SDKs verify it that way:
+// Node checkNotifySign, Java getSignCheckContentV1); the signed text is spelled out here, not built
+// by protocol::, so a verifier that drops empty values fails.
+TEST_F(ChannelSigningTest, AlipayNotifyWithAnEmptyFieldVerifiesOverKeyEquals) {
+  std::string signed_text =
+      "app_id=" + std::string(kSandboxAlipayAppId) +
+      "&body=&gmt_payment=2026-11-22 10:00:00&notify_id=n2&notify_type=trade_status_sync&out_trade_no=pay-1"
+      "&passback_params=&total_amount=12.34&trade_no=2026112222002&trade_status=TRADE_SUCCESS";
+  auto key = *crypto::PrivateKeyFromPem(keys_->alipay_platform_private);
+  Params p{{"app_id", kSandboxAlipayAppId}, {"body", ""}, {"gmt_payment", "2026-11-22 10:00:00"}, {"notify_id", "n2"},
+           {"notify_type", "trade_status_sync"}, {"out_trade_no", "pay-1"}, {"passback_params", ""},
+           {"total_amount", "12.34"}, {"trade_no", "2026112222002"}, {"trade_status", "TRADE_SUCCESS"},
+           {"sign_type", "RSA2"}, {"sign", *crypto::SignSha256Rsa(key, signed_text)}};
+  auto n = alipay_->ParseNotification(wire::EncodeForm(p), {});
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(n->trade.amount_minor, 1234);
+  // Dropping the empty field changes the signed text.
+  p.erase("body");
+  EXPECT_EQ(alipay_->ParseNotification(wire::EncodeForm(p), {}).status().code(), absl::StatusCode::kUnauthenticated);
+}
+
 TEST_F(ChannelSigningTest, WechatNotifyDecryptsVerifiesAndRefusesReplays) {
   auto [body, headers] = WechatNotify(500, false);
   auto n = wechat_->ParseNotification(body, headers);

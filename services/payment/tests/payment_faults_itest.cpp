@@ -116,13 +116,14 @@ class PaymentFaultsTest : public ::testing::Test {
     return id;
   }
 
-  static absl::StatusOr<v1::Payment> Create(const std::string& order, int64_t amount, v1::PaymentChannel ch, const std::string& cur = "CNY") {
+  static absl::StatusOr<v1::Payment> Create(const std::string& order, int64_t amount, v1::PaymentChannel ch, const std::string& cur = "CNY",
+                                             v1::PaymentMethod method = v1::PAYMENT_METHOD_NATIVE_QR) {
     v1::CreatePaymentRequest req;
     req.set_order_id(order);
     req.mutable_amount()->set_amount_minor(amount);
     req.mutable_amount()->set_currency_code(cur);
     req.set_channel(ch);
-    req.set_method(v1::PAYMENT_METHOD_NATIVE_QR);
+    req.set_method(method);
     req.set_request_id("create:" + order);
     v1::CreatePaymentResponse resp;
     grpc::ClientContext c;
@@ -150,6 +151,33 @@ class PaymentFaultsTest : public ::testing::Test {
     ASSERT_TRUE(res[0].status.ok()) << res[0].status;
   }
 };
+
+// The app SDK takes Alipay's orderStr whole: a signed form whose values hold '&' and '='. It must
+// come back from CreatePayment and from GetPayment (read from the database) exactly as the adapter
+// made it (payment_alipay_sdk checks the adapter's string with alipay-sdk itself).
+TEST_F(PaymentFaultsTest, AlipayAppPaymentReturnsTheWholeSignedOrderString) {
+  auto p = Create(NewOrder(1234), 1234, v1::PAYMENT_CHANNEL_ALIPAY, "CNY", v1::PAYMENT_METHOD_APP);
+  ASSERT_TRUE(p.ok()) << p.status();
+  v1::GetPaymentRequest get;
+  get.set_payment_id(p->payment_id());
+  v1::GetPaymentResponse got;
+  grpc::ClientContext c;
+  ASSERT_TRUE(env->stub->GetPayment(Ctx(&c), get, &got).ok());
+  auto keys = LoadSandboxKeys(env->key_dir);
+  ASSERT_TRUE(keys.ok());
+  auto merchant_public = *crypto::PublicKeyFromPem(keys->alipay_app_public);
+  for (const v1::Payment& returned : {*p, got.payment()}) {
+    ASSERT_EQ(returned.app_params_size(), 1);
+    ASSERT_EQ(returned.app_params().count("orderStr"), 1u);
+    auto order = wire::ParseFormStrict(returned.app_params().at("orderStr"));
+    ASSERT_TRUE(order.ok()) << order.status();
+    EXPECT_EQ((*order)["method"], "alipay.trade.app.pay");
+    EXPECT_NE((*order)["biz_content"].find(p->payment_id()), std::string::npos);
+    std::string sign = (*order)["sign"];
+    order->erase("sign");
+    EXPECT_TRUE(crypto::VerifySha256Rsa(merchant_public, protocol::AlipayRequestSigningString(*order), sign));
+  }
+}
 
 TEST_F(PaymentFaultsTest, DroppedCallbackIsResolvedByTheActiveQuery) {
   const std::string order = NewOrder(1234);
