@@ -38,7 +38,7 @@ struct Inventory {
 
 void DefineOptions(Config& c) {
   c.Define("payment_window", "30m", "reservation hold when Reserve gives no expires_at");
-  c.Define("flash_payment_window", "15m", "the same for FLASH_SALE orders");
+  c.Define("flash_payment_window", "5m", "the same for FLASH_SALE orders");
   c.Define("sweeper_interval", "5s", "how often expired reservations are released");
   c.Define("sweeper_batch", "200", "reservations expired per sweeper transaction");
   c.Define("flash_interval", "1s", "how often the flash-sale drain and reconciliation run");

@@ -20,7 +20,7 @@ inline constexpr int64_t kMaxLineQuantity = 100000;
 
 struct PaymentWindows {
   std::chrono::milliseconds normal = std::chrono::minutes(30);
-  std::chrono::milliseconds flash_sale = std::chrono::minutes(15);
+  std::chrono::milliseconds flash_sale = std::chrono::minutes(5);
   // expires_at given by the caller may lie at most this far ahead.
   std::chrono::milliseconds max_ahead = std::chrono::hours(2);
 };

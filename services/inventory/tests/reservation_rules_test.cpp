@@ -61,7 +61,8 @@ TEST(Fingerprint, IgnoresLineOrderButNotQuantities) {
 TEST(ExpiryOf, UsesThePaymentWindowOfTheOrderType) {
   PaymentWindows w;
   EXPECT_EQ(ExpiryOf(Cmd({{"a", 1}}), kNow, w), kNow + 30min);
-  EXPECT_EQ(ExpiryOf(Cmd({{"a", 1}}, common::v1::ORDER_TYPE_FLASH_SALE), kNow, w), kNow + 15min);
+  // The contract (order_type.proto): 5 minutes to pay a flash-sale order.
+  EXPECT_EQ(ExpiryOf(Cmd({{"a", 1}}, common::v1::ORDER_TYPE_FLASH_SALE), kNow, w), kNow + 5min);
   ReserveCommand given = Cmd({{"a", 1}});
   given.expires_at = kNow + 5min;
   EXPECT_EQ(ExpiryOf(given, kNow, w), kNow + 5min);
