@@ -209,6 +209,7 @@ class OrderServiceIT : public ::testing::Test {
   absl::StatusOr<ov1::Order> Cancel(const std::string& buyer, const std::string& id) {
     ov1::CancelOrderRequest req;
     req.set_order_id(id);
+    req.set_reason(ov1::CANCEL_REASON_BUYER_REQUESTED);
     req.set_request_id(NewUuidV7());
     ov1::CancelOrderResponse resp;
     grpc::ClientContext cc;
