@@ -79,7 +79,8 @@ std::vector<Use> ReasonsUsed(const fs::path& root) {
   for (const char* top : {"libs", "services"}) {
     for (const auto& entry : fs::recursive_directory_iterator(root / top)) {
       const fs::path& p = entry.path();
-      if (!entry.is_regular_file() || (p.extension() != ".cpp" && p.extension() != ".hpp")) continue;
+      const bool source = p.extension() == ".cpp" || p.extension() == ".hpp";
+      if (!entry.is_regular_file() || !source) continue;
       if (p.string().find("/tests/") != std::string::npos) continue;
       std::ifstream in(p);
       std::stringstream ss;

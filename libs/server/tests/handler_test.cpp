@@ -66,13 +66,14 @@ TEST(HandleCallTest, DriverStatusesOfAnyCodeAreHiddenButKeepTheirCode) {
   EXPECT_EQ(g.error_message().find("server closed"), std::string::npos) << g.error_message();
   EXPECT_EQ(g.error_message().rfind("temporarily unavailable: retry", 0), 0u);
   // A status without google.rpc details was not made for clients either.
-  const grpc::Status plain =
-      HandleCall("Reserve", [] { return absl::AlreadyExistsError("duplicate key value violates"); });
+  const grpc::Status plain = HandleCall(
+      "Reserve", [] { return absl::AlreadyExistsError("duplicate key value violates"); });
   EXPECT_EQ(plain.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(plain.error_message().find("duplicate key"), std::string::npos);
   // A status made for clients passes as it is.
   const grpc::Status domain = HandleCall("Reserve", [] {
-    return FailedPreconditionError("INSUFFICIENT_STOCK", "sku/a", "SKU a: 2 requested, 1 available");
+    return FailedPreconditionError("INSUFFICIENT_STOCK", "sku/a",
+                                   "SKU a: 2 requested, 1 available");
   });
   EXPECT_EQ(domain.error_message(), "SKU a: 2 requested, 1 available");
   // An exception is INTERNAL with an error id.

@@ -686,7 +686,7 @@ absl::StatusOr<ov1::Order> OrderManager::CancelOrder(const Caller& caller,
   auto id = ParseOrderId("order_id", req.order_id());
   if (!id.ok()) return id.status();
   Violations v;
-  CheckText(v, "reason_text", req.reason_text(), kMaxNoteChars, false);
+  CheckText(v, "reason_text", req.reason_text(), kMaxNoteChars, false, /*multiline=*/true);
   CheckText(v, "request_id", req.request_id(), kMaxRequestIdLength, false);
   // UNSPECIFIED is never a valid input (docs/api.md conventions): the caller says why.
   const ov1::CancelReason reason = req.reason();

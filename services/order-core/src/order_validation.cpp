@@ -12,8 +12,8 @@
 namespace orderly::order_core {
 
 void CheckText(Violations& v, const std::string& field, std::string_view value, size_t max_chars,
-               bool required) {
-  validation::CheckText(v, field, value, max_chars, required);
+               bool required, bool multiline) {
+  validation::CheckText(v, field, value, max_chars, required, multiline);
 }
 
 void CheckAddress(Violations& v, const std::string& prefix, const common::v1::Address& a,
@@ -103,7 +103,7 @@ absl::Status ValidateCreate(const order::v1::CreateOrderRequest& req, const Orde
   } else if (type == common::v1::ORDER_TYPE_FLASH_SALE && req.items_size() != 1) {
     v.Add("items", "a flash-sale order has exactly one line");
   }
-  CheckText(v, "client_note", req.client_note(), kMaxNoteChars, false);
+  CheckText(v, "client_note", req.client_note(), kMaxNoteChars, false, /*multiline=*/true);
   return v.ToStatus("invalid CreateOrder request");
 }
 

@@ -29,7 +29,7 @@ using validation::Utf8Length;
 // A text field: required or optional, valid UTF-8, at most max_chars code points, no control
 // characters (validation::CheckText, the shared layer).
 void CheckText(Violations& v, const std::string& field, std::string_view value, size_t max_chars,
-               bool required);
+               bool required, bool multiline = false);
 void CheckAddress(Violations& v, const std::string& prefix, const common::v1::Address& a,
                   bool required);
 // A decimal 63-bit id.

@@ -397,7 +397,8 @@ TEST_F(OrderServiceIT, CancelContractAndMalformedIds) {
   auto o = Create(Request("it-buyer-6", {{"it-a", 1}}));
   ASSERT_TRUE(o.ok()) << o.status();
   auto unspecified = Cancel("it-buyer-6", o->order_id(), ov1::CANCEL_REASON_UNSPECIFIED);
-  EXPECT_EQ(unspecified.status().code(), absl::StatusCode::kInvalidArgument) << unspecified.status();
+  EXPECT_EQ(unspecified.status().code(), absl::StatusCode::kInvalidArgument)
+      << unspecified.status();
   ASSERT_EQ(ErrorFieldViolations(unspecified.status()).size(), 1u);
   EXPECT_EQ(ErrorFieldViolations(unspecified.status())[0].field, "reason");
 
