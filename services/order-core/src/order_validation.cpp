@@ -88,9 +88,7 @@ absl::Status ValidateCreate(const order::v1::CreateOrderRequest& req, const Orde
     v.Add("points_to_use", absl::StrCat("must be between 0 and ", kMaxPoints));
   }
   if (req.has_expected_total()) {
-    if (req.expected_total().amount_minor() < 0) {
-      v.Add("expected_total.amount_minor", "must not be negative");
-    }
+    validation::CheckAmount(v, "expected_total.amount_minor", req.expected_total().amount_minor());
     if (!IsSupportedCurrency(req.expected_total().currency_code())) {
       v.Add("expected_total.currency_code", "unsupported currency");
     }

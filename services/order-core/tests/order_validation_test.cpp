@@ -119,8 +119,11 @@ TEST_F(ValidationTest, ControlCharactersAreRefusedButNotesKeepLineBreaks) {
   r.mutable_items(0)->set_sku_id("sku\x01");
   r.mutable_shipping_address()->set_receiver_name("Li\nLei");
   r.set_client_note("leave at the door\nthanks");
-  EXPECT_EQ(Fields(Check(r)), (std::set<std::string>{"buyer_id", "items[0].sku_id",
-                                                     "shipping_address.receiver_name"}));
+  r.mutable_expected_total()->set_amount_minor(INT64_MAX);
+  r.mutable_expected_total()->set_currency_code("CNY");
+  EXPECT_EQ(Fields(Check(r)),
+            (std::set<std::string>{"buyer_id", "items[0].sku_id", "shipping_address.receiver_name",
+                                   "expected_total.amount_minor"}));
 }
 
 TEST(Utf8, RejectsOverlongAndSurrogates) {
