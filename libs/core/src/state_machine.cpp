@@ -35,11 +35,12 @@ absl::StatusOr<std::string> StateMachine::Next(std::string_view from, std::strin
   }
   const Transition& t = table_[it->second];
   if (!t.actors.empty() && t.actors.count(std::string(actor)) == 0) {
-    return ErrorWithInfo(
-        absl::StatusCode::kPermissionDenied,
+    // Not this actor's to do in this state: the same answer as a state that forbids it (the
+    // caller's reason, e.g. ORDER_NOT_CANCELLABLE), so every reason stays in the ErrorReason enum.
+    return FailedPreconditionError(
+        error_reason, absl::StrCat(name_, ":", ToAbsl(from)),
         absl::StrCat(actor.empty() ? "unknown actor" : ToAbsl(actor), " may not ", ToAbsl(action),
                      " in state ", ToAbsl(from), " (allowed: ", absl::StrJoin(t.actors, ", "), ")"),
-        "ACTOR_NOT_ALLOWED",
         {{"state", std::string(from)}, {"action", std::string(action)},
          {"actor", std::string(actor)}});
   }

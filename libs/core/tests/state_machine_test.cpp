@@ -35,11 +35,15 @@ TEST(StateMachineTest, IllegalTransitionIsFailedPrecondition) {
   EXPECT_EQ(ErrorReason(sm.Next("PAID", "pay", "system").status()), "ILLEGAL_TRANSITION");
 }
 
-TEST(StateMachineTest, WrongActorIsPermissionDenied) {
+// Issue 12.5: PERMISSION_DENIED ACTOR_NOT_ALLOWED was a reason outside the ErrorReason enum.
+TEST(StateMachineTest, WrongActorIsFailedPreconditionWithTheCallersReason) {
   StateMachine sm = OrderMachine();
   auto next = sm.Next("PAID", "ship", "buyer");
-  EXPECT_EQ(next.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(ErrorReason(next.status()), "ACTOR_NOT_ALLOWED");
+  EXPECT_EQ(next.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(next.status()), "ILLEGAL_TRANSITION");
+  EXPECT_EQ(ErrorMetadata(next.status(), "actor"), "buyer");
+  EXPECT_EQ(ErrorReason(sm.Next("PAID", "ship", "buyer", "ORDER_NOT_CANCELLABLE").status()),
+            "ORDER_NOT_CANCELLABLE");
   EXPECT_TRUE(sm.Next("PAID", "ship", "merchant").ok());
 }
 

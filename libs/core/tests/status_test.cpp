@@ -125,4 +125,32 @@ TEST(StatusTest, GarbageDetailsKeepCodeAndMessage) {
 }
 
 }  // namespace
+// Issue 12.3: a 1 MB id echoed into ErrorInfo metadata / ResourceInfo made a trailer the client
+// refused (RESOURCE_EXHAUSTED instead of NOT_FOUND). What leaves is bounded whatever built it.
+TEST(StatusTest, DetailsAndMessagesNeverEchoUnboundedInput) {
+  const std::string huge(1 << 20, 'x');
+  const grpc::Status nf = ToGrpcStatus(NotFoundError("order", huge, "ORDER_NOT_FOUND"));
+  EXPECT_EQ(nf.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LE(nf.error_message().size(), 512u);
+  EXPECT_LE(nf.error_details().size(), 4096u);
+  const absl::Status back = FromGrpcStatus(nf);
+  EXPECT_EQ(ErrorReason(back), "ORDER_NOT_FOUND");
+  EXPECT_LE(ErrorMetadata(back, "resource_name").size(), 100u);
+
+  const grpc::Status info = ToGrpcStatus(ErrorWithInfo(absl::StatusCode::kAborted, "stale " + huge,
+                                                       "STALE_VERSION", {{"order_id", huge}}));
+  EXPECT_LE(info.error_message().size(), 512u);
+  EXPECT_LE(info.error_details().size(), 4096u);
+  EXPECT_EQ(ErrorReason(FromGrpcStatus(info)), "STALE_VERSION");
+
+  std::vector<FieldViolation> many;
+  for (int i = 0; i < 1000; ++i) many.push_back({"sku_ids[" + std::to_string(i) + "]", huge});
+  const grpc::Status bad = ToGrpcStatus(InvalidArgumentError("bad", many));
+  EXPECT_LE(bad.error_details().size(), 4096u);
+  EXPECT_FALSE(ErrorFieldViolations(FromGrpcStatus(bad)).empty());
+
+  // A plain status built with the input in its message is cut as well.
+  EXPECT_LE(ToGrpcStatus(absl::InvalidArgumentError(huge)).error_message().size(), 512u);
+}
+
 }  // namespace orderly

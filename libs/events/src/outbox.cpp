@@ -1,5 +1,6 @@
 #include "orderly/events/outbox.hpp"
 
+#include <atomic>
 #include <string_view>
 
 #include <google/protobuf/util/time_util.h>
@@ -43,6 +44,16 @@ std::vector<pg::Migration> WithEventSchema(const std::vector<pg::Migration>& ser
   for (const auto& m : SchemaMigrations()) all.push_back(m);
   return all;
 }
+
+namespace {
+std::atomic<size_t>& MaxEventBytesSetting() {
+  static std::atomic<size_t> limit{kDefaultMaxEventBytes};
+  return limit;
+}
+}  // namespace
+
+void SetMaxEventBytes(size_t bytes) { MaxEventBytesSetting().store(bytes); }
+size_t MaxEventBytes() { return MaxEventBytesSetting().load(std::memory_order_relaxed); }
 
 void SetSource(std::string service_name) { SourceName() = std::move(service_name); }
 const std::string& Source() { return SourceName(); }

@@ -5,6 +5,8 @@
 #include "orderly/core/clock.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/logging.hpp"
+#include "orderly/core/status.hpp"
+#include <absl/strings/str_cat.h>
 #include "orderly/pg/json_rows.hpp"
 
 namespace orderly::events {
@@ -38,6 +40,22 @@ absl::StatusOr<OutboxRow> PrepareOutboxRow(v1::EventEnvelope& envelope,
   if (row.partition_key.empty()) row.partition_key = envelope.aggregate_id();
   if (!envelope.SerializeToString(&row.payload)) {
     return absl::InternalError("outbox: cannot serialize event envelope");
+  }
+  // What Kafka will be asked to take: value, key and the headers the relay adds.
+  constexpr size_t kHeaderOverhead = 256;  // CloudEvents header names, time, sequence, framing
+  const size_t size = row.payload.size() + row.partition_key.size() + envelope.event_id().size() +
+                      type.size() + envelope.traceparent().size() +
+                      envelope.aggregate_type().size() + envelope.aggregate_id().size() +
+                      kHeaderOverhead;
+  if (size > MaxEventBytes()) {
+    return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat("event ", type, " of ", envelope.aggregate_type(), " is ",
+                                      size, " bytes, over the limit of ", MaxEventBytes(),
+                                      " bytes: nothing was written"),
+                         "EVENT_TOO_LARGE",
+                         {{"event_type", type},
+                          {"size_bytes", std::to_string(size)},
+                          {"limit_bytes", std::to_string(MaxEventBytes())}});
   }
   row.event_id = envelope.event_id();
   row.topic = options.topic;

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "orderly/core/status.hpp"
 #include "orderly/events/outbox.hpp"
 #include "orderly/events/outbox_rows.hpp"
 #include "orderly/pg/migrations.hpp"
@@ -122,6 +123,35 @@ TEST_F(OutboxRowsTest, OppositeOrdersNeitherDeadlockNorLeaveGaps) {
     // Ids follow commit order per aggregate, so sequences read in id order are 1..n.
     for (size_t i = 0; i < seqs[agg].size(); ++i) EXPECT_EQ(seqs[agg][i], int64_t(i + 1)) << agg;
   }
+}
+
+// Issue 12.4: an event the broker would refuse (a 1 MB SKU name once made one) is refused when it
+// is appended, so the transaction fails instead of the publish parking it and blocking every later
+// event of its aggregate. Both entry points (Append and the stored-function JSON) refuse it.
+TEST_F(OutboxRowsTest, AnEventOverTheLimitIsRefusedAtAppendAndWritesNothing) {
+  ASSERT_EQ(MaxEventBytes(), kDefaultMaxEventBytes);
+  std::vector<v1::EventEnvelope> big = {Event("o-big", std::string(1'000'000, 'x'))};
+  const absl::Status json = AppendJson(big);
+  EXPECT_EQ(json.code(), absl::StatusCode::kInvalidArgument) << json;
+  EXPECT_EQ(ErrorReason(json), "EVENT_TOO_LARGE");
+  EXPECT_EQ(ErrorMetadata(json, "event_type"), "orderly.events.v1.OrderStatusChanged");
+  EXPECT_EQ(ErrorMetadata(json, "limit_bytes"), std::to_string(kDefaultMaxEventBytes));
+  EXPECT_GT(std::stoll(ErrorMetadata(json, "size_bytes")), 1'000'000);
+
+  v1::EventEnvelope one = Event("o-big", std::string(1'000'000, 'x'));
+  const absl::Status appended = pool_->InTransaction([&](pqxx::transaction_base& tx) {
+    auto r = Append(tx, one, {.topic = "orderly.order.v1"});
+    return r.ok() ? absl::OkStatus() : r.status();
+  });
+  EXPECT_EQ(ErrorReason(appended), "EVENT_TOO_LARGE") << appended;
+  EXPECT_TRUE(Rows().empty());
+
+  // The limit is configurable, and an event just under it goes through.
+  SetMaxEventBytes(2'000'000);
+  std::vector<v1::EventEnvelope> allowed = {Event("o-big", std::string(1'000'000, 'x'))};
+  ORDERLY_EXPECT_OK(AppendJson(allowed));
+  SetMaxEventBytes(kDefaultMaxEventBytes);
+  EXPECT_EQ(Rows().size(), 1u);
 }
 
 }  // namespace

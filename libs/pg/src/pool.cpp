@@ -12,6 +12,8 @@
 #include <absl/strings/str_cat.h>
 #include <absl/strings/string_view.h>
 
+#include "orderly/core/status.hpp"
+
 namespace orderly::pg {
 namespace {
 
@@ -68,7 +70,8 @@ absl::Status RunTx(pqxx::connection& conn, const TxFn& fn) {
 
 }  // namespace
 
-absl::Status StatusFromCurrentException() {
+namespace {
+absl::Status ClassifyCurrentException() {
   try {
     throw;
   } catch (const pqxx::in_doubt_error& e) {
@@ -102,6 +105,13 @@ absl::Status StatusFromCurrentException() {
   } catch (...) {
     return absl::InternalError("pg: unknown exception");
   }
+}
+}  // namespace
+
+absl::Status StatusFromCurrentException() {
+  absl::Status s = ClassifyCurrentException();
+  MarkDriverError(s);
+  return s;
 }
 
 struct Pool::Impl {

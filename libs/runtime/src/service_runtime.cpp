@@ -37,6 +37,9 @@ void DefineStandardOptions(Config& c, const ServiceDefaults& d) {
   c.Define("grpc_min_pollers", "4", "sync gRPC server: threads kept polling for calls");
   c.Define("grpc_max_pollers", "64", "sync gRPC server: most threads polling for calls");
   c.Define("relay_enabled", "true", "run the outbox relay in this process");
+  c.Define("max_event_bytes", std::to_string(events::kDefaultMaxEventBytes),
+           "largest event the outbox accepts (key + value + headers); keep it under the Kafka "
+           "producer's message.max.bytes (1000000)");
 }
 
 std::string PgDsnFromConfig(const Config& c) {
@@ -57,6 +60,7 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(
     const std::vector<pg::Migration>& migrations) {
   std::unique_ptr<ServiceRuntime> rt(new ServiceRuntime(config, defaults));
   events::SetSource(defaults.name);
+  events::SetMaxEventBytes(static_cast<size_t>(config.GetInt("max_event_bytes")));
   rt->brokers_ = config.Get("kafka_brokers");
 
   pg::PoolOptions po;

@@ -25,6 +25,8 @@
 #include "orderly/core/ids.hpp"
 #include "orderly/core/logging.hpp"
 #include "orderly/core/metrics.hpp"
+#include "orderly/core/status.hpp"
+#include "orderly/server/handler.hpp"
 #include "orderly/server/request_context.hpp"
 
 namespace orderly::server {
@@ -122,8 +124,18 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
         out->emplace("x-request-id", request_id_);
       }
     }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      // gRPC parses the request before any handler runs; a request that does not parse (not
+      // protobuf, or a string field that is not UTF-8) arrives here as no message at all.
+      request_unparsed_ = methods->GetRecvMessage() == nullptr;
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      Record(methods->GetSendStatus(), true);
+      grpc::Status status = methods->GetSendStatus();
+      if (std::optional<grpc::Status> fixed = ForClient(status)) {
+        methods->ModifySendStatus(*fixed);
+        status = std::move(*fixed);
+      }
+      Record(status, true);
       log::SetContext({});
     }
     methods->Proceed();
@@ -145,7 +157,28 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
     }
   }
 
+  // What gRPC itself answers is made to tell the client what to do: a request that did not parse
+  // is the client's to fix (gRPC says INTERNAL for a sync handler, UNIMPLEMENTED for a callback
+  // one), and an INTERNAL/UNKNOWN that did not pass HandleCall still gets an error id, not text.
+  std::optional<grpc::Status> ForClient(const grpc::Status& status) const {
+    if (request_unparsed_ && (status.error_code() == grpc::StatusCode::INTERNAL ||
+                              status.error_code() == grpc::StatusCode::UNIMPLEMENTED)) {
+      return ToGrpcStatus(InvalidArgumentError(
+          "request does not parse",
+          {{"", "the request is not a protobuf message of this method's request type, or one of "
+                "its string fields is not valid UTF-8"}}));
+    }
+    const grpc::StatusCode code = status.error_code();
+    if ((code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNKNOWN ||
+         code == grpc::StatusCode::DATA_LOSS) &&
+        status.error_message().find(kErrorIdMarker) == std::string::npos) {
+      return ToGrpcStatus(server::ForClient(m_.method, FromGrpcStatus(status)));
+    }
+    return std::nullopt;
+  }
+
   MethodMetrics& m_;
+  bool request_unparsed_ = false;
   SteadyClock::time_point start_;
   std::string request_id_;
   std::string trace_id_;
@@ -447,9 +480,7 @@ absl::Status ServiceHost::Start() {
   builder.AddListeningPort(m.options.grpc_address, grpc::InsecureServerCredentials(),
                            &m.grpc_port);
   for (grpc::Service* s : m.services) builder.RegisterService(s);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
-  factories.push_back(std::make_unique<CallInterceptorFactory>());
-  builder.experimental().SetInterceptorCreators(std::move(factories));
+  AddCallInterceptors(builder);
   builder.SetOption(std::make_unique<ServiceNamesOption>(&m.service_names));
   m.server = builder.BuildAndStart();
   if (!m.server || m.grpc_port == 0) {
@@ -485,6 +516,12 @@ void ServiceHost::Wait() {
 void ServiceHost::Shutdown() {
   impl_->RequestStop();
   impl_->Drain();
+}
+
+void AddCallInterceptors(grpc::ServerBuilder& builder) {
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<CallInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(factories));
 }
 
 }  // namespace orderly::server

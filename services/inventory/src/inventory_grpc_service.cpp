@@ -8,6 +8,7 @@
 #include "inventory_proto.hpp"
 #include "orderly/core/logging.hpp"
 #include "orderly/core/status.hpp"
+#include "orderly/core/validation.hpp"
 #include "reservation_rules.hpp"
 #include "orderly/server/handler.hpp"
 #include "orderly/server/request_context.hpp"
@@ -16,6 +17,9 @@ namespace orderly::inventory {
 namespace {
 
 using server::Role;
+
+// The most a SKU can hold or a receipt add (ReceiveStock's own limit).
+constexpr int64_t kMaxStockQuantity = 1'000'000'000;
 
 // Role check through the shared server helper; caller_out receives the caller when asked.
 absl::Status Allow(const grpc::ServerContextBase& ctx, std::initializer_list<Role> roles,
@@ -44,6 +48,28 @@ grpc::Status RefusalToGrpc(const absl::Status& s) {
   return g;
 }
 
+// What the catalog cannot see once the proto became a SkuRecord: text sizes and numeric ranges
+// (an INT64_MAX price or a purchase limit past any order's quantity is a mistake, not a setting).
+absl::Status ValidateUpsert(const v1::UpsertSkuRequest& req) {
+  Violations v;
+  if (!req.has_sku()) {
+    v.Add("sku", "required");
+    return v.ToStatus("invalid UpsertSku request");
+  }
+  const v1::Sku& sku = req.sku();
+  validation::CheckId(v, "sku.sku_id", sku.sku_id(), true, 64);
+  validation::CheckId(v, "sku.product_id", sku.product_id(), true, 64);
+  validation::CheckId(v, "sku.merchant_id", sku.merchant_id(), true, 64);
+  validation::CheckId(v, "sku.warehouse_id", sku.warehouse_id(), true, 64);
+  validation::CheckText(v, "sku.product_name", sku.product_name(), 200, true);
+  validation::CheckAmount(v, "sku.list_price.amount_minor", sku.list_price().amount_minor());
+  validation::CheckRange(v, "sku.purchase_limit", sku.purchase_limit(), 0, kMaxLineQuantity);
+  validation::CheckRange(v, "sku.stock_buckets", sku.stock_buckets(), 0, kMaxBuckets);
+  validation::CheckRange(v, "sku.low_stock_threshold", sku.low_stock_threshold(), 0,
+                         kMaxStockQuantity);
+  return v.ToStatus("invalid UpsertSku request");
+}
+
 std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::string>& ids) {
   return {ids.begin(), ids.end()};
 }
@@ -53,7 +79,7 @@ std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::strin
 grpc::Status InventoryGrpcService::GetSkus(grpc::ServerContext* ctx,
                                            const v1::GetSkusRequest* req,
                                            v1::GetSkusResponse* resp) {
-  return server::HandleCall("GetSkus", [&]() -> absl::Status {
+  return server::HandleCall("GetSkus", *req, [&]() -> absl::Status {
     auto skus = catalog_.GetSkus(Ids(req->sku_ids()));
     if (!skus.ok()) return skus.status();
     for (const auto& s : *skus) *resp->add_skus() = SkuToProto(s);
@@ -64,7 +90,7 @@ grpc::Status InventoryGrpcService::GetSkus(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::ListSkus(grpc::ServerContext* ctx,
                                             const v1::ListSkusRequest* req,
                                             v1::ListSkusResponse* resp) {
-  return server::HandleCall("ListSkus", [&]() -> absl::Status {
+  return server::HandleCall("ListSkus", *req, [&]() -> absl::Status {
     server::Caller caller = server::CallerOf(*ctx);
     // Merchants see their own SKUs only.
     const std::string merchant =
@@ -81,9 +107,9 @@ grpc::Status InventoryGrpcService::ListSkus(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::UpsertSku(grpc::ServerContext* ctx,
                                              const v1::UpsertSkuRequest* req,
                                              v1::UpsertSkuResponse* resp) {
-  return server::HandleCall("UpsertSku", [&]() -> absl::Status {
+  return server::HandleCall("UpsertSku", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
-    if (!req->has_sku()) return InvalidArgumentError("invalid UpsertSku request", {{"sku", "required"}});
+    if (auto s = ValidateUpsert(*req); !s.ok()) return s;
     auto stored = catalog_.UpsertSku(SkuFromProto(req->sku()));
     if (!stored.ok()) return stored.status();
     reservations_.InvalidateSku(stored->sku_id);
@@ -95,7 +121,7 @@ grpc::Status InventoryGrpcService::UpsertSku(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::ReceiveStock(grpc::ServerContext* ctx,
                                                 const v1::ReceiveStockRequest* req,
                                                 v1::ReceiveStockResponse* resp) {
-  return server::HandleCall("ReceiveStock", [&]() -> absl::Status {
+  return server::HandleCall("ReceiveStock", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
     auto level = catalog_.ReceiveStock(req->sku_id(), req->quantity(), req->request_id(),
                                        req->note());
@@ -108,7 +134,7 @@ grpc::Status InventoryGrpcService::ReceiveStock(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::GetStock(grpc::ServerContext* ctx,
                                             const v1::GetStockRequest* req,
                                             v1::GetStockResponse* resp) {
-  return server::HandleCall("GetStock", [&]() -> absl::Status {
+  return server::HandleCall("GetStock", *req, [&]() -> absl::Status {
     server::Caller caller;
     if (auto s = Allow(*ctx, {Role::kMerchant, Role::kAdmin, Role::kService}, &caller); !s.ok()) {
       return s;
@@ -134,7 +160,7 @@ grpc::ServerUnaryReactor* InventoryGrpcService::Reserve(grpc::CallbackServerCont
                                                         v1::ReserveResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   ReserveCommand cmd;
-  grpc::Status early = server::HandleCall("Reserve", [&]() -> absl::Status {
+  grpc::Status early = server::HandleCall("Reserve", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
     cmd.order_id = req->order_id();
     for (const auto& it : req->items()) cmd.items.push_back({it.sku_id(), it.quantity()});
@@ -154,7 +180,9 @@ grpc::ServerUnaryReactor* InventoryGrpcService::Reserve(grpc::CallbackServerCont
     });
   };
   reservations_.ReserveAsync(cmd, submit, [reactor, resp](absl::StatusOr<Reservation> r) {
-    if (r.status().code() == absl::StatusCode::kFailedPrecondition) {
+    // A domain refusal goes out as it is; a driver's FAILED_PRECONDITION (a constraint) does not.
+    if (r.status().code() == absl::StatusCode::kFailedPrecondition && HasErrorDetails(r.status()) &&
+        !IsDriverError(r.status())) {
       reactor->Finish(RefusalToGrpc(r.status()));
       return;
     }
@@ -170,7 +198,7 @@ grpc::ServerUnaryReactor* InventoryGrpcService::Reserve(grpc::CallbackServerCont
 grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx,
                                            const v1::ConfirmRequest* req,
                                            v1::ConfirmResponse* resp) {
-  return server::HandleCall("Confirm", [&]() -> absl::Status {
+  return server::HandleCall("Confirm", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = reservations_.Confirm(req->order_id());
     if (!r.ok()) return r.status();
@@ -182,7 +210,7 @@ grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::Release(grpc::ServerContext* ctx,
                                            const v1::ReleaseRequest* req,
                                            v1::ReleaseResponse* resp) {
-  return server::HandleCall("Release", [&]() -> absl::Status {
+  return server::HandleCall("Release", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = reservations_.Release(req->order_id(), req->reason());
     if (!r.ok()) return r.status();
@@ -194,7 +222,7 @@ grpc::Status InventoryGrpcService::Release(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::GetReservation(grpc::ServerContext* ctx,
                                                   const v1::GetReservationRequest* req,
                                                   v1::GetReservationResponse* resp) {
-  return server::HandleCall("GetReservation", [&]() -> absl::Status {
+  return server::HandleCall("GetReservation", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
     auto r = reservations_.Get(req->order_id());
     if (!r.ok()) return r.status();
@@ -206,7 +234,7 @@ grpc::Status InventoryGrpcService::GetReservation(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::WarmFlashSale(grpc::ServerContext* ctx,
                                                  const v1::WarmFlashSaleRequest* req,
                                                  v1::WarmFlashSaleResponse* resp) {
-  return server::HandleCall("WarmFlashSale", [&]() -> absl::Status {
+  return server::HandleCall("WarmFlashSale", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
     if (flash_ == nullptr) {
       return ErrorWithInfo(absl::StatusCode::kUnavailable, "Redis is not configured",
@@ -226,7 +254,7 @@ grpc::Status InventoryGrpcService::WarmFlashSale(grpc::ServerContext* ctx,
 grpc::Status InventoryGrpcService::CheckInvariants(grpc::ServerContext* ctx,
                                                    const v1::CheckInvariantsRequest* req,
                                                    v1::CheckInvariantsResponse* resp) {
-  return server::HandleCall("CheckInvariants", [&]() -> absl::Status {
+  return server::HandleCall("CheckInvariants", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
     const auto ids = Ids(req->sku_ids());
     auto report = catalog_.CheckInvariants(ids);

@@ -105,7 +105,15 @@ absl::StatusOr<OrderStatus> OrderFlow::Next(const GuardInput& order, std::string
         absl::StrCat("cannot ", ToAbsl(action), " an order in status ", from), meta);
   }
   auto next = machine_.Next(from, action, actor, error_reason);
-  if (!next.ok()) return next.status();
+  if (!next.ok()) {
+    // Another actor's transition (a buyer cancelling a PAID order): refused like a state that
+    // forbids it, with the order's metadata.
+    if (next.status().code() != absl::StatusCode::kFailedPrecondition) return next.status();
+    auto with_actor = meta;
+    with_actor.emplace_back("actor", std::string(actor));
+    return FailedPreconditionError(error_reason, absl::StrCat("order_status/", from),
+                                   FromAbsl(next.status().message()), with_actor);
+  }
   // Guard: a completed order re-opens only for after-sale, and only within its window.
   if (order.status == ov1::ORDER_STATUS_COMPLETED && action == kActionAfterSaleOpen &&
       order.now >= order.completed_at + after_sale_window_) {

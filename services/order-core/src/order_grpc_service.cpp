@@ -30,7 +30,7 @@ absl::Status Into(absl::StatusOr<T> r, Out* out) {
 grpc::Status OrderGrpcService::GenerateOrderId(grpc::ServerContext* ctx,
                                                const ov1::GenerateOrderIdRequest* req,
                                                ov1::GenerateOrderIdResponse* resp) {
-  return server::HandleCall("GenerateOrderId", [&] {
+  return server::HandleCall("GenerateOrderId", *req, [&] {
     return Into(manager_.GenerateOrderId(server::CallerOf(*ctx), req->buyer_id()),
                 resp->mutable_order_id());
   });
@@ -39,7 +39,7 @@ grpc::Status OrderGrpcService::GenerateOrderId(grpc::ServerContext* ctx,
 grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* ctx,
                                            const ov1::CreateOrderRequest* req,
                                            ov1::CreateOrderResponse* resp) {
-  return server::HandleCall("CreateOrder", [&] {
+  return server::HandleCall("CreateOrder", *req, [&] {
     return Into(manager_.CreateOrder(server::CallerOf(*ctx), *req, ContextOf(*ctx)),
                 resp->mutable_order());
   });
@@ -47,7 +47,7 @@ grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* ctx,
 
 grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* ctx, const ov1::GetOrderRequest* req,
                                         ov1::GetOrderResponse* resp) {
-  return server::HandleCall("GetOrder", [&] {
+  return server::HandleCall("GetOrder", *req, [&] {
     return Into(manager_.GetOrder(server::CallerOf(*ctx), req->order_id()), resp->mutable_order());
   });
 }
@@ -55,14 +55,14 @@ grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* ctx, const ov1::Get
 grpc::Status OrderGrpcService::ListOrders(grpc::ServerContext* ctx,
                                           const ov1::ListOrdersRequest* req,
                                           ov1::ListOrdersResponse* resp) {
-  return server::HandleCall("ListOrders",
+  return server::HandleCall("ListOrders", *req,
                [&] { return Into(manager_.ListOrders(server::CallerOf(*ctx), *req), resp); });
 }
 
 grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* ctx,
                                            const ov1::CancelOrderRequest* req,
                                            ov1::CancelOrderResponse* resp) {
-  return server::HandleCall("CancelOrder", [&] {
+  return server::HandleCall("CancelOrder", *req, [&] {
     return Into(manager_.CancelOrder(server::CallerOf(*ctx), *req, ContextOf(*ctx)),
                 resp->mutable_order());
   });
@@ -71,7 +71,7 @@ grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* ctx,
 grpc::Status OrderGrpcService::ChangeShippingAddress(
     grpc::ServerContext* ctx, const ov1::ChangeShippingAddressRequest* req,
     ov1::ChangeShippingAddressResponse* resp) {
-  return server::HandleCall("ChangeShippingAddress", [&] {
+  return server::HandleCall("ChangeShippingAddress", *req, [&] {
     return Into(manager_.ChangeShippingAddress(server::CallerOf(*ctx), *req),
                 resp->mutable_order());
   });
@@ -80,7 +80,7 @@ grpc::Status OrderGrpcService::ChangeShippingAddress(
 grpc::Status OrderGrpcService::ConfirmReceipt(grpc::ServerContext* ctx,
                                               const ov1::ConfirmReceiptRequest* req,
                                               ov1::ConfirmReceiptResponse* resp) {
-  return server::HandleCall("ConfirmReceipt", [&] {
+  return server::HandleCall("ConfirmReceipt", *req, [&] {
     return Into(manager_.ConfirmReceipt(server::CallerOf(*ctx), *req), resp->mutable_order());
   });
 }

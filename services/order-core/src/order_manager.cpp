@@ -721,18 +721,18 @@ absl::StatusOr<ov1::Order> OrderManager::CancelOrder(const Caller& caller,
   auto id = ParseOrderId("order_id", req.order_id());
   if (!id.ok()) return id.status();
   Violations v;
-  CheckText(v, "reason_text", req.reason_text(), kMaxNoteChars, false);
+  CheckText(v, "reason_text", req.reason_text(), kMaxNoteChars, false, /*multiline=*/true);
   CheckText(v, "request_id", req.request_id(), kMaxRequestIdLength, false);
-  ov1::CancelReason reason = req.reason();
+  // UNSPECIFIED is never a valid input (docs/api.md conventions): the caller says why.
+  const ov1::CancelReason reason = req.reason();
   if (reason == ov1::CANCEL_REASON_UNSPECIFIED) {
-    reason = caller.role == Role::kAdmin ? ov1::CANCEL_REASON_ADMIN
-                                         : ov1::CANCEL_REASON_BUYER_REQUESTED;
-  }
-  if (caller.role == Role::kBuyer && reason != ov1::CANCEL_REASON_BUYER_REQUESTED &&
-      reason != ov1::CANCEL_REASON_OTHER) {
+    v.Add("reason", "is required");
+  } else if (!ov1::CancelReason_IsValid(reason)) {
+    v.Add("reason", "unknown cancel reason");
+  } else if (caller.role == Role::kBuyer && reason != ov1::CANCEL_REASON_BUYER_REQUESTED &&
+             reason != ov1::CANCEL_REASON_OTHER) {
     v.Add("reason", "buyers may cancel with BUYER_REQUESTED or OTHER");
   }
-  if (!ov1::CancelReason_IsValid(reason)) v.Add("reason", "unknown cancel reason");
   if (!v.empty()) return v.ToStatus();
 
   AfterCommit after;

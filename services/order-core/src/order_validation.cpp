@@ -7,68 +7,13 @@
 
 #include "orderly/core/ids.hpp"
 #include "orderly/core/money.hpp"
+#include "orderly/core/validation.hpp"
 
 namespace orderly::order_core {
 
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    int len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (int k = 1; k < len; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
-size_t Utf8Length(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s) {
-    if ((c & 0xC0) != 0x80) ++n;
-  }
-  return n;
-}
-
 void CheckText(Violations& v, const std::string& field, std::string_view value, size_t max_chars,
-               bool required) {
-  if (value.empty()) {
-    if (required) v.Add(field, "is required");
-    return;
-  }
-  if (!IsValidUtf8(value)) {
-    v.Add(field, "must be valid UTF-8");
-    return;
-  }
-  if (Utf8Length(value) > max_chars) {
-    v.Add(field, absl::StrCat("must be at most ", max_chars, " characters"));
-  }
+               bool required, bool multiline) {
+  validation::CheckText(v, field, value, max_chars, required, multiline);
 }
 
 void CheckAddress(Violations& v, const std::string& prefix, const common::v1::Address& a,
@@ -143,9 +88,7 @@ absl::Status ValidateCreate(const order::v1::CreateOrderRequest& req, const Orde
     v.Add("points_to_use", absl::StrCat("must be between 0 and ", kMaxPoints));
   }
   if (req.has_expected_total()) {
-    if (req.expected_total().amount_minor() < 0) {
-      v.Add("expected_total.amount_minor", "must not be negative");
-    }
+    validation::CheckAmount(v, "expected_total.amount_minor", req.expected_total().amount_minor());
     if (!IsSupportedCurrency(req.expected_total().currency_code())) {
       v.Add("expected_total.currency_code", "unsupported currency");
     }
@@ -158,7 +101,7 @@ absl::Status ValidateCreate(const order::v1::CreateOrderRequest& req, const Orde
   } else if (type == common::v1::ORDER_TYPE_FLASH_SALE && req.items_size() != 1) {
     v.Add("items", "a flash-sale order has exactly one line");
   }
-  CheckText(v, "client_note", req.client_note(), kMaxNoteChars, false);
+  CheckText(v, "client_note", req.client_note(), kMaxNoteChars, false, /*multiline=*/true);
   return v.ToStatus("invalid CreateOrder request");
 }
 

@@ -9,6 +9,7 @@
 
 #include "order_flows.hpp"
 #include "orderly/core/status.hpp"
+#include "orderly/core/validation.hpp"
 #include "orderly/order/v1/order_service.pb.h"
 
 namespace orderly::order_core {
@@ -22,12 +23,13 @@ inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxRequestIdLength = 128;
 inline constexpr size_t kMaxNoteChars = 500;
 
-bool IsValidUtf8(std::string_view s);
-size_t Utf8Length(std::string_view s);  // code points; only meaningful for valid UTF-8
+using validation::IsValidUtf8;
+using validation::Utf8Length;
 
-// A text field: required or optional, valid UTF-8, at most max_chars code points.
+// A text field: required or optional, valid UTF-8, at most max_chars code points, no control
+// characters (validation::CheckText, the shared layer).
 void CheckText(Violations& v, const std::string& field, std::string_view value, size_t max_chars,
-               bool required);
+               bool required, bool multiline = false);
 void CheckAddress(Violations& v, const std::string& prefix, const common::v1::Address& a,
                   bool required);
 // A decimal 63-bit id.

@@ -101,7 +101,10 @@ TEST_F(OrderFlowsTest, ActorsAreChecked) {
   // Buyers cancel only unpaid orders; admins may cancel paid ones.
   auto buyer = normal().Next(At(ov1::ORDER_STATUS_PAID), kActionCancel, kActorBuyer,
                              "ORDER_NOT_CANCELLABLE");
-  EXPECT_EQ(buyer.status().code(), absl::StatusCode::kPermissionDenied);
+  // The documented refusal (issue 12.5), not PERMISSION_DENIED ACTOR_NOT_ALLOWED.
+  EXPECT_EQ(buyer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(buyer.status()), "ORDER_NOT_CANCELLABLE");
+  EXPECT_EQ(ErrorMetadata(buyer.status(), "current_status"), "PAID");
   EXPECT_EQ(*normal().Next(At(ov1::ORDER_STATUS_PAID), kActionCancel, kActorAdmin),
             ov1::ORDER_STATUS_CANCELLED);
   // Only the system pays or times out.

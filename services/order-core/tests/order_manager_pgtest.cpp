@@ -448,6 +448,7 @@ TEST_F(OrderManagerTest, PromotionsMemberCouponPointsAreExactAndFrozenThenReturn
                                          [&] {
                                            ov1::CancelOrderRequest r;
                                            r.set_order_id(o->order_id());
+                                           r.set_reason(ov1::CANCEL_REASON_BUYER_REQUESTED);
                                            return r;
                                          }(),
                                          {});
@@ -463,6 +464,12 @@ TEST_F(OrderManagerTest, BuyerCancelReleasesExactlyThisOrder) {
   ASSERT_TRUE(a.ok() && b.ok());
   ov1::CancelOrderRequest cr;
   cr.set_order_id(a->order_id());
+  // UNSPECIFIED is never a valid input: the caller says why (issue 12.5).
+  auto unspecified = manager_->CancelOrder({"buyer-1", Role::kBuyer}, cr, {});
+  EXPECT_EQ(unspecified.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(ErrorFieldViolations(unspecified.status()).size(), 1u);
+  EXPECT_EQ(ErrorFieldViolations(unspecified.status())[0].field, "reason");
+  cr.set_reason(ov1::CANCEL_REASON_BUYER_REQUESTED);
   // Someone else's cancel is NOT_FOUND; a stale version is ABORTED.
   EXPECT_EQ(manager_->CancelOrder({"buyer-2", Role::kBuyer}, cr, {}).status().code(),
             absl::StatusCode::kNotFound);
@@ -489,8 +496,13 @@ TEST_F(OrderManagerTest, BuyerCancelReleasesExactlyThisOrder) {
   ORDERLY_ASSERT_OK(Pay(*b, "pay-1"));
   ov1::CancelOrderRequest cb;
   cb.set_order_id(b->order_id());
+  cb.set_reason(ov1::CANCEL_REASON_BUYER_REQUESTED);
   auto refused = manager_->CancelOrder({"buyer-1", Role::kBuyer}, cb, {});
-  EXPECT_FALSE(refused.ok());
+  // As the contract says: FAILED_PRECONDITION ORDER_NOT_CANCELLABLE (it was PERMISSION_DENIED
+  // ACTOR_NOT_ALLOWED, a reason that is not in orderly.common.v1.ErrorReason).
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(refused.status()), "ORDER_NOT_CANCELLABLE");
+  EXPECT_EQ(ErrorMetadata(refused.status(), "current_status"), "PAID");
   auto got = manager_->GetOrder({"buyer-1", Role::kBuyer}, b->order_id());
   EXPECT_EQ(got->status(), ov1::ORDER_STATUS_PAID);
 }
@@ -874,6 +886,7 @@ TEST_F(OrderManagerTest, CacheNeverServesAStatusOlderThanTheLastWrite) {
   }
   ov1::CancelOrderRequest cr;
   cr.set_order_id(o->order_id());
+  cr.set_reason(ov1::CANCEL_REASON_BUYER_REQUESTED);
   ASSERT_TRUE(manager_->CancelOrder({"buyer-1", Role::kBuyer}, cr, {}).ok());
   EXPECT_EQ(manager_->GetOrder({"buyer-1", Role::kBuyer}, o->order_id())->status(),
             ov1::ORDER_STATUS_CANCELLED);

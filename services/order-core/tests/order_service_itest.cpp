@@ -206,9 +206,12 @@ class OrderServiceIT : public ::testing::Test {
     return resp.order();
   }
 
-  absl::StatusOr<ov1::Order> Cancel(const std::string& buyer, const std::string& id) {
+  absl::StatusOr<ov1::Order> Cancel(
+      const std::string& buyer, const std::string& id,
+      ov1::CancelReason reason = ov1::CANCEL_REASON_BUYER_REQUESTED) {
     ov1::CancelOrderRequest req;
     req.set_order_id(id);
+    req.set_reason(reason);
     req.set_request_id(NewUuidV7());
     ov1::CancelOrderResponse resp;
     grpc::ClientContext cc;
@@ -384,6 +387,36 @@ TEST_F(OrderServiceIT, PaidAfterCancelIsRefundedAndStaysCancelled) {
       seconds(20)))
       << "no refund request";
   EXPECT_EQ(Get("it-buyer-4", o->order_id())->status(), ov1::ORDER_STATUS_CANCELLED);
+}
+
+// Issue 12.5 through the real server: CancelOrder refuses reason UNSPECIFIED, and a buyer
+// cancelling a PAID order gets what the contract promises (FAILED_PRECONDITION
+// ORDER_NOT_CANCELLABLE), not PERMISSION_DENIED ACTOR_NOT_ALLOWED. Issue 12.3: ids with a NUL or
+// 1 MB of them are INVALID_ARGUMENT, never INTERNAL or RESOURCE_EXHAUSTED.
+TEST_F(OrderServiceIT, CancelContractAndMalformedIds) {
+  auto o = Create(Request("it-buyer-6", {{"it-a", 1}}));
+  ASSERT_TRUE(o.ok()) << o.status();
+  auto unspecified = Cancel("it-buyer-6", o->order_id(), ov1::CANCEL_REASON_UNSPECIFIED);
+  EXPECT_EQ(unspecified.status().code(), absl::StatusCode::kInvalidArgument)
+      << unspecified.status();
+  ASSERT_EQ(ErrorFieldViolations(unspecified.status()).size(), 1u);
+  EXPECT_EQ(ErrorFieldViolations(unspecified.status())[0].field, "reason");
+
+  PublishPayment(*o, "pay-cancel-" + o->order_id());
+  ASSERT_TRUE(WaitFor(
+      [&] { return Get("it-buyer-6", o->order_id())->status() == ov1::ORDER_STATUS_PAID; },
+      seconds(20)));
+  auto refused = Cancel("it-buyer-6", o->order_id());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_EQ(ErrorReason(refused.status()), "ORDER_NOT_CANCELLABLE");
+  EXPECT_EQ(Get("it-buyer-6", o->order_id())->status(), ov1::ORDER_STATUS_PAID);
+
+  for (const std::string& id : {std::string("1\0", 2), std::string(1 << 20, '7')}) {
+    auto got = Get("it-buyer-6", id);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << got.status().code();
+    auto cancel = Cancel("it-buyer-6", id);
+    EXPECT_EQ(cancel.status().code(), absl::StatusCode::kInvalidArgument);
+  }
 }
 
 TEST_F(OrderServiceIT, PaymentRacingTheTimeout) {

@@ -112,6 +112,20 @@ TEST_F(ValidationTest, FlashSaleIsOneLine) {
   EXPECT_EQ(Fields(Check(r)), (std::set<std::string>{"items"}));
 }
 
+// Issue 12.3: control characters never reach SQL; a note may still have line breaks.
+TEST_F(ValidationTest, ControlCharactersAreRefusedButNotesKeepLineBreaks) {
+  auto r = Valid();
+  r.set_buyer_id(std::string("buyer\0x", 7));
+  r.mutable_items(0)->set_sku_id("sku\x01");
+  r.mutable_shipping_address()->set_receiver_name("Li\nLei");
+  r.set_client_note("leave at the door\nthanks");
+  r.mutable_expected_total()->set_amount_minor(INT64_MAX);
+  r.mutable_expected_total()->set_currency_code("CNY");
+  EXPECT_EQ(Fields(Check(r)),
+            (std::set<std::string>{"buyer_id", "items[0].sku_id", "shipping_address.receiver_name",
+                                   "expected_total.amount_minor"}));
+}
+
 TEST(Utf8, RejectsOverlongAndSurrogates) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("\xe4\xbd\xa0\xe5\xa5\xbd"));

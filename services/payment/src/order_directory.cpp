@@ -40,6 +40,10 @@ class OrderDirectoryImpl : public OrderDirectory {
     order::v1::GetOrderResponse resp;
     grpc::Status gs = stub_->GetOrder(&ctx, req, &resp);
     if (gs.error_code() == grpc::StatusCode::NOT_FOUND) return NotFoundError("order", order_id, "ORDER_NOT_FOUND");
+    // order-core refused the id itself: the client's to fix, not a reason to retry.
+    if (gs.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      return InvalidArgumentError("order_id is not an order id", {{"order_id", "is not an order id"}});
+    }
     if (!gs.ok()) {
       return ErrorWithInfo(absl::StatusCode::kUnavailable, "order-core unavailable: " + gs.error_message(), "DEPENDENCY_UNAVAILABLE",
                            {{"dependency", "order-core"}});

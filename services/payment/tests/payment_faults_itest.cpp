@@ -2,7 +2,10 @@
 // Redis and Kafka: every sandbox fault down to the payment's (and the order projection's) state.
 // order-core is played by this test (orders projection rows and order events on a unique topic).
 #include <gtest/gtest.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+
+#include <future>
 
 #include <filesystem>
 #include <random>
@@ -371,6 +374,81 @@ TEST_F(PaymentFaultsTest, BadInputGetsClearErrorsAndChangesNothing) {
   auto ready = t::HttpCall(env->payment->http_port(), "GET", "/readyz");
   ASSERT_TRUE(ready.ok());
   EXPECT_EQ(ready->status, 200);
+}
+
+// Issues 12.3 and 12.5 through the real payment binary: malformed input answers INVALID_ARGUMENT
+// with field violations and writes nothing. Before: an order id with a NUL or 1 MB of it answered
+// INTERNAL (or, asking order-core, UNAVAILABLE), bill_date "" INTERNAL "invalid input syntax for
+// type date", a notification with an empty body or an unknown channel OK, a 1 MB payment id
+// RESOURCE_EXHAUSTED (echoed into the details), and bytes that are not protobuf INTERNAL.
+TEST_F(PaymentFaultsTest, MalformedRequestsAreInvalidArgumentAndChangeNothing) {
+  auto field_of = [](const absl::Status& s) {
+    auto v = ErrorFieldViolations(s);
+    return v.empty() ? std::string("<none>") : v[0].field;
+  };
+  const std::string huge(1 << 20, '9');
+  for (const std::string& order : {std::string("x\0y", 3), huge}) {
+    auto s = Create(order, 1000, v1::PAYMENT_CHANNEL_ALIPAY).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s.code() << " " << s.message();
+    EXPECT_EQ(field_of(s), "order_id");
+  }
+  const std::string order = NewOrder(1000);
+  auto too_much = Create(order, INT64_MAX, v1::PAYMENT_CHANNEL_ALIPAY).status();
+  EXPECT_EQ(too_much.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(field_of(too_much), "amount.amount_minor");
+  EXPECT_EQ(Count("SELECT count(*) FROM payments WHERE order_id = '" + order + "'"), 0);
+
+  {
+    v1::GetPaymentRequest req;
+    req.set_payment_id(huge);
+    v1::GetPaymentResponse resp;
+    grpc::ClientContext c;
+    auto s = FromGrpcStatus(env->stub->GetPayment(Ctx(&c), req, &resp));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s.code();
+  }
+  for (const std::string date : {"", "2030-02-30", "yesterday"}) {
+    v1::GetReconciliationReportRequest req;
+    req.set_channel(v1::PAYMENT_CHANNEL_ALIPAY);
+    req.set_bill_date(date);
+    v1::GetReconciliationReportResponse resp;
+    grpc::ClientContext c;
+    auto s = FromGrpcStatus(env->stub->GetReconciliationReport(Ctx(&c, "admin"), req, &resp));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << "'" << date << "': " << s;
+    EXPECT_EQ(field_of(s), "bill_date");
+  }
+  struct Notification {
+    v1::PaymentChannel channel;
+    std::string body;
+    std::string field;
+  };
+  for (const Notification& n : {Notification{v1::PAYMENT_CHANNEL_ALIPAY, "", "body"},
+                                Notification{static_cast<v1::PaymentChannel>(9), "a=b", "channel"},
+                                Notification{v1::PAYMENT_CHANNEL_UNSPECIFIED, "a=b", "channel"}}) {
+    v1::HandleChannelNotificationRequest req;
+    req.set_channel(n.channel);
+    req.set_body(n.body);
+    v1::HandleChannelNotificationResponse resp;
+    grpc::ClientContext c;
+    auto s = FromGrpcStatus(env->stub->HandleChannelNotification(Ctx(&c), req, &resp));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << n.field << ": " << s;
+    EXPECT_EQ(field_of(s), n.field);
+  }
+
+  // Bytes that are not a CreatePaymentRequest.
+  grpc::GenericStub generic(grpc::CreateChannel(env->payment->grpc_target(),
+                                                grpc::InsecureChannelCredentials()));
+  for (const std::string bytes : {std::string("\xff\xff\xff\xff"), std::string("\x0a\x02\xc0\xaf", 4)}) {
+    grpc::ClientContext c;
+    Ctx(&c);
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1), response;
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&c, "/orderly.payment.v1.PaymentService/CreatePayment", {}, &request,
+                      &response, [&](grpc::Status st) { done.set_value(std::move(st)); });
+    auto s = FromGrpcStatus(done.get_future().get());
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_EQ(ErrorFieldViolations(s).size(), 1u);
+  }
 }
 
 // Last: it opens the UnionPay breaker.

@@ -405,6 +405,21 @@ class PaymentOrderE2ETest : public ::testing::Test {
   }
 };
 
+// Issue 12.5: an order id order-core refuses as malformed is the client's to fix. Payment, not
+// knowing the order, asks order-core; its INVALID_ARGUMENT used to become UNAVAILABLE
+// DEPENDENCY_UNAVAILABLE, which tells a client to retry forever.
+TEST_F(PaymentOrderE2ETest, AMalformedOrderIdIsInvalidArgumentNotUnavailable) {
+  ov1::Order o;
+  o.set_order_id("not-an-order-id");
+  o.set_buyer_id("e2e-buyer-9");
+  o.mutable_price()->mutable_payable_total()->set_amount_minor(kPrice);
+  o.mutable_price()->mutable_payable_total()->set_currency_code("CNY");
+  auto s = CreatePayment(o, v1::PAYMENT_CHANNEL_ALIPAY).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  ASSERT_EQ(ErrorFieldViolations(s).size(), 1u);
+  EXPECT_EQ(ErrorFieldViolations(s)[0].field, "order_id");
+}
+
 TEST_F(PaymentOrderE2ETest, PaidAtTheChannelMakesTheOrderPaidAndConfirmsItsStock) {
   const auto before = Stock();
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-1", 2));

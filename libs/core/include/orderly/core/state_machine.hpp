@@ -26,7 +26,8 @@ class StateMachine {
 
   // The target state, or FAILED_PRECONDITION with ErrorInfo reason `error_reason` (e.g.
   // "ORDER_NOT_CANCELLABLE" is chosen by the caller; default "ILLEGAL_TRANSITION") whose message
-  // names the current state and the action; PERMISSION_DENIED when the actor may not do it.
+  // names the current state and the action; the same FAILED_PRECONDITION (metadata actor too)
+  // when the transition exists but not for this actor.
   absl::StatusOr<std::string> Next(std::string_view from, std::string_view action,
                                    std::string_view actor,
                                    std::string_view error_reason = "ILLEGAL_TRANSITION") const;

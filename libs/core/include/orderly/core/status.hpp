@@ -56,7 +56,18 @@ std::string ErrorMetadata(const absl::Status& s, std::string_view key);
 // Field violations carried by a status (BadRequest detail), empty when none.
 std::vector<FieldViolation> ErrorFieldViolations(const absl::Status& s);
 
-// absl -> gRPC, packing payloads into google.rpc.Status details (binary trailer).
+// A status built from a driver's exception (libpqxx, hiredis, librdkafka) carries this payload:
+// its message is the driver's text (SQL, table names, the input that broke it), which the gRPC
+// edge logs with an error id and never sends (server::HandleCall).
+inline constexpr char kDriverErrorPayload[] = "orderly.internal/driver_error";
+void MarkDriverError(absl::Status& s);
+bool IsDriverError(const absl::Status& s);
+// True when the status carries at least one google.rpc detail (a status made for clients).
+bool HasErrorDetails(const absl::Status& s);
+
+// absl -> gRPC, packing payloads into google.rpc.Status details (binary trailer). The message is
+// cut to 512 bytes and the details to 4 KiB, so a client never gets RESOURCE_EXHAUSTED for a
+// trailer that grew with its input.
 grpc::Status ToGrpcStatus(const absl::Status& s);
 // gRPC -> absl, unpacking google.rpc.Status details back into payloads (used by service clients).
 absl::Status FromGrpcStatus(const grpc::Status& s);

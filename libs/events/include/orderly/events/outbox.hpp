@@ -41,7 +41,9 @@ struct AppendOptions {
 // Completes the envelope (event_id UUIDv7 if empty, event_type from the payload, sequence,
 // occurred_at, source, traceparent from the current log/trace context if empty) and inserts it in
 // tx. Returns the assigned per-aggregate sequence. The caller must have set aggregate_type,
-// aggregate_id and the payload.
+// aggregate_id and the payload. An event larger than MaxEventBytes() is refused here, before
+// anything is written: INVALID_ARGUMENT EVENT_TOO_LARGE (metadata event_type, size_bytes,
+// limit_bytes), so the transaction fails instead of the publish.
 absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& envelope,
                                const AppendOptions& options);
 
@@ -57,6 +59,15 @@ absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& en
 absl::StatusOr<std::vector<int64_t>> AppendMany(pqxx::transaction_base& tx,
                                                 std::span<v1::EventEnvelope> envelopes,
                                                 const AppendOptions& options);
+
+// The largest event Append accepts: the serialized envelope plus its key and headers. The
+// producer's message.max.bytes is 1,000,000 by default (the broker's 1,048,588); a record over it
+// is refused at publish time and parked, and every later event of its aggregate waits behind it.
+// The limit leaves ~100 KB of headroom for the record batch framing. Configurable per process
+// (--max_event_bytes); never above the producer's message.max.bytes.
+inline constexpr size_t kDefaultMaxEventBytes = 900'000;
+void SetMaxEventBytes(size_t bytes);
+size_t MaxEventBytes();
 
 // Name of this process for `source` (set once at start by the service, e.g. "inventory").
 void SetSource(std::string service_name);

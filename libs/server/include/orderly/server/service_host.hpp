@@ -33,6 +33,11 @@ struct ServiceHostOptions {
   std::chrono::milliseconds readiness_interval{1000};
 };
 
+// The per-call interceptor every ServiceHost installs (log context, metrics, and the statuses gRPC
+// itself answers: a request that does not parse becomes INVALID_ARGUMENT with a BadRequest, an
+// INTERNAL without an error id gets one). For tests that build their own grpc::ServerBuilder.
+void AddCallInterceptors(grpc::ServerBuilder& builder);
+
 class ServiceHost {
  public:
   explicit ServiceHost(ServiceHostOptions options);
