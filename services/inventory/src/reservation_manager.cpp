@@ -924,29 +924,9 @@ absl::Status ReservationManager::ReturnUnpaidInTx(StockTx& tx, const std::string
   if (!found.ok()) return found.status();
   if (!*found || (*found)->state != ReservationState::kConfirmed) return absl::OkStatus();
   Reservation r = **found;
-  std::vector<std::string> ids;
-  for (auto& l : r.lines) {
-    ids.push_back(l.sku_id);
-    if (auto s = tx.ReturnSold(l.sku_id, l.allocations); !s.ok()) return s;
-    l.state = LineState::kReleased;
-  }
   r.state = ReservationState::kReleased;
   r.release_reason = reason;
-  r.updated_at = clock_->Now();
-  ++r.version;
-  if (auto s = tx.UpdateReservation(r); !s.ok()) return s;
-  auto ev = ReservationEvent(order_id);
-  auto* p = ev.mutable_stock_released();
-  p->set_order_id(order_id);
-  p->set_reason(reason);
-  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-  *p->mutable_released_at() = ToProtoTimestamp(r.updated_at);
-  if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
-  auto skus = tx.FindSkus(ids, false);
-  if (!skus.ok()) return skus.status();
-  for (const auto& sku : *skus) {
-    if (auto s = MaybeLowStock(tx, sku); !s.ok()) return s;
-  }
+  if (auto s = ReleaseLines(tx, r, LineState::kReleased); !s.ok()) return s;
   *returned = true;
   return absl::OkStatus();
 }
@@ -1015,6 +995,8 @@ absl::Status ReservationManager::ReleaseLines(StockTx& tx, Reservation& r, LineS
     ids.push_back(l.sku_id);
     if (l.policy == v1::DEDUCTION_POLICY_RESERVE_AT_ORDER && l.state == LineState::kReserved) {
       if (auto s = tx.ReturnReserved(l.sku_id, l.allocations); !s.ok()) return s;
+    } else if (l.state == LineState::kConfirmed || l.state == LineState::kDeducted) {
+      if (auto s = tx.ReturnSold(l.sku_id, l.allocations); !s.ok()) return s;
     }
     l.state = to;
   }

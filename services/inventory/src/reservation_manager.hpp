@@ -158,6 +158,8 @@ class ReservationManager {
   void GrantPersistLoop();
   absl::StatusOr<SkuRecord> CachedSku(const std::string& sku_id);
   absl::Status ExpireInTx(StockTx& tx, Reservation& r);
+  // Every line to `to`: reserved units back to available, sold ones (a confirmed reservation whose
+  // order ended unpaid) too; writes the reservation, its StockReleased and low-stock re-arms.
   absl::Status ReleaseLines(StockTx& tx, Reservation& r, LineState to);
   absl::Status MaybeLowStock(StockTx& tx, const SkuRecord& sku);
   static BreakerOptions RedisBreakerOptions(std::chrono::milliseconds open_for);

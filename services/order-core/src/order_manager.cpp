@@ -63,23 +63,21 @@ common::v1::Actor ActorOf(const Caller& c) {
   return a;
 }
 
+void CountOutcome(const std::string& metric, const std::string& help, const std::string& outcome) {
+  metrics::Registry::Default().GetCounter(metric, help, {{"outcome", outcome}}).Inc();
+}
+
 // Payments that arrived after the order's payment deadline, by outcome (confirmed: inventory
 // still held the stock; refunded: it did not, the order was cancelled as timed out).
 void CountLatePayment(const std::string& outcome) {
-  metrics::Registry::Default()
-      .GetCounter("orderly_order_late_payments_total",
-                  "Payments applied after the order's payment deadline, by outcome",
-                  {{"outcome", outcome}})
-      .Inc();
+  CountOutcome("orderly_order_late_payments_total",
+               "Payments applied after the order's payment deadline, by outcome", outcome);
 }
 
 // StockConfirmRefused handled, by outcome (cancelled_refunded, already_cancelled, unresolved).
 void CountStockRefusal(const std::string& outcome) {
-  metrics::Registry::Default()
-      .GetCounter("orderly_order_stock_refusals_total",
-                  "Paid orders inventory could not back with stock, by what order-core did",
-                  {{"outcome", outcome}})
-      .Inc();
+  CountOutcome("orderly_order_stock_refusals_total",
+               "Paid orders inventory could not back with stock, by what order-core did", outcome);
 }
 
 common::v1::Actor SystemActor() {
