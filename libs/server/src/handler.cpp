@@ -104,9 +104,13 @@ absl::Status RequireRole(const Caller& caller, std::initializer_list<Role> roles
   for (Role r : roles) {
     if (caller.role == r) return absl::OkStatus();
   }
+  return RoleNotAllowed(caller, "call this RPC");
+}
+
+absl::Status RoleNotAllowed(const Caller& caller, std::string_view what) {
   const std::string role(RoleName(caller.role));
   return ErrorWithInfo(absl::StatusCode::kPermissionDenied,
-                       "role " + role + " may not call this RPC", "ROLE_NOT_ALLOWED",
+                       "role " + role + " may not " + std::string(what), "ROLE_NOT_ALLOWED",
                        {{"role", role}});
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// gRPC glue for OrderService: proto in, identity from metadata, the domain call, Status out.
+// gRPC glue for OrderService: proto in, validation (HandleCall), the RPC's roles (RequireRole), the
+// domain call, Status out. The domain checks ownership (whose order), never which roles may call.
 // No exception crosses a handler.
 #include "order_manager.hpp"
 #include "orderly/order/v1/order_service.grpc.pb.h"

@@ -1,8 +1,10 @@
 #pragma once
 // The order domain: creation (validate, snapshot, price, reserve, persist), the state machine's
 // transitions with their history rows and outbox events, cancel and payment timeout, payment and
-// fulfillment events, and the queries with their access rules. No gRPC types beyond the request
-// and response messages; identity comes in as a server::Caller.
+// fulfillment events, and the queries with their ownership rules (a buyer sees and acts on their
+// own orders, a merchant on their shop's). Which roles may call an RPC is the glue's check
+// (server::RequireRole in order_grpc_service.cpp). No gRPC types beyond the request and response
+// messages; identity comes in as a server::Caller.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -22,6 +24,7 @@
 #include "orderly/order/v1/order_service.pb.h"
 #include "orderly/pg/pool.hpp"
 #include "orderly/redis/client.hpp"
+#include "orderly/server/handler.hpp"
 #include "orderly/server/request_context.hpp"
 #include "request_ledger.hpp"
 

@@ -419,6 +419,38 @@ TEST_F(OrderServiceIT, CancelContractAndMalformedIds) {
   }
 }
 
+// Which roles may call an RPC is decided in the glue, by the same rules as every other service
+// (server::RequireRole); whose order it is, by the domain.
+TEST_F(OrderServiceIT, RolesAreCheckedAtTheDoorOwnershipInTheDomain) {
+  auto req = Request("it-buyer-7", {{"it-a", 1}});
+  auto call = [&](const std::string& id, const std::string& role) {
+    ov1::CreateOrderResponse resp;
+    grpc::ClientContext cc;
+    if (!role.empty()) Identity(&cc, id, role);
+    return FromGrpcStatus(env->orders->CreateOrder(&cc, req, &resp));
+  };
+  auto anonymous = call("", "");
+  EXPECT_EQ(anonymous.code(), absl::StatusCode::kUnauthenticated) << anonymous;
+  EXPECT_EQ(ErrorReason(anonymous), "CALLER_UNKNOWN");
+  auto merchant = call("m1", "merchant");
+  EXPECT_EQ(merchant.code(), absl::StatusCode::kPermissionDenied) << merchant;
+  EXPECT_EQ(ErrorReason(merchant), "ROLE_NOT_ALLOWED");
+  EXPECT_EQ(ErrorMetadata(merchant, "role"), "merchant");
+  auto other_buyer = call("it-buyer-8", "buyer");  // a buyer ordering for someone else
+  EXPECT_EQ(other_buyer.code(), absl::StatusCode::kPermissionDenied) << other_buyer;
+  EXPECT_EQ(ErrorReason(other_buyer), "ROLE_NOT_ALLOWED");
+  auto o = Create(req);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(Get("it-buyer-8", o->order_id()).status().code(), absl::StatusCode::kNotFound);
+  ov1::ListOrdersRequest list;
+  list.set_view(ov1::ORDER_LIST_VIEW_BUYER);
+  ov1::ListOrdersResponse listed;
+  grpc::ClientContext cc;
+  Identity(&cc, "svc", "service");
+  auto service_list = FromGrpcStatus(env->orders->ListOrders(&cc, list, &listed));
+  EXPECT_EQ(service_list.code(), absl::StatusCode::kPermissionDenied) << service_list;
+}
+
 TEST_F(OrderServiceIT, PaymentRacingTheTimeout) {
   // Payments published right at the deadline: each order ends either PAID (no cancel) or
   // CANCELLED with a refund request, never both, and stock matches.

@@ -37,5 +37,8 @@ inline constexpr std::string_view kErrorIdMarker = "(error id ";
 // UNAUTHENTICATED CALLER_UNKNOWN without an identity (role, and a user id for non-service roles);
 // PERMISSION_DENIED ROLE_NOT_ALLOWED (metadata: role) unless the caller has one of the roles.
 absl::Status RequireRole(const Caller& caller, std::initializer_list<Role> roles);
+// PERMISSION_DENIED ROLE_NOT_ALLOWED "role <role> may not <what>" (metadata: role): the refusal
+// RequireRole gives, for rules the domain checks on the request (a buyer acting for another).
+absl::Status RoleNotAllowed(const Caller& caller, std::string_view what);
 
 }  // namespace orderly::server
