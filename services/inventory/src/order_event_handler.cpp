@@ -5,6 +5,7 @@
 #include "inventory_metrics.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/pg/pool.hpp"
+#include "orderly/pg/query.hpp"
 #include "pg_stock_repository.hpp"
 
 namespace orderly::inventory {
@@ -23,24 +24,6 @@ bool IsRetryable(const absl::Status& s) {
   }
 }
 
-namespace {
-
-// Runs fn under a savepoint so a refusal leaves no partial writes in the inbox transaction,
-// which still commits (marking the event handled).
-absl::Status InSavepoint(pqxx::transaction_base& tx, const std::function<absl::Status()>& fn) {
-  try {
-    tx.exec("SAVEPOINT inventory_event");
-    absl::Status s = fn();
-    tx.exec(s.ok() ? "RELEASE SAVEPOINT inventory_event"
-                   : "ROLLBACK TO SAVEPOINT inventory_event");
-    return s;
-  } catch (...) {
-    return pg::StatusFromCurrentException();
-  }
-}
-
-}  // namespace
-
 absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
                                        const events::v1::EventEnvelope& event) {
   PgStockTx stx(tx, *clock_, topic_);
@@ -50,7 +33,7 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
     const std::string order_id =
         paid.parent_order_id().empty() ? paid.order_id() : paid.parent_order_id();
     Outcome out;
-    absl::Status s = InSavepoint(tx, [&] { return reservations_.ConfirmInTx(stx, order_id, &out); });
+    absl::Status s = pg::InSavepoint(tx, [&] { return reservations_.ConfirmInTx(stx, order_id, &out); });
     if (s.ok()) s = out.status;
     if (!s.ok() && IsRetryable(s)) return s;
     if (s.ok()) {
@@ -63,7 +46,7 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
     const std::string why = ErrorReason(s);
     if (why == "RESERVATION_RELEASED" || why == "RESERVATION_EXPIRED") {
       absl::Status again =
-          InSavepoint(tx, [&] { return reservations_.ReacquireInTx(stx, order_id, &out); });
+          pg::InSavepoint(tx, [&] { return reservations_.ReacquireInTx(stx, order_id, &out); });
       if (!again.ok() && IsRetryable(again)) return again;
       if (again.ok()) {
         metrics::CountConfirm("reacquired_by_event");
@@ -74,7 +57,7 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
       if (ErrorReason(again) == "INSUFFICIENT_STOCK") s = again;
     }
     bool emitted = false;
-    absl::Status refused = InSavepoint(tx, [&] {
+    absl::Status refused = pg::InSavepoint(tx, [&] {
       return reservations_.RefuseConfirmInTx(stx, order_id, paid.order_id(), s, &emitted);
     });
     if (!refused.ok()) return refused;  // retried, then dead-lettered: never dropped
@@ -93,13 +76,13 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
                             : v1::RELEASE_REASON_ORDER_CANCELLED;
     Outcome out;
     absl::Status s =
-        InSavepoint(tx, [&] { return reservations_.ReleaseInTx(stx, order_id, reason, &out); });
+        pg::InSavepoint(tx, [&] { return reservations_.ReleaseInTx(stx, order_id, reason, &out); });
     if (s.ok()) s = out.status;
     if (!s.ok() && IsRetryable(s)) return s;
     if (ErrorReason(s) == "RESERVATION_CONFIRMED") {
       // Sold, but the order ended unpaid: the units go back (no payment, no sale).
       bool returned = false;
-      s = InSavepoint(
+      s = pg::InSavepoint(
           tx, [&] { return reservations_.ReturnUnpaidInTx(stx, order_id, reason, &returned); });
       if (!s.ok()) return s;
       metrics::CountRelease("sold_returned_by_event");

@@ -14,6 +14,7 @@
 #include "reservation_rules.hpp"
 #include "orderly/events/outbox.hpp"
 #include "orderly/events/outbox_rows.hpp"
+#include "orderly/pg/query.hpp"
 
 namespace orderly::inventory {
 namespace {
@@ -28,18 +29,25 @@ constexpr char kSkuColumns[] = R"sql(
   (extract(epoch FROM created_at) * 1000)::bigint,
   (extract(epoch FROM updated_at) * 1000)::bigint)sql";
 
-constexpr char kFindSkus[] = "SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[])";
-constexpr char kFindSkusShare[] =
-    "SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[]) ORDER BY sku_id FOR SHARE";
-constexpr char kLockSku[] = "SELECT {cols} FROM skus WHERE sku_id = $1 FOR UPDATE";
-constexpr char kListSkus[] = R"sql(
+// "{cols}" in a statement stands for kSkuColumns.
+std::string WithCols(const char* sql) {
+  std::string s(sql);
+  const std::string token = "{cols}";
+  auto pos = s.find(token);
+  if (pos != std::string::npos) s.replace(pos, token.size(), kSkuColumns);
+  return s;
+}
+
+const pg::Query kFindSkus{"inventory.find_skus", WithCols("SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[])")};
+const pg::Query kFindSkusShare{"inventory.find_skus_share", WithCols("SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[]) ORDER BY sku_id FOR SHARE")};
+const pg::Query kLockSku{"inventory.lock_sku", WithCols("SELECT {cols} FROM skus WHERE sku_id = $1 FOR UPDATE")};
+const pg::Query kListSkus{"inventory.list_skus", WithCols(R"sql(
   SELECT {cols} FROM skus
    WHERE ($1 = '' OR merchant_id = $1) AND ($2 = 0 OR sale_status = $2) AND sku_id > $3
-   ORDER BY sku_id LIMIT $4)sql";
-constexpr char kWarmFlashSkus[] =
-    "SELECT {cols} FROM skus WHERE flash_sale AND flash_epoch > 0 ORDER BY sku_id";
+   ORDER BY sku_id LIMIT $4)sql")};
+const pg::Query kWarmFlashSkus{"inventory.warm_flash_skus", WithCols("SELECT {cols} FROM skus WHERE flash_sale AND flash_epoch > 0 ORDER BY sku_id")};
 
-constexpr char kUpsertSku[] = R"sql(
+const pg::Query kUpsertSku{"inventory.upsert_sku", R"sql(
   INSERT INTO skus (sku_id, product_id, product_name, specs, price_minor, currency_code,
                     sale_status, merchant_id, warehouse_id, purchase_limit, deduction_policy,
                     flash_sale, stock_buckets, low_stock_threshold)
@@ -51,25 +59,25 @@ constexpr char kUpsertSku[] = R"sql(
     merchant_id = EXCLUDED.merchant_id, warehouse_id = EXCLUDED.warehouse_id,
     purchase_limit = EXCLUDED.purchase_limit, deduction_policy = EXCLUDED.deduction_policy,
     flash_sale = EXCLUDED.flash_sale, stock_buckets = EXCLUDED.stock_buckets,
-    low_stock_threshold = EXCLUDED.low_stock_threshold, updated_at = now())sql";
+    low_stock_threshold = EXCLUDED.low_stock_threshold, updated_at = now())sql"};
 // Stock held per bucket of a SKU, to refuse re-bucketing a SKU that holds stock.
-constexpr char kBucketStock[] = R"sql(
+const pg::Query kBucketStock{"inventory.bucket_stock", R"sql(
   SELECT bucket_no, available + reserved + sold FROM stock_buckets WHERE sku_id = $1
-   ORDER BY bucket_no FOR UPDATE)sql";
-constexpr char kCreateBuckets[] = R"sql(
+   ORDER BY bucket_no FOR UPDATE)sql"};
+const pg::Query kCreateBuckets{"inventory.create_buckets", R"sql(
   INSERT INTO stock_buckets (sku_id, bucket_no)
   SELECT $1, g FROM generate_series($2::int, $3::int - 1) g
-  ON CONFLICT DO NOTHING)sql";
-constexpr char kDropEmptyBuckets[] = R"sql(
+  ON CONFLICT DO NOTHING)sql"};
+const pg::Query kDropEmptyBuckets{"inventory.drop_empty_buckets", R"sql(
   DELETE FROM stock_buckets WHERE sku_id = $1 AND bucket_no >= $2
-     AND available = 0 AND reserved = 0 AND sold = 0)sql";
+     AND available = 0 AND reserved = 0 AND sold = 0)sql"};
 
-constexpr char kFindReceipt[] = R"sql(
+const pg::Query kFindReceipt{"inventory.find_receipt", R"sql(
   SELECT sku_id, quantity, available_after, reserved_after, sold_after, total_received_after
-    FROM stock_receipts WHERE request_id = $1)sql";
+    FROM stock_receipts WHERE request_id = $1)sql"};
 // Spreads a receipt over the ordinary buckets 0..n-1: an equal share each, the remainder to the
 // emptiest buckets, so they stay level.
-constexpr char kReceiveIntoBuckets[] = R"sql(
+const pg::Query kReceiveIntoBuckets{"inventory.receive_into_buckets", R"sql(
   UPDATE stock_buckets b
      SET available = b.available + ($2::bigint / $3::int)
                      + CASE WHEN r.rank < ($2::bigint % $3::int) THEN 1 ELSE 0 END
@@ -77,100 +85,98 @@ constexpr char kReceiveIntoBuckets[] = R"sql(
             FROM (SELECT bucket_no, available FROM stock_buckets
                    WHERE sku_id = $1 AND bucket_no >= 0 AND bucket_no < $3::int
                    ORDER BY bucket_no FOR UPDATE) locked) r
-   WHERE b.sku_id = $1 AND b.bucket_no = r.bucket_no)sql";
-constexpr char kReceiveIntoFlashPool[] =
-    "UPDATE stock_buckets SET available = available + $2 WHERE sku_id = $1 AND bucket_no = -1";
-constexpr char kInsertReceipt[] = R"sql(
+   WHERE b.sku_id = $1 AND b.bucket_no = r.bucket_no)sql"};
+const pg::Query kReceiveIntoFlashPool{"inventory.receive_into_flash_pool", "UPDATE stock_buckets SET available = available + $2 WHERE sku_id = $1 AND bucket_no = -1"};
+const pg::Query kInsertReceipt{"inventory.insert_receipt", R"sql(
   INSERT INTO stock_receipts (request_id, sku_id, quantity, note, available_after,
                               reserved_after, sold_after, total_received_after)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING)sql";
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING)sql"};
 
-constexpr char kStockLevels[] = R"sql(
+const pg::Query kStockLevels{"inventory.stock_levels", R"sql(
   SELECT s.sku_id,
          COALESCE((SELECT sum(available) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
          COALESCE((SELECT sum(reserved) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
          COALESCE((SELECT sum(sold) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0),
          COALESCE((SELECT sum(quantity) FROM stock_receipts r WHERE r.sku_id = s.sku_id), 0)
-    FROM skus s WHERE s.sku_id = ANY($1::text[]))sql";
+    FROM skus s WHERE s.sku_id = ANY($1::text[]))sql"};
 // The whole database-path Reserve in one statement (migrations/0002_reserve_function.sql).
-constexpr char kReserveFunction[] = R"sql(
+const pg::Query kReserveFunction{"inventory.reserve_function", R"sql(
   SELECT outcome, sku_id, requested, available, policies, alloc_skus, alloc_buckets, alloc_qty
     FROM inventory_reserve($1, $2, $3, $4, $5, $6, $7::text[], $8::bigint[], $9::integer[],
-                           $10::numeric, $11::uuid, $12, $13, $14, $15, $16, $17))sql";
-constexpr char kPersistGrantFunction[] = R"sql(
+                           $10::numeric, $11::uuid, $12, $13, $14, $15, $16, $17))sql"};
+const pg::Query kPersistGrantFunction{"inventory.persist_grant_function", R"sql(
   SELECT inventory_persist_flash_grant($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::uuid, $11, $12,
-                                       $13, $14, $15, $16))sql";
-constexpr char kPersistGrantsFunction[] = R"sql(
+                                       $13, $14, $15, $16))sql"};
+const pg::Query kPersistGrantsFunction{"inventory.persist_grants_function", R"sql(
   SELECT inventory_persist_flash_grants($1::text[], $2::integer[], $3::text[], $4::bigint[],
                                         $5::bigint[], $6::text[], $7::bigint[], $8::bigint[],
                                         $9::text[], $10::uuid[], $11, $12::text[], $13::text[],
-                                        $14::bytea[], $15::text[], $16::bigint[]))sql";
+                                        $14::bytea[], $15::text[], $16::bigint[]))sql"};
 // inventory_reserve's reads for one-line orders (migrations 0002 / 0004), a batch in one
 // statement and one snapshot; rows in query order (n), the SKU columns NULL when it is unknown.
-constexpr char kShortOfStock[] = R"sql(
+const pg::Query kShortOfStock{"inventory.short_of_stock", R"sql(
   SELECT q.n, EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = q.order_id),
          s.sale_status, s.flash_sale, s.flash_epoch, s.purchase_limit, s.deduction_policy,
          COALESCE((SELECT sum(b.available) FROM stock_buckets b WHERE b.sku_id = s.sku_id), 0)
     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(order_id, sku_id, n)
     LEFT JOIN skus s ON s.sku_id = q.sku_id
-   ORDER BY q.n)sql";
-constexpr char kAvailableOf[] =
-    "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1";
+   ORDER BY q.n)sql"};
+const pg::Query kAvailableOf{"inventory.available_of", "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1"};
 
 // Bucketed SKUs first try every bucket holding enough without waiting on a locked one: the
 // bucket nearest after the order's pick whose row is free ($2 = pick, $4 = bucket count).
-constexpr char kTakeAnyFreeReserved[] = R"sql(
+const pg::Query kTakeAnyFreeReserved{"inventory.take_any_free_reserved", R"sql(
   WITH b AS (SELECT bucket_no FROM stock_buckets
               WHERE sku_id = $1 AND bucket_no >= 0 AND available >= $3
               ORDER BY (bucket_no - $2 + $4) % $4 LIMIT 1 FOR UPDATE SKIP LOCKED)
   UPDATE stock_buckets s SET available = s.available - $3, reserved = s.reserved + $3
     FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no
-  RETURNING s.bucket_no)sql";
-constexpr char kTakeAnyFreeSold[] = R"sql(
+  RETURNING s.bucket_no)sql"};
+const pg::Query kTakeAnyFreeSold{"inventory.take_any_free_sold", R"sql(
   WITH b AS (SELECT bucket_no FROM stock_buckets
               WHERE sku_id = $1 AND bucket_no >= 0 AND available >= $3
               ORDER BY (bucket_no - $2 + $4) % $4 LIMIT 1 FOR UPDATE SKIP LOCKED)
   UPDATE stock_buckets s SET available = s.available - $3, sold = s.sold + $3
     FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no
-  RETURNING s.bucket_no)sql";
+  RETURNING s.bucket_no)sql"};
 // The ordinary path: a conditional update, never read-then-write. 0 rows = this bucket lacks.
-constexpr char kTakeWholeReserved[] = R"sql(
+const pg::Query kTakeWholeReserved{"inventory.take_whole_reserved", R"sql(
   UPDATE stock_buckets SET available = available - $3, reserved = reserved + $3
-   WHERE sku_id = $1 AND bucket_no = $2 AND available >= $3)sql";
-constexpr char kTakeWholeSold[] = R"sql(
+   WHERE sku_id = $1 AND bucket_no = $2 AND available >= $3)sql"};
+const pg::Query kTakeWholeSold{"inventory.take_whole_sold", R"sql(
   UPDATE stock_buckets SET available = available - $3, sold = sold + $3
-   WHERE sku_id = $1 AND bucket_no = $2 AND available >= $3)sql";
+   WHERE sku_id = $1 AND bucket_no = $2 AND available >= $3)sql"};
 // Split fallback: takes what one bucket has, up to $3, under its row lock; returns the take.
-constexpr char kTakePartReserved[] = R"sql(
+const pg::Query kTakePartReserved{"inventory.take_part_reserved", R"sql(
   WITH b AS (SELECT bucket_no, LEAST(available, $3::bigint) AS take FROM stock_buckets
               WHERE sku_id = $1 AND bucket_no = $2 FOR UPDATE)
   UPDATE stock_buckets s SET available = s.available - b.take, reserved = s.reserved + b.take
     FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no AND b.take > 0
-  RETURNING b.take)sql";
-constexpr char kTakePartSold[] = R"sql(
+  RETURNING b.take)sql"};
+const pg::Query kTakePartSold{"inventory.take_part_sold", R"sql(
   WITH b AS (SELECT bucket_no, LEAST(available, $3::bigint) AS take FROM stock_buckets
               WHERE sku_id = $1 AND bucket_no = $2 FOR UPDATE)
   UPDATE stock_buckets s SET available = s.available - b.take, sold = s.sold + b.take
     FROM b WHERE s.sku_id = $1 AND s.bucket_no = b.bucket_no AND b.take > 0
-  RETURNING b.take)sql";
+  RETURNING b.take)sql"};
 // Every allocation of a line in one statement ($2 buckets, $3 quantities). The CHECK constraint
 // makes a bookkeeping bug fail loudly instead of going negative.
-constexpr char kReturnReserved[] = R"sql(
+const pg::Query kReturnReserved{"inventory.return_reserved", R"sql(
   UPDATE stock_buckets b SET reserved = b.reserved - u.q, available = b.available + u.q
     FROM unnest($2::integer[], $3::bigint[]) AS u(bucket, q)
-   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql";
-constexpr char kSellReserved[] = R"sql(
+   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql"};
+const pg::Query kSellReserved{"inventory.sell_reserved", R"sql(
   UPDATE stock_buckets b SET reserved = b.reserved - u.q, sold = b.sold + u.q
     FROM unnest($2::integer[], $3::bigint[]) AS u(bucket, q)
-   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql";
-constexpr char kReturnSold[] = R"sql(
+   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql"};
+const pg::Query kReturnSold{"inventory.return_sold", R"sql(
   UPDATE stock_buckets b SET sold = b.sold - u.q, available = b.available + u.q
     FROM unnest($2::integer[], $3::bigint[]) AS u(bucket, q)
-   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql";
+   WHERE b.sku_id = $1 AND b.bucket_no = u.bucket)sql"};
 
 // A reservation with its lines and their allocations in one round trip: one row per allocation
 // (or per line without one, or one row for a reservation without lines).
-constexpr char kFindReservation[] = R"sql(
+const pg::Query kFindReservation{"inventory.find_reservation", R"sql(
   SELECT r.order_id, r.state, r.order_type, r.fingerprint, r.path,
          (extract(epoch FROM r.expires_at) * 1000)::bigint, r.release_reason, r.version,
          (extract(epoch FROM r.created_at) * 1000)::bigint,
@@ -180,25 +186,26 @@ constexpr char kFindReservation[] = R"sql(
     LEFT JOIN reservation_lines l ON l.order_id = r.order_id
     LEFT JOIN reservation_allocations a ON a.order_id = l.order_id AND a.sku_id = l.sku_id
    WHERE r.order_id = $1
-   ORDER BY l.sku_id, a.bucket_no)sql";
-const std::string kFindReservationForUpdate = std::string(kFindReservation) + " FOR UPDATE OF r";
-constexpr char kInsertReservation[] = R"sql(
+   ORDER BY l.sku_id, a.bucket_no)sql"};
+const pg::Query kFindReservationForUpdate{"inventory.find_reservation_for_update",
+                                         kFindReservation.sql() + " FOR UPDATE OF r"};
+const pg::Query kInsertReservation{"inventory.insert_reservation", R"sql(
   INSERT INTO reservations (order_id, state, order_type, fingerprint, path, expires_at,
                             release_reason, version, created_at, updated_at, grant_id)
   VALUES ($1, $2, $3, $4, $5, to_timestamp($6::double precision / 1000), $7, 1,
           to_timestamp($8::double precision / 1000), to_timestamp($8::double precision / 1000),
           $9)
-  ON CONFLICT (order_id) DO NOTHING)sql";
-constexpr char kInsertLine[] = R"sql(
+  ON CONFLICT (order_id) DO NOTHING)sql"};
+const pg::Query kInsertLine{"inventory.insert_line", R"sql(
   INSERT INTO reservation_lines (order_id, sku_id, quantity, deduction_policy, state)
-  VALUES ($1, $2, $3, $4, $5))sql";
-constexpr char kInsertAllocation[] = R"sql(
+  VALUES ($1, $2, $3, $4, $5))sql"};
+const pg::Query kInsertAllocation{"inventory.insert_allocation", R"sql(
   INSERT INTO reservation_allocations (order_id, sku_id, bucket_no, quantity)
   VALUES ($1, $2, $3, $4)
-  ON CONFLICT (order_id, sku_id, bucket_no) DO UPDATE SET quantity = EXCLUDED.quantity)sql";
+  ON CONFLICT (order_id, sku_id, bucket_no) DO UPDATE SET quantity = EXCLUDED.quantity)sql"};
 // State, release reason and version of a reservation, its lines' states ($5 skus, $6 states) and
 // its allocations ($7 skus, $8 buckets, $9 quantities) in one statement.
-constexpr char kUpdateReservation[] = R"sql(
+const pg::Query kUpdateReservation{"inventory.update_reservation", R"sql(
   WITH res AS (
     UPDATE reservations SET state = $2, release_reason = $3, version = version + 1,
            updated_at = to_timestamp($4::double precision / 1000)
@@ -212,26 +219,26 @@ constexpr char kUpdateReservation[] = R"sql(
     SELECT $1, u.sku, u.bucket, u.q FROM unnest($7::text[], $8::integer[], $9::bigint[]) AS u(sku, bucket, q)
     ON CONFLICT (order_id, sku_id, bucket_no) DO UPDATE SET quantity = EXCLUDED.quantity
     RETURNING 1)
-  SELECT (SELECT count(*) FROM res), (SELECT count(*) FROM lines), (SELECT count(*) FROM allocs))sql";
-constexpr char kDropAllocations[] = R"sql(
-  DELETE FROM reservation_allocations WHERE order_id = $1)sql";
-constexpr char kFindConfirmRefusal[] = R"sql(
-  SELECT reason FROM confirm_refusals WHERE order_id = $1)sql";
-constexpr char kRecordConfirmRefusal[] = R"sql(
+  SELECT (SELECT count(*) FROM res), (SELECT count(*) FROM lines), (SELECT count(*) FROM allocs))sql"};
+const pg::Query kDropAllocations{"inventory.drop_allocations", R"sql(
+  DELETE FROM reservation_allocations WHERE order_id = $1)sql"};
+const pg::Query kFindConfirmRefusal{"inventory.find_confirm_refusal", R"sql(
+  SELECT reason FROM confirm_refusals WHERE order_id = $1)sql"};
+const pg::Query kRecordConfirmRefusal{"inventory.record_confirm_refusal", R"sql(
   INSERT INTO confirm_refusals (order_id, reason, refused_at)
   VALUES ($1, $2, to_timestamp($3::double precision / 1000))
-  ON CONFLICT (order_id) DO NOTHING)sql";
-constexpr char kLockExpired[] = R"sql(
+  ON CONFLICT (order_id) DO NOTHING)sql"};
+const pg::Query kLockExpired{"inventory.lock_expired", R"sql(
   SELECT order_id FROM reservations
    WHERE state = 'RESERVED' AND expires_at <= to_timestamp($1::double precision / 1000)
-   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql";
+   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql"};
 
-constexpr char kFlipLowStock[] = R"sql(
+const pg::Query kFlipLowStock{"inventory.flip_low_stock", R"sql(
   INSERT INTO low_stock_alerts (sku_id, alerted) VALUES ($1, $2)
   ON CONFLICT (sku_id) DO UPDATE SET alerted = EXCLUDED.alerted, updated_at = now()
-   WHERE low_stock_alerts.alerted IS DISTINCT FROM EXCLUDED.alerted)sql";
+   WHERE low_stock_alerts.alerted IS DISTINCT FROM EXCLUDED.alerted)sql"};
 
-constexpr char kMoveToFlashPool[] = R"sql(
+const pg::Query kMoveToFlashPool{"inventory.move_to_flash_pool", R"sql(
   WITH moved AS (
     UPDATE stock_buckets o SET available = 0
       FROM (SELECT bucket_no, available FROM stock_buckets
@@ -240,20 +247,18 @@ constexpr char kMoveToFlashPool[] = R"sql(
     RETURNING old.available AS qty)
   UPDATE stock_buckets SET available = available + (SELECT COALESCE(sum(qty), 0) FROM moved)
    WHERE sku_id = $1 AND bucket_no = -1
-  RETURNING available)sql";
-constexpr char kSetFlashEpoch[] =
-    "UPDATE skus SET flash_epoch = $2, updated_at = now() WHERE sku_id = $1";
-constexpr char kLockFlashPool[] =
-    "SELECT available FROM stock_buckets WHERE sku_id = $1 AND bucket_no = -1 FOR UPDATE";
-constexpr char kFlashOrders[] = R"sql(
+  RETURNING available)sql"};
+const pg::Query kSetFlashEpoch{"inventory.set_flash_epoch", "UPDATE skus SET flash_epoch = $2, updated_at = now() WHERE sku_id = $1"};
+const pg::Query kLockFlashPool{"inventory.lock_flash_pool", "SELECT available FROM stock_buckets WHERE sku_id = $1 AND bucket_no = -1 FOR UPDATE"};
+const pg::Query kFlashOrders{"inventory.flash_orders", R"sql(
   SELECT a.order_id, a.quantity, l.state IN ('RESERVED', 'CONFIRMED', 'DEDUCTED')
     FROM reservation_allocations a
     JOIN reservation_lines l USING (order_id, sku_id)
-   WHERE a.sku_id = $1 AND a.bucket_no = -1)sql";
+   WHERE a.sku_id = $1 AND a.bucket_no = -1)sql"};
 
 // One statement, so one snapshot: per SKU the bucket sums, the receipts, and what the
 // reservation lines say should be reserved and sold.
-constexpr char kCheckInvariants[] = R"sql(
+const pg::Query kCheckInvariants{"inventory.check_invariants", R"sql(
   WITH s AS (SELECT sku_id FROM skus WHERE $1::text[] IS NULL OR sku_id = ANY($1::text[])),
   b AS (SELECT sku_id, sum(available) AS available, sum(reserved) AS reserved,
                sum(sold) AS sold, min(LEAST(available, reserved, sold)) AS lowest
@@ -274,80 +279,14 @@ constexpr char kCheckInvariants[] = R"sql(
          COALESCE(b.lowest, 0), COALESCE(rc.received, 0), COALESCE(al.reserved, 0),
          COALESCE(al.sold, 0), COALESCE((SELECT sum(n) FROM bad WHERE bad.sku_id = s.sku_id), 0)
     FROM s LEFT JOIN b USING (sku_id) LEFT JOIN rc USING (sku_id) LEFT JOIN al USING (sku_id)
-   ORDER BY s.sku_id)sql";
+   ORDER BY s.sku_id)sql"};
 
 // ---- helpers -------------------------------------------------------------------------------
 
-std::string WithCols(const char* sql) {
-  std::string s(sql);
-  const std::string token = "{cols}";
-  auto pos = s.find(token);
-  if (pos != std::string::npos) s.replace(pos, token.size(), kSkuColumns);
-  return s;
-}
-
-// Statements are prepared once per connection (libpqxx registers the definition lazily;
-// re-registering the same text is a no-op), so hot paths skip parse and plan.
-template <typename... Args>
-pqxx::result Exec(pqxx::transaction_base& tx, const char* name, const std::string& sql,
-                  Args&&... args) {
-  tx.conn().prepare(name, sql);
-  return tx.exec_prepared(name, std::forward<Args>(args)...);
-}
-#define ORDERLY_SQL(name) #name, std::string(name)
-#define ORDERLY_SQL_COLS(name) #name, WithCols(name)
-
-// A text[] literal: {"a","b"} with quotes and backslashes escaped.
-std::string TextArray(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-template <typename Int>
-std::string IntArray(const std::vector<Int>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ',';
-    out += std::to_string(items[i]);
-  }
-  out += '}';
-  return out;
-}
-
-// bytea[] literal in hex form ({"\\x0a..",..}: the array parser unescapes one backslash).
-std::string ByteaArray(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ',';
-    out += "\"\\\\x";
-    out += absl::BytesToHexString(items[i]);
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-// The values of a one-dimensional array field (NULL elements skipped).
-std::vector<std::string> ArrayValues(const pqxx::field& f) {
-  std::vector<std::string> out;
-  if (f.is_null()) return out;
-  auto parser = f.as_array();
-  for (auto next = parser.get_next(); next.first != pqxx::array_parser::done;
-       next = parser.get_next()) {
-    if (next.first == pqxx::array_parser::string_value) out.push_back(std::move(next.second));
-  }
-  return out;
-}
+using pg::ArrayValues;
+using pg::ByteaArray;
+using pg::IntArray;
+using pg::TextArray;
 
 // The outbox row of an event written by one of the inventory_* functions: the envelope completed
 // exactly as events::Append completes it (the functions insert the row as Append does).
@@ -409,7 +348,7 @@ auto Guard(Fn&& fn) -> decltype(fn()) {
 }
 
 absl::StatusOr<StockLevel> LevelInTx(pqxx::transaction_base& tx, const std::string& sku_id) {
-  auto rows = Exec(tx, ORDERLY_SQL(kStockLevels), TextArray({sku_id}));
+  auto rows = pg::Exec(tx, kStockLevels, TextArray({sku_id}));
   if (rows.empty()) return SkuNotFound(sku_id);
   StockLevel l;
   l.sku_id = rows[0][0].as<std::string>();
@@ -447,8 +386,8 @@ absl::Status RunGrantStatement(pg::Pool& pool,
 absl::StatusOr<std::optional<Reservation>> PgStockTx::FindReservation(const std::string& order_id,
                                                                        bool for_update) {
   return Guard([&]() -> absl::StatusOr<std::optional<Reservation>> {
-    auto rows = for_update ? Exec(tx_, ORDERLY_SQL(kFindReservationForUpdate), order_id)
-                           : Exec(tx_, ORDERLY_SQL(kFindReservation), order_id);
+    auto rows = for_update ? pg::Exec(tx_, kFindReservationForUpdate, order_id)
+                           : pg::Exec(tx_, kFindReservation, order_id);
     if (rows.empty()) return std::optional<Reservation>();
     const auto& r = rows[0];
     Reservation res;
@@ -489,8 +428,8 @@ absl::StatusOr<std::optional<Reservation>> PgStockTx::FindReservation(const std:
 absl::StatusOr<std::vector<SkuRecord>> PgStockTx::FindSkus(const std::vector<std::string>& ids,
                                                           bool share_lock) {
   return Guard([&]() -> absl::StatusOr<std::vector<SkuRecord>> {
-    auto rows = share_lock ? Exec(tx_, ORDERLY_SQL_COLS(kFindSkusShare), TextArray(ids))
-                           : Exec(tx_, ORDERLY_SQL_COLS(kFindSkus), TextArray(ids));
+    auto rows = share_lock ? pg::Exec(tx_, kFindSkusShare, TextArray(ids))
+                           : pg::Exec(tx_, kFindSkus, TextArray(ids));
     std::vector<SkuRecord> out;
     out.reserve(rows.size());
     for (const auto& r : rows) out.push_back(SkuFromRow(r));
@@ -500,7 +439,7 @@ absl::StatusOr<std::vector<SkuRecord>> PgStockTx::FindSkus(const std::vector<std
 
 absl::StatusOr<int64_t> PgStockTx::AvailableOf(const std::string& sku_id) {
   return Guard([&]() -> absl::StatusOr<int64_t> {
-    return Exec(tx_, ORDERLY_SQL(kAvailableOf), sku_id)[0][0].as<int64_t>();
+    return pg::Exec(tx_, kAvailableOf, sku_id)[0][0].as<int64_t>();
   });
 }
 
@@ -512,14 +451,14 @@ absl::StatusOr<std::vector<Allocation>> PgStockTx::TakeAvailable(const std::stri
     // 1. Bucketed: any free bucket holding everything, nearest after the caller's pick.
     if (buckets.size() > 1) {
       const int n = static_cast<int>(buckets.size());
-      auto r = sold ? Exec(tx_, ORDERLY_SQL(kTakeAnyFreeSold), sku_id, buckets[0], quantity, n)
-                    : Exec(tx_, ORDERLY_SQL(kTakeAnyFreeReserved), sku_id, buckets[0], quantity, n);
+      auto r = sold ? pg::Exec(tx_, kTakeAnyFreeSold, sku_id, buckets[0], quantity, n)
+                    : pg::Exec(tx_, kTakeAnyFreeReserved, sku_id, buckets[0], quantity, n);
       if (!r.empty()) return std::vector<Allocation>{{r[0][0].as<int>(), quantity}};
     }
     // 2. One bucket holding everything, waiting for locked rows (their holders may roll back).
     for (int b : buckets) {
-      auto r = sold ? Exec(tx_, ORDERLY_SQL(kTakeWholeSold), sku_id, b, quantity)
-                    : Exec(tx_, ORDERLY_SQL(kTakeWholeReserved), sku_id, b, quantity);
+      auto r = sold ? pg::Exec(tx_, kTakeWholeSold, sku_id, b, quantity)
+                    : pg::Exec(tx_, kTakeWholeReserved, sku_id, b, quantity);
       if (r.affected_rows() == 1) return std::vector<Allocation>{{b, quantity}};
     }
     if (buckets.size() < 2) return std::vector<Allocation>{};
@@ -530,8 +469,8 @@ absl::StatusOr<std::vector<Allocation>> PgStockTx::TakeAvailable(const std::stri
     int64_t remaining = quantity;
     for (int b : ordered) {
       if (remaining == 0) break;
-      auto r = sold ? Exec(tx_, ORDERLY_SQL(kTakePartSold), sku_id, b, remaining)
-                    : Exec(tx_, ORDERLY_SQL(kTakePartReserved), sku_id, b, remaining);
+      auto r = sold ? pg::Exec(tx_, kTakePartSold, sku_id, b, remaining)
+                    : pg::Exec(tx_, kTakePartReserved, sku_id, b, remaining);
       if (r.empty()) continue;
       const int64_t take = r[0][0].as<int64_t>();
       taken.push_back({b, take});
@@ -543,7 +482,7 @@ absl::StatusOr<std::vector<Allocation>> PgStockTx::TakeAvailable(const std::stri
 }
 
 namespace {
-absl::Status MoveReserved(pqxx::transaction_base& tx, const char* name, const std::string& sql,
+absl::Status MoveReserved(pqxx::transaction_base& tx, const pg::Query& query,
                           const std::string& sku_id, const std::vector<Allocation>& allocations) {
   if (allocations.empty()) return absl::OkStatus();
   std::vector<int> buckets;
@@ -552,7 +491,7 @@ absl::Status MoveReserved(pqxx::transaction_base& tx, const char* name, const st
     buckets.push_back(a.bucket_no);
     quantities.push_back(a.quantity);
   }
-  auto r = Exec(tx, name, sql, sku_id, IntArray(buckets), IntArray(quantities));
+  auto r = pg::Exec(tx, query, sku_id, IntArray(buckets), IntArray(quantities));
   if (r.affected_rows() != allocations.size()) {
     return absl::InternalError(absl::StrCat("buckets of ", sku_id, " missing"));
   }
@@ -563,27 +502,27 @@ absl::Status MoveReserved(pqxx::transaction_base& tx, const char* name, const st
 absl::Status PgStockTx::ReturnReserved(const std::string& sku_id,
                                        const std::vector<Allocation>& allocations) {
   return Guard([&]() -> absl::Status {
-    return MoveReserved(tx_, ORDERLY_SQL(kReturnReserved), sku_id, allocations);
+    return MoveReserved(tx_, kReturnReserved, sku_id, allocations);
   });
 }
 
 absl::Status PgStockTx::SellReserved(const std::string& sku_id,
                                      const std::vector<Allocation>& allocations) {
   return Guard([&]() -> absl::Status {
-    return MoveReserved(tx_, ORDERLY_SQL(kSellReserved), sku_id, allocations);
+    return MoveReserved(tx_, kSellReserved, sku_id, allocations);
   });
 }
 
 absl::Status PgStockTx::ReturnSold(const std::string& sku_id,
                                    const std::vector<Allocation>& allocations) {
   return Guard([&]() -> absl::Status {
-    return MoveReserved(tx_, ORDERLY_SQL(kReturnSold), sku_id, allocations);
+    return MoveReserved(tx_, kReturnSold, sku_id, allocations);
   });
 }
 
 absl::Status PgStockTx::DropAllocations(const std::string& order_id) {
   return Guard([&]() -> absl::Status {
-    Exec(tx_, ORDERLY_SQL(kDropAllocations), order_id);
+    pg::Exec(tx_, kDropAllocations, order_id);
     return absl::OkStatus();
   });
 }
@@ -591,7 +530,7 @@ absl::Status PgStockTx::DropAllocations(const std::string& order_id) {
 absl::StatusOr<std::optional<std::string>> PgStockTx::FindConfirmRefusal(
     const std::string& order_id) {
   return Guard([&]() -> absl::StatusOr<std::optional<std::string>> {
-    auto r = Exec(tx_, ORDERLY_SQL(kFindConfirmRefusal), order_id);
+    auto r = pg::Exec(tx_, kFindConfirmRefusal, order_id);
     if (r.empty()) return std::nullopt;
     return r[0][0].as<std::string>();
   });
@@ -600,7 +539,7 @@ absl::StatusOr<std::optional<std::string>> PgStockTx::FindConfirmRefusal(
 absl::StatusOr<bool> PgStockTx::RecordConfirmRefusal(const std::string& order_id,
                                                      const std::string& reason) {
   return Guard([&]() -> absl::StatusOr<bool> {
-    auto r = Exec(tx_, ORDERLY_SQL(kRecordConfirmRefusal), order_id, reason,
+    auto r = pg::Exec(tx_, kRecordConfirmRefusal, order_id, reason,
                   ToUnixMillis(clock_.Now()));
     return r.affected_rows() == 1;
   });
@@ -608,17 +547,17 @@ absl::StatusOr<bool> PgStockTx::RecordConfirmRefusal(const std::string& order_id
 
 absl::StatusOr<bool> PgStockTx::InsertReservation(const Reservation& res) {
   return Guard([&]() -> absl::StatusOr<bool> {
-    auto r = Exec(tx_, ORDERLY_SQL(kInsertReservation), res.order_id,
+    auto r = pg::Exec(tx_, kInsertReservation, res.order_id,
                   std::string(ToString(res.state)), static_cast<int>(res.order_type),
                   res.fingerprint, PathName(res.path), ToUnixMillis(res.expires_at),
                   static_cast<int>(res.release_reason), ToUnixMillis(res.created_at),
                   res.grant_id);
     if (r.affected_rows() == 0) return false;
     for (const auto& line : res.lines) {
-      Exec(tx_, ORDERLY_SQL(kInsertLine), res.order_id, line.sku_id, line.quantity,
+      pg::Exec(tx_, kInsertLine, res.order_id, line.sku_id, line.quantity,
            static_cast<int>(line.policy), std::string(ToString(line.state)));
       for (const auto& a : line.allocations) {
-        Exec(tx_, ORDERLY_SQL(kInsertAllocation), res.order_id, line.sku_id, a.bucket_no,
+        pg::Exec(tx_, kInsertAllocation, res.order_id, line.sku_id, a.bucket_no,
              a.quantity);
       }
     }
@@ -640,7 +579,7 @@ absl::Status PgStockTx::UpdateReservation(const Reservation& res) {
         alloc_quantities.push_back(a.quantity);
       }
     }
-    auto r = Exec(tx_, ORDERLY_SQL(kUpdateReservation), res.order_id,
+    auto r = pg::Exec(tx_, kUpdateReservation, res.order_id,
                   std::string(ToString(res.state)), static_cast<int>(res.release_reason),
                   ToUnixMillis(clock_.Now()), TextArray(line_skus), TextArray(line_states),
                   TextArray(alloc_skus), IntArray(alloc_buckets), IntArray(alloc_quantities));
@@ -659,7 +598,7 @@ absl::Status PgStockTx::AppendEvent(events::v1::EventEnvelope& event) {
 
 absl::StatusOr<bool> PgStockTx::FlipLowStockLatch(const std::string& sku_id, bool alerted) {
   return Guard([&]() -> absl::StatusOr<bool> {
-    auto r = Exec(tx_, ORDERLY_SQL(kFlipLowStock), sku_id, alerted);
+    auto r = pg::Exec(tx_, kFlipLowStock, sku_id, alerted);
     return r.affected_rows() == 1;
   });
 }
@@ -667,7 +606,7 @@ absl::StatusOr<bool> PgStockTx::FlipLowStockLatch(const std::string& sku_id, boo
 absl::StatusOr<std::vector<std::string>> PgStockTx::LockExpired(TimePoint now, int limit) {
   return Guard([&]() -> absl::StatusOr<std::vector<std::string>> {
     std::vector<std::string> out;
-    for (const auto& r : Exec(tx_, ORDERLY_SQL(kLockExpired), ToUnixMillis(now), limit)) {
+    for (const auto& r : pg::Exec(tx_, kLockExpired, ToUnixMillis(now), limit)) {
       out.push_back(r[0].as<std::string>());
     }
     return out;
@@ -676,7 +615,7 @@ absl::StatusOr<std::vector<std::string>> PgStockTx::LockExpired(TimePoint now, i
 
 absl::StatusOr<std::optional<SkuRecord>> PgStockTx::LockSku(const std::string& sku_id) {
   return Guard([&]() -> absl::StatusOr<std::optional<SkuRecord>> {
-    auto rows = Exec(tx_, ORDERLY_SQL_COLS(kLockSku), sku_id);
+    auto rows = pg::Exec(tx_, kLockSku, sku_id);
     if (rows.empty()) return std::optional<SkuRecord>();
     return std::optional<SkuRecord>(SkuFromRow(rows[0]));
   });
@@ -684,17 +623,17 @@ absl::StatusOr<std::optional<SkuRecord>> PgStockTx::LockSku(const std::string& s
 
 absl::StatusOr<int64_t> PgStockTx::MoveToFlashPool(const std::string& sku_id, int64_t new_epoch) {
   return Guard([&]() -> absl::StatusOr<int64_t> {
-    Exec(tx_, ORDERLY_SQL(kCreateBuckets), sku_id, -1, 0);
-    auto rows = Exec(tx_, ORDERLY_SQL(kMoveToFlashPool), sku_id);
+    pg::Exec(tx_, kCreateBuckets, sku_id, -1, 0);
+    auto rows = pg::Exec(tx_, kMoveToFlashPool, sku_id);
     if (rows.empty()) return absl::InternalError("flash pool bucket missing for " + sku_id);
-    Exec(tx_, ORDERLY_SQL(kSetFlashEpoch), sku_id, new_epoch);
+    pg::Exec(tx_, kSetFlashEpoch, sku_id, new_epoch);
     return rows[0][0].as<int64_t>();
   });
 }
 
 absl::StatusOr<int64_t> PgStockTx::LockFlashPool(const std::string& sku_id) {
   return Guard([&]() -> absl::StatusOr<int64_t> {
-    auto rows = Exec(tx_, ORDERLY_SQL(kLockFlashPool), sku_id);
+    auto rows = pg::Exec(tx_, kLockFlashPool, sku_id);
     if (rows.empty()) return absl::InternalError("flash pool bucket missing for " + sku_id);
     return rows[0][0].as<int64_t>();
   });
@@ -704,7 +643,7 @@ absl::StatusOr<std::vector<StockTx::FlashOrder>> PgStockTx::FlashOrders(
     const std::string& sku_id) {
   return Guard([&]() -> absl::StatusOr<std::vector<FlashOrder>> {
     std::vector<FlashOrder> out;
-    for (const auto& r : Exec(tx_, ORDERLY_SQL(kFlashOrders), sku_id)) {
+    for (const auto& r : pg::Exec(tx_, kFlashOrders, sku_id)) {
       out.push_back({r[0].as<std::string>(), r[1].as<int64_t>(), r[2].as<bool>()});
     }
     return out;
@@ -735,7 +674,7 @@ absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::GetSkus(
   auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
     return Guard([&]() -> absl::Status {
       pqxx::nontransaction tx(conn);
-      for (const auto& r : Exec(tx, ORDERLY_SQL_COLS(kFindSkus), TextArray(ids))) {
+      for (const auto& r : pg::Exec(tx, kFindSkus, TextArray(ids))) {
         out.push_back(SkuFromRow(r));
       }
       return absl::OkStatus();
@@ -751,7 +690,7 @@ absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::ListSkus(
   std::vector<SkuRecord> out;
   auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
     return Guard([&]() -> absl::Status {
-      for (const auto& r : Exec(tx, ORDERLY_SQL_COLS(kListSkus), merchant_id,
+      for (const auto& r : pg::Exec(tx, kListSkus, merchant_id,
                                 static_cast<int>(status), after_sku_id, limit)) {
         out.push_back(SkuFromRow(r));
       }
@@ -766,7 +705,7 @@ absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::WarmFlashSkus() {
   std::vector<SkuRecord> out;
   auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
     return Guard([&]() -> absl::Status {
-      for (const auto& r : Exec(tx, ORDERLY_SQL_COLS(kWarmFlashSkus))) out.push_back(SkuFromRow(r));
+      for (const auto& r : pg::Exec(tx, kWarmFlashSkus)) out.push_back(SkuFromRow(r));
       return absl::OkStatus();
     });
   });
@@ -783,7 +722,7 @@ absl::StatusOr<SkuRecord> PgStockRepository::UpsertSku(const SkuRecord& sku) {
       if (!before.ok()) return before.status();
       // Re-bucketing moves no stock, so it is refused while any bucket holds some.
       int64_t held = 0, flash_held = 0;
-      for (const auto& r : Exec(tx, ORDERLY_SQL(kBucketStock), sku.sku_id)) {
+      for (const auto& r : pg::Exec(tx, kBucketStock, sku.sku_id)) {
         (r[0].as<int>() == kFlashBucket ? flash_held : held) += r[1].as<int64_t>();
       }
       if (*before) {
@@ -797,14 +736,14 @@ absl::StatusOr<SkuRecord> PgStockRepository::UpsertSku(const SkuRecord& sku) {
         }
         if (!v.empty()) return v.ToStatus();
       }
-      Exec(tx, ORDERLY_SQL(kUpsertSku), sku.sku_id, sku.product_id, sku.product_name,
+      pg::Exec(tx, kUpsertSku, sku.sku_id, sku.product_id, sku.product_name,
            SpecsToJson(sku.specs), sku.price_minor, sku.currency_code,
            static_cast<int>(sku.sale_status), sku.merchant_id, sku.warehouse_id,
            sku.purchase_limit, static_cast<int>(sku.deduction_policy), sku.flash_sale,
            sku.stock_buckets, sku.low_stock_threshold);
-      Exec(tx, ORDERLY_SQL(kCreateBuckets), sku.sku_id, sku.flash_sale ? -1 : 0,
+      pg::Exec(tx, kCreateBuckets, sku.sku_id, sku.flash_sale ? -1 : 0,
            sku.stock_buckets);
-      Exec(tx, ORDERLY_SQL(kDropEmptyBuckets), sku.sku_id, sku.stock_buckets);
+      pg::Exec(tx, kDropEmptyBuckets, sku.sku_id, sku.stock_buckets);
       auto after = stx.LockSku(sku.sku_id);
       if (!after.ok()) return after.status();
       stored = **after;
@@ -829,7 +768,7 @@ absl::StatusOr<StockLevel> PgStockRepository::ReceiveStock(const std::string& sk
   auto s = InPgTransaction([&](PgStockTx& stx) -> absl::Status {
     return Guard([&]() -> absl::Status {
       auto& tx = stx.raw();
-      auto prior = Exec(tx, ORDERLY_SQL(kFindReceipt), request_id);
+      auto prior = pg::Exec(tx, kFindReceipt, request_id);
       if (!prior.empty()) {
         const auto& r = prior[0];
         if (r[0].as<std::string>() != sku_id || r[1].as<int64_t>() != quantity) {
@@ -848,13 +787,13 @@ absl::StatusOr<StockLevel> PgStockRepository::ReceiveStock(const std::string& sk
       const SkuRecord& sku = skus->front();
       if (sku.flash_sale && sku.flash_epoch > 0) {
         // A warm flash sale takes new stock into its pool; reconciliation hands it to Redis.
-        Exec(tx, ORDERLY_SQL(kReceiveIntoFlashPool), sku_id, quantity);
+        pg::Exec(tx, kReceiveIntoFlashPool, sku_id, quantity);
       } else {
-        Exec(tx, ORDERLY_SQL(kReceiveIntoBuckets), sku_id, quantity, sku.stock_buckets);
+        pg::Exec(tx, kReceiveIntoBuckets, sku_id, quantity, sku.stock_buckets);
       }
       auto l = LevelInTx(tx, sku_id);
       if (!l.ok()) return l.status();
-      auto ins = Exec(tx, ORDERLY_SQL(kInsertReceipt), request_id, sku_id, quantity, note,
+      auto ins = pg::Exec(tx, kInsertReceipt, request_id, sku_id, quantity, note,
                       l->available, l->reserved, l->sold, l->total_received + quantity);
       if (ins.affected_rows() == 0) {
         return absl::AbortedError("concurrent ReceiveStock with the same request_id");
@@ -878,7 +817,7 @@ absl::StatusOr<std::vector<StockLevel>> PgStockRepository::GetStock(
   auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
     return Guard([&]() -> absl::Status {
       std::map<std::string, StockLevel> by_id;
-      for (const auto& r : Exec(tx, ORDERLY_SQL(kStockLevels), TextArray(ids))) {
+      for (const auto& r : pg::Exec(tx, kStockLevels, TextArray(ids))) {
         StockLevel l{r[0].as<std::string>(), r[1].as<int64_t>(), r[2].as<int64_t>(),
                      r[3].as<int64_t>(), r[4].as<int64_t>()};
         by_id[l.sku_id] = l;
@@ -921,7 +860,7 @@ absl::StatusOr<std::vector<std::optional<int64_t>>> PgStockRepository::ShortOfSt
   auto s = pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
     try {
       pqxx::nontransaction tx(conn);
-      auto rows = Exec(tx, ORDERLY_SQL(kShortOfStock), TextArray(orders), TextArray(skus));
+      auto rows = pg::Exec(tx, kShortOfStock, TextArray(orders), TextArray(skus));
       if (rows.size() != queries.size()) return absl::InternalError("ShortOfStock: row count");
       for (size_t i = 0; i < rows.size(); ++i) {
         const auto& r = rows[i];
@@ -976,7 +915,7 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
     try {
       // No BEGIN/COMMIT: the statement is its own transaction; a raise rolls all of it back.
       pqxx::nontransaction tx(conn);
-      auto rows = Exec(tx, ORDERLY_SQL(kReserveFunction), cmd.order_id,
+      auto rows = pg::Exec(tx, kReserveFunction, cmd.order_id,
                        static_cast<int>(cmd.order_type),
                        cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE, req.fingerprint,
                        ToUnixMillis(req.expires_at), ToUnixMillis(req.now), TextArray(skus),
@@ -1057,7 +996,7 @@ absl::StatusOr<bool> PgStockRepository::PersistFlashGrantInOneStatement(
   if (!row.ok()) return row.status();
   bool persisted = false;
   auto s = RunGrantStatement(pool_, [&](pqxx::nontransaction& tx) -> absl::Status {
-    auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantFunction), r.order_id,
+    auto rows = pg::Exec(tx, kPersistGrantFunction, r.order_id,
                        static_cast<int>(r.order_type), r.fingerprint, ToUnixMillis(r.expires_at),
                        ToUnixMillis(r.created_at), r.lines[0].sku_id, r.lines[0].quantity, epoch,
                        r.grant_id, event.event_id(), topic_,
@@ -1099,7 +1038,7 @@ absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStat
   }
   std::vector<bool> out(grants.size(), false);
   auto s = RunGrantStatement(pool_, [&](pqxx::nontransaction& tx) -> absl::Status {
-    auto rows = Exec(tx, ORDERLY_SQL(kPersistGrantsFunction), TextArray(order_ids),
+    auto rows = pg::Exec(tx, kPersistGrantsFunction, TextArray(order_ids),
                        IntArray(order_types), TextArray(fingerprints), IntArray(expires),
                        IntArray(nows), TextArray(skus), IntArray(qtys), IntArray(epochs),
                        TextArray(grant_ids), TextArray(event_ids),
@@ -1122,8 +1061,8 @@ absl::StatusOr<InvariantReport> CheckInvariantsInTx(pqxx::transaction_base& tx,
   return Guard([&]() -> absl::StatusOr<InvariantReport> {
     InvariantReport report;
     pqxx::result rows = ids.empty()
-                            ? tx.exec_params(kCheckInvariants, nullptr)
-                            : tx.exec_params(kCheckInvariants, TextArray(ids));
+                            ? pg::Exec(tx, kCheckInvariants, nullptr)
+                            : pg::Exec(tx, kCheckInvariants, pg::TextArray(ids));
     std::map<std::string, bool> seen;
     for (const auto& r : rows) {
       const std::string sku = r[0].as<std::string>();

@@ -3,6 +3,7 @@
 #include <absl/strings/str_cat.h>
 
 #include "orderly/core/status.hpp"
+#include "orderly/pg/query.hpp"
 #include "pg_util.hpp"
 
 namespace orderly::order_core {
@@ -11,43 +12,41 @@ namespace {
 #define ORDERLY_FINITE_US(col) \
   "CASE WHEN isfinite(" col ") THEN (extract(epoch FROM " col ") * 1000000)::bigint END"
 
-constexpr char kSettingsSql[] = R"sql(
+const pg::Query kSettingsSql{"order.settings", R"sql(
 SELECT currency, points_rate_points, points_rate_minor, points_max_fraction_bps, points_min,
        shipping_flat_fee, shipping_free_over, max_coupons_per_order
-FROM pricing_settings WHERE id = 1)sql";
-constexpr char kShippingRulesSql[] = "SELECT merchant_id, flat_fee, free_over FROM shipping_rules";
-constexpr char kTiersSql[] = "SELECT tier, percent_off_bps, description FROM member_tiers";
-constexpr char kPromotionsSql[] =
-    "SELECT promotion_id, kind, threshold, off_amount, repeat, max_repeats, percent_bps, max_off, "
+FROM pricing_settings WHERE id = 1)sql"};
+const pg::Query kShippingRulesSql{"order.shipping_rules", "SELECT merchant_id, flat_fee, free_over FROM shipping_rules"};
+const pg::Query kTiersSql{"order.tiers", "SELECT tier, percent_off_bps, description FROM member_tiers"};
+const pg::Query kPromotionsSql{"order.promotions", "SELECT promotion_id, kind, threshold, off_amount, repeat, max_repeats, percent_bps, max_off, "
     "scope_kind, array_to_string(scope_values, chr(31)), priority, exclusive_group, "
     "combinable_with_coupons, " ORDERLY_FINITE_US("valid_from") ", " ORDERLY_FINITE_US(
-        "valid_to") ", description FROM promotions WHERE active ORDER BY priority, promotion_id";
+        "valid_to") ", description FROM promotions WHERE active ORDER BY priority, promotion_id"};
 
-constexpr char kBuyerSql[] = R"sql(
+const pg::Query kBuyerSql{"order.buyer", R"sql(
 SELECT (SELECT tier FROM buyer_memberships WHERE buyer_id = $1),
        (SELECT balance FROM points_accounts WHERE buyer_id = $1),
-       EXISTS (SELECT 1 FROM orders WHERE order_id = $2::bigint))sql";
-constexpr char kCouponsSql[] =
-    "SELECT coupon_id, owner_id, kind, amount_off, percent_bps, max_off, threshold, " ORDERLY_FINITE_US(
+       EXISTS (SELECT 1 FROM orders WHERE order_id = $2::bigint))sql"};
+const pg::Query kCouponsSql{"order.coupons", "SELECT coupon_id, owner_id, kind, amount_off, percent_bps, max_off, threshold, " ORDERLY_FINITE_US(
         "valid_from") ", " ORDERLY_FINITE_US("valid_to") ", state, scope_kind, "
     "array_to_string(scope_values, chr(31)), stackable, COALESCE(order_id, 0), description "
-    "FROM coupons WHERE coupon_id = ANY($1::text[])";
+    "FROM coupons WHERE coupon_id = ANY($1::text[])"};
 
-constexpr char kUseSql[] = R"sql(
+const pg::Query kUseSql{"order.use", R"sql(
 WITH c AS (UPDATE coupons SET state = 'used', updated_at = now()
            WHERE order_id = $1 AND state = 'frozen'),
      h AS (UPDATE points_holds SET state = 'used' WHERE order_id = $1 AND state = 'frozen'
            RETURNING buyer_id, points)
-UPDATE points_accounts a SET frozen = a.frozen - h.points FROM h WHERE a.buyer_id = h.buyer_id)sql";
-constexpr char kUnfreezeSql[] = R"sql(
+UPDATE points_accounts a SET frozen = a.frozen - h.points FROM h WHERE a.buyer_id = h.buyer_id)sql"};
+const pg::Query kUnfreezeSql{"order.unfreeze", R"sql(
 WITH c AS (UPDATE coupons SET state = 'available', order_id = NULL, updated_at = now()
            WHERE order_id = $1 AND state = 'frozen'),
      h AS (UPDATE points_holds SET state = 'returned' WHERE order_id = $1 AND state = 'frozen'
            RETURNING buyer_id, points)
 UPDATE points_accounts a SET frozen = a.frozen - h.points, balance = a.balance + h.points
-FROM h WHERE a.buyer_id = h.buyer_id)sql";
+FROM h WHERE a.buyer_id = h.buyer_id)sql"};
 
-constexpr char kUpsertCouponSql[] = R"sql(
+const pg::Query kUpsertCouponSql{"order.upsert_coupon", R"sql(
 INSERT INTO coupons (coupon_id, owner_id, kind, amount_off, percent_bps, max_off, threshold,
                      valid_from, valid_to, scope_kind, scope_values, stackable, description)
 VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE(NULLIF($8, '')::timestamptz, '-infinity'),
@@ -57,8 +56,8 @@ ON CONFLICT (coupon_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, kind = EXCLU
   max_off = EXCLUDED.max_off, threshold = EXCLUDED.threshold, valid_from = EXCLUDED.valid_from,
   valid_to = EXCLUDED.valid_to, scope_kind = EXCLUDED.scope_kind,
   scope_values = EXCLUDED.scope_values, stackable = EXCLUDED.stackable,
-  description = EXCLUDED.description, updated_at = now())sql";
-constexpr char kUpsertPromotionSql[] = R"sql(
+  description = EXCLUDED.description, updated_at = now())sql"};
+const pg::Query kUpsertPromotionSql{"order.upsert_promotion", R"sql(
 INSERT INTO promotions (promotion_id, kind, threshold, off_amount, repeat, max_repeats,
                         percent_bps, max_off, scope_kind, scope_values, priority, exclusive_group,
                         combinable_with_coupons, description)
@@ -69,24 +68,22 @@ ON CONFLICT (promotion_id) DO UPDATE SET kind = EXCLUDED.kind, threshold = EXCLU
   scope_kind = EXCLUDED.scope_kind, scope_values = EXCLUDED.scope_values,
   priority = EXCLUDED.priority, exclusive_group = EXCLUDED.exclusive_group,
   combinable_with_coupons = EXCLUDED.combinable_with_coupons,
-  description = EXCLUDED.description, active = true)sql";
-constexpr char kUpsertTierSql[] = R"sql(
+  description = EXCLUDED.description, active = true)sql"};
+const pg::Query kUpsertTierSql{"order.upsert_tier", R"sql(
 INSERT INTO member_tiers (tier, percent_off_bps) VALUES ($1, $2)
-ON CONFLICT (tier) DO UPDATE SET percent_off_bps = EXCLUDED.percent_off_bps)sql";
-constexpr char kSetBuyerTierSql[] = R"sql(
+ON CONFLICT (tier) DO UPDATE SET percent_off_bps = EXCLUDED.percent_off_bps)sql"};
+const pg::Query kSetBuyerTierSql{"order.set_buyer_tier", R"sql(
 INSERT INTO buyer_memberships (buyer_id, tier) VALUES ($1, $2)
-ON CONFLICT (buyer_id) DO UPDATE SET tier = EXCLUDED.tier)sql";
-constexpr char kSetPointsSql[] = R"sql(
+ON CONFLICT (buyer_id) DO UPDATE SET tier = EXCLUDED.tier)sql"};
+const pg::Query kSetPointsSql{"order.set_points", R"sql(
 INSERT INTO points_accounts (buyer_id, balance) VALUES ($1, $2)
-ON CONFLICT (buyer_id) DO UPDATE SET balance = EXCLUDED.balance)sql";
-constexpr char kSetPointsPolicySql[] =
-    "UPDATE pricing_settings SET points_rate_points = $1, points_rate_minor = $2, "
-    "points_max_fraction_bps = $3 WHERE id = 1";
-constexpr char kSetShippingSql[] =
-    "UPDATE pricing_settings SET shipping_flat_fee = $1, shipping_free_over = NULLIF($2, -1) "
-    "WHERE id = 1";
-constexpr char kPointsSql[] = "SELECT balance, frozen FROM points_accounts WHERE buyer_id = $1";
-constexpr char kCouponStateSql[] = "SELECT state FROM coupons WHERE coupon_id = $1";
+ON CONFLICT (buyer_id) DO UPDATE SET balance = EXCLUDED.balance)sql"};
+const pg::Query kSetPointsPolicySql{"order.set_points_policy", "UPDATE pricing_settings SET points_rate_points = $1, points_rate_minor = $2, "
+    "points_max_fraction_bps = $3 WHERE id = 1"};
+const pg::Query kSetShippingSql{"order.set_shipping", "UPDATE pricing_settings SET shipping_flat_fee = $1, shipping_free_over = NULLIF($2, -1) "
+    "WHERE id = 1"};
+const pg::Query kPointsSql{"order.points", "SELECT balance, frozen FROM points_accounts WHERE buyer_id = $1"};
+const pg::Query kCouponStateSql{"order.coupon_state", "SELECT state FROM coupons WHERE coupon_id = $1"};
 
 TimePoint TimeOr(const pqxx::field& f, TimePoint fallback) {
   return f.is_null() ? fallback : FromUnixMicros(f.as<int64_t>());
@@ -133,7 +130,7 @@ absl::StatusOr<PricingRulesPtr> MarketingRepository::LoadRules() {
   auto snap = std::make_shared<PricingRulesSnapshot>();
   pricing::PricingRules& r = snap->rules;
   absl::Status s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    auto settings = tx.exec(kSettingsSql);
+    auto settings = pg::Exec(tx, kSettingsSql);
     if (settings.empty()) return absl::InternalError("pricing_settings row missing");
     const auto& row = settings[0];
     r.currency = row[0].c_str();
@@ -144,17 +141,17 @@ absl::StatusOr<PricingRulesPtr> MarketingRepository::LoadRules() {
     r.shipping.default_rule.flat_fee_minor = row[5].as<int64_t>();
     if (!row[6].is_null()) r.shipping.default_rule.free_over_minor = row[6].as<int64_t>();
     r.max_coupons_per_order = row[7].as<int32_t>();
-    for (const auto& sr : tx.exec(kShippingRulesSql)) {
+    for (const auto& sr : pg::Exec(tx, kShippingRulesSql)) {
       pricing::ShippingRule rule;
       rule.flat_fee_minor = sr[1].as<int64_t>();
       if (!sr[2].is_null()) rule.free_over_minor = sr[2].as<int64_t>();
       r.shipping.by_merchant[sr[0].c_str()] = rule;
     }
-    for (const auto& tr : tx.exec(kTiersSql)) {
+    for (const auto& tr : pg::Exec(tx, kTiersSql)) {
       r.member_rights[tr[0].c_str()] = pricing::MemberRight{tr[1].as<int32_t>()};
       snap->descriptions[tr[0].c_str()] = tr[2].c_str();
     }
-    for (const auto& pr : tx.exec(kPromotionsSql)) {
+    for (const auto& pr : pg::Exec(tx, kPromotionsSql)) {
       pricing::Promotion p;
       p.promotion_id = pr[0].c_str();
       p.kind = std::string(pr[1].c_str()) == "percent_off" ? pricing::Promotion::Kind::kPercentOff
@@ -189,13 +186,12 @@ absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
     const std::vector<std::string>& coupon_ids, int64_t order_id) {
   BuyerAccount acc;
   try {
-    tx.conn().prepare("order_load_buyer", kBuyerSql);
-    auto row = tx.exec_prepared1("order_load_buyer", buyer_id, order_id);
+    const pqxx::row row = pg::Exec1(tx, kBuyerSql, buyer_id, order_id);
     acc.order_exists = row[2].as<bool>();
     if (!row[0].is_null()) acc.member_tier = row[0].c_str();
     if (!row[1].is_null()) acc.points_balance = row[1].as<int64_t>();
     if (!coupon_ids.empty()) {
-      for (const auto& cr : tx.exec_params(kCouponsSql, TextArrayLiteral(coupon_ids))) {
+      for (const auto& cr : pg::Exec(tx, kCouponsSql, pg::TextArray(coupon_ids))) {
         CouponRecord rec;
         pricing::Coupon& c = rec.coupon;
         c.coupon_id = cr[0].c_str();
@@ -227,7 +223,7 @@ absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
 
 absl::Status MarketingRepository::Use(pqxx::transaction_base& tx, int64_t order_id) {
   try {
-    tx.exec_params(kUseSql, order_id);
+    pg::Exec(tx, kUseSql, order_id);
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
@@ -236,7 +232,7 @@ absl::Status MarketingRepository::Use(pqxx::transaction_base& tx, int64_t order_
 
 absl::Status MarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t order_id) {
   try {
-    tx.exec_params(kUnfreezeSql, order_id);
+    pg::Exec(tx, kUnfreezeSql, order_id);
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
@@ -245,18 +241,18 @@ absl::Status MarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t o
 
 absl::Status MarketingRepository::UpsertCoupon(const CouponSpec& c) {
   return Exec(pool_, [&](pqxx::transaction_base& tx) {
-    tx.exec_params(kUpsertCouponSql, c.coupon_id, c.owner_id, c.kind, c.amount_off, c.percent_bps,
+    pg::Exec(tx, kUpsertCouponSql, c.coupon_id, c.owner_id, c.kind, c.amount_off, c.percent_bps,
                    c.max_off, c.threshold, c.valid_from ? PgTime(*c.valid_from) : "",
                    c.valid_to ? PgTime(*c.valid_to) : "", c.scope_kind,
-                   TextArrayLiteral(c.scope_values), c.stackable, c.description);
+                   pg::TextArray(c.scope_values), c.stackable, c.description);
   });
 }
 
 absl::Status MarketingRepository::UpsertPromotion(const PromotionSpec& p) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
-    tx.exec_params(kUpsertPromotionSql, p.promotion_id, p.kind, p.threshold, p.off_amount, p.repeat,
+    pg::Exec(tx, kUpsertPromotionSql, p.promotion_id, p.kind, p.threshold, p.off_amount, p.repeat,
                    p.max_repeats, p.percent_bps, p.max_off, p.scope_kind,
-                   TextArrayLiteral(p.scope_values), p.priority, p.exclusive_group,
+                   pg::TextArray(p.scope_values), p.priority, p.exclusive_group,
                    p.combinable_with_coupons, p.description);
   });
   InvalidateRules();
@@ -264,7 +260,7 @@ absl::Status MarketingRepository::UpsertPromotion(const PromotionSpec& p) {
 }
 
 absl::Status MarketingRepository::SetMemberTier(const std::string& tier, int32_t bps) {
-  auto s = Exec(pool_, [&](pqxx::transaction_base& tx) { tx.exec_params(kUpsertTierSql, tier, bps); });
+  auto s = Exec(pool_, [&](pqxx::transaction_base& tx) { pg::Exec(tx, kUpsertTierSql, tier, bps); });
   InvalidateRules();
   return s;
 }
@@ -272,18 +268,18 @@ absl::Status MarketingRepository::SetMemberTier(const std::string& tier, int32_t
 absl::Status MarketingRepository::SetBuyerTier(const std::string& buyer_id,
                                                const std::string& tier) {
   return Exec(pool_,
-              [&](pqxx::transaction_base& tx) { tx.exec_params(kSetBuyerTierSql, buyer_id, tier); });
+              [&](pqxx::transaction_base& tx) { pg::Exec(tx, kSetBuyerTierSql, buyer_id, tier); });
 }
 
 absl::Status MarketingRepository::SetPoints(const std::string& buyer_id, int64_t balance) {
   return Exec(pool_,
-              [&](pqxx::transaction_base& tx) { tx.exec_params(kSetPointsSql, buyer_id, balance); });
+              [&](pqxx::transaction_base& tx) { pg::Exec(tx, kSetPointsSql, buyer_id, balance); });
 }
 
 absl::Status MarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t rate_minor,
                                                   int32_t max_fraction_bps) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
-    tx.exec_params(kSetPointsPolicySql, rate_points, rate_minor, max_fraction_bps);
+    pg::Exec(tx, kSetPointsPolicySql, rate_points, rate_minor, max_fraction_bps);
   });
   InvalidateRules();
   return s;
@@ -291,7 +287,7 @@ absl::Status MarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t r
 
 absl::Status MarketingRepository::SetShipping(int64_t flat_fee, std::optional<int64_t> free_over) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
-    tx.exec_params(kSetShippingSql, flat_fee, free_over.value_or(-1));
+    pg::Exec(tx, kSetShippingSql, flat_fee, free_over.value_or(-1));
   });
   InvalidateRules();
   return s;
@@ -301,7 +297,7 @@ absl::StatusOr<MarketingRepository::PointsState> MarketingRepository::Points(
     const std::string& buyer_id) {
   PointsState out;
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
-    auto res = tx.exec_params(kPointsSql, buyer_id);
+    auto res = pg::Exec(tx, kPointsSql, buyer_id);
     if (!res.empty()) out = {res[0][0].as<int64_t>(), res[0][1].as<int64_t>()};
   });
   if (!s.ok()) return s;
@@ -311,7 +307,7 @@ absl::StatusOr<MarketingRepository::PointsState> MarketingRepository::Points(
 absl::StatusOr<std::string> MarketingRepository::CouponState(const std::string& coupon_id) {
   std::string out;
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
-    auto res = tx.exec_params(kCouponStateSql, coupon_id);
+    auto res = pg::Exec(tx, kCouponStateSql, coupon_id);
     if (!res.empty()) out = res[0][0].c_str();
   });
   if (!s.ok()) return s;

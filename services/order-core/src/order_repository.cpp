@@ -7,6 +7,7 @@
 #include "orderly/pg/json_rows.hpp"
 #include "orderly/pricing/pricing.hpp"
 #include "orderly/pg/pool.hpp"
+#include "orderly/pg/query.hpp"
 #include "pg_util.hpp"
 
 namespace orderly::order_core {
@@ -26,28 +27,24 @@ constexpr char kOrderColumns[] =
         "payment_deadline") ", " ORDERLY_US("paid_at") ", " ORDERLY_US("shipped_at") ", " ORDERLY_US("delivered_at") ", " ORDERLY_US("completed_at") ", " ORDERLY_US("cancelled_at") ", " ORDERLY_US("created_at") ", " ORDERLY_US("updated_at") ", "
     "version, cancel_reason, cancel_reason_text, payment_id";
 
-const std::string kFindSql = absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1");
-const std::string kLockSql =
-    absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1 FOR UPDATE");
-const std::string kLockChildrenSql =
-    absl::StrCat("SELECT ", kOrderColumns,
-                 " FROM orders WHERE parent_order_id = $1 ORDER BY order_id FOR UPDATE");
-const std::string kFindByRequestSql =
-    absl::StrCat("SELECT ", kOrderColumns,
-                 " FROM orders WHERE buyer_id = $1 AND request_id = $2 AND is_top_level");
+const pg::Query kFindSql{"order.find", absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1")};
+const pg::Query kLockSql{"order.lock", absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1 FOR UPDATE")};
+const pg::Query kLockChildrenSql{"order.lock_children", absl::StrCat("SELECT ", kOrderColumns,
+                 " FROM orders WHERE parent_order_id = $1 ORDER BY order_id FOR UPDATE")};
+const pg::Query kFindByRequestSql{"order.find_by_request", absl::StrCat("SELECT ", kOrderColumns,
+                 " FROM orders WHERE buyer_id = $1 AND request_id = $2 AND is_top_level")};
 
 // One round trip each (stored functions of migration 0003).
-constexpr char kCreateSql[] = R"sql(
+const pg::Query kCreateSql{"order.create", R"sql(
 SELECT order_create($1::jsonb, $2::jsonb, $3::jsonb, $4::jsonb, $5::jsonb, $6::bigint,
-                    $7::timestamptz, $8, $9::text[], $10::bigint, $11::jsonb))sql";
-constexpr char kPutIntentSql[] =
-    "SELECT order_put_intent($1::bigint, $2, $3::timestamptz)";
-constexpr char kDeleteIntentSql[] = "DELETE FROM create_intents WHERE order_id = $1";
-constexpr char kClaimStaleIntentsSql[] = R"sql(
+                    $7::timestamptz, $8, $9::text[], $10::bigint, $11::jsonb))sql"};
+const pg::Query kPutIntentSql{"order.put_intent", "SELECT order_put_intent($1::bigint, $2, $3::timestamptz)"};
+const pg::Query kDeleteIntentSql{"order.delete_intent", "DELETE FROM create_intents WHERE order_id = $1"};
+const pg::Query kClaimStaleIntentsSql{"order.claim_stale_intents", R"sql(
 SELECT order_id FROM create_intents WHERE created_at < $1::timestamptz
-ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql";
+ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql"};
 
-constexpr char kApplyChangeSql[] = R"sql(
+const pg::Query kApplyChangeSql{"order.apply_change", R"sql(
 WITH u AS (
   UPDATE orders SET
     status = $3::smallint,
@@ -68,9 +65,9 @@ WITH u AS (
 INSERT INTO order_status_history (order_id, from_status, to_status, action, actor_role, actor_id,
                                   reason, occurred_at)
 SELECT order_id, $4::smallint, $3::smallint, $5, $6::smallint, $7, $8, $9::timestamptz FROM u
-RETURNING id)sql";
+RETURNING id)sql"};
 
-constexpr char kChangeAddressSql[] = R"sql(
+const pg::Query kChangeAddressSql{"order.change_address", R"sql(
 WITH u AS (
   UPDATE orders SET shipping_address = $3::bytea, version = version + 1,
                     updated_at = $7::timestamptz
@@ -80,36 +77,31 @@ INSERT INTO order_status_history (order_id, from_status, to_status, action, acto
                                   reason, occurred_at)
 SELECT order_id, $4::smallint, $4::smallint, 'change_address', $5::smallint, $6, '',
        $7::timestamptz FROM u
-RETURNING id)sql";
+RETURNING id)sql"};
 
-constexpr char kCurrentVersionSql[] = "SELECT version FROM orders WHERE order_id = $1";
+const pg::Query kCurrentVersionSql{"order.current_version", "SELECT version FROM orders WHERE order_id = $1"};
 
-constexpr char kDeleteTimerSql[] = "DELETE FROM order_timers WHERE order_id = $1";
-constexpr char kClaimDueTimersSql[] = R"sql(
+const pg::Query kDeleteTimerSql{"order.delete_timer", "DELETE FROM order_timers WHERE order_id = $1"};
+const pg::Query kClaimDueTimersSql{"order.claim_due_timers", R"sql(
 SELECT order_id FROM order_timers WHERE due_at <= $1::timestamptz
-ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql";
-constexpr char kPostponeTimerSql[] =
-    "UPDATE order_timers SET due_at = $2::timestamptz, attempts = attempts + 1 WHERE order_id = $1";
-constexpr char kOverdueSql[] = R"sql(
+ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql"};
+const pg::Query kPostponeTimerSql{"order.postpone_timer", "UPDATE order_timers SET due_at = $2::timestamptz, attempts = attempts + 1 WHERE order_id = $1"};
+const pg::Query kOverdueSql{"order.overdue", R"sql(
 SELECT order_id FROM orders
 WHERE status = 1 AND is_top_level AND payment_deadline <= $1::timestamptz
-ORDER BY payment_deadline LIMIT $2)sql";
+ORDER BY payment_deadline LIMIT $2)sql"};
 
-constexpr char kLinesOfTopSql[] =
-    "SELECT snapshot FROM order_lines WHERE top_order_id = $1 ORDER BY line_no";
-constexpr char kLinesOfUnitSql[] =
-    "SELECT snapshot FROM order_lines WHERE order_id = $1 ORDER BY line_no";
-constexpr char kDiscountsSql[] =
-    "SELECT kind, source_id, amount, description FROM order_discounts WHERE top_order_id = $1 "
-    "ORDER BY seq";
-constexpr char kHistorySql[] = "SELECT from_status, to_status, action, actor_role, actor_id, reason, " ORDERLY_US(
-    "occurred_at") " FROM order_status_history WHERE order_id = $1 ORDER BY id";
-constexpr char kChildrenSql[] =
-    "SELECT order_id FROM orders WHERE parent_order_id = $1 ORDER BY order_id";
-constexpr char kPageLinesSql[] = R"sql(
+const pg::Query kLinesOfTopSql{"order.lines_of_top", "SELECT snapshot FROM order_lines WHERE top_order_id = $1 ORDER BY line_no"};
+const pg::Query kLinesOfUnitSql{"order.lines_of_unit", "SELECT snapshot FROM order_lines WHERE order_id = $1 ORDER BY line_no"};
+const pg::Query kDiscountsSql{"order.discounts", "SELECT kind, source_id, amount, description FROM order_discounts WHERE top_order_id = $1 "
+    "ORDER BY seq"};
+const pg::Query kHistorySql{"order.history", "SELECT from_status, to_status, action, actor_role, actor_id, reason, " ORDERLY_US(
+    "occurred_at") " FROM order_status_history WHERE order_id = $1 ORDER BY id"};
+const pg::Query kChildrenSql{"order.children", "SELECT order_id FROM orders WHERE parent_order_id = $1 ORDER BY order_id"};
+const pg::Query kPageLinesSql{"order.page_lines", R"sql(
 SELECT top_order_id, order_id, snapshot FROM order_lines
 WHERE top_order_id = ANY($1::bigint[]) OR order_id = ANY($1::bigint[])
-ORDER BY top_order_id, line_no)sql";
+ORDER BY top_order_id, line_no)sql"};
 
 // List filters shared by the three views; '' = filter not set.
 constexpr char kListFilters[] = R"sql(
@@ -126,18 +118,18 @@ constexpr char kListFilters[] = R"sql(
         NULLIF($9, '')::bigint))
 )sql";
 constexpr char kListTail[] = " ORDER BY o.created_at DESC, o.order_id DESC LIMIT $10";
-const std::string kListBuyerSql = absl::StrCat(
+const pg::Query kListBuyerSql{"order.list_buyer", absl::StrCat(
     "SELECT ", kOrderColumns, " FROM orders o WHERE o.is_top_level AND o.buyer_id = $1 ",
-    kListFilters, kListTail);
-const std::string kListMerchantSql = absl::StrCat(
+    kListFilters, kListTail)};
+const pg::Query kListMerchantSql{"order.list_merchant", absl::StrCat(
     "SELECT ", kOrderColumns, " FROM orders o WHERE o.is_fulfillment_unit AND o.merchant_id = $1 ",
-    kListFilters, kListTail);
-const std::string kListAdminSql = absl::StrCat(
+    kListFilters, kListTail)};
+const pg::Query kListAdminSql{"order.list_admin", absl::StrCat(
     "SELECT ", kOrderColumns,
     " FROM orders o WHERE o.is_top_level AND ($1 = '' OR o.buyer_id = $1) "
     " AND ($11 = '' OR EXISTS (SELECT 1 FROM order_lines m WHERE m.top_order_id = o.order_id "
     "                           AND m.merchant_id = $11)) ",
-    kListFilters, kListTail);
+    kListFilters, kListTail)};
 
 void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out) {
   if (!f.is_null()) *out = ToProtoTimestamp(FromUnixMicros(f.as<int64_t>()));
@@ -193,11 +185,11 @@ OrderRecord RowToRecord(const pqxx::row& r) {
   return rec;
 }
 
-absl::StatusOr<std::optional<OrderRecord>> FindOne(Tx& tx, const std::string& sql,
+absl::StatusOr<std::optional<OrderRecord>> FindOne(Tx& tx, const pg::Query& sql,
                                                    const std::string& a,
                                                    const std::optional<std::string>& b) {
   try {
-    pqxx::result res = b ? tx.exec_params(sql, a, *b) : tx.exec_params(sql, a);
+    pqxx::result res = b ? pg::Exec(tx, sql, a, *b) : pg::Exec(tx, sql, a);
     if (res.empty()) return std::optional<OrderRecord>();
     return std::optional<OrderRecord>(RowToRecord(res[0]));
   } catch (...) {
@@ -216,11 +208,11 @@ absl::Status NotFound(int64_t order_id) {
   return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
 }
 
-absl::StatusOr<std::vector<int64_t>> Ids(Tx& tx, const char* sql, const std::string& a,
+absl::StatusOr<std::vector<int64_t>> Ids(Tx& tx, const pg::Query& sql, const std::string& a,
                                          int limit) {
   try {
     std::vector<int64_t> out;
-    for (const auto& row : tx.exec_params(sql, a, limit)) out.push_back(row[0].as<int64_t>());
+    for (const auto& row : pg::Exec(tx, sql, a, limit)) out.push_back(row[0].as<int64_t>());
     return out;
   } catch (...) {
     return pg::StatusFromCurrentException();
@@ -331,10 +323,9 @@ absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint n
   }
   try {
     // Prepared once per connection (libpqxx makes a repeated prepare of the same text a no-op).
-    tx.conn().prepare("order_create", kCreateSql);
-    tx.exec_prepared("order_create", orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
+        pg::Exec(tx, kCreateSql, orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
                    history.Json(), top_id, PgTime(plan.timer_due), write.buyer_id,
-                   TextArrayLiteral(write.coupon_ids), write.points, write.events_json);
+                   pg::TextArray(write.coupon_ids), write.points, write.events_json);
     return absl::OkStatus();
   } catch (const pqxx::sql_error& e) {
     if (e.sqlstate() == "OC001") {
@@ -357,8 +348,7 @@ absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint n
 absl::Status OrderRepository::InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id,
                                            TimePoint now) {
   try {
-    tx.conn().prepare("order_put_intent", kPutIntentSql);
-    tx.exec_prepared("order_put_intent", order_id, buyer_id, PgTime(now));
+        pg::Exec(tx, kPutIntentSql, order_id, buyer_id, PgTime(now));
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
@@ -367,7 +357,7 @@ absl::Status OrderRepository::InsertIntent(Tx& tx, int64_t order_id, const std::
 
 absl::Status OrderRepository::DeleteIntent(Tx& tx, int64_t order_id) {
   try {
-    tx.exec_params(kDeleteIntentSql, order_id);
+    pg::Exec(tx, kDeleteIntentSql, order_id);
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
@@ -389,7 +379,7 @@ absl::StatusOr<OrderRecord> OrderRepository::Lock(Tx& tx, int64_t order_id) {
 absl::StatusOr<std::vector<OrderRecord>> OrderRepository::LockChildren(Tx& tx, int64_t parent_id) {
   try {
     std::vector<OrderRecord> out;
-    for (const auto& row : tx.exec_params(kLockChildrenSql, parent_id)) {
+    for (const auto& row : pg::Exec(tx, kLockChildrenSql, parent_id)) {
       out.push_back(RowToRecord(row));
     }
     return out;
@@ -402,7 +392,7 @@ namespace {
 absl::Status StaleVersion(Tx& tx, int64_t order_id, int64_t expected) {
   std::string current = "unknown";
   try {
-    auto res = tx.exec_params(kCurrentVersionSql, order_id);
+    auto res = pg::Exec(tx, kCurrentVersionSql, order_id);
     if (!res.empty()) current = res[0][0].c_str();
   } catch (...) {
   }
@@ -415,8 +405,8 @@ absl::Status StaleVersion(Tx& tx, int64_t order_id, int64_t expected) {
 
 absl::StatusOr<int64_t> OrderRepository::ApplyChange(Tx& tx, const StatusChange& c) {
   try {
-    auto res = tx.exec_params(
-        kApplyChangeSql, c.order_id, c.expected_version, static_cast<int>(c.to),
+    auto res = pg::Exec(
+        tx, kApplyChangeSql, c.order_id, c.expected_version, static_cast<int>(c.to),
         static_cast<int>(c.from), c.action, static_cast<int>(c.actor.role()), c.actor.id(),
         c.reason, PgTime(c.at), c.set_paid_at, c.set_shipped_at, c.set_delivered_at,
         c.set_completed_at, c.set_cancelled_at,
@@ -437,7 +427,7 @@ absl::StatusOr<int64_t> OrderRepository::ChangeAddress(Tx& tx, int64_t order_id,
                                                        const common::v1::Actor& actor,
                                                        TimePoint at) {
   try {
-    auto res = tx.exec_params(kChangeAddressSql, order_id, expected_version,
+    auto res = pg::Exec(tx, kChangeAddressSql, order_id, expected_version,
                               ByteaHex(Serialize(address)), static_cast<int>(status),
                               static_cast<int>(actor.role()), actor.id(), PgTime(at));
     if (res.empty()) return StaleVersion(tx, order_id, expected_version);
@@ -449,7 +439,7 @@ absl::StatusOr<int64_t> OrderRepository::ChangeAddress(Tx& tx, int64_t order_id,
 
 absl::Status OrderRepository::DeleteTimer(Tx& tx, int64_t order_id) {
   try {
-    tx.exec_params(kDeleteTimerSql, order_id);
+    pg::Exec(tx, kDeleteTimerSql, order_id);
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
@@ -463,7 +453,7 @@ absl::StatusOr<std::vector<int64_t>> OrderRepository::ClaimDueTimers(Tx& tx, Tim
 
 absl::Status OrderRepository::PostponeTimer(Tx& tx, int64_t order_id, TimePoint due) {
   try {
-    tx.exec_params(kPostponeTimerSql, order_id, PgTime(due));
+    pg::Exec(tx, kPostponeTimerSql, order_id, PgTime(due));
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
@@ -482,14 +472,14 @@ absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) 
   OrderRecord rec = std::move(**found);
   ov1::Order& o = rec.order;
   try {
-    for (const auto& row : tx.exec_params(rec.top_level ? kLinesOfTopSql : kLinesOfUnitSql,
+    for (const auto& row : pg::Exec(tx, rec.top_level ? kLinesOfTopSql : kLinesOfUnitSql,
                                           order_id)) {
       pqxx::binarystring b(row[0]);
       o.add_lines()->ParseFromArray(b.data(), static_cast<int>(b.size()));
     }
     if (rec.top_level) {
       const std::string currency = o.price().payable_total().currency_code();
-      for (const auto& row : tx.exec_params(kDiscountsSql, order_id)) {
+      for (const auto& row : pg::Exec(tx, kDiscountsSql, order_id)) {
         auto* d = o.add_discount_lines();
         d->set_kind(static_cast<ov1::DiscountKind>(row[0].as<int>()));
         d->set_source_id(row[1].c_str());
@@ -497,11 +487,11 @@ absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) 
         d->mutable_amount()->set_currency_code(currency);
         d->set_description(row[3].c_str());
       }
-      for (const auto& row : tx.exec_params(kChildrenSql, order_id)) {
+      for (const auto& row : pg::Exec(tx, kChildrenSql, order_id)) {
         o.add_child_order_ids(row[0].c_str());
       }
     }
-    for (const auto& row : tx.exec_params(kHistorySql, order_id)) {
+    for (const auto& row : pg::Exec(tx, kHistorySql, order_id)) {
       auto* h = o.add_status_history();
       h->set_from_status(static_cast<ov1::OrderStatus>(row[0].as<int>()));
       h->set_to_status(static_cast<ov1::OrderStatus>(row[1].as<int>()));
@@ -519,7 +509,7 @@ absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) 
 
 absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const ListQuery& q) {
   std::vector<int64_t> statuses(q.statuses.begin(), q.statuses.end());
-  const std::string status_arr = statuses.empty() ? "" : IntArrayLiteral(statuses);
+  const std::string status_arr = statuses.empty() ? "" : pg::IntArray(statuses);
   const std::string after_s = q.created_after ? PgTime(*q.created_after) : "";
   const std::string before_s = q.created_before ? PgTime(*q.created_before) : "";
   const std::string min_s = q.min_total ? std::to_string(*q.min_total) : "";
@@ -530,15 +520,15 @@ absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const List
     pqxx::result res;
     switch (q.view) {
       case ListQuery::View::kBuyer:
-        res = tx.exec_params(kListBuyerSql, q.buyer_id, status_arr, after_s, before_s, min_s,
+        res = pg::Exec(tx, kListBuyerSql, q.buyer_id, status_arr, after_s, before_s, min_s,
                              max_s, q.sku_id, cur_t, cur_id, q.limit);
         break;
       case ListQuery::View::kMerchant:
-        res = tx.exec_params(kListMerchantSql, q.merchant_id, status_arr, after_s, before_s, min_s,
+        res = pg::Exec(tx, kListMerchantSql, q.merchant_id, status_arr, after_s, before_s, min_s,
                              max_s, q.sku_id, cur_t, cur_id, q.limit);
         break;
       case ListQuery::View::kAdmin:
-        res = tx.exec_params(kListAdminSql, q.buyer_id, status_arr, after_s, before_s, min_s,
+        res = pg::Exec(tx, kListAdminSql, q.buyer_id, status_arr, after_s, before_s, min_s,
                              max_s, q.sku_id, cur_t, cur_id, q.limit, q.merchant_id);
         break;
     }
@@ -550,7 +540,7 @@ absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const List
     }
     std::vector<ov1::Order> out;
     if (recs.empty()) return out;
-    auto lines = tx.exec_params(kPageLinesSql, IntArrayLiteral(ids));
+    auto lines = pg::Exec(tx, kPageLinesSql, pg::IntArray(ids));
     for (OrderRecord& rec : recs) {
       const int64_t id = rec.id();
       for (const auto& row : lines) {

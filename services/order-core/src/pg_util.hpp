@@ -16,10 +16,6 @@ namespace orderly::order_core {
 
 // "\x0a1b..." (bytea hex input format).
 std::string ByteaHex(std::string_view bytes);
-// {"a","b\"c"}: a text[] literal.
-std::string TextArrayLiteral(const std::vector<std::string>& values);
-// {1,2,3}
-std::string IntArrayLiteral(const std::vector<int64_t>& values);
 // RFC 3339 with microseconds, for timestamptz parameters.
 std::string PgTime(TimePoint t);
 int64_t ToUnixMicros(TimePoint t);

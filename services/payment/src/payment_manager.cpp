@@ -994,7 +994,7 @@ absl::Status PaymentManager::OnOrderEvent(pqxx::transaction_base& tx, const even
       return absl::OkStatus();
     case E::kOrderCancelled: {
       const auto& e = event.order_cancelled();
-      tx.exec_params("UPDATE orders SET status = 'CANCELLED', updated_at = now() WHERE order_id = $1", e.order_id());
+      PaymentRepository::MarkOrderCancelled(tx, e.order_id());
       auto p = PaymentRepository::PendingPaymentOfOrder(tx, e.order_id());
       if (!p) return absl::OkStatus();
       // Closed here at once; the poller closes it at the channel and keeps watching for a late payment.

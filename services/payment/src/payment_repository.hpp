@@ -101,6 +101,8 @@ class PaymentRepository {
   static std::optional<OrderRow> FindOrder(pqxx::transaction_base& tx, const std::string& order_id);
   static void UpsertOrder(pqxx::transaction_base& tx, const OrderRow& o);
   static void SetOrderStatus(pqxx::transaction_base& tx, const std::string& order_id, const std::string& status);
+  // The order was cancelled: always, whatever status the projection had.
+  static void MarkOrderCancelled(pqxx::transaction_base& tx, const std::string& order_id);
 
   // Reconciliation reports
   static std::optional<v1::ReconciliationReport> FindReport(pqxx::transaction_base& tx, v1::PaymentChannel c, const std::string& date);
