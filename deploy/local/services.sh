@@ -30,7 +30,7 @@ service_start() {
   bin=$(service_bin "$name")
   # Locally payment talks to the channel sandbox (sandbox_start): without --sandbox it refuses to
   # start unless real channel keys are configured.
-  [ "$name" = payment ] && extra=(--sandbox=true)
+  if [ "$name" = payment ]; then extra=(--sandbox=true); fi
   [ -x "$bin" ] || { log "$name: no binary at ${bin#"$ROOT"/}, skipped"; return 2; }
   pid=$(service_pid "$name" || true)
   if [ -z "$pid" ]; then
