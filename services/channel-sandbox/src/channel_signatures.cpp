@@ -51,12 +51,12 @@ absl::StatusOr<std::string> AlipayAnswer(const crypto::PKey& alipay_private,
     if (c == '.') c = '_';
   }
   key += "_response";
-  const std::string node_text = node.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto sign = crypto::RsaSha256Sign(alipay_private, node_text);
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  auto sign = crypto::RsaSha256Sign(alipay_private, node.dump(-1, ' ', false, kReplace));
   if (!sign.ok()) return sign.status();
-  // Written by hand around the node: the signature covers these exact bytes of the node.
-  return "{" + nlohmann::json(key).dump() + ":" + node_text +
-         ",\"sign\":" + nlohmann::json(*sign).dump() + "}";
+  // The same compact serialization writes the node inside the answer, so the signed bytes are the
+  // node's bytes as sent.
+  return nlohmann::ordered_json{{key, node}, {"sign", *sign}}.dump(-1, ' ', false, kReplace);
 }
 
 absl::StatusOr<WechatAuthorization> ParseWechatAuthorization(std::string_view header) {
