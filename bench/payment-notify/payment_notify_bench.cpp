@@ -15,6 +15,8 @@
 // Then counts what was applied more than once, for real, in every database: payment transactions
 // and PaymentSucceeded rows per payment, OrderPaid rows per order, units sold per unit bought.
 // Prints a report on stderr and `key=value` lines on stdout for run.sh.
+#include <absl/flags/flag.h>
+#include <absl/flags/parse.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -26,19 +28,13 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <pqxx/pqxx>
 #include <random>
 #include <thread>
 #include <vector>
 
-#include <absl/flags/flag.h>
-#include <absl/flags/parse.h>
-#include <pqxx/pqxx>
-
-#include "channel/channel.hpp"
-#include "channel/crypto.hpp"
-#include "channel/protocol.hpp"
-#include "channel/sandbox_keys.hpp"
-#include "channel/wire_util.hpp"
+#include "channel_signatures.hpp"
+#include "channel_wire.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/inventory/v1/inventory_service.grpc.pb.h"
@@ -46,6 +42,7 @@
 #include "orderly/payment/v1/payment_service.grpc.pb.h"
 #include "orderly/testing/env.hpp"
 #include "orderly/testing/service_process.hpp"
+#include "sandbox_keys.hpp"
 
 ABSL_FLAG(int, payments, 1000, "payments notified in the burst");
 ABSL_FLAG(int, duplicates, 2, "extra copies of each burst notification (identical, then re-signed)");
@@ -61,6 +58,8 @@ namespace {
 using namespace std::chrono_literals;
 namespace t = orderly::testing;
 namespace pay = orderly::payment;
+// The driver plays the channel: it signs with the channel sandbox's code and keys.
+namespace sbx = orderly::sandbox;
 namespace ov1 = orderly::order::v1;
 namespace iv1 = orderly::inventory::v1;
 namespace pv1 = orderly::payment::v1;
@@ -197,7 +196,7 @@ class Bench {
   std::unique_ptr<iv1::InventoryService::Stub> inv_;
   std::unique_ptr<ov1::OrderService::Stub> orders_;
   std::unique_ptr<pv1::PaymentService::Stub> payments_;
-  pay::crypto::KeyPtr alipay_key_;
+  sbx::crypto::PKey alipay_key_;
   std::vector<std::unique_ptr<Trade>> trades_;
 
   // results
@@ -233,9 +232,9 @@ void Bench::Setup() {
     std::lock_guard lock(leftovers.mu);
     leftovers.key_dir = key_dir_;
   }
-  if (auto s = pay::EnsureSandboxKeys(key_dir_); !s.ok()) Die("sandbox keys: " + s.ToString());
-  auto keys = Must(pay::LoadSandboxKeys(key_dir_), "sandbox keys");
-  alipay_key_ = Must(pay::crypto::PrivateKeyFromPem(keys.alipay_platform_private), "alipay key");
+  if (auto s = sbx::EnsureSandboxKeys(key_dir_); !s.ok()) Die("sandbox keys: " + s.ToString());
+  auto keys = Must(sbx::LoadSandboxKeys(key_dir_), "sandbox keys");
+  alipay_key_ = Must(sbx::crypto::LoadPrivateKey(keys.alipay_platform_private), "alipay key");
 
   for (auto [db, prefix] : {std::pair{&inv_db_, "notify_bench_inv"}, std::pair{&order_db_, "notify_bench_order"},
                             std::pair{&pay_db_, "notify_bench_pay"}}) {
@@ -266,8 +265,10 @@ void Bench::Setup() {
                      "order-core");
   // The active query is pushed out of the way: every payment here is settled by a notification.
   payment_ = Must(Start("payment", {{"pg_database", pay_db_->name()},
+                                    {"sandbox", "true"},
                                     {"channel_key_dir", key_dir_},
-                                    {"channel_sandbox_url", "http://127.0.0.1:" + std::to_string(sandbox_->http_port())},
+                                    {"channel_sandbox_url",
+                                     "http://127.0.0.1:" + std::to_string(sandbox_->http_port())},
                                     {"order_core_target", order_core_->grpc_target()},
                                     {"order_topic", order_topic},
                                     {"payment_topic", payment_topic},
@@ -352,7 +353,7 @@ void Bench::Prepare(int n) {
     tr->order_id = order.order().order_id();
     tr->payment_id = payment.payment().payment_id();
     tr->amount = payment.payment().amount().amount_minor();
-    tr->trade_no = "2099" + std::to_string(1000000000 + i) + pay::crypto::RandomAlnum(8);
+    tr->trade_no = "2099" + std::to_string(1000000000 + i) + sbx::crypto::RandomToken(8);
     trades_[i] = std::move(tr);
   });
   if (failures > 0) Die(std::to_string(failures.load()) + " orders/payments could not be prepared; first: " + first_error);
@@ -363,23 +364,23 @@ void Bench::Prepare(int n) {
 std::string Bench::Notification(const Trade& tr, bool new_notify_id) {
   // The sandbox's own Alipay notification (AlipayNotifyBody), signed with its Alipay key.
   const auto now = Clock::now();
-  pay::wire::Params p{{"notify_time", pay::ChinaTime(now, "%Y-%m-%d %H:%M:%S")},
-                      {"notify_type", "trade_status_sync"},
-                      {"notify_id", new_notify_id ? pay::crypto::RandomAlnum(32) : "bench" + tr.trade_no},
-                      {"app_id", pay::kSandboxAlipayAppId},
-                      {"charset", "utf-8"},
-                      {"version", "1.0"},
-                      {"sign_type", "RSA2"},
-                      {"trade_no", tr.trade_no},
-                      {"out_trade_no", tr.payment_id},
-                      {"trade_status", "TRADE_SUCCESS"},
-                      {"total_amount", pay::wire::FormatYuan(tr.amount)},
-                      {"receipt_amount", pay::wire::FormatYuan(tr.amount)},
-                      {"gmt_create", pay::ChinaTime(now, "%Y-%m-%d %H:%M:%S")},
-                      {"gmt_payment", pay::ChinaTime(now, "%Y-%m-%d %H:%M:%S")},
-                      {"subject", "Bench mug"}};
-  p["sign"] = Must(pay::crypto::SignSha256Rsa(alipay_key_, pay::protocol::AlipayNotifySigningString(p)), "sign");
-  return pay::wire::EncodeForm(p);
+  sbx::Fields p{{"notify_time", sbx::ShanghaiTime(now, "%Y-%m-%d %H:%M:%S")},
+                {"notify_type", "trade_status_sync"},
+                {"notify_id", new_notify_id ? sbx::crypto::RandomToken(32) : "bench" + tr.trade_no},
+                {"app_id", sbx::kSandboxAlipayAppId},
+                {"charset", "utf-8"},
+                {"version", "1.0"},
+                {"sign_type", "RSA2"},
+                {"trade_no", tr.trade_no},
+                {"out_trade_no", tr.payment_id},
+                {"trade_status", "TRADE_SUCCESS"},
+                {"total_amount", sbx::YuanText(tr.amount)},
+                {"receipt_amount", sbx::YuanText(tr.amount)},
+                {"gmt_create", sbx::ShanghaiTime(now, "%Y-%m-%d %H:%M:%S")},
+                {"gmt_payment", sbx::ShanghaiTime(now, "%Y-%m-%d %H:%M:%S")},
+                {"subject", "Bench mug"}};
+  p["sign"] = Must(sbx::signatures::AlipaySignNotification(alipay_key_, p), "sign");
+  return sbx::FormEncode(p);
 }
 
 int Bench::Send(const std::string& body) {

@@ -26,15 +26,18 @@ service_healthy() {
 # service_start NAME GRPC HTTP: starts the binary if it exists and is not running; 0 when it
 # answers health, 1 when it failed, 2 when there is no binary yet.
 service_start() {
-  local name="$1" grpc="$2" http="$3" bin pid deadline
+  local name="$1" grpc="$2" http="$3" bin pid deadline extra=()
   bin=$(service_bin "$name")
+  # Locally payment talks to the channel sandbox (sandbox_start): without --sandbox it refuses to
+  # start unless real channel keys are configured.
+  if [ "$name" = payment ]; then extra=(--sandbox=true); fi
   [ -x "$bin" ] || { log "$name: no binary at ${bin#"$ROOT"/}, skipped"; return 2; }
   pid=$(service_pid "$name" || true)
   if [ -z "$pid" ]; then
     port_busy "$grpc" && { log "$name: port $grpc is taken: $(listener "$grpc")"; return 1; }
     echo "=== start $(date -Is)" >>"$LOG_DIR/$name.log"
     # setsid: the service outlives the terminal that ran scripts/up; 9>&-: no ctl.lock descriptor.
-    setsid "$bin" "--grpc_port=$grpc" "--http_port=$http" </dev/null >>"$LOG_DIR/$name.log" 2>&1 9>&- &
+    setsid "$bin" "--grpc_port=$grpc" "--http_port=$http" "${extra[@]}" </dev/null >>"$LOG_DIR/$name.log" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$RUN_DIR/$name.pid"
     log "$name: started pid $pid (grpc $grpc, http $http)"
@@ -68,8 +71,8 @@ service_stop() {
 }
 
 # The payment channel sandbox (HTTP only, plays WeChat Pay / Alipay / UnionPay on loopback). Started
-# before payment, which signs and verifies with the throwaway keys it creates in
-# $ORDERLY_CHANNEL_KEY_DIR.
+# before payment (--sandbox), which reads its merchant keys and the channels' public keys from the
+# throwaway key directory the sandbox creates in $ORDERLY_CHANNEL_KEY_DIR.
 SANDBOX_PORT="${ORDERLY_SANDBOX_PORT:-9110}"
 
 sandbox_start() {

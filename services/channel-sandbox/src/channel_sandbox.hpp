@@ -12,12 +12,16 @@
 #include <thread>
 #include <vector>
 
-#include "channel/channel.hpp"
-#include "channel/crypto.hpp"
-#include "channel/sandbox_keys.hpp"
+#include "channel_wire.hpp"
 #include "mini_http.hpp"
+#include "orderly/core/clock.hpp"
+#include "orderly/payment/v1/payment.pb.h"
+#include "sandbox_crypto.hpp"
+#include "sandbox_keys.hpp"
 
 namespace orderly::sandbox {
+
+using PaymentChannel = payment::v1::PaymentChannel;
 
 struct SandboxOptions {
   std::string host = "127.0.0.1";
@@ -52,7 +56,7 @@ class ChannelSandbox {
 
  private:
   struct Trade {
-    payment::PaymentChannel channel;
+    PaymentChannel channel;
     std::string out_trade_no, transaction_id, currency, notify_url, description;
     int64_t amount = 0;
     std::string state = "PENDING";  // PENDING, SUCCEEDED, CLOSED
@@ -60,7 +64,7 @@ class ChannelSandbox {
     std::string txn_time;  // UnionPay's txnTime of the order
   };
   struct RefundRec {
-    payment::PaymentChannel channel;
+    PaymentChannel channel;
     std::string out_refund_no, out_trade_no, refund_id, notify_url, txn_time;
     int64_t amount = 0;
     std::string state = "PROCESSING";  // PROCESSING, SUCCEEDED
@@ -87,19 +91,19 @@ class ChannelSandbox {
   void QueueRefundNotification(const RefundRec& r);
   void Enqueue(Outgoing o, bool allow_faults, int64_t* amount_to_tamper);
   void SettleRefundsLocked();
-  std::vector<payment::BillRecord> BillLocked(payment::PaymentChannel c, const std::string& date);
+  std::vector<BillLine> BillLocked(PaymentChannel c, const std::string& date);
 
   std::string AlipayNotifyBody(const Trade& t, int64_t amount, bool corrupt);
   Outgoing WechatNotification(const std::string& url, const std::string& event, const std::string& resource_json, bool corrupt);
   std::string UnionpayNotifyBody(const std::map<std::string, std::string>& fields, bool corrupt);
 
   void DeliveryLoop();
-  std::string NewTransactionId(payment::PaymentChannel c);
+  std::string NewTransactionId(PaymentChannel c);
 
   SandboxOptions options_;
-  payment::SandboxKeys keys_;
-  payment::crypto::KeyPtr alipay_merchant_pub_, alipay_platform_priv_, wechat_merchant_pub_, wechat_platform_priv_,
-      unionpay_signer_priv_, unionpay_merchant_pub_;
+  SandboxKeys keys_;
+  crypto::PKey alipay_merchant_pub_, alipay_platform_priv_, wechat_merchant_pub_,
+      wechat_platform_priv_, unionpay_signer_priv_, unionpay_merchant_pub_;
   std::string unionpay_merchant_cert_id_;
   std::unique_ptr<MiniHttpServer> server_;
 
@@ -107,7 +111,7 @@ class ChannelSandbox {
   std::condition_variable cv_;
   std::map<std::pair<int, std::string>, Trade> trades_;
   std::map<std::pair<int, std::string>, RefundRec> refunds_;
-  std::vector<payment::BillRecord> planted_;
+  std::vector<BillLine> planted_;
   Faults faults_;
   std::vector<Outgoing> held_;  // reorder
   std::vector<Outgoing> queue_;

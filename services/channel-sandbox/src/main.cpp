@@ -5,18 +5,18 @@
 //   orderly-channel-sandbox --init_keys                          only create the throwaway keys
 //   orderly-channel-sandbox pay <channel> <out_trade_no>         pay a trade (the buyer's action)
 //   orderly-channel-sandbox fault drop=1 duplicate=5 ...         set fault switches
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 
-#include <spdlog/spdlog.h>
-
-#include "channel/http_client.hpp"
-#include "channel/sandbox_keys.hpp"
-#include "channel/wire_util.hpp"
 #include "channel_sandbox.hpp"
+#include "channel_wire.hpp"
+#include "notify_client.hpp"
 #include "orderly/core/config.hpp"
 #include "orderly/core/logging.hpp"
+#include "sandbox_keys.hpp"
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
@@ -28,12 +28,9 @@ std::string DefaultKeyDir() {
 }
 
 int Client(const std::string& port, const std::string& path, const std::string& body) {
-  orderly::payment::HttpClientRequest req;
-  req.method = "POST";
-  req.url = "http://127.0.0.1:" + port + path;
-  req.headers["Content-Type"] = "application/x-www-form-urlencoded";
-  req.body = body;
-  auto resp = orderly::payment::HttpFetch(req);
+  auto resp = orderly::sandbox::HttpPost("http://127.0.0.1:" + port + path,
+                                         {{"Content-Type", "application/x-www-form-urlencoded"}},
+                                         body, std::chrono::seconds(10));
   if (!resp.ok()) {
     std::cerr << "sandbox not reachable on port " << port << ": " << resp.status() << "\n";
     return 1;
@@ -50,8 +47,9 @@ int main(int argc, char** argv) {
       std::cerr << "usage: orderly-channel-sandbox pay <alipay|wechatpay|unionpay> <out_trade_no> [force]\n";
       return 2;
     }
-    std::string body = "channel=" + orderly::payment::wire::UrlEncode(argv[2]) +
-                       "&out_trade_no=" + orderly::payment::wire::UrlEncode(argv[3]) + (argc > 4 ? "&force=1" : "");
+    std::string body = "channel=" + orderly::sandbox::PercentEncode(argv[2]) +
+                       "&out_trade_no=" + orderly::sandbox::PercentEncode(argv[3]) +
+                       (argc > 4 ? "&force=1" : "");
     return Client(port_env, "/sandbox/pay", body);
   }
   if (argc >= 2 && std::string(argv[1]) == "fault") {
@@ -80,7 +78,7 @@ int main(int argc, char** argv) {
   }
   orderly::log::Init("channel-sandbox", config.Get("log_level"));
   if (config.GetBool("init_keys")) {
-    auto s = orderly::payment::EnsureSandboxKeys(config.Get("key_dir"));
+    auto s = orderly::sandbox::EnsureSandboxKeys(config.Get("key_dir"));
     if (!s.ok()) {
       std::cerr << s << "\n";
       return 1;

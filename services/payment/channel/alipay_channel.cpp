@@ -22,12 +22,11 @@ class AlipayChannel : public Channel {
   PaymentChannel id() const override { return v1::PAYMENT_CHANNEL_ALIPAY; }
 
   absl::StatusOr<ChannelCreateResult> CreatePayment(const ChannelCreateRequest& req) override {
-    std::string biz = wire::JsonObject()
-                          .Str("out_trade_no", req.out_trade_no)
-                          .Str("total_amount", wire::FormatYuan(req.amount_minor))
-                          .Str("subject", req.description.empty() ? "Orderly order" : req.description)
-                          .Str("time_expire", ChinaTime(req.expires_at, "%Y-%m-%d %H:%M:%S"))
-                          .Build();
+    std::string biz = wire::DumpJson(
+        wire::Json{{"out_trade_no", req.out_trade_no},
+                   {"total_amount", wire::FormatYuan(req.amount_minor)},
+                   {"subject", req.description.empty() ? "Orderly order" : req.description},
+                   {"time_expire", ChinaTime(req.expires_at, "%Y-%m-%d %H:%M:%S")}});
     auto node = Call("alipay.trade.precreate", biz, true);
     if (!node.ok()) return node.status();
     if (auto s = BusinessStatus(*node); !s.ok()) return s;
@@ -55,7 +54,8 @@ class AlipayChannel : public Channel {
   }
 
   absl::StatusOr<ChannelTrade> QueryPayment(const TradeRef& t) override {
-    auto node = Call("alipay.trade.query", wire::JsonObject().Str("out_trade_no", t.out_trade_no).Build(), false);
+    auto node = Call("alipay.trade.query",
+                     wire::DumpJson(wire::Json{{"out_trade_no", t.out_trade_no}}), false);
     if (!node.ok()) return node.status();
     ChannelTrade out;
     out.out_trade_no = t.out_trade_no;
@@ -69,7 +69,8 @@ class AlipayChannel : public Channel {
   }
 
   absl::Status ClosePayment(const TradeRef& t) override {
-    auto node = Call("alipay.trade.close", wire::JsonObject().Str("out_trade_no", t.out_trade_no).Build(), false);
+    auto node = Call("alipay.trade.close",
+                     wire::DumpJson(wire::Json{{"out_trade_no", t.out_trade_no}}), false);
     if (!node.ok()) return node.status();
     if (wire::JsonString(*node, "code") == "10000") return absl::OkStatus();
     std::string sub = wire::JsonString(*node, "sub_code");
@@ -79,12 +80,10 @@ class AlipayChannel : public Channel {
   }
 
   absl::StatusOr<ChannelRefund> Refund(const ChannelRefundRequest& r) override {
-    std::string biz = wire::JsonObject()
-                          .Str("out_trade_no", r.trade.out_trade_no)
-                          .Str("refund_amount", wire::FormatYuan(r.amount_minor))
-                          .Str("out_request_no", r.out_refund_no)
-                          .Str("refund_reason", r.reason)
-                          .Build();
+    std::string biz = wire::DumpJson(wire::Json{{"out_trade_no", r.trade.out_trade_no},
+                                                {"refund_amount", wire::FormatYuan(r.amount_minor)},
+                                                {"out_request_no", r.out_refund_no},
+                                                {"refund_reason", r.reason}});
     auto node = Call("alipay.trade.refund", biz, false);
     if (!node.ok()) return node.status();
     if (auto s = BusinessStatus(*node); !s.ok()) return s;
@@ -99,10 +98,8 @@ class AlipayChannel : public Channel {
   }
 
   absl::StatusOr<ChannelRefund> QueryRefund(const ChannelRefundRequest& r) override {
-    std::string biz = wire::JsonObject()
-                          .Str("out_trade_no", r.trade.out_trade_no)
-                          .Str("out_request_no", r.out_refund_no)
-                          .Build();
+    std::string biz = wire::DumpJson(
+        wire::Json{{"out_trade_no", r.trade.out_trade_no}, {"out_request_no", r.out_refund_no}});
     auto node = Call("alipay.trade.fastpay.refund.query", biz, false);
     if (!node.ok()) return node.status();
     if (auto s = BusinessStatus(*node); !s.ok()) return s;
@@ -120,8 +117,9 @@ class AlipayChannel : public Channel {
   }
 
   absl::StatusOr<std::vector<BillRecord>> DownloadBill(const std::string& bill_date) override {
-    auto node = Call("alipay.data.dataservice.bill.downloadurl.query",
-                     wire::JsonObject().Str("bill_type", "trade").Str("bill_date", bill_date).Build(), false);
+    auto node =
+        Call("alipay.data.dataservice.bill.downloadurl.query",
+             wire::DumpJson(wire::Json{{"bill_type", "trade"}, {"bill_date", bill_date}}), false);
     if (!node.ok()) return node.status();
     if (auto s = BusinessStatus(*node); !s.ok()) return s;
     HttpClientRequest get;
@@ -169,7 +167,8 @@ class AlipayChannel : public Channel {
   }
 
   // Posts the request and returns the verified response node.
-  absl::StatusOr<google::protobuf::Struct> Call(const std::string& method, const std::string& biz, bool with_notify) {
+  absl::StatusOr<nlohmann::json> Call(const std::string& method, const std::string& biz,
+                                      bool with_notify) {
     Params p = BaseParams(method, biz, with_notify);
     auto sig = crypto::SignSha256Rsa(merchant_key_, protocol::AlipayRequestSigningString(p));
     if (!sig.ok()) return sig.status();
@@ -183,19 +182,20 @@ class AlipayChannel : public Channel {
     auto resp = HttpFetch(req);
     if (!resp.ok()) return resp.status();
     if (resp->status >= 500) return absl::UnavailableError(ToAbsl("alipay: HTTP " + std::to_string(resp->status)));
-    auto node_text = wire::RawJsonMember(resp->body, protocol::AlipayResponseKey(method));
-    auto sign_text = wire::RawJsonMember(resp->body, "sign");
-    if (!node_text || !sign_text || sign_text->size() < 2) {
+    const std::string key = protocol::AlipayResponseKey(method);
+    auto doc = wire::ParseJsonObject(resp->body);
+    auto node_text = wire::RawJsonMember(resp->body, key);
+    if (!doc.ok() || !node_text || !(*doc)[key].is_object() || !(*doc)["sign"].is_string()) {
       return absl::UnavailableError("alipay: malformed response");
     }
-    std::string sign = sign_text->substr(1, sign_text->size() - 2);
-    if (!crypto::VerifySha256Rsa(alipay_key_, *node_text, sign)) {
+    // Signed over the node's bytes as sent, not over a re-serialization.
+    if (!crypto::VerifySha256Rsa(alipay_key_, *node_text, (*doc)["sign"].get<std::string>())) {
       return absl::UnauthenticatedError("alipay: response signature does not verify");
     }
-    return wire::ParseJsonObject(*node_text);
+    return std::move((*doc)[key]);
   }
 
-  static absl::Status BusinessStatus(const google::protobuf::Struct& node) {
+  static absl::Status BusinessStatus(const nlohmann::json& node) {
     std::string code = wire::JsonString(node, "code");
     if (code == "10000") return absl::OkStatus();
     std::string msg = "alipay " + code + " " + wire::JsonString(node, "sub_code") + ": " + wire::JsonString(node, "sub_msg");

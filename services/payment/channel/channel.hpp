@@ -171,10 +171,9 @@ absl::StatusOr<ChannelPtr> MakeAlipayChannel(AlipayConfig config, ClockPtr clock
 absl::StatusOr<ChannelPtr> MakeWechatPayChannel(WechatPayConfig config, ClockPtr clock);
 absl::StatusOr<ChannelPtr> MakeUnionPayChannel(UnionPayConfig config, ClockPtr clock);
 
-// Bill CSV shared by the three sandbox bills: a header line, then
+// The bill CSV of the three sandbox bills: a header line, then
 // type,out_trade_no,transaction_id,out_refund_no,channel_refund_id,amount_yuan,currency,time_ms
 absl::StatusOr<std::vector<BillRecord>> ParseBillCsv(const std::string& csv);
-std::string FormatBillCsv(const std::vector<BillRecord>& records);
 
 // Local date/time in China Standard Time (UTC+8, no DST), used by the CN channels' wire formats.
 std::string ChinaTime(TimePoint t, const char* fmt);  // strftime format

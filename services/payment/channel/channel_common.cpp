@@ -59,17 +59,6 @@ TimePoint ParseChinaTime(const std::string& s, const char* fmt) {
   return std::chrono::system_clock::from_time_t(timegm(&tm) - 8 * 3600);
 }
 
-std::string FormatBillCsv(const std::vector<BillRecord>& records) {
-  std::string out = "type,out_trade_no,transaction_id,out_refund_no,channel_refund_id,amount,currency,time_ms\n";
-  for (const auto& r : records) {
-    out += (r.kind == BillRecord::Kind::kPayment ? "payment," : "refund,") + r.out_trade_no + "," +
-           r.transaction_id + "," + r.out_refund_no + "," + r.channel_refund_id + "," +
-           wire::FormatYuan(r.amount_minor) + "," + r.currency + "," +
-           std::to_string(ToUnixMillis(r.time)) + "\n";
-  }
-  return out;
-}
-
 absl::StatusOr<std::vector<BillRecord>> ParseBillCsv(const std::string& csv) {
   std::vector<BillRecord> out;
   std::istringstream in(csv);

@@ -46,12 +46,6 @@ BioPtr MemBio(std::string_view s) {
   return BioPtr(BIO_new_mem_buf(s.data(), static_cast<int>(s.size())));
 }
 
-std::string BioToString(BIO* b) {
-  char* data = nullptr;
-  long n = BIO_get_mem_data(b, &data);
-  return std::string(data, n > 0 ? static_cast<size_t>(n) : 0);
-}
-
 X509Ptr CertFromPem(std::string_view pem) {
   auto bio = MemBio(pem);
   return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
@@ -185,37 +179,6 @@ bool VerifySha256Rsa(const KeyPtr& key, std::string_view data, std::string_view 
   return rc == 1;
 }
 
-absl::StatusOr<std::string> AesGcmEncrypt(std::string_view key, std::string_view nonce,
-                                          std::string_view aad, std::string_view plaintext) {
-  if (key.size() != 32) return absl::InvalidArgumentError("AES-256-GCM key must be 32 bytes");
-  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  std::string out(plaintext.size() + 16, '\0');
-  auto* o = reinterpret_cast<unsigned char*>(out.data());
-  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()),
-                          nullptr) != 1 ||
-      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr,
-                         reinterpret_cast<const unsigned char*>(key.data()),
-                         reinterpret_cast<const unsigned char*>(nonce.data())) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
-                        static_cast<int>(aad.size())) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), o, &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
-                        static_cast<int>(plaintext.size())) != 1) {
-    return absl::InternalError(OpensslError("aes-gcm encrypt"));
-  }
-  int total = len;
-  if (EVP_EncryptFinal_ex(ctx.get(), o + total, &len) != 1) {
-    return absl::InternalError(OpensslError("aes-gcm final"));
-  }
-  total += len;
-  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, o + total) != 1) {
-    return absl::InternalError(OpensslError("aes-gcm tag"));
-  }
-  out.resize(total + 16);
-  return out;
-}
-
 absl::StatusOr<std::string> AesGcmDecrypt(std::string_view key, std::string_view nonce,
                                           std::string_view aad, std::string_view ct) {
   if (key.size() != 32) return absl::InvalidArgumentError("AES-256-GCM key must be 32 bytes");
@@ -248,57 +211,6 @@ absl::StatusOr<std::string> AesGcmDecrypt(std::string_view key, std::string_view
   total += len;
   out.resize(total);
   return out;
-}
-
-absl::StatusOr<KeyPtr> GenerateRsaKey(int bits) {
-  EVP_PKEY* k = EVP_RSA_gen(static_cast<unsigned int>(bits));
-  if (k == nullptr) return absl::InternalError(OpensslError("rsa keygen"));
-  return Wrap(k);
-}
-
-std::string PrivateKeyPem(const KeyPtr& key) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  return BioToString(bio.get());
-}
-
-std::string PublicKeyPem(const KeyPtr& key) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PUBKEY(bio.get(), key.get());
-  return BioToString(bio.get());
-}
-
-absl::StatusOr<std::string> MakeCertificatePem(const KeyPtr& subject_key,
-                                               std::string_view common_name,
-                                               const KeyPtr& issuer_key,
-                                               std::string_view issuer_cert_pem, long serial,
-                                               int days) {
-  X509Ptr cert(X509_new());
-  X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 60L * 60 * 24 * days);
-  X509_set_pubkey(cert.get(), subject_key.get());
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>("Orderly Channel Sandbox"), -1,
-                             -1, 0);
-  std::string cn(common_name);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  if (issuer_cert_pem.empty()) {
-    X509_set_issuer_name(cert.get(), name);
-  } else {
-    auto issuer = CertFromPem(issuer_cert_pem);
-    if (!issuer) return absl::InvalidArgumentError(OpensslError("issuer certificate"));
-    X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer.get()));
-  }
-  if (X509_sign(cert.get(), issuer_key.get(), EVP_sha256()) == 0) {
-    return absl::InternalError(OpensslError("x509 sign"));
-  }
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), cert.get());
-  return BioToString(bio.get());
 }
 
 absl::StatusOr<std::string> CertificateSerialHex(std::string_view cert_pem) {

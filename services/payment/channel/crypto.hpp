@@ -33,21 +33,9 @@ absl::StatusOr<std::string> SignSha256Rsa(const KeyPtr& private_key, std::string
 // False on any mismatch, including a signature that is not valid Base64.
 bool VerifySha256Rsa(const KeyPtr& public_key, std::string_view data, std::string_view b64_sig);
 
-// AES-256-GCM with a 16-byte tag appended to the ciphertext (WeChat Pay v3 layout).
-absl::StatusOr<std::string> AesGcmEncrypt(std::string_view key32, std::string_view nonce,
-                                          std::string_view aad, std::string_view plaintext);
+// AES-256-GCM, the 16-byte tag appended to the ciphertext (WeChat Pay v3 layout).
 absl::StatusOr<std::string> AesGcmDecrypt(std::string_view key32, std::string_view nonce,
                                           std::string_view aad, std::string_view ciphertext_tag);
-
-// Key and certificate generation, for the sandbox's throwaway keys and for tests.
-absl::StatusOr<KeyPtr> GenerateRsaKey(int bits = 2048);
-std::string PrivateKeyPem(const KeyPtr& key);
-std::string PublicKeyPem(const KeyPtr& key);
-// A certificate for subject_key, signed by issuer_key (self-signed when issuer_cert_pem is empty).
-absl::StatusOr<std::string> MakeCertificatePem(const KeyPtr& subject_key, std::string_view common_name,
-                                               const KeyPtr& issuer_key,
-                                               std::string_view issuer_cert_pem, long serial,
-                                               int days);
 
 struct CertInfo {
   std::string common_name;

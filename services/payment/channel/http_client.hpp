@@ -1,14 +1,15 @@
 #pragma once
-// A blocking HTTP/1.1 client for channel APIs and notification delivery: http:// and https://
-// (OpenSSL, peer verified against the system trust store and the host name), one connection per
-// call, Content-Length and chunked responses. Errors: connect failure = UNAVAILABLE (the request
-// never left), a timeout after sending = DEADLINE_EXCEEDED (the channel may have acted on it: the
-// caller must query before retrying money movements).
+// The HTTP(S) client for channel APIs and bill downloads, on libcurl: TLS peer and host name
+// verified against the system trust store (TLS 1.2 at least), http/https only, no redirects, a
+// connect deadline and a total deadline on every call, connections kept alive and reused through
+// one curl handle per thread. Errors: the request never left (resolve, connect, TLS handshake,
+// connect timeout) = UNAVAILABLE; sent but no complete answer in time = DEADLINE_EXCEEDED (the
+// channel may have acted on it: the caller must query before retrying money movements).
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <map>
 #include <string>
-
-#include <absl/status/statusor.h>
 
 namespace orderly::payment {
 
@@ -17,7 +18,8 @@ struct HttpClientRequest {
   std::string url;  // http://host:port/path?query or https://...
   std::map<std::string, std::string> headers;
   std::string body;
-  std::chrono::milliseconds timeout{3000};
+  std::chrono::milliseconds timeout{3000};          // the whole call
+  std::chrono::milliseconds connect_timeout{1000};  // TCP + TLS; capped at timeout
 };
 
 struct HttpClientResponse {
@@ -38,6 +40,7 @@ struct ParsedUrl {
   int port = 80;
   std::string target;  // path + query, "/" at least
 };
+// Through libcurl's URL parser; INVALID_ARGUMENT for anything but an absolute http(s) URL.
 absl::StatusOr<ParsedUrl> ParseUrl(const std::string& url);
 
 }  // namespace orderly::payment

@@ -1,6 +1,6 @@
 #pragma once
-// Signing strings of the three channel styles, used by the adapters (merchant side) and by the
-// channel sandbox (channel side), so both sides agree byte for byte.
+// Signing strings of the three channel styles, merchant side. The channel sandbox has its own
+// (services/channel-sandbox/src/channel_signatures.*), so the two check each other.
 #include <map>
 #include <string>
 #include <string_view>
@@ -38,7 +38,5 @@ absl::StatusOr<std::map<std::string, std::string>> ParseWechatAuthorization(std:
 // SHA256withRSA of that hex string, Base64.
 std::string UnionpaySigningString(const wire::Params& p);
 absl::Status UnionpaySign(wire::Params& p, const crypto::KeyPtr& key);
-// Sandbox-side channel names, "中国银联股份有限公司" in production certificates.
-inline constexpr char kSandboxUnionpaySignerCn[] = "Orderly Sandbox UnionPay Signer";
 
 }  // namespace orderly::payment::protocol

@@ -25,15 +25,14 @@ class WechatPayChannel : public Channel {
   absl::StatusOr<ChannelCreateResult> CreatePayment(const ChannelCreateRequest& req) override {
     std::string kind = req.method == v1::PAYMENT_METHOD_APP ? "app"
                        : req.method == v1::PAYMENT_METHOD_H5 ? "h5" : "native";
-    std::string body = wire::JsonObject()
-                           .Str("appid", c_.appid)
-                           .Str("mchid", c_.mchid)
-                           .Str("description", req.description.empty() ? "Orderly order" : req.description)
-                           .Str("out_trade_no", req.out_trade_no)
-                           .Str("time_expire", ChinaTime(req.expires_at, "%Y-%m-%dT%H:%M:%S+08:00"))
-                           .Str("notify_url", c_.notify_url)
-                           .Raw("amount", wire::JsonObject().Int("total", req.amount_minor).Str("currency", req.currency).Build())
-                           .Build();
+    std::string body = wire::DumpJson(wire::Json{
+        {"appid", c_.appid},
+        {"mchid", c_.mchid},
+        {"description", req.description.empty() ? "Orderly order" : req.description},
+        {"out_trade_no", req.out_trade_no},
+        {"time_expire", ChinaTime(req.expires_at, "%Y-%m-%dT%H:%M:%S+08:00")},
+        {"notify_url", c_.notify_url},
+        {"amount", wire::Json{{"total", req.amount_minor}, {"currency", req.currency}}}});
     auto resp = Call("POST", "/v3/pay/transactions/" + kind, body);
     if (!resp.ok()) return resp.status();
     if (auto s = ErrorOf(*resp); !s.ok()) return s;
@@ -73,8 +72,9 @@ class WechatPayChannel : public Channel {
   }
 
   absl::Status ClosePayment(const TradeRef& t) override {
-    auto resp = Call("POST", "/v3/pay/transactions/out-trade-no/" + wire::UrlEncode(t.out_trade_no) + "/close",
-                     wire::JsonObject().Str("mchid", c_.mchid).Build());
+    auto resp = Call(
+        "POST", "/v3/pay/transactions/out-trade-no/" + wire::UrlEncode(t.out_trade_no) + "/close",
+        wire::DumpJson(wire::Json{{"mchid", c_.mchid}}));
     if (!resp.ok()) return resp.status();
     if (resp->status == 204 || resp->status == 200 || resp->status == 404) return absl::OkStatus();
     auto json = wire::ParseJsonObject(resp->body);
@@ -83,14 +83,14 @@ class WechatPayChannel : public Channel {
   }
 
   absl::StatusOr<ChannelRefund> Refund(const ChannelRefundRequest& r) override {
-    std::string body = wire::JsonObject()
-                           .Str("out_trade_no", r.trade.out_trade_no)
-                           .Str("out_refund_no", r.out_refund_no)
-                           .Str("reason", r.reason)
-                           .Str("notify_url", c_.notify_url)
-                           .Raw("amount", wire::JsonObject().Int("refund", r.amount_minor).Int("total", r.trade.amount_minor)
-                                              .Str("currency", r.trade.currency).Build())
-                           .Build();
+    std::string body =
+        wire::DumpJson(wire::Json{{"out_trade_no", r.trade.out_trade_no},
+                                  {"out_refund_no", r.out_refund_no},
+                                  {"reason", r.reason},
+                                  {"notify_url", c_.notify_url},
+                                  {"amount", wire::Json{{"refund", r.amount_minor},
+                                                        {"total", r.trade.amount_minor},
+                                                        {"currency", r.trade.currency}}}});
     auto resp = Call("POST", "/v3/refund/domestic/refunds", body);
     if (!resp.ok()) return resp.status();
     if (auto s = ErrorOf(*resp); !s.ok()) return s;
@@ -178,7 +178,7 @@ class WechatPayChannel : public Channel {
   NotifyAck Ack(bool ok, const std::string& message) const override {
     if (ok) return NotifyAck{204, "application/json", ""};
     return NotifyAck{500, "application/json",
-                     wire::JsonObject().Str("code", "FAIL").Str("message", message).Build()};
+                     wire::DumpJson(wire::Json{{"code", "FAIL"}, {"message", message}})};
   }
 
  private:
@@ -241,7 +241,7 @@ class WechatPayChannel : public Channel {
     return absl::FailedPreconditionError(ToAbsl(msg));
   }
 
-  static absl::StatusOr<ChannelTrade> TradeFromJson(const google::protobuf::Struct& j) {
+  static absl::StatusOr<ChannelTrade> TradeFromJson(const nlohmann::json& j) {
     ChannelTrade t;
     t.out_trade_no = wire::JsonString(j, "out_trade_no");
     t.transaction_id = wire::JsonString(j, "transaction_id");
@@ -267,7 +267,7 @@ class WechatPayChannel : public Channel {
     return t;
   }
 
-  static absl::StatusOr<ChannelRefund> RefundFromJson(const google::protobuf::Struct& j) {
+  static absl::StatusOr<ChannelRefund> RefundFromJson(const nlohmann::json& j) {
     ChannelRefund r;
     r.out_trade_no = wire::JsonString(j, "out_trade_no");
     r.out_refund_no = wire::JsonString(j, "out_refund_no");

@@ -1,74 +1,47 @@
 #include "channel/wire_util.hpp"
 
-#include <google/protobuf/util/json_util.h>
-
 #include "orderly/core/absl_compat.hpp"
 
 namespace orderly::payment::wire {
 
-absl::StatusOr<google::protobuf::Struct> ParseJsonObject(std::string_view text) {
+absl::StatusOr<nlohmann::json> ParseJsonObject(std::string_view text) {
   if (text.empty() || text.size() > (1 << 20)) return absl::InvalidArgumentError("json: empty or too large");
-  if (!IsValidUtf8(text)) return absl::InvalidArgumentError("json: not UTF-8");
-  google::protobuf::Struct out;
-  google::protobuf::util::JsonParseOptions opts;
-  auto st = google::protobuf::util::JsonStringToMessage(std::string(text), &out, opts);
-  if (!st.ok()) return absl::InvalidArgumentError("json: " + std::string(st.message()));
-  return out;
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError("json: not valid JSON (or not UTF-8)");
+  if (!j.is_object()) return absl::InvalidArgumentError("json: not an object");
+  return j;
 }
 
 namespace {
-const google::protobuf::Value* Find(const google::protobuf::Struct& obj, std::string_view path) {
-  const google::protobuf::Struct* cur = &obj;
+const nlohmann::json* Find(const nlohmann::json& obj, std::string_view path) {
+  const nlohmann::json* cur = &obj;
   while (true) {
-    size_t dot = path.find('.');
-    std::string key(path.substr(0, dot));
-    auto it = cur->fields().find(key);
-    if (it == cur->fields().end()) return nullptr;
-    if (dot == std::string_view::npos) return &it->second;
-    if (!it->second.has_struct_value()) return nullptr;
-    cur = &it->second.struct_value();
+    if (!cur->is_object()) return nullptr;
+    const size_t dot = path.find('.');
+    auto it = cur->find(std::string(path.substr(0, dot)));
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+    if (dot == std::string_view::npos) return cur;
     path.remove_prefix(dot + 1);
   }
 }
 }  // namespace
 
-std::string JsonString(const google::protobuf::Struct& obj, std::string_view path) {
+std::string JsonString(const nlohmann::json& obj, std::string_view path) {
   const auto* v = Find(obj, path);
-  if (v == nullptr || v->kind_case() != google::protobuf::Value::kStringValue) return "";
-  return v->string_value();
+  return v != nullptr && v->is_string() ? v->get<std::string>() : std::string();
 }
 
-std::optional<int64_t> JsonInt(const google::protobuf::Struct& obj, std::string_view path) {
+std::optional<int64_t> JsonInt(const nlohmann::json& obj, std::string_view path) {
   const auto* v = Find(obj, path);
-  if (v == nullptr || v->kind_case() != google::protobuf::Value::kNumberValue) return std::nullopt;
-  double d = v->number_value();
-  if (d < -9007199254740992.0 || d > 9007199254740992.0) return std::nullopt;
-  auto i = static_cast<int64_t>(d);
-  if (static_cast<double>(i) != d) return std::nullopt;
-  return i;
+  if (v == nullptr || !v->is_number_integer()) return std::nullopt;
+  if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    return std::nullopt;
+  return v->get<int64_t>();
 }
 
-std::string JsonQuote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out += "\"";
-  return out;
+std::string DumpJson(const Json& value) {
+  return value.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
 }
 
 std::optional<std::string> RawJsonMember(std::string_view json, std::string_view key) {
@@ -126,16 +99,6 @@ std::optional<std::string> RawJsonMember(std::string_view json, std::string_view
     return std::nullopt;
   }
   return std::nullopt;
-}
-
-JsonObject& JsonObject::Str(std::string_view k, std::string_view v) {
-  return Raw(k, JsonQuote(v));
-}
-JsonObject& JsonObject::Int(std::string_view k, int64_t v) { return Raw(k, std::to_string(v)); }
-JsonObject& JsonObject::Raw(std::string_view k, std::string_view json) {
-  if (!body_.empty()) body_ += ",";
-  body_ += JsonQuote(k) + ":" + std::string(json);
-  return *this;
 }
 
 namespace {

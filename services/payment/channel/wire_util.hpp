@@ -1,39 +1,36 @@
 #pragma once
-// Small helpers for the channels' wire formats: JSON read through google.protobuf.Struct (no extra
-// dependency; numbers are doubles, exact for amounts below 2^53), JSON writing, form bodies,
-// sorted "k=v&k=v" signing strings, yuan amounts, UTF-8 checks.
+// Small helpers for the channels' wire formats: JSON through nlohmann-json (integers are read and
+// written as int64, never through a double), form bodies, sorted "k=v&k=v" signing strings, yuan
+// amounts, UTF-8 checks.
+#include <absl/status/statusor.h>
+
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <absl/status/statusor.h>
-#include <google/protobuf/struct.pb.h>
 
 namespace orderly::payment::wire {
 
 using Params = std::map<std::string, std::string>;
 
-absl::StatusOr<google::protobuf::Struct> ParseJsonObject(std::string_view text);
-// Dotted path ("amount.total"); "" / nullopt when absent or of another type.
-std::string JsonString(const google::protobuf::Struct& obj, std::string_view path);
-std::optional<int64_t> JsonInt(const google::protobuf::Struct& obj, std::string_view path);
-std::string JsonQuote(std::string_view s);
-// The exact text of a top-level member's value, for signatures over the bytes as sent.
+// Objects we write keep their members in the order the channels document them.
+using Json = nlohmann::ordered_json;
+
+// A JSON object (INVALID_ARGUMENT for anything else, for invalid UTF-8 or over 1 MiB).
+absl::StatusOr<nlohmann::json> ParseJsonObject(std::string_view text);
+// Dotted path ("amount.total"); "" / nullopt when absent or of another type. An integer is only
+// an integer: 12.0 or 1e3 is not an amount.
+std::string JsonString(const nlohmann::json& obj, std::string_view path);
+std::optional<int64_t> JsonInt(const nlohmann::json& obj, std::string_view path);
+// Compact text; never throws (a string that is not UTF-8 is written with U+FFFD).
+std::string DumpJson(const Json& value);
+// The exact text of a top-level member's value, for a signature over the bytes as sent (Alipay
+// signs the "<method>_response" node as it appears in the answer). nlohmann-json cannot give the
+// bytes back (re-serializing changes escapes and spacing); this walks the validated text instead,
+// as Alipay's own SDKs do.
 std::optional<std::string> RawJsonMember(std::string_view json, std::string_view key);
-
-// An object written in insertion order.
-class JsonObject {
- public:
-  JsonObject& Str(std::string_view k, std::string_view v);
-  JsonObject& Int(std::string_view k, int64_t v);
-  JsonObject& Raw(std::string_view k, std::string_view json);
-  std::string Build() const { return "{" + body_ + "}"; }
-
- private:
-  std::string body_;
-};
 
 // application/x-www-form-urlencoded. Strict: a bad %-escape, a key without '=', a repeated key
 // or a value that is not UTF-8 is INVALID_ARGUMENT.

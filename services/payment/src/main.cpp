@@ -4,7 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include "channel/crypto.hpp"
-#include "channel/sandbox_keys.hpp"
+#include "channel/key_dir.hpp"
+#include "orderly/core/absl_compat.hpp"
 #include "orderly/events/inbox_consumer.hpp"
 #include "orderly/events/outbox.hpp"
 #include "orderly/runtime/service_runtime.hpp"
@@ -18,16 +19,25 @@ using orderly::Config;
 namespace pay = orderly::payment;
 
 void DefineOptions(Config& c) {
-  c.Define("channel_key_dir", "", "sandbox key directory (.local/channel-sandbox/keys); used for every key not given as a file");
-  c.Define("channel_sandbox_url", "http://127.0.0.1:9110", "base URL of the channel sandbox (default endpoints)");
+  c.Define("sandbox", "false",
+           "talk to orderly-channel-sandbox: keys and ids not given below come from "
+           "--channel_key_dir, endpoints "
+           "from --channel_sandbox_url (ORDERLY_SANDBOX=1). Without it every enabled channel needs "
+           "its own settings");
+  c.Define("channel_key_dir", "",
+           "the channel sandbox's key directory (.local/channel-sandbox/keys); --sandbox only");
+  c.Define("channel_sandbox_url", "http://127.0.0.1:9110",
+           "base URL of the channel sandbox; --sandbox only");
   c.Define("notify_base_url", "", "base URL channels call back (default http://127.0.0.1:<http_port>)");
   c.Define("channels", "alipay,wechatpay,unionpay", "channels to enable");
   c.Define("channel_timeout", "3s", "timeout of one channel API call");
-  c.Define("alipay_gateway_url", "", "Alipay gateway (https://openapi.alipay.com/gateway.do); default: the sandbox");
+  c.Define("alipay_gateway_url", "",
+           "Alipay gateway (https://openapi.alipay.com/gateway.do); with --sandbox: the sandbox");
   c.Define("alipay_app_id", "", "Alipay app id");
   c.Define("alipay_private_key_file", "", "merchant RSA2 private key (PEM)");
   c.Define("alipay_public_key_file", "", "Alipay's public key (PEM)");
-  c.Define("wechatpay_base_url", "", "WeChat Pay v3 base (https://api.mch.weixin.qq.com); default: the sandbox");
+  c.Define("wechatpay_base_url", "",
+           "WeChat Pay v3 base (https://api.mch.weixin.qq.com); with --sandbox: the sandbox");
   c.Define("wechatpay_mchid", "", "merchant id");
   c.Define("wechatpay_appid", "", "app id");
   c.Define("wechatpay_serial_no", "", "merchant certificate serial number");
@@ -35,7 +45,8 @@ void DefineOptions(Config& c) {
   c.Define("wechatpay_platform_key_file", "", "platform public key or certificate (PEM)");
   c.Define("wechatpay_platform_serial", "", "platform certificate serial");
   c.Define("wechatpay_apiv3_key_file", "", "file with the 32-byte APIv3 key");
-  c.Define("unionpay_base_url", "", "UnionPay gateway (https://gateway.95516.com); default: the sandbox");
+  c.Define("unionpay_base_url", "",
+           "UnionPay gateway (https://gateway.95516.com); with --sandbox: the sandbox");
   c.Define("unionpay_mer_id", "", "merchant id");
   c.Define("unionpay_private_key_file", "", "merchant signing key (PEM)");
   c.Define("unionpay_cert_file", "", "merchant signing certificate (PEM)");
@@ -65,13 +76,36 @@ absl::StatusOr<std::string> KeyOr(const Config& c, const std::string& file_optio
   return pay::crypto::ReadFile(path);
 }
 
+// Without --sandbox, payment never falls back to the sandbox's keys or endpoints: a channel that is
+// enabled but not fully configured stops the start, naming what is missing.
+absl::Status RequireConfigured(
+    const std::string& channel,
+    std::initializer_list<std::pair<const char*, const std::string*>> settings) {
+  std::string missing;
+  for (const auto& [option, value] : settings) {
+    if (value->empty()) missing += (missing.empty() ? "--" : ", --") + std::string(option);
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      orderly::ToAbsl(channel + " is enabled but not configured (" + missing +
+                      "); configure it, leave it out of --channels, or start with --sandbox "
+                      "(ORDERLY_SANDBOX=1) to use orderly-channel-sandbox"));
+}
+
 absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::BreakerOptions breaker, int http_port) {
   std::string notify = c.Get("notify_base_url").empty() ? "http://127.0.0.1:" + std::to_string(http_port) : c.Get("notify_base_url");
-  pay::SandboxChannelConfigs sc;
-  if (!c.Get("channel_key_dir").empty()) {
-    auto loaded = pay::SandboxConfigs(c.Get("channel_key_dir"), c.Get("channel_sandbox_url"), notify);
+  const bool sandbox = c.GetBool("sandbox");
+  pay::ChannelConfigs sc;
+  if (sandbox) {
+    if (c.Get("channel_key_dir").empty())
+      return absl::FailedPreconditionError(
+          "--sandbox needs --channel_key_dir (ORDERLY_CHANNEL_KEY_DIR)");
+    auto loaded = pay::ChannelConfigsFromKeyDir(c.Get("channel_key_dir"),
+                                                c.Get("channel_sandbox_url"), notify);
     if (!loaded.ok()) return loaded.status();
     sc = *loaded;
+    spdlog::warn("payment runs against the channel sandbox at {} (--sandbox): no real money moves",
+                 c.Get("channel_sandbox_url"));
   }
   auto pick = [&](const std::string& opt, const std::string& dflt) { return c.Get(opt).empty() ? dflt : c.Get(opt); };
   const std::string enabled = "," + c.Get("channels") + ",";
@@ -88,6 +122,14 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
     a.alipay_public_key_pem = *k2;
     a.notify_url = notify + "/notify/alipay";
     a.timeout = timeout;
+    if (auto s =
+            RequireConfigured("alipay", {{"alipay_gateway_url", &a.gateway_url},
+                                         {"alipay_app_id", &a.app_id},
+                                         {"alipay_private_key_file", &a.merchant_private_key_pem},
+                                         {"alipay_public_key_file", &a.alipay_public_key_pem}});
+        !s.ok()) {
+      return s;
+    }
     auto ch = pay::MakeAlipayChannel(a, clock);
     if (!ch.ok()) return ch.status();
     reg.Add(std::move(*ch), breaker, clock);
@@ -109,6 +151,17 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
     while (!w.apiv3_key.empty() && (w.apiv3_key.back() == '\n' || w.apiv3_key.back() == '\r')) w.apiv3_key.pop_back();
     w.notify_url = notify + "/notify/wechatpay";
     w.timeout = timeout;
+    if (auto s = RequireConfigured("wechatpay",
+                                   {{"wechatpay_base_url", &w.base_url},
+                                    {"wechatpay_mchid", &w.mchid},
+                                    {"wechatpay_appid", &w.appid},
+                                    {"wechatpay_serial_no", &w.merchant_serial_no},
+                                    {"wechatpay_private_key_file", &w.merchant_private_key_pem},
+                                    {"wechatpay_platform_key_file", &w.platform_public_key_pem},
+                                    {"wechatpay_apiv3_key_file", &w.apiv3_key}});
+        !s.ok()) {
+      return s;
+    }
     auto ch = pay::MakeWechatPayChannel(w, clock);
     if (!ch.ok()) return ch.status();
     reg.Add(std::move(*ch), breaker, clock);
@@ -127,6 +180,16 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
     u.root_cert_pem = *k3;
     u.notify_url = notify + "/notify/unionpay";
     u.timeout = timeout;
+    if (auto s = RequireConfigured("unionpay",
+                                   {{"unionpay_base_url", &u.base_url},
+                                    {"unionpay_mer_id", &u.mer_id},
+                                    {"unionpay_private_key_file", &u.merchant_private_key_pem},
+                                    {"unionpay_cert_file", &u.merchant_cert_pem},
+                                    {"unionpay_root_cert_file", &u.root_cert_pem},
+                                    {"unionpay_signer_cn", &u.signer_cn_prefix}});
+        !s.ok()) {
+      return s;
+    }
     auto ch = pay::MakeUnionPayChannel(u, clock);
     if (!ch.ok()) return ch.status();
     reg.Add(std::move(*ch), breaker, clock);

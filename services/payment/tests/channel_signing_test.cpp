@@ -1,5 +1,7 @@
 // Pure tests of the channel signing styles and notification parsers, including a randomized
 // garbage/mutation run (10k bodies per channel) that must never crash and never accept a change.
+// Notifications are signed, sealed and encoded by the channel sandbox's own code
+// (services/channel-sandbox), which shares nothing with the adapters under test.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,23 +9,31 @@
 
 #include "channel/channel.hpp"
 #include "channel/crypto.hpp"
+#include "channel/key_dir.hpp"
 #include "channel/protocol.hpp"
-#include "channel/sandbox_keys.hpp"
 #include "channel/wire_util.hpp"
+#include "channel_signatures.hpp"
 #include "orderly/testing/env.hpp"
+#include "sandbox_keys.hpp"
 
 namespace orderly::payment {
 namespace {
 
-using wire::JsonObject;
+using sandbox::kSandboxAlipayAppId;
+using sandbox::kSandboxUnionpayMerId;
+using sandbox::kSandboxWechatMchId;
+using sandbox::kSandboxWechatPlatformSerial;
+using sandbox::SandboxKeys;
+using wire::Json;
 using wire::Params;
+namespace signatures = sandbox::signatures;
 
 class ChannelSigningTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(std::filesystem::temp_directory_path().string() + "/orderly_paykeys_" + testing::UniqueSuffix());
-    ASSERT_TRUE(EnsureSandboxKeys(*dir_).ok());
-    keys_ = new SandboxKeys(*LoadSandboxKeys(*dir_));
+    ASSERT_TRUE(sandbox::EnsureSandboxKeys(*dir_).ok());
+    keys_ = new SandboxKeys(*sandbox::LoadSandboxKeys(*dir_));
   }
   static void TearDownTestSuite() {
     std::filesystem::remove_all(*dir_);
@@ -31,7 +41,7 @@ class ChannelSigningTest : public ::testing::Test {
     delete dir_;
   }
   void SetUp() override {
-    auto c = SandboxConfigs(*dir_, "http://127.0.0.1:1", "http://127.0.0.1:2");
+    auto c = ChannelConfigsFromKeyDir(*dir_, "http://127.0.0.1:1", "http://127.0.0.1:2");
     ASSERT_TRUE(c.ok()) << c.status();
     clock_ = SystemClock::Shared();
     alipay_ = *MakeAlipayChannel(c->alipay, clock_);
@@ -43,26 +53,31 @@ class ChannelSigningTest : public ::testing::Test {
     Params p{{"notify_id", "n1"}, {"notify_type", "trade_status_sync"}, {"app_id", kSandboxAlipayAppId}, {"sign_type", "RSA2"},
              {"out_trade_no", "pay-1"}, {"trade_no", "2026112222001"}, {"trade_status", "TRADE_SUCCESS"},
              {"total_amount", wire::FormatYuan(amount)}, {"gmt_payment", "2026-11-22 10:00:00"}};
-    auto key = *crypto::PrivateKeyFromPem(forge ? keys_->alipay_app_private : keys_->alipay_platform_private);
-    p["sign"] = *crypto::SignSha256Rsa(key, protocol::AlipayNotifySigningString(p));
+    auto key = *sandbox::crypto::LoadPrivateKey(forge ? keys_->alipay_app_private
+                                                      : keys_->alipay_platform_private);
+    p["sign"] = *signatures::AlipaySignNotification(key, p);
     return wire::EncodeForm(p);
   }
 
   std::pair<std::string, std::map<std::string, std::string>> WechatNotify(int64_t amount, bool forge, int64_t skew_s = 0) {
-    std::string res = JsonObject().Str("mchid", kSandboxWechatMchId).Str("out_trade_no", "pay-2").Str("transaction_id", "4200001")
-                          .Str("trade_state", "SUCCESS").Str("success_time", "2026-11-22T10:00:00+08:00")
-                          .Raw("amount", JsonObject().Int("total", amount).Str("currency", "CNY").Build()).Build();
-    std::string nonce = "abcdefghijkl";
-    std::string ct = *crypto::AesGcmEncrypt(keys_->wechat_apiv3_key, nonce, "transaction", res);
-    std::string body = JsonObject().Str("id", "evt-1").Str("event_type", "TRANSACTION.SUCCESS")
-                           .Raw("resource", JsonObject().Str("algorithm", "AEAD_AES_256_GCM").Str("ciphertext", crypto::Base64Encode(ct))
-                                                .Str("associated_data", "transaction").Str("nonce", nonce).Build())
-                           .Build();
+    std::string res = Json{{"mchid", kSandboxWechatMchId},
+                           {"out_trade_no", "pay-2"},
+                           {"transaction_id", "4200001"},
+                           {"trade_state", "SUCCESS"},
+                           {"success_time", "2026-11-22T10:00:00+08:00"},
+                           {"amount", Json{{"total", amount}, {"currency", "CNY"}}}}
+                          .dump();
+    auto resource = *signatures::WechatSealResource(keys_->wechat_apiv3_key, "transaction", res);
+    std::string body =
+        Json{{"id", "evt-1"}, {"event_type", "TRANSACTION.SUCCESS"}, {"resource", resource}}.dump();
     std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count() + skew_s);
-    auto key = *crypto::PrivateKeyFromPem(forge ? keys_->wechat_merchant_private : keys_->wechat_platform_private);
-    std::map<std::string, std::string> h{{"wechatpay-timestamp", ts}, {"wechatpay-nonce", "N1"},
-                                         {"wechatpay-serial", kSandboxWechatPlatformSerial},
-                                         {"wechatpay-signature", *crypto::SignSha256Rsa(key, protocol::WechatResponseMessage(ts, "N1", body))}};
+    auto key = *sandbox::crypto::LoadPrivateKey(forge ? keys_->wechat_merchant_private
+                                                      : keys_->wechat_platform_private);
+    std::map<std::string, std::string> h{
+        {"wechatpay-timestamp", ts},
+        {"wechatpay-nonce", "N1"},
+        {"wechatpay-serial", kSandboxWechatPlatformSerial},
+        {"wechatpay-signature", *signatures::WechatPlatformSignature(key, ts, "N1", body)}};
     return {body, h};
   }
 
@@ -70,7 +85,7 @@ class ChannelSigningTest : public ::testing::Test {
     Params p{{"version", "5.1.0"}, {"encoding", "UTF-8"}, {"signMethod", "01"}, {"txnType", "01"}, {"merId", kSandboxUnionpayMerId},
              {"orderId", "pay-3"}, {"queryId", "7001"}, {"txnAmt", std::to_string(amount)}, {"currencyCode", "156"},
              {"respCode", "00"}, {"txnTime", "20261122100000"}, {"signPubKeyCert", cert}};
-    EXPECT_TRUE(protocol::UnionpaySign(p, *crypto::PrivateKeyFromPem(key_pem)).ok());
+    EXPECT_TRUE(signatures::UnionpaySign(*sandbox::crypto::LoadPrivateKey(key_pem), p).ok());
     return wire::EncodeForm(p);
   }
 
@@ -95,7 +110,7 @@ TEST(CryptoTest, Base64IsStrictAndRoundTrips) {
 
 TEST(CryptoTest, AesGcmDetectsTampering) {
   std::string key(32, 'k');
-  auto ct = crypto::AesGcmEncrypt(key, "nonce0123456", "aad", "hello");
+  auto ct = sandbox::crypto::Aes256GcmSeal(key, "nonce0123456", "aad", "hello");
   ASSERT_TRUE(ct.ok());
   EXPECT_EQ(*crypto::AesGcmDecrypt(key, "nonce0123456", "aad", *ct), "hello");
   std::string bad = *ct;
@@ -174,10 +189,11 @@ TEST_F(ChannelSigningTest, UnionpayNotifyNeedsACertificateFromTheTrustedRoot) {
   EXPECT_EQ(n->trade.amount_minor, 700);
   EXPECT_EQ(n->trade.transaction_id, "7001");
   // A self-made certificate with the right CN but another root is refused.
-  auto rogue_key = *crypto::GenerateRsaKey(2048);
-  auto rogue_cert = *crypto::MakeCertificatePem(rogue_key, protocol::kSandboxUnionpaySignerCn, rogue_key, "", 9, 10);
-  EXPECT_EQ(unionpay_->ParseNotification(UnionpayNotify(700, rogue_cert, crypto::PrivateKeyPem(rogue_key)), {}).status().code(),
-            absl::StatusCode::kUnauthenticated);
+  std::string rogue_key;
+  auto rogue_cert = *sandbox::SelfSignedCertificate(sandbox::kSandboxUnionpaySignerCn, &rogue_key);
+  EXPECT_EQ(
+      unionpay_->ParseNotification(UnionpayNotify(700, rogue_cert, rogue_key), {}).status().code(),
+      absl::StatusCode::kUnauthenticated);
   // The merchant's own certificate chains to the root but is not UnionPay's signer.
   EXPECT_EQ(unionpay_->ParseNotification(UnionpayNotify(700, keys_->unionpay_merchant_cert, keys_->unionpay_merchant_private), {}).status().code(),
             absl::StatusCode::kUnauthenticated);
@@ -234,23 +250,24 @@ TEST_F(ChannelSigningTest, FuzzedNotificationBodiesNeverCrashOrChangeTheTrade) {
   }
 }
 
+// The sandbox writes the bill (its own code), the adapters read it.
 TEST(BillCsvTest, RoundTripsAndRejectsDamage) {
-  std::vector<BillRecord> in(2);
+  std::vector<sandbox::BillLine> in(2);
   in[0].out_trade_no = "p1";
   in[0].transaction_id = "t1";
-  in[0].amount_minor = 1234;
+  in[0].amount_fen = 1234;
   in[0].currency = "CNY";
-  in[1].kind = BillRecord::Kind::kRefund;
+  in[1].refund = true;
   in[1].out_trade_no = "p1";
   in[1].out_refund_no = "r1";
-  in[1].amount_minor = 100;
+  in[1].amount_fen = 100;
   in[1].currency = "CNY";
-  auto out = ParseBillCsv(FormatBillCsv(in));
+  auto out = ParseBillCsv(sandbox::BillCsv(in));
   ASSERT_TRUE(out.ok());
   ASSERT_EQ(out->size(), 2u);
   EXPECT_EQ((*out)[1].out_refund_no, "r1");
   EXPECT_FALSE(ParseBillCsv("garbage").ok());
-  EXPECT_FALSE(ParseBillCsv(FormatBillCsv(in) + "payment,x,y\n").ok());
+  EXPECT_FALSE(ParseBillCsv(sandbox::BillCsv(in) + "payment,x,y\n").ok());
 }
 
 }  // namespace

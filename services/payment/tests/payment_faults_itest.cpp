@@ -1,22 +1,22 @@
 // End-to-end against the real orderly-payment and orderly-channel-sandbox binaries, PostgreSQL,
 // Redis and Kafka: every sandbox fault down to the payment's (and the order projection's) state.
 // order-core is played by this test (orders projection rows and order events on a unique topic).
-#include <gtest/gtest.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <future>
 
 #include <filesystem>
-#include <random>
-
 #include <pqxx/pqxx>
+#include <random>
 #include <thread>
 
+#include "channel/channel.hpp"
 #include "channel/crypto.hpp"
 #include "channel/protocol.hpp"
-#include "channel/sandbox_keys.hpp"
 #include "channel/wire_util.hpp"
+#include "channel_signatures.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
@@ -24,12 +24,16 @@
 #include "orderly/payment/v1/payment_service.grpc.pb.h"
 #include "orderly/testing/env.hpp"
 #include "orderly/testing/service_process.hpp"
+#include "sandbox_keys.hpp"
 
 namespace orderly::payment {
 namespace {
 
 using namespace std::chrono_literals;
 namespace t = orderly::testing;
+using sandbox::EnsureSandboxKeys;
+using sandbox::kSandboxAlipayAppId;
+using sandbox::LoadSandboxKeys;
 
 struct Env {
   std::string key_dir, topic, brokers;
@@ -84,11 +88,20 @@ class PaymentFaultsTest : public ::testing::Test {
     env->sandbox = std::move(*sandbox);
     auto payment = t::ServiceProcess::Start(
         {t::ServiceBinary("payment"),
-         {{"pg_database", env->db->name()}, {"channel_key_dir", env->key_dir},
+         {{"pg_database", env->db->name()},
+          {"sandbox", "true"},
+          {"channel_key_dir", env->key_dir},
           {"channel_sandbox_url", "http://127.0.0.1:" + std::to_string(env->sandbox->http_port())},
-          {"query_interval", "1s"}, {"refund_query_interval", "1s"}, {"refund_retry_base", "200ms"}, {"channel_timeout", "1s"},
-          {"poll_tick", "200ms"}, {"order_core_target", ""}, {"order_topic", env->topic}, {"reconciliation_at", "off"},
-          {"breaker_min_calls", "6"}, {"breaker_open_for", "2s"}}});
+          {"query_interval", "1s"},
+          {"refund_query_interval", "1s"},
+          {"refund_retry_base", "200ms"},
+          {"channel_timeout", "1s"},
+          {"poll_tick", "200ms"},
+          {"order_core_target", ""},
+          {"order_topic", env->topic},
+          {"reconciliation_at", "off"},
+          {"breaker_min_calls", "6"},
+          {"breaker_open_for", "2s"}}});
     ASSERT_TRUE(payment.ok()) << payment.status();
     env->payment = std::move(*payment);
     env->stub = v1::PaymentService::NewStub(grpc::CreateChannel(env->payment->grpc_target(), grpc::InsecureChannelCredentials()));
@@ -210,11 +223,11 @@ TEST_F(PaymentFaultsTest, DuplicateNotificationSentFiveTimesIsAppliedOnce) {
 TEST_F(PaymentFaultsTest, ForgedSignatureIsRejectedAndChangesNothing) {
   auto p = Create(NewOrder(700), 700, v1::PAYMENT_CHANNEL_ALIPAY);
   ASSERT_TRUE(p.ok()) << p.status();
-  // A notification signed with a key that is not Alipay's.
-  auto key = *crypto::GenerateRsaKey(2048);
+  // A notification signed with a key that is not Alipay's (made and used by the sandbox's code).
+  auto key = *sandbox::crypto::LoadPrivateKey(sandbox::GenerateKeyPair()->private_pem);
   wire::Params f{{"notify_id", "forged-1"}, {"notify_type", "trade_status_sync"}, {"app_id", kSandboxAlipayAppId}, {"sign_type", "RSA2"},
                  {"out_trade_no", p->payment_id()}, {"trade_no", "FORGED"}, {"trade_status", "TRADE_SUCCESS"}, {"total_amount", "7.00"}};
-  f["sign"] = *crypto::SignSha256Rsa(key, protocol::AlipayNotifySigningString(f));
+  f["sign"] = *sandbox::signatures::AlipaySignNotification(key, f);
   auto r = t::HttpCall(env->payment->http_port(), "POST", "/notify/alipay", wire::EncodeForm(f),
                        {{"Content-Type", "application/x-www-form-urlencoded"}});
   ASSERT_TRUE(r.ok());
@@ -465,6 +478,23 @@ TEST_F(PaymentFaultsTest, ChannelErrorsOpenTheBreakerThenItRecovers) {
   std::this_thread::sleep_for(2500ms);  // open_for, then half-open probes
   auto ok = Create(NewOrder(100), 100, v1::PAYMENT_CHANNEL_UNIONPAY);
   EXPECT_TRUE(ok.ok()) << ok.status();
+}
+
+// Without --sandbox, payment never falls back to the sandbox's keys (ORDERLY_CHANNEL_KEY_DIR is
+// set in this environment): with no channel configured it refuses to start and says why.
+TEST_F(PaymentFaultsTest, RefusesToStartWithoutChannelKeysUnlessSandbox) {
+  auto payment = t::ServiceProcess::Start({t::ServiceBinary("payment"),
+                                           {{"pg_database", env->db->name()},
+                                            {"channel_key_dir", env->key_dir},
+                                            {"consumer_enabled", "false"},
+                                            {"order_core_target", ""},
+                                            {"reconciliation_at", "off"}},
+                                           std::chrono::milliseconds(20000)});
+  ASSERT_FALSE(payment.ok());
+  EXPECT_NE(payment.status().message().find("--sandbox"), std::string::npos) << payment.status();
+  EXPECT_NE(payment.status().message().find("alipay is enabled but not configured"),
+            std::string::npos)
+      << payment.status();
 }
 
 }  // namespace

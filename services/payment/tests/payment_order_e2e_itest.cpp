@@ -14,7 +14,7 @@
 #include <pqxx/pqxx>
 
 #include "channel/channel.hpp"
-#include "channel/sandbox_keys.hpp"
+#include "sandbox_keys.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
@@ -90,7 +90,7 @@ class PaymentOrderE2ETest : public ::testing::Test {
   static void SetUpTestSuite() {
     env = new Env;
     env->key_dir = std::filesystem::temp_directory_path().string() + "/orderly_e2e_keys_" + t::UniqueSuffix();
-    ORDERLY_ASSERT_OK(EnsureSandboxKeys(env->key_dir));
+    ORDERLY_ASSERT_OK(sandbox::EnsureSandboxKeys(env->key_dir));
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->brokers, t::KafkaBrokersFromEnv());
     ORDERLY_ASSERT_OK_AND_ASSIGN(auto inv_db, t::CreateTempDatabase("pay_e2e_inv"));
     ORDERLY_ASSERT_OK_AND_ASSIGN(auto order_db, t::CreateTempDatabase("pay_e2e_order"));
@@ -127,6 +127,7 @@ class PaymentOrderE2ETest : public ::testing::Test {
     ORDERLY_ASSERT_OK_AND_ASSIGN(
         env->payment,
         (Start("payment", {{"pg_database", env->pay_db->name()},
+                          {"sandbox", "true"},
                           {"channel_key_dir", env->key_dir},
                           {"channel_sandbox_url", "http://127.0.0.1:" + std::to_string(env->sandbox->http_port())},
                           {"order_core_target", env->order_core->grpc_target()},

@@ -16,28 +16,34 @@
 #include <string>
 
 #include "channel/channel.hpp"
-#include "channel/sandbox_keys.hpp"
+#include "channel/key_dir.hpp"
 #include "channel/wire_util.hpp"
 #include "orderly/core/absl_compat.hpp"
 
 namespace orderly::payment {
 namespace {
 
-using wire::JsonObject;
+using wire::Json;
 
 std::string Failure(const absl::Status& s) {
-  return JsonObject().Raw("ok", "false").Str("code", absl::StatusCodeToString(s.code()))
-      .Str("message", std::string(s.message())).Build();
+  return wire::DumpJson(Json{{"ok", false},
+                             {"code", absl::StatusCodeToString(s.code())},
+                             {"message", std::string(s.message())}});
 }
 
-std::string TradeJson(const ChannelTrade& t) {
-  return JsonObject().Raw("ok", "true").Str("state", TradeStateName(t.state)).Str("out_trade_no", t.out_trade_no)
-      .Str("transaction_id", t.transaction_id).Int("amount_minor", t.amount_minor).Build();
+Json TradeJson(const ChannelTrade& t) {
+  return Json{{"ok", true},
+              {"state", TradeStateName(t.state)},
+              {"out_trade_no", t.out_trade_no},
+              {"transaction_id", t.transaction_id},
+              {"amount_minor", t.amount_minor}};
 }
 
-std::string RefundJson(const ChannelRefund& r) {
-  return JsonObject().Raw("ok", "true").Str("state", RefundStateName(r.state)).Str("out_refund_no", r.out_refund_no)
-      .Int("amount_minor", r.amount_minor).Build();
+Json RefundJson(const ChannelRefund& r) {
+  return Json{{"ok", true},
+              {"state", RefundStateName(r.state)},
+              {"out_refund_no", r.out_refund_no},
+              {"amount_minor", r.amount_minor}};
 }
 
 std::string Run(Channel& ch, const std::string& op, const std::string& out_trade_no, int64_t amount) {
@@ -49,22 +55,22 @@ std::string Run(Channel& ch, const std::string& op, const std::string& out_trade
                              now + std::chrono::minutes(15)};
     auto r = ch.CreatePayment(req);
     if (!r.ok()) return Failure(r.status());
-    JsonObject app;
-    for (const auto& [k, v] : r->app_params) app.Str(k, v);
-    return JsonObject().Raw("ok", "true").Str("pay_url", r->pay_url).Str("qr_code", r->qr_code)
-        .Raw("app_params", app.Build()).Build();
+    return wire::DumpJson(Json{{"ok", true},
+                               {"pay_url", r->pay_url},
+                               {"qr_code", r->qr_code},
+                               {"app_params", r->app_params}});
   }
   if (op == "query") {
     auto t = ch.QueryPayment(ref);
-    return t.ok() ? TradeJson(*t) : Failure(t.status());
+    return t.ok() ? wire::DumpJson(TradeJson(*t)) : Failure(t.status());
   }
   if (op == "close") {
     auto s = ch.ClosePayment(ref);
-    return s.ok() ? JsonObject().Raw("ok", "true").Build() : Failure(s);
+    return s.ok() ? wire::DumpJson(Json{{"ok", true}}) : Failure(s);
   }
   if (op == "refund") {
     auto r = ch.Refund(ChannelRefundRequest{ref, out_trade_no + "-r1", amount, "probe refund", now});
-    return r.ok() ? RefundJson(*r) : Failure(r.status());
+    return r.ok() ? wire::DumpJson(RefundJson(*r)) : Failure(r.status());
   }
   return Failure(absl::InvalidArgumentError(ToAbsl("unknown op " + op)));
 }
@@ -73,9 +79,11 @@ std::string Notify(Channel& ch, const std::string& body, const std::map<std::str
   auto n = ch.ParseNotification(body, headers);
   if (!n.ok()) return Failure(n.status());
   if (n->kind == ChannelNotification::Kind::kRefund) {
-    return JsonObject().Raw("ok", "true").Str("notify_id", n->notify_id).Raw("refund", RefundJson(n->refund)).Build();
+    return wire::DumpJson(
+        Json{{"ok", true}, {"notify_id", n->notify_id}, {"refund", RefundJson(n->refund)}});
   }
-  return JsonObject().Raw("ok", "true").Str("notify_id", n->notify_id).Raw("trade", TradeJson(n->trade)).Build();
+  return wire::DumpJson(
+      Json{{"ok", true}, {"notify_id", n->notify_id}, {"trade", TradeJson(n->trade)}});
 }
 
 int Main(int argc, char** argv) {
@@ -89,7 +97,8 @@ int Main(int argc, char** argv) {
     std::cerr << cmd << " KEY_DIR URL OP OUT_TRADE_NO AMOUNT_MINOR\n";
     return 2;
   }
-  auto configs = SandboxConfigs(argv[2], "http://127.0.0.1:1", "http://127.0.0.1:2/probe");
+  auto configs =
+      ChannelConfigsFromKeyDir(argv[2], "http://127.0.0.1:1", "http://127.0.0.1:2/probe");
   if (!configs.ok()) {
     std::cerr << configs.status() << "\n";
     return 2;
@@ -122,12 +131,13 @@ int Main(int argc, char** argv) {
     return 0;
   }
   auto json = wire::ParseJsonObject(in);
-  if (!json.ok()) {
+  if (!json.ok() || !(*json)["headers"].is_object()) {
     std::cerr << "wechat-notify: stdin is not {\"headers\":{...},\"body\":\"...\"}\n";
     return 2;
   }
   std::map<std::string, std::string> headers;
-  for (const auto& [k, v] : json->fields().at("headers").struct_value().fields()) headers[k] = v.string_value();
+  for (const auto& [k, v] : (*json)["headers"].items())
+    headers[k] = v.is_string() ? v.get<std::string>() : "";
   std::cout << Notify(**ch, wire::JsonString(*json, "body"), headers) << "\n";
   return 0;
 }
