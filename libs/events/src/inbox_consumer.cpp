@@ -1,5 +1,7 @@
 #include "orderly/events/inbox_consumer.hpp"
 
+#include "orderly/pg/query.hpp"
+
 #include <atomic>
 #include <map>
 #include <set>
@@ -14,20 +16,20 @@
 namespace orderly::events {
 namespace {
 
-constexpr char kInboxInsertSql[] = R"sql(
+const pg::Query kInboxInsertSql{"events.inbox_insert", R"sql(
 INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2::uuid, $3)
-ON CONFLICT DO NOTHING)sql";
+ON CONFLICT DO NOTHING)sql"};
 
-constexpr char kLastSequenceSql[] = R"sql(
+const pg::Query kLastSequenceSql{"events.inbox_last_sequence", R"sql(
 SELECT last_sequence FROM inbox_sequences
 WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3
-FOR UPDATE)sql";
+FOR UPDATE)sql"};
 
-constexpr char kSaveSequenceSql[] = R"sql(
+const pg::Query kSaveSequenceSql{"events.inbox_save_sequence", R"sql(
 INSERT INTO inbox_sequences (consumer, aggregate_type, aggregate_id, last_sequence)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (consumer, aggregate_type, aggregate_id)
-DO UPDATE SET last_sequence = GREATEST(inbox_sequences.last_sequence, EXCLUDED.last_sequence))sql";
+DO UPDATE SET last_sequence = GREATEST(inbox_sequences.last_sequence, EXCLUDED.last_sequence))sql"};
 
 enum class Outcome { kApplied, kDuplicate, kStale };
 
@@ -81,13 +83,13 @@ struct InboxConsumer::Impl {
     Outcome outcome = Outcome::kApplied;
     auto s = pool.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
       outcome = Outcome::kApplied;
-      auto ins = tx.exec_params(kInboxInsertSql, opt.name, ev.event_id(), ev.event_type());
+      auto ins = pg::Exec(tx, kInboxInsertSql, opt.name, ev.event_id(), ev.event_type());
       if (ins.affected_rows() == 0) {
         outcome = Outcome::kDuplicate;
         return absl::OkStatus();
       }
       if (check_sequence && ev.sequence() > 0) {
-        auto last = tx.exec_params(kLastSequenceSql, opt.name, ev.aggregate_type(),
+        auto last = pg::Exec(tx, kLastSequenceSql, opt.name, ev.aggregate_type(),
                                    ev.aggregate_id());
         if (!last.empty() && last[0][0].as<int64_t>() >= ev.sequence()) {
           // Keep the inbox row: this event is settled (ignored), not to be applied later.
@@ -97,7 +99,7 @@ struct InboxConsumer::Impl {
       }
       if (auto hs = handler(tx, ev); !hs.ok()) return hs;
       if (ev.sequence() > 0) {
-        tx.exec_params(kSaveSequenceSql, opt.name, ev.aggregate_type(), ev.aggregate_id(),
+        pg::Exec(tx, kSaveSequenceSql, opt.name, ev.aggregate_type(), ev.aggregate_id(),
                        ev.sequence());
       }
       return absl::OkStatus();

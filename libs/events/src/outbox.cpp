@@ -1,5 +1,7 @@
 #include "orderly/events/outbox.hpp"
 
+#include "orderly/pg/query.hpp"
+
 #include <atomic>
 #include <string_view>
 
@@ -26,12 +28,11 @@ std::string& SourceName() {
 // too, so the sequence logic exists once. The stored payload has no sequence; the relay stamps it
 // into the record (see relay.cpp), so the envelope is serialized before the sequence is known.
 // The NOTIFY that wakes the relay comes from a statement trigger.
-constexpr char kAppendSql[] =
-    "SELECT orderly_outbox_append($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9::bigint)";
-constexpr char kAppendStatement[] = "orderly_outbox_append";
-
-constexpr char kAppendManySql[] = "SELECT orderly_outbox_append_json($1::jsonb)";
-constexpr char kAppendManyStatement[] = "orderly_outbox_append_many";
+const pg::Query kAppend{
+    "events.outbox_append",
+    "SELECT orderly_outbox_append($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9::bigint)"};
+const pg::Query kAppendMany{"events.outbox_append_many",
+                            "SELECT orderly_outbox_append_json($1::jsonb)"};
 
 }  // namespace
 
@@ -75,13 +76,9 @@ absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& en
   try {
     auto row = PrepareOutboxRow(envelope, options);
     if (!row.ok()) return row.status();
-    // Prepared once per connection (libpqxx registers lazily; the same name and text again is
-    // a no-op), so the hot path skips parsing and planning.
-    tx.conn().prepare(kAppendStatement, kAppendSql);
-    auto rows = tx.exec_prepared(kAppendStatement, row->event_id, row->topic, row->partition_key,
-                                 row->aggregate_type, row->aggregate_id, row->event_type,
-                                 pqxx::binarystring(row->payload), row->traceparent,
-                                 row->occurred_at_ms);
+    auto rows = pg::Exec(tx, kAppend, row->event_id, row->topic, row->partition_key,
+                         row->aggregate_type, row->aggregate_id, row->event_type,
+                         pqxx::binarystring(row->payload), row->traceparent, row->occurred_at_ms);
     const int64_t sequence = rows.at(0)[0].as<int64_t>();
     envelope.set_sequence(sequence);
     return sequence;
@@ -98,8 +95,7 @@ absl::StatusOr<std::vector<int64_t>> AppendMany(pqxx::transaction_base& tx,
   try {
     auto json = OutboxRowsJson(envelopes, options);
     if (!json.ok()) return json.status();
-    tx.conn().prepare(kAppendManyStatement, kAppendManySql);
-    auto rows = tx.exec_prepared(kAppendManyStatement, *json);
+    auto rows = pg::Exec(tx, kAppendMany, *json);
     if (rows.size() != envelopes.size()) {
       return absl::InternalError("outbox: AppendMany inserted " + std::to_string(rows.size()) +
                                  " of " + std::to_string(envelopes.size()) + " events");

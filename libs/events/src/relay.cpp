@@ -1,5 +1,7 @@
 #include "orderly/events/relay.hpp"
 
+#include "orderly/pg/query.hpp"
+
 #include <future>
 #include <map>
 #include <optional>
@@ -20,7 +22,7 @@ namespace {
 // are never published out of sequence; `held` finds those aggregates once per claim, from the
 // queued ids that failed before and from the parked rows (both usually none, both read through
 // partial indexes). Parked rows leave the queue, so claims do not walk past them.
-constexpr char kClaimSql[] = R"sql(
+const pg::Query kClaimSql{"events.relay_claim", R"sql(
 WITH held AS MATERIALIZED (
   SELECT aggregate_type, aggregate_id, min(sequence) AS sequence
   FROM (SELECT p.aggregate_type, p.aggregate_id, p.sequence
@@ -48,19 +50,19 @@ WHERE o.parked_at IS NULL AND o.next_attempt_at <= now()
       AND h.sequence < o.sequence)
   AND u.id <> ALL($2::bigint[])
 ORDER BY u.id
-LIMIT $1)sql";
+LIMIT $1)sql"};
 
 // Leaves the queue, and the outbox row gets published_at. No index of the outbox mentions the
 // columns set here, so with room on the page it is a HOT update (no index writes).
-constexpr char kMarkPublishedSql[] = R"sql(
+const pg::Query kMarkPublishedSql{"events.relay_mark_published", R"sql(
 WITH dequeued AS (DELETE FROM outbox_unpublished WHERE id = ANY($1::bigint[]))
 UPDATE outbox SET published_at = clock_timestamp(), attempts = attempts + 1, last_error = NULL
-WHERE id = ANY($1::bigint[]))sql";
+WHERE id = ANY($1::bigint[]))sql"};
 
 // Transient errors (broker down, timeouts) back off but never park: an outage must not turn
 // into a pile of parked rows. Permanent errors park after max_attempts.
 // A parked row leaves the queue (UnparkOutbox puts it back); a retried one stays, flagged.
-constexpr char kMarkFailedSql[] = R"sql(
+const pg::Query kMarkFailedSql{"events.relay_mark_failed", R"sql(
 WITH marked AS (
   UPDATE outbox
   SET attempts = attempts + 1,
@@ -75,27 +77,27 @@ flagged AS (
   FROM marked m WHERE u.id = m.id AND NOT m.parked AND NOT u.failed),
 unqueued AS (
   DELETE FROM outbox_unpublished u USING marked m WHERE u.id = m.id AND m.parked)
-SELECT parked FROM marked)sql";
+SELECT parked FROM marked)sql"};
 
 // Published rows older than the retention, oldest ids first. No index covers published_at (it
 // would make every mark a non-HOT update), so the scan walks the primary key from the start and
 // stops at the first row created after the cutoff: rows are created in id order (give or take
 // concurrent writers), and a row published after the cutoff was created after it too.
-constexpr char kPurgeSql[] = R"sql(
+const pg::Query kPurgeSql{"events.relay_purge", R"sql(
 DELETE FROM outbox WHERE id IN (
   SELECT id FROM outbox
   WHERE id < coalesce((SELECT min(id) FROM outbox
                        WHERE created_at >= now() - $1::bigint * interval '1 second'),
                       9223372036854775807)
     AND published_at < now() - $1::bigint * interval '1 second'
-  ORDER BY id LIMIT $2))sql";
+  ORDER BY id LIMIT $2))sql"};
 
 // Writers notify only while a relay waits, i.e. the row says busy = false (migrations 9005, 9104):
 // NOTIFY serializes commits. No row: no relay is listening.
-constexpr char kSetBusySql[] = R"sql(
+const pg::Query kSetBusySql{"events.relay_set_busy", R"sql(
 INSERT INTO outbox_relay_state (busy) VALUES ($1)
-ON CONFLICT (singleton) DO UPDATE SET busy = EXCLUDED.busy)sql";
-constexpr char kClearStateSql[] = "DELETE FROM outbox_relay_state";
+ON CONFLICT (singleton) DO UPDATE SET busy = EXCLUDED.busy)sql"};
+const pg::Query kClearStateSql{"events.relay_clear_state", "DELETE FROM outbox_relay_state"};
 
 // The claim walks outbox_unpublished's primary key from its lowest id, over the entries of rows
 // the relay deleted since the last vacuum; autovacuum comes at most once a minute (10,000s of
@@ -103,22 +105,27 @@ constexpr char kClearStateSql[] = "DELETE FROM outbox_relay_state";
 // Its index is what the claim walks, so index cleanup always runs; no truncation, whose exclusive
 // lock would keep this thread retrying for seconds against the writers' inserts; and no waiting
 // behind an autovacuum of the same table (SKIP_LOCKED: that one cleans it anyway).
-constexpr char kVacuumQueueSql[] =
-    "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE false) outbox_unpublished";
+const pg::Query kVacuumQueueSql{"events.relay_vacuum_queue", "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE false) outbox_unpublished"};
+// The relay connection's session settings (see EnsureLeader for why each).
+const pg::Query kForceCustomPlan{"events.relay_set_plan_cache_mode",
+                                 "SET plan_cache_mode = force_custom_plan"};
+const pg::Query kNoSeqScan{"events.relay_set_enable_seqscan", "SET enable_seqscan = off"};
+const pg::Query kAsyncCommit{"events.relay_set_synchronous_commit", "SET synchronous_commit = off"};
+const pg::Query kNoParallel{"events.relay_set_max_parallel_workers",
+                            "SET max_parallel_workers_per_gather = 0"};
+const pg::Query kUnpark{
+    "events.unpark",
+    "WITH unparked AS ("
+    "  UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = now() "
+    "  WHERE parked_at IS NOT NULL AND ($1 = '' OR aggregate_id = $1) RETURNING id) "
+    "INSERT INTO outbox_unpublished (id, failed) SELECT id, true FROM unparked "
+    "ON CONFLICT (id) DO UPDATE SET failed = true"};
+const pg::Query kNotifyRelay{"events.notify_relay", "SELECT pg_notify('orderly_outbox', '')"};
 constexpr auto kQueueVacuumInterval = std::chrono::seconds(5);
 
-constexpr char kTryLockSql[] = "SELECT pg_try_advisory_lock(7212, hashtext($1))";
-constexpr char kUnlockSql[] = "SELECT pg_advisory_unlock(7212, hashtext($1))";
+const pg::Query kTryLockSql{"events.relay_try_lock", "SELECT pg_try_advisory_lock(7212, hashtext($1))"};
+const pg::Query kUnlockSql{"events.relay_unlock", "SELECT pg_advisory_unlock(7212, hashtext($1))"};
 
-std::string IdArray(const std::vector<int64_t>& ids) {
-  std::string s = "{";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(ids[i]);
-  }
-  s += '}';
-  return s;
-}
 
 class OutboxListener : public pqxx::notification_receiver {
  public:
@@ -210,26 +217,24 @@ struct OutboxRelay::Impl {
         conn = std::make_unique<pqxx::connection>(opt.dsn);
         // The claim leaves out the ids in flight with `<> ALL(array)`, which PostgreSQL hashes
         // only when the array is a planning-time constant.
-        pqxx::nontransaction(*conn).exec("SET plan_cache_mode = force_custom_plan");
+        pqxx::nontransaction settings(*conn);
+        pg::ExecUnprepared(settings, kForceCustomPlan);
         // outbox_unpublished is small but churns: its statistics make a sequential scan through
         // all its not yet vacuumed dead rows look cheaper than the index probes of a mark. Every
         // statement of the relay is meant to use an index.
-        pqxx::nontransaction(*conn).exec("SET enable_seqscan = off");
+        pg::ExecUnprepared(settings, kNoSeqScan);
         // A mark lost in a database crash only republishes its rows (duplicates, which
         // consumers absorb), so the relay's commits need not wait for the WAL flush.
-        pqxx::nontransaction(*conn).exec("SET synchronous_commit = off");
+        pg::ExecUnprepared(settings, kAsyncCommit);
         // Its statements touch a few thousand rows through indexes: parallel workers only add
         // start-up cost (a parallel merge join over the whole outbox was seen with stale stats).
-        pqxx::nontransaction(*conn).exec("SET max_parallel_workers_per_gather = 0");
+        pg::ExecUnprepared(settings, kNoParallel);
       }
       if (stats.active.load()) return true;
       pqxx::nontransaction ntx(*conn);
-      bool got = ntx.exec_params1(kTryLockSql, opt.service)[0].as<bool>();
+      bool got = pg::Exec1(ntx, kTryLockSql, opt.service)[0].as<bool>();
       if (!got) return false;
       listener = std::make_unique<OutboxListener>(*conn);
-      conn->prepare("orderly_outbox_claim", kClaimSql);
-      conn->prepare("orderly_outbox_mark_published", kMarkPublishedSql);
-      conn->prepare("orderly_outbox_set_busy", kSetBusySql);
       stats.active = true;
       active_gauge.Set(1);
       spdlog::info("outbox relay {}: active", opt.service);
@@ -281,7 +286,7 @@ struct OutboxRelay::Impl {
     }
     // Autocommit: a read on the leader's connection needs no transaction of its own.
     pqxx::nontransaction ntx(*conn);
-    auto result = ntx.exec_prepared("orderly_outbox_claim", opt.batch_size, IdArray(exclude));
+    auto result = pg::Exec(ntx, kClaimSql, opt.batch_size, pg::IntArray(exclude));
     auto claimed = std::make_unique<Claimed>();
     claimed->rows.reserve(result.size());
     claimed->records.reserve(result.size());
@@ -381,10 +386,10 @@ struct OutboxRelay::Impl {
       // relay took over) they fail instead of racing.
       pqxx::work tx(*conn);
       if (!out.ok_ids.empty()) {
-        tx.exec_prepared("orderly_outbox_mark_published", IdArray(out.ok_ids));
+        pg::Exec(tx, kMarkPublishedSql, pg::IntArray(out.ok_ids));
       }
       for (const auto& [error, entry] : out.failures) {
-        auto res = tx.exec_params(kMarkFailedSql, IdArray(entry.first), error,
+        auto res = pg::Exec(tx, kMarkFailedSql, pg::IntArray(entry.first), error,
                                   static_cast<double>(opt.base_backoff.count()),
                                   static_cast<double>(opt.max_backoff.count()), entry.second,
                                   opt.max_attempts);
@@ -511,7 +516,8 @@ struct OutboxRelay::Impl {
     next_queue_vacuum = now + kQueueVacuumInterval;
     published_since_vacuum = 0;
     try {
-      pqxx::nontransaction(*conn).exec(kVacuumQueueSql);
+      pqxx::nontransaction ntx(*conn);
+      pg::ExecUnprepared(ntx, kVacuumQueueSql);
     } catch (const std::exception& e) {
       spdlog::warn("outbox relay {}: vacuum of outbox_unpublished failed: {}", opt.service,
                    e.what());
@@ -529,7 +535,7 @@ struct OutboxRelay::Impl {
       int64_t total = 0;
       for (;;) {
         pqxx::work tx(*conn);
-        auto r = tx.exec_params(kPurgeSql, retention_s, opt.purge_batch);
+        auto r = pg::Exec(tx, kPurgeSql, retention_s, opt.purge_batch);
         tx.commit();
         total += r.affected_rows();
         if (static_cast<int>(r.affected_rows()) < opt.purge_batch || stop) break;
@@ -544,7 +550,7 @@ struct OutboxRelay::Impl {
   bool SetBusy(bool value) {
     try {
       pqxx::nontransaction ntx(*conn);
-      ntx.exec_prepared("orderly_outbox_set_busy", value);
+      pg::Exec(ntx, kSetBusySql, value);
       busy = value;
       return true;
     } catch (const std::exception& e) {
@@ -649,8 +655,8 @@ struct OutboxRelay::Impl {
         pqxx::nontransaction ntx(*conn);
         // Nobody listens until the next leader first waits (migration 9104): writers stop
         // notifying. That leader claims before it waits, so it misses nothing.
-        ntx.exec(kClearStateSql);
-        ntx.exec_params(kUnlockSql, opt.service);
+        pg::Exec(ntx, kClearStateSql);
+        pg::Exec(ntx, kUnlockSql, opt.service);
       }
     } catch (...) {
     }
@@ -684,15 +690,9 @@ absl::StatusOr<int64_t> UnparkOutbox(pg::Pool& pool, const std::string& aggregat
   int64_t n = 0;
   auto s = pool.InTransaction([&](pqxx::transaction_base& tx) {
     // Back into the queue, flagged as failed before (the relay's held-back check reads those).
-    auto r = tx.exec_params(
-        "WITH unparked AS ("
-        "  UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = now() "
-        "  WHERE parked_at IS NOT NULL AND ($1 = '' OR aggregate_id = $1) RETURNING id) "
-        "INSERT INTO outbox_unpublished (id, failed) SELECT id, true FROM unparked "
-        "ON CONFLICT (id) DO UPDATE SET failed = true",
-        aggregate_id);
+    auto r = pg::Exec(tx, kUnpark, aggregate_id);
     n = r.affected_rows();
-    tx.exec("SELECT pg_notify('orderly_outbox', '')");
+    pg::Exec(tx, kNotifyRelay);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

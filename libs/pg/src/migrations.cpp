@@ -1,5 +1,7 @@
 #include "orderly/pg/migrations.hpp"
 
+#include "orderly/pg/query.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -10,15 +12,19 @@
 namespace orderly::pg {
 namespace {
 
-constexpr const char* kCreateTable =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version bigint PRIMARY KEY,"
-    " name text NOT NULL,"
-    " checksum text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now())";
-constexpr const char* kSelectApplied = "SELECT version, name, checksum FROM schema_migrations";
-constexpr const char* kInsertApplied =
-    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)";
+const Query kCreateTable{"pg.create_schema_migrations",
+                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         " version bigint PRIMARY KEY,"
+                         " name text NOT NULL,"
+                         " checksum text NOT NULL,"
+                         " applied_at timestamptz NOT NULL DEFAULT now())"};
+const Query kSelectApplied{"pg.applied_migrations",
+                           "SELECT version, name, checksum FROM schema_migrations"};
+const Query kInsertApplied{
+    "pg.record_migration",
+    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"};
+const Query kLock{"pg.migrations_lock", "SELECT pg_advisory_lock($1)"};
+const Query kUnlock{"pg.migrations_unlock", "SELECT pg_advisory_unlock($1)"};
 
 std::string Sha256Hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -54,13 +60,13 @@ absl::Status ApplyLocked(pqxx::connection& conn, const std::string& service,
                          const std::vector<Migration>& sorted) {
   {
     pqxx::work tx(conn);
-    tx.exec(kCreateTable);
+    ExecUnprepared(tx, kCreateTable);
     tx.commit();
   }
   std::map<int64_t, Applied> applied;
   {
     pqxx::read_transaction tx(conn);
-    for (const auto& row : tx.exec(kSelectApplied)) {
+    for (const auto& row : Exec(tx, kSelectApplied)) {
       applied[row[0].as<int64_t>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
     }
   }
@@ -77,8 +83,9 @@ absl::Status ApplyLocked(pqxx::connection& conn, const std::string& service,
     }
     try {
       pqxx::work tx(conn);
+      // A migration is a script of its own (DDL, functions), not a statement to prepare.
       tx.exec(m.sql);
-      tx.exec_params(kInsertApplied, m.version, m.name, checksum);
+      Exec(tx, kInsertApplied, m.version, m.name, checksum);
       tx.commit();
     } catch (...) {
       absl::Status s = StatusFromCurrentException();
@@ -108,7 +115,7 @@ absl::Status ApplyMigrations(Pool& pool, const std::string& service,
   return pool.WithConnection([&](pqxx::connection& conn) -> absl::Status {
     {
       pqxx::nontransaction ntx(conn);
-      ntx.exec_params("SELECT pg_advisory_lock($1)", key);
+      Exec(ntx, kLock, key);
     }
     absl::Status status;
     try {
@@ -118,7 +125,7 @@ absl::Status ApplyMigrations(Pool& pool, const std::string& service,
     }
     try {
       pqxx::nontransaction ntx(conn);
-      ntx.exec_params("SELECT pg_advisory_unlock($1)", key);
+      Exec(ntx, kUnlock, key);
     } catch (...) {
       // A dead connection already dropped the lock; WithConnection replaces it.
       if (status.ok()) status = StatusFromCurrentException();

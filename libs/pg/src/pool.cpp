@@ -130,9 +130,6 @@ struct Pool::Impl {
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Open() {
     try {
       auto conn = std::make_unique<pqxx::connection>(options.dsn);
-      // libpqxx 6 prepares lazily on first use, so statements may name tables that migrations
-      // have not created yet when the pool starts.
-      for (const auto& [name, sql] : options.prepared) conn->prepare(name, sql);
       return conn;
     } catch (...) {
       absl::Status s = StatusFromCurrentException();

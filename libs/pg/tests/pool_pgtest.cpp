@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "orderly/pg/pool.hpp"
+#include "orderly/pg/query.hpp"
 #include "orderly/testing/env.hpp"
 #include "orderly/testing/status_matchers.hpp"
 
@@ -16,6 +17,9 @@ using namespace std::chrono_literals;
 
 constexpr const char* kCreateCounters =
     "CREATE TABLE counters (id int PRIMARY KEY, n bigint NOT NULL CHECK (n >= 0))";
+
+// A named statement (the one way to run SQL): prepared on each connection at first use.
+const pg::Query kGetN{"test.get_n", "SELECT n FROM counters WHERE id = $1"};
 
 class PoolTest : public ::testing::Test {
  protected:
@@ -29,8 +33,6 @@ class PoolTest : public ::testing::Test {
     options.dsn = db_->dsn();
     options.size = size;
     options.acquire_timeout = acquire_timeout;
-    // Prepared before the table exists: libpqxx prepares lazily, on first use.
-    options.prepared = {{"get_n", "SELECT n FROM counters WHERE id = $1"}};
     auto pool = Pool::Create(options);
     EXPECT_TRUE(pool.ok()) << pool.status();
     return pool.ok() ? std::move(*pool) : nullptr;
@@ -46,7 +48,7 @@ class PoolTest : public ::testing::Test {
   absl::StatusOr<int64_t> ReadN(Pool& pool, int id) {
     int64_t n = -1;
     absl::Status s = pool.InTransaction([&](pqxx::transaction_base& tx) {
-      pqxx::result r = tx.exec_prepared("get_n", id);
+      pqxx::result r = pg::Exec(tx, kGetN, id);
       if (r.empty()) return absl::NotFoundError("no row");
       n = r[0][0].as<int64_t>();
       return absl::OkStatus();
@@ -234,7 +236,7 @@ TEST_F(PoolTest, TerminatedBackendIsReplaced) {
   auto after = pid_of_pooled();
   ORDERLY_ASSERT_OK(after);
   EXPECT_NE(*after, *before);
-  auto n = ReadN(*pool, 1);  // prepared statements exist on the replacement too
+  auto n = ReadN(*pool, 1);  // a named query is prepared again on the replacement
   ORDERLY_ASSERT_OK(n);
   EXPECT_EQ(*n, 5);
 }

@@ -53,7 +53,25 @@ std::string PgDsnFromConfig(const Config& c) {
 ServiceRuntime::ServiceRuntime(const Config& config, ServiceDefaults defaults)
     : config_(config), defaults_(std::move(defaults)) {}
 
-ServiceRuntime::~ServiceRuntime() = default;
+ServiceRuntime::~ServiceRuntime() {
+  // Everything that calls into the service's objects goes first (all stopped at drain already),
+  // then the objects, last owned first; the pool and Redis after them (members).
+  for (PeriodicTask* t : tasks_) t->Stop();
+  consumers_.clear();
+  relay_.reset();
+  host_.reset();
+  while (!owned_.empty()) owned_.pop_back();
+}
+
+PeriodicTask& ServiceRuntime::AddPeriodicTask(std::string name, PeriodicTaskOptions options,
+                                              PeriodicTask::Fn fn) {
+  PeriodicTask& task =
+      Own(std::make_unique<PeriodicTask>(std::move(name), options, std::move(fn)));
+  tasks_.push_back(&task);
+  host_->OnShutdown([&task] { task.Stop(); });
+  task.Start();
+  return task;
+}
 
 absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Create(
     const Config& config, const ServiceDefaults& defaults,

@@ -23,18 +23,6 @@ namespace {
 using namespace orderly;
 using namespace orderly::inventory;
 
-struct Inventory {
-  std::unique_ptr<PgStockRepository> repo;
-  std::unique_ptr<RedisPipeline> pipeline;
-  std::unique_ptr<RedisFlashSaleStore> store;
-  std::unique_ptr<ReservationManager> reservations;
-  std::unique_ptr<CatalogManager> catalog;
-  std::unique_ptr<FlashSaleManager> flash;
-  std::unique_ptr<InventoryGrpcService> service;
-  std::unique_ptr<OrderEventHandler> handler;
-  PeriodicTaskPtr sweeper;
-  PeriodicTaskPtr flash_worker;
-};
 
 void DefineOptions(Config& c) {
   c.Define("payment_window", "30m", "reservation hold when Reserve gives no expires_at");
@@ -55,7 +43,6 @@ void DefineOptions(Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  static Inventory inv;
   return runtime::RunService(
       argc, argv, {"inventory", 17052, 9102, "orderly_inventory"},
       pg::inventory_lib_migrations(), DefineOptions,
@@ -67,62 +54,56 @@ int main(int argc, char** argv) {
         ro.windows.flash_sale = c.GetDuration("flash_payment_window");
         ro.redis_breaker_open = c.GetDuration("redis_breaker");
 
-        inv.repo = std::make_unique<PgStockRepository>(rt.pool(), clock, c.Get("inventory_topic"));
+        auto& repo = rt.Own(
+            std::make_unique<PgStockRepository>(rt.pool(), clock, c.Get("inventory_topic")));
         // Flash-sale attempts share pipelined round trips on one connection of their own, sent by
         // whichever gRPC thread finds the pipeline idle (no hand-off thread to wake per batch).
-        inv.pipeline = std::make_unique<RedisPipeline>(rt.redis().options(), 512,
-                                                       /*caller_runs=*/true);
-        inv.store = std::make_unique<RedisFlashSaleStore>(rt.redis(), inv.pipeline.get());
-        inv.reservations =
-            std::make_unique<ReservationManager>(*inv.repo, inv.store.get(), clock, ro);
-        inv.catalog = std::make_unique<CatalogManager>(*inv.repo);
-        inv.flash =
-            std::make_unique<FlashSaleManager>(*inv.repo, *inv.store, *inv.reservations, clock);
+        auto& pipeline = rt.Own(std::make_unique<RedisPipeline>(rt.redis().options(), 512,
+                                                                /*caller_runs=*/true));
+        auto& store = rt.Own(std::make_unique<RedisFlashSaleStore>(rt.redis(), &pipeline));
+        auto& reservations =
+            rt.Own(std::make_unique<ReservationManager>(repo, &store, clock, ro));
+        auto& catalog = rt.Own(std::make_unique<CatalogManager>(repo));
+        auto& flash =
+            rt.Own(std::make_unique<FlashSaleManager>(repo, store, reservations, clock));
         // More workers than this only add contention on 2 cores (24 measured slower than 16).
         int workers = static_cast<int>(c.GetInt("reserve_workers"));
         if (workers <= 0) workers = static_cast<int>(c.GetInt("pg_pool_size"));
-        inv.service = std::make_unique<InventoryGrpcService>(*inv.catalog, *inv.reservations,
-                                                             inv.flash.get(), workers);
-        rt.host().AddService(inv.service.get());
+        rt.host().AddService(&rt.Own(
+            std::make_unique<InventoryGrpcService>(catalog, reservations, &flash, workers)));
 
         const int batch = static_cast<int>(c.GetInt("sweeper_batch"));
         // The backlog drains in batches, one transaction each, a full batch running the next.
-        inv.sweeper = std::make_unique<PeriodicTask>(
-            "expiry sweeper", PeriodicTaskOptions{.interval = c.GetDuration("sweeper_interval")},
-            [batch]() -> absl::StatusOr<bool> {
-              auto n = inv.reservations->ExpireDue(batch);
-              if (!n.ok()) return n.status();
-              return *n >= batch;
-            });
+        rt.AddPeriodicTask("expiry sweeper",
+                           PeriodicTaskOptions{.interval = c.GetDuration("sweeper_interval")},
+                           [&reservations, batch]() -> absl::StatusOr<bool> {
+                             auto n = reservations.ExpireDue(batch);
+                             if (!n.ok()) return n.status();
+                             return *n >= batch;
+                           });
         const auto drain_age = c.GetDuration("flash_drain_age");
-        inv.flash_worker = std::make_unique<PeriodicTask>(
-            "flash sale drain+reconcile",
-            PeriodicTaskOptions{.interval = c.GetDuration("flash_interval")},
-            [drain_age]() -> absl::StatusOr<bool> {
-              auto drained = inv.flash->DrainPending(drain_age);
-              auto reconciled = inv.flash->ReconcileAll(/*repair=*/true);
-              if (!drained.ok()) return drained.status();
-              if (!reconciled.ok()) return reconciled.status();
-              return false;
-            });
-        inv.sweeper->Start();
-        inv.flash_worker->Start();
+        rt.AddPeriodicTask("flash sale drain+reconcile",
+                           PeriodicTaskOptions{.interval = c.GetDuration("flash_interval")},
+                           [&flash, drain_age]() -> absl::StatusOr<bool> {
+                             auto drained = flash.DrainPending(drain_age);
+                             auto reconciled = flash.ReconcileAll(/*repair=*/true);
+                             if (!drained.ok()) return drained.status();
+                             if (!reconciled.ok()) return reconciled.status();
+                             return false;
+                           });
 
         if (c.GetBool("consumer_enabled")) {
-          inv.handler = std::make_unique<OrderEventHandler>(*inv.reservations, clock,
-                                                            c.Get("inventory_topic"));
+          auto& handler = rt.Own(std::make_unique<OrderEventHandler>(reservations, clock,
+                                                                     c.Get("inventory_topic")));
           events::ConsumerOptions co;
           co.name = c.Get("consumer_name");
           co.topics = {c.Get("order_topic")};
           co.brokers = rt.brokers();
-          rt.AddConsumer(co, [](pqxx::transaction_base& tx, const events::v1::EventEnvelope& ev) {
-            return inv.handler->Handle(tx, ev);
+          rt.AddConsumer(co, [&handler](pqxx::transaction_base& tx,
+                                        const events::v1::EventEnvelope& ev) {
+            return handler.Handle(tx, ev);
           });
         }
-        rt.host().OnShutdown([] {
-          inv.flash_worker->Stop();
-          inv.sweeper->Stop();
-        });
         return absl::OkStatus();
       });
 }

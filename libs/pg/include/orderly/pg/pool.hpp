@@ -22,8 +22,6 @@ struct PoolOptions {
   std::string dsn;  // "host=127.0.0.1 port=55432 dbname=orderly_inventory user=orderly"
   int size = 8;
   std::chrono::milliseconds acquire_timeout{5000};
-  // Statements prepared on every connection of the pool: {name, sql}.
-  std::vector<std::pair<std::string, std::string>> prepared;
 };
 
 struct TxOptions {

@@ -19,6 +19,7 @@
 #include <absl/status/statusor.h>
 
 #include "orderly/core/config.hpp"
+#include "orderly/core/periodic_task.hpp"
 #include "orderly/events/inbox_consumer.hpp"
 #include "orderly/events/relay.hpp"
 #include "orderly/pg/migrations.hpp"
@@ -58,6 +59,20 @@ class ServiceRuntime {
   // with POST /admin/dlq/replay?consumer=<name> on the HTTP port (scripts/dlq-replay).
   events::InboxConsumer& AddConsumer(events::ConsumerOptions options, events::EventHandler handler);
 
+  // Keeps a service's object (repository, manager, gRPC service, ...) alive for the runtime's
+  // life and returns it: objects are destroyed in reverse order of Own, after the host drained,
+  // consumers and tasks stopped, and before the pool and Redis go. No static globals in mains.
+  template <typename T>
+  T& Own(std::unique_ptr<T> object) {
+    T& ref = *object;
+    owned_.emplace_back(std::move(object));
+    return ref;
+  }
+
+  // A background task (libs/core PeriodicTask) that starts with the service and stops at drain.
+  PeriodicTask& AddPeriodicTask(std::string name, PeriodicTaskOptions options,
+                                PeriodicTask::Fn fn);
+
   // Starts the process: the outbox relay (unless relay_enabled=false), the host, and blocks until
   // SIGTERM/SIGINT; then drains and runs shutdown hooks. Returns the process exit code.
   int Run();
@@ -72,6 +87,8 @@ class ServiceRuntime {
   std::unique_ptr<server::ServiceHost> host_;
   events::OutboxRelayPtr relay_;
   std::vector<events::InboxConsumerPtr> consumers_;
+  std::vector<PeriodicTask*> tasks_;
+  std::vector<std::shared_ptr<void>> owned_;  // Own(): released last first in ~ServiceRuntime
 };
 
 // Standard main() body for a service: parse config, create the runtime, let `setup` register
