@@ -445,7 +445,8 @@ void HttpServer::Impl::Serve(int fd) {
     if (!http->Process(stream, last, closed_by_request)) break;
     // An error httplib answered itself (a chunked body over the limit, a bad chunk) leaves the
     // rest of the request unread: the connection cannot carry another one.
-    if (last || closed_by_request || t_turn.must_close || (!t_turn.routed && t_turn.status >= 400)) {
+    if (last || closed_by_request || t_turn.must_close ||
+        (!t_turn.routed && t_turn.status >= 400)) {
       break;
     }
   }

@@ -39,7 +39,8 @@ struct HttpServerOptions {
   // server, more on demand, up to max_connections.
   int workers = 4;
   size_t max_body_bytes = 1 << 20;     // larger is 413
-  size_t max_header_bytes = 16 << 10;  // request line + headers; larger (or a line over 8 KiB) is 431
+  // Request line + headers; larger, or one line over 8 KiB (httplib's own limit), is 431.
+  size_t max_header_bytes = 16 << 10;
   int max_connections = 256;           // further connections are closed at accept
   int idle_timeout_ms = 30000;         // idle keep-alive (or half-sent request) is closed after
 };
