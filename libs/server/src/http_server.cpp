@@ -38,6 +38,7 @@ constexpr int kStopPollMs = 100;  // how soon a connection waiting for bytes not
 // The Debian library is built with httplib's default limit per request or header line.
 constexpr size_t kMaxLineBytes = CPPHTTPLIB_HEADER_MAX_LENGTH;
 constexpr size_t kMaxRequestsPerConnection = 100000;
+constexpr size_t kCompactBytes = 64 << 10;
 
 // The methods httplib routes (it answers CONNECT, TRACE and PRI with 404 itself).
 const std::set<std::string, std::less<>> kRoutedMethods = {"GET",   "HEAD",   "POST",   "PUT",
@@ -201,8 +202,9 @@ class ConnectionStream final : public httplib::Stream {
       const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, kStopPollMs)));
       if (ready < 0 && errno != EINTR) return -2;
       if (ready <= 0) continue;
-      if (pos_ == buf_.size()) {
-        buf_.clear();
+      // Drop what httplib consumed, also under a client that never stops pipelining.
+      if (pos_ == buf_.size() || pos_ > kCompactBytes) {
+        buf_.erase(0, pos_);
         pos_ = 0;
       }
       char chunk[16384];
