@@ -19,15 +19,17 @@ TEST(MetricsTest, RendersExactText) {
   h.Observe(0.1);   // on the bound: counts in le="0.1"
   h.Observe(0.7);
   h.Observe(3);
+  // prometheus-cpp writes a histogram's _count and _sum before its buckets; the text format
+  // leaves the order of a family's lines free.
   const std::string expected =
       "# HELP orderly_latency_seconds Latency.\n"
       "# TYPE orderly_latency_seconds histogram\n"
+      "orderly_latency_seconds_count{method=\"A\"} 4\n"
+      "orderly_latency_seconds_sum{method=\"A\"} 3.85\n"
       "orderly_latency_seconds_bucket{method=\"A\",le=\"0.1\"} 2\n"
       "orderly_latency_seconds_bucket{method=\"A\",le=\"0.5\"} 2\n"
       "orderly_latency_seconds_bucket{method=\"A\",le=\"1\"} 3\n"
       "orderly_latency_seconds_bucket{method=\"A\",le=\"+Inf\"} 4\n"
-      "orderly_latency_seconds_sum{method=\"A\"} 3.85\n"
-      "orderly_latency_seconds_count{method=\"A\"} 4\n"
       "# HELP orderly_orders_created_total Orders created.\n"
       "# TYPE orderly_orders_created_total counter\n"
       "orderly_orders_created_total{channel=\"app\"} 3\n"

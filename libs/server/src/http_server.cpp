@@ -1,24 +1,25 @@
 #include "orderly/server/http_server.hpp"
 
-#include <fcntl.h>
-#include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <set>
-#include <unordered_map>
+#include <thread>
+#include <vector>
 
+#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 namespace orderly::server {
@@ -32,63 +33,40 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr uint64_t kListenerId = 0;
-constexpr uint64_t kWakeId = 1;
 constexpr int kWriteTimeoutMs = 5000;
-constexpr int kMaxRequestsPerTurn = 64;  // then yield the worker to other connections
+constexpr int kStopPollMs = 100;  // how soon a connection waiting for bytes notices Stop()
+// The Debian library is built with httplib's default limit per request or header line.
+constexpr size_t kMaxLineBytes = CPPHTTPLIB_HEADER_MAX_LENGTH;
+constexpr size_t kMaxRequestsPerConnection = 100000;
+constexpr size_t kCompactBytes = 64 << 10;
+
+// The methods httplib routes (it answers CONNECT, TRACE and PRI with 404 itself).
+const std::set<std::string, std::less<>> kRoutedMethods = {"GET",   "HEAD",   "POST",   "PUT",
+                                                           "PATCH", "DELETE", "OPTIONS"};
 
 std::string_view Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
     case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
     case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status < 400 ? "OK" : "Error";
+    default: return "Error";
   }
-}
-
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
 }
 
 bool IsToken(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (!IsTokenChar(c)) return false;
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && (c == '\0' || std::strchr("!#$%&'*+-.^_`|~", c) == nullptr)) return false;
   }
   return true;
 }
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 std::string ToLower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = Lower(c);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-bool ContainsToken(std::string_view value, std::string_view token) {
-  return ToLower(value).find(token) != std::string::npos;
 }
 
 std::string_view Trim(std::string_view s) {
@@ -97,37 +75,7 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// A request line is METHOD SP target SP HTTP/1.x; anything else is not HTTP we speak.
-bool ParseRequestLine(std::string_view line, HttpRequest* req, bool* http10) {
-  const size_t sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos) return false;
-  const size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
-    return false;
-  }
-  const std::string_view method = line.substr(0, sp1);
-  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = line.substr(sp2 + 1);
-  if (!IsToken(method) || target.empty() || target.front() != '/') return false;
-  for (char c : target) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
-  }
-  if (version == "HTTP/1.1") {
-    *http10 = false;
-  } else if (version == "HTTP/1.0") {
-    *http10 = true;
-  } else {
-    return false;
-  }
-  req->method = std::string(method);
-  const size_t q = target.find('?');
-  req->path = std::string(target.substr(0, q));
-  req->query = q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
-  return true;
-}
-
-// Bytes that never start or fill a request line: the peer is not talking HTTP.
-bool HasBinaryGarbage(std::string_view s) {
+bool HasControlBytes(std::string_view s) {
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
     if ((u < 0x20 && c != '\r' && c != '\n' && c != '\t') || u == 0x7f) return true;
@@ -135,111 +83,284 @@ bool HasBinaryGarbage(std::string_view s) {
   return false;
 }
 
-enum class ParseOutcome { kIncomplete, kRequest, kError };
-
-struct ParseResult {
-  ParseOutcome outcome = ParseOutcome::kIncomplete;
-  size_t consumed = 0;
+// The verdict on the request head at the front of a connection's buffer.
+struct HeadCheck {
+  enum Outcome { kIncomplete, kOk, kReject } outcome = kIncomplete;
+  int status = 400;
+  std::string message;
   bool keep_alive = true;
-  int error_status = 400;
-  std::string error_message;
 };
 
-ParseResult ParseRequest(std::string_view in, const HttpServerOptions& opts, HttpRequest* req) {
-  ParseResult r;
-  auto fail = [&r](int status, std::string msg) {
-    r.outcome = ParseOutcome::kError;
-    r.error_status = status;
-    r.error_message = std::move(msg);
-    r.keep_alive = false;
+// httplib 0.11 is lenient where leniency lets a request be framed two ways (a header line without
+// a colon is dropped, the first of two Content-Lengths wins, "-1" wraps around), and it waits for a
+// line end that binary garbage never sends. So the head is checked here first, as strictly as
+// RFC 9112 allows; what passes, httplib parses.
+HeadCheck CheckHead(std::string_view in, const HttpServerOptions& opts) {
+  HeadCheck r;
+  auto reject = [&r](int status, std::string message) {
+    r.outcome = HeadCheck::kReject;
+    r.status = status;
+    r.message = std::move(message);
     return r;
   };
-  const size_t line_end = in.find("\r\n");
-  if (line_end == std::string_view::npos) {
-    if (HasBinaryGarbage(in.substr(0, std::min(in.size(), opts.max_header_bytes)))) {
-      return fail(400, "malformed request line");
-    }
-    if (in.size() > opts.max_header_bytes) return fail(431, "request line too long");
+  const size_t head_end = in.find("\r\n\r\n");
+  const std::string_view seen = in.substr(0, std::min(in.size(), opts.max_header_bytes));
+  if (head_end == std::string_view::npos) {
+    if (HasControlBytes(seen)) return reject(400, "malformed request");
+    if (in.size() > opts.max_header_bytes) return reject(431, "request headers too large");
     return r;
   }
-  bool http10 = false;
-  if (!ParseRequestLine(in.substr(0, line_end), req, &http10)) {
-    return fail(400, "malformed request line");
-  }
-  const size_t header_end = in.find("\r\n\r\n", line_end);
-  if (header_end == std::string_view::npos || header_end + 4 > opts.max_header_bytes) {
-    if (in.size() > opts.max_header_bytes) return fail(431, "request headers too large");
-    if (HasBinaryGarbage(in.substr(line_end))) return fail(400, "malformed header");
-    return r;
-  }
-  req->headers.clear();
-  size_t pos = line_end + 2;
-  while (pos < header_end) {
+  if (head_end + 4 > opts.max_header_bytes) return reject(431, "request headers too large");
+  std::vector<std::string_view> lines;
+  for (size_t pos = 0; pos < head_end;) {
     const size_t eol = in.find("\r\n", pos);
-    const std::string_view line = in.substr(pos, eol - pos);
+    lines.push_back(in.substr(pos, eol - pos));
     pos = eol + 2;
-    const size_t colon = line.find(':');
+  }
+  // Request line: METHOD SP origin-form SP HTTP/1.x.
+  const std::string_view line = lines.front();
+  if (line.size() > kMaxLineBytes) return reject(431, "request line too long");
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
+    return reject(400, "malformed request line");
+  }
+  const std::string_view method = line.substr(0, sp1);
+  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  if (!IsToken(method) || target.empty() || target.front() != '/' || HasControlBytes(target) ||
+      target.find_first_of(" \t\r\n") != std::string_view::npos ||
+      (version != "HTTP/1.1" && version != "HTTP/1.0")) {
+    return reject(400, "malformed request line");
+  }
+  std::map<std::string, std::string> headers;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string_view h = lines[i];
+    if (h.size() > kMaxLineBytes) return reject(431, "request header too long");
+    const size_t colon = h.find(':');
     // No obsolete line folding, no space before the colon (request smuggling vectors).
-    if (colon == std::string_view::npos || !IsToken(line.substr(0, colon))) {
-      return fail(400, "malformed header");
+    if (colon == std::string_view::npos || !IsToken(h.substr(0, colon))) {
+      return reject(400, "malformed header");
     }
-    const std::string_view value = Trim(line.substr(colon + 1));
-    for (char c : value) {
-      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
-        return fail(400, "malformed header value");
-      }
+    const std::string_view value = Trim(h.substr(colon + 1));
+    if (HasControlBytes(value) || value.find_first_of("\r\n") != std::string_view::npos) {
+      return reject(400, "malformed header value");
     }
-    std::string name = ToLower(line.substr(0, colon));
-    auto [it, inserted] = req->headers.emplace(std::move(name), std::string(value));
+    auto [it, inserted] = headers.emplace(ToLower(h.substr(0, colon)), std::string(value));
     if (!inserted) {
-      if (it->first == "content-length") {
-        if (it->second != value) return fail(400, "conflicting content-length");
-      } else {
-        it->second.append(", ").append(value);
+      if (it->first == "content-length" || it->first == "transfer-encoding") {
+        return reject(400, "repeated " + it->first);
       }
+      it->second.append(", ").append(value);
     }
   }
-  if (req->headers.count("transfer-encoding") > 0) {
-    return fail(501, "transfer-encoding is not supported; send content-length");
+  if (kRoutedMethods.count(method) == 0) return reject(501, "method not implemented");
+  const auto te = headers.find("transfer-encoding");
+  const auto cl = headers.find("content-length");
+  if (te != headers.end()) {
+    // httplib reads a GET's or an OPTIONS' body whole, without a limit; they need none.
+    if (method == "GET" || method == "HEAD" || method == "OPTIONS") {
+      return reject(400, "no chunked body on " + std::string(method));
+    }
+    // httplib decodes chunked and nothing else; both headers at once is how smuggling starts.
+    if (ToLower(te->second) != "chunked") return reject(501, "only chunked transfer-encoding");
+    if (cl != headers.end()) return reject(400, "content-length with transfer-encoding");
   }
-  size_t content_length = 0;
-  if (auto it = req->headers.find("content-length"); it != req->headers.end()) {
-    const std::string& v = it->second;
+  if (cl != headers.end()) {
+    const std::string& v = cl->second;
     if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
-      return fail(400, "bad content-length");
+      return reject(400, "bad content-length");
     }
-    content_length = std::stoull(v);
-    if (content_length > opts.max_body_bytes) return fail(413, "request body too large");
+    if (std::stoull(v) > opts.max_body_bytes) return reject(413, "request body too large");
   }
-  const size_t body_start = header_end + 4;
-  if (in.size() - body_start < content_length) return r;  // wait for the rest of the body
-  req->body.assign(in.data() + body_start, content_length);
-  const std::string connection = req->Header("connection");
-  r.keep_alive = http10 ? ContainsToken(connection, "keep-alive") : !ContainsToken(connection, "close");
-  r.outcome = ParseOutcome::kRequest;
-  r.consumed = body_start + content_length;
+  const std::string connection = headers.count("connection") ? ToLower(headers["connection"]) : "";
+  r.keep_alive = version == "HTTP/1.0" ? connection.find("keep-alive") != std::string::npos
+                                       : connection.find("close") == std::string::npos;
+  r.outcome = HeadCheck::kOk;
   return r;
 }
 
-bool SafeHeader(const std::string& s) { return s.find_first_of("\r\n") == std::string::npos; }
+// A connection's socket as httplib reads and writes it, buffered so that the head can be checked
+// before httplib parses it, and pipelined requests stay in order.
+class ConnectionStream final : public httplib::Stream {
+ public:
+  ConnectionStream(int fd, int read_timeout_ms, const std::atomic<bool>& stopping)
+      : fd_(fd), read_timeout_ms_(read_timeout_ms), stopping_(stopping) {}
 
-void AppendResponse(const HttpResponse& resp, bool keep_alive, bool head, std::string* out) {
-  out->append("HTTP/1.1 ").append(std::to_string(resp.status)).append(" ");
-  out->append(Reason(resp.status)).append("\r\n");
-  if (!resp.content_type.empty() && SafeHeader(resp.content_type)) {
-    out->append("Content-Type: ").append(resp.content_type).append("\r\n");
-  }
-  out->append("Content-Length: ").append(std::to_string(resp.body.size())).append("\r\n");
-  for (const auto& [k, v] : resp.headers) {
-    const std::string lk = ToLower(k);
-    if (lk == "content-length" || lk == "connection" || lk == "content-type" || !IsToken(k) ||
-        !SafeHeader(v)) {
-      continue;
+  std::string_view Buffered() const { return std::string_view(buf_).substr(pos_); }
+
+  // Waits up to timeout_ms (less if the server stops) for more bytes: 1 read, 0 the peer closed,
+  // -1 nothing came, -2 a socket error or Stop().
+  int Fill(int timeout_ms) {
+    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+    while (true) {
+      if (stopping_.load()) return -2;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - SteadyClock::now()).count();
+      if (left <= 0) return -1;
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, kStopPollMs)));
+      if (ready < 0 && errno != EINTR) return -2;
+      if (ready <= 0) continue;
+      // Drop what httplib consumed, also under a client that never stops pipelining.
+      if (pos_ == buf_.size() || pos_ > kCompactBytes) {
+        buf_.erase(0, pos_);
+        pos_ = 0;
+      }
+      char chunk[16384];
+      const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+      if (n > 0) {
+        buf_.append(chunk, static_cast<size_t>(n));
+        return 1;
+      }
+      if (n == 0) return 0;
+      if (errno != EINTR && errno != EAGAIN) return -2;
     }
-    out->append(k).append(": ").append(v).append("\r\n");
   }
-  out->append(keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
-  if (!head) out->append(resp.body);
+
+  bool is_readable() const override {
+    if (pos_ < buf_.size()) return true;
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, read_timeout_ms_) > 0;
+  }
+
+  bool is_writable() const override {
+    pollfd p{fd_, POLLOUT, 0};
+    return poll(&p, 1, kWriteTimeoutMs) > 0;
+  }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (pos_ == buf_.size()) {
+      const int got = Fill(read_timeout_ms_);
+      if (got <= 0) return got == 0 ? 0 : -1;
+    }
+    const size_t n = std::min(size, buf_.size() - pos_);
+    std::memcpy(ptr, buf_.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    size_t off = 0;
+    while (off < size) {
+      const ssize_t n = send(fd_, ptr + off, size - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && is_writable()) {
+        continue;
+      } else {
+        return -1;
+      }
+    }
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) Describe(addr, ip, port);
+  }
+
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) Describe(addr, ip, port);
+  }
+
+  ::socket_t socket() const override { return fd_; }
+
+ private:
+  static void Describe(const sockaddr_storage& addr, std::string& ip, int& port) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (addr.ss_family == AF_INET6) {
+      const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+      inet_ntop(AF_INET6, &a.sin6_addr, text, sizeof(text));
+      port = ntohs(a.sin6_port);
+    } else {
+      const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+      inet_ntop(AF_INET, &a.sin_addr, text, sizeof(text));
+      port = ntohs(a.sin_port);
+    }
+    ip = text;
+  }
+
+  const int fd_;
+  const int read_timeout_ms_;
+  const std::atomic<bool>& stopping_;
+  std::string buf_;
+  size_t pos_ = 0;
+};
+
+// httplib's ThreadPool has a fixed size, and a connection holds its thread while idle: with two
+// threads, two idle keep-alive clients would starve everyone else. This pool starts threads as
+// connections arrive, up to a cap (the connection cap closes what exceeds it at once).
+class ConnectionThreads final : public httplib::TaskQueue {
+ public:
+  ConnectionThreads(size_t initial, size_t max) : max_(std::max<size_t>(1, max)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (threads_.size() < std::min(initial, max_)) threads_.emplace_back([this] { Run(); });
+  }
+
+  void enqueue(std::function<void()> fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(fn));
+    if (jobs_.size() > idle_ && threads_.size() < max_) threads_.emplace_back([this] { Run(); });
+    cv_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      shutdown_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();  // enqueue() is over: httplib's accept loop has ended
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      ++idle_;
+      cv_.wait(lock, [this] { return shutdown_ || !jobs_.empty(); });
+      --idle_;
+      if (jobs_.empty()) return;  // shutting down, and every accepted connection was served
+      std::function<void()> fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+  const size_t max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  bool shutdown_ = false;
+};
+
+// What the connection loop and the route handler share about the request being served; both run
+// on the connection's thread.
+struct Turn {
+  bool keep_alive = true;
+  bool must_close = false;  // the body could not be read to its end
+  bool routed = false;      // our dispatch answered; otherwise httplib did
+  int status = 0;
+};
+thread_local Turn t_turn;
+
+void WriteReject(httplib::Stream& out, int status, const std::string& message) {
+  const std::string body = message + "\n";
+  const std::string response = "HTTP/1.1 " + std::to_string(status) + " " +
+                               std::string(Reason(status)) +
+                               "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  out.write(response.data(), response.size());
 }
 
 HttpResponse TextResponse(int status, std::string body) {
@@ -253,275 +374,180 @@ HttpResponse TextResponse(int status, std::string body) {
 }  // namespace
 
 struct HttpServer::Impl {
-  struct Conn {
-    uint64_t id = 0;
-    int fd = -1;
-    std::string in;
-    SteadyClock::time_point last_active;
-    bool busy = false;
+  // httplib's server with its connection handling replaced (the head check, the caps and the
+  // timeouts above); parsing, bodies, responses and the accept loop stay the library's.
+  class Library final : public httplib::Server {
+   public:
+    explicit Library(Impl& impl) : impl_(impl) {}
+    bool Process(httplib::Stream& s, bool close_connection, bool& connection_closed) {
+      return process_request(s, close_connection, connection_closed, nullptr);
+    }
+    // httplib listens with a backlog of 5; a burst of connections would wait for SYN retries.
+    void WidenBacklog() { ::listen(svr_sock_, SOMAXCONN); }
+
+   private:
+    bool process_and_close_socket(::socket_t sock) override {
+      impl_.Serve(sock);
+      return true;
+    }
+    Impl& impl_;
   };
-  using ConnPtr = std::shared_ptr<Conn>;
+
+  struct PrefixRoute {
+    std::string method;
+    std::string prefix;
+    HttpHandler handler;
+  };
 
   explicit Impl(HttpServerOptions o) : opts(std::move(o)) {}
 
+  void Serve(int fd);
+  // Reads the body through httplib, within max_body_bytes also when it comes chunked (httplib 0.11
+  // has no limit of its own there), then dispatches.
+  void ReadAndDispatch(const httplib::Request& in, httplib::Response& out,
+                       const httplib::ContentReader& reader);
+  void Dispatch(const httplib::Request& in, std::string body, httplib::Response& out);
+  HttpResponse Route(const HttpRequest& req);
+  const HttpHandler* Find(const std::string& method, const std::string& path) const;
+
   HttpServerOptions opts;
-  std::map<std::pair<std::string, std::string>, HttpHandler> handlers;  // (method, path)
-  std::map<std::string, std::set<std::string>> methods_by_path;
-
-  int listen_fd = -1;
-  int epoll_fd = -1;
-  int wake_fd = -1;
+  std::map<std::pair<std::string, std::string>, HttpHandler> exact;  // (method, path)
+  std::vector<PrefixRoute> prefixes;
+  std::unique_ptr<Library> http;
+  std::thread listener;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> open_connections{0};
   bool started = false;
-
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  uint64_t next_id = 2;
-  std::unordered_map<uint64_t, ConnPtr> conns;
-  std::deque<ConnPtr> ready;
-
-  std::thread poller;
-  std::vector<std::thread> workers;
-
-  absl::Status Listen(int* port_out);
-  void PollLoop();
-  void AcceptAll();
-  void SweepIdle();
-  void WorkerLoop();
-  bool Serve(Conn& c);
-  bool WriteAll(int fd, const std::string& data);
-  HttpResponse Dispatch(const HttpRequest& req);
-  void CloseLocked(const ConnPtr& c);
-  void Rearm(const Conn& c);
 };
 
-absl::Status HttpServer::Impl::Listen(int* port_out) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const std::string port = std::to_string(opts.port);
-  const int gai = getaddrinfo(opts.host.empty() ? nullptr : opts.host.c_str(), port.c_str(),
-                              &hints, &res);
-  if (gai != 0) {
-    return absl::InvalidArgumentError("http: cannot resolve " + opts.host + ": " + gai_strerror(gai));
+void HttpServer::Impl::Serve(int fd) {
+  if (open_connections.fetch_add(1) >= opts.max_connections) {
+    open_connections.fetch_sub(1);
+    close(fd);
+    return;
   }
-  std::string last_error = "no address";
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      last_error = std::strerror(errno);
-      continue;
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ConnectionStream stream(fd, opts.idle_timeout_ms, stopping);
+  for (size_t served = 0; served < kMaxRequestsPerConnection && !stopping.load(); ++served) {
+    HeadCheck head = CheckHead(stream.Buffered(), opts);
+    while (head.outcome == HeadCheck::kIncomplete) {
+      // Idle keep-alive and a half-sent head get the same time between bytes.
+      if (stream.Fill(opts.idle_timeout_ms) <= 0) break;
+      head = CheckHead(stream.Buffered(), opts);
     }
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-      last_error = std::strerror(errno);
-      close(fd);
-      continue;
-    }
-    sockaddr_storage bound{};
-    socklen_t len = sizeof(bound);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-    *port_out = bound.ss_family == AF_INET6
-                    ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                    : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    listen_fd = fd;
-    break;
-  }
-  freeaddrinfo(res);
-  if (listen_fd < 0) {
-    return absl::UnavailableError("http: cannot listen on " + opts.host + ":" + port + ": " +
-                                  last_error);
-  }
-  return absl::OkStatus();
-}
-
-void HttpServer::Impl::PollLoop() {
-  epoll_event events[64];
-  auto next_sweep = SteadyClock::now() + std::chrono::seconds(1);
-  while (true) {
-    const int n = epoll_wait(epoll_fd, events, 64, 500);
-    if (n < 0 && errno != EINTR) {
-      spdlog::error("http: epoll_wait failed: {}", std::strerror(errno));
-      return;
-    }
-    for (int i = 0; i < n; ++i) {
-      const uint64_t id = events[i].data.u64;
-      if (id == kWakeId) return;
-      if (id == kListenerId) {
-        AcceptAll();
-        continue;
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      auto it = conns.find(id);
-      if (it == conns.end() || it->second->busy) continue;
-      it->second->busy = true;
-      ready.push_back(it->second);
-      cv.notify_one();
-    }
-    if (SteadyClock::now() >= next_sweep) {
-      SweepIdle();
-      next_sweep = SteadyClock::now() + std::chrono::seconds(1);
-    }
-  }
-}
-
-void HttpServer::Impl::AcceptAll() {
-  while (true) {
-    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE) {
-        // Out of descriptors: back off instead of spinning on a listener that stays readable.
-        spdlog::warn("http: accept: {}", std::strerror(errno));
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      return;
-    }
-    std::lock_guard<std::mutex> lock(mu);
-    if (static_cast<int>(conns.size()) >= opts.max_connections) {
-      close(fd);
-      continue;
-    }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto c = std::make_shared<Conn>();
-    c->id = next_id++;
-    c->fd = fd;
-    c->last_active = SteadyClock::now();
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-    ev.data.u64 = c->id;
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      close(fd);
-      continue;
-    }
-    conns.emplace(c->id, std::move(c));
-  }
-}
-
-void HttpServer::Impl::SweepIdle() {
-  const auto cutoff = SteadyClock::now() - std::chrono::milliseconds(opts.idle_timeout_ms);
-  std::lock_guard<std::mutex> lock(mu);
-  std::vector<ConnPtr> idle;
-  for (const auto& [id, c] : conns) {
-    if (!c->busy && c->last_active < cutoff) idle.push_back(c);
-  }
-  for (const auto& c : idle) CloseLocked(c);
-}
-
-void HttpServer::Impl::CloseLocked(const ConnPtr& c) {
-  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c->fd, nullptr);
-  close(c->fd);
-  conns.erase(c->id);
-}
-
-void HttpServer::Impl::Rearm(const Conn& c) {
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-  ev.data.u64 = c.id;
-  epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &ev);
-}
-
-void HttpServer::Impl::WorkerLoop() {
-  while (true) {
-    ConnPtr c;
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [this] { return stopping || !ready.empty(); });
-      if (stopping) return;
-      c = std::move(ready.front());
-      ready.pop_front();
-    }
-    const bool keep = Serve(*c);
-    std::lock_guard<std::mutex> lock(mu);
-    if (!keep || stopping) {
-      CloseLocked(c);
-    } else {
-      c->busy = false;
-      c->last_active = SteadyClock::now();
-      Rearm(*c);  // level-triggered: fires at once if more bytes already arrived
-    }
-  }
-}
-
-bool HttpServer::Impl::WriteAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (poll(&p, 1, kWriteTimeoutMs) <= 0) return false;
-      continue;
-    }
-    return false;
-  }
-  return true;
-}
-
-// Reads what has arrived, answers every complete request in it, and says whether the connection
-// stays open.
-bool HttpServer::Impl::Serve(Conn& c) {
-  const size_t read_cap = opts.max_header_bytes + opts.max_body_bytes + 4096;
-  bool peer_closed = false;
-  char buf[16384];
-  while (c.in.size() <= read_cap) {
-    const ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
-    if (n > 0) {
-      c.in.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n == 0) {
-      peer_closed = true;
+    if (head.outcome == HeadCheck::kIncomplete) break;
+    if (head.outcome == HeadCheck::kReject) {
+      WriteReject(stream, head.status, head.message);
       break;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    return false;
-  }
-
-  std::string out;
-  size_t offset = 0;
-  bool keep_alive = true;
-  for (int handled = 0; handled < kMaxRequestsPerTurn && keep_alive; ++handled) {
-    HttpRequest req;
-    ParseResult r = ParseRequest(std::string_view(c.in).substr(offset), opts, &req);
-    if (r.outcome == ParseOutcome::kIncomplete) break;
-    if (r.outcome == ParseOutcome::kError) {
-      AppendResponse(TextResponse(r.error_status, r.error_message), false, false, &out);
-      keep_alive = false;
+    const bool last = !head.keep_alive || served + 1 == kMaxRequestsPerConnection;
+    t_turn = Turn{.keep_alive = !last};
+    bool closed_by_request = false;
+    if (!http->Process(stream, last, closed_by_request)) break;
+    // An error httplib answered itself (a chunked body over the limit, a bad chunk) leaves the
+    // rest of the request unread: the connection cannot carry another one.
+    if (last || closed_by_request || t_turn.must_close ||
+        (!t_turn.routed && t_turn.status >= 400)) {
       break;
     }
-    offset += r.consumed;
-    keep_alive = r.keep_alive;
-    AppendResponse(Dispatch(req), keep_alive, req.method == "HEAD", &out);
   }
-  c.in.erase(0, offset);
-  if (!out.empty() && !WriteAll(c.fd, out)) return false;
-  return keep_alive && !peer_closed;
+  shutdown(fd, SHUT_RDWR);
+  close(fd);
+  open_connections.fetch_sub(1);
 }
 
-HttpResponse HttpServer::Impl::Dispatch(const HttpRequest& req) {
-  auto it = handlers.find({req.method, req.path});
-  if (it == handlers.end() && req.method == "HEAD") it = handlers.find({"GET", req.path});
-  if (it == handlers.end()) {
-    auto m = methods_by_path.find(req.path);
-    if (m == methods_by_path.end()) return TextResponse(404, "not found");
+void HttpServer::Impl::ReadAndDispatch(const httplib::Request& in, httplib::Response& out,
+                                       const httplib::ContentReader& reader) {
+  std::string body;
+  bool too_large = false;
+  const bool read = reader([&](const char* data, size_t n) {
+    if (body.size() + n > opts.max_body_bytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (!read) {
+    t_turn.routed = true;
+    t_turn.must_close = true;
+    out.status = too_large ? 413 : 400;
+    out.set_header("Connection", "close");
+    out.set_content(too_large ? "request body too large\n" : "malformed request body\n",
+                    "text/plain; charset=utf-8");
+    return;
+  }
+  Dispatch(in, std::move(body), out);
+}
+
+void HttpServer::Impl::Dispatch(const httplib::Request& in, std::string body,
+                                httplib::Response& out) {
+  t_turn.routed = true;
+  HttpRequest req;
+  req.method = in.method;
+  const size_t q = in.target.find('?');
+  req.path = in.target.substr(0, q);
+  if (q != std::string::npos) req.query = in.target.substr(q + 1);
+  for (const auto& [name, value] : in.headers) {
+    // httplib adds the peer's and our address as pseudo headers.
+    if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" ||
+        name == "LOCAL_PORT") {
+      continue;
+    }
+    auto [it, inserted] = req.headers.emplace(ToLower(name), value);
+    if (!inserted) it->second.append(", ").append(value);
+  }
+  req.body = std::move(body);
+
+  HttpResponse r = Route(req);
+  out.status = r.status;
+  if (!r.content_type.empty()) out.set_header("Content-Type", r.content_type);
+  for (const auto& [name, value] : r.headers) {
+    const std::string lower = ToLower(name);
+    if (lower == "content-length" || lower == "connection" || lower == "content-type" ||
+        lower == "transfer-encoding" || !IsToken(name)) {
+      continue;
+    }
+    out.set_header(name, value);  // httplib drops values carrying CR or LF
+  }
+  if (t_turn.keep_alive) out.set_header("Connection", "keep-alive");
+  out.body = std::move(r.body);
+}
+
+const HttpHandler* HttpServer::Impl::Find(const std::string& method,
+                                          const std::string& path) const {
+  if (auto it = exact.find({method, path}); it != exact.end()) return &it->second;
+  const PrefixRoute* best = nullptr;
+  for (const PrefixRoute& p : prefixes) {
+    if (p.method == method && path.starts_with(p.prefix) &&
+        (best == nullptr || p.prefix.size() > best->prefix.size())) {
+      best = &p;
+    }
+  }
+  return best == nullptr ? nullptr : &best->handler;
+}
+
+HttpResponse HttpServer::Impl::Route(const HttpRequest& req) {
+  const HttpHandler* handler = Find(req.method, req.path);
+  if (handler == nullptr && req.method == "HEAD") handler = Find("GET", req.path);
+  if (handler == nullptr) {
+    std::set<std::string> allowed;
+    for (const auto& [key, h] : exact) {
+      if (key.second == req.path) allowed.insert(key.first);
+    }
+    for (const PrefixRoute& p : prefixes) {
+      if (req.path.starts_with(p.prefix)) allowed.insert(p.method);
+    }
+    if (allowed.empty()) return TextResponse(404, "not found");
     HttpResponse r = TextResponse(405, "method not allowed");
     std::string allow;
-    for (const auto& method : m->second) allow += (allow.empty() ? "" : ", ") + method;
+    for (const auto& method : allowed) allow += (allow.empty() ? "" : ", ") + method;
     r.headers["Allow"] = allow;
     return r;
   }
   try {
-    return it->second(req);
+    return (*handler)(req);
   } catch (const std::exception& e) {
     spdlog::error("http: handler {} {} threw: {}", req.method, req.path, e.what());
   } catch (...) {
@@ -536,35 +562,69 @@ HttpServer::HttpServer(HttpServerOptions options)
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
-  impl_->handlers[{method, path}] = std::move(handler);
-  impl_->methods_by_path[path].insert(method);
+  impl_->exact[{method, path}] = std::move(handler);
+}
+
+void HttpServer::HandlePrefix(const std::string& method, const std::string& prefix,
+                              HttpHandler handler) {
+  impl_->prefixes.push_back({method, prefix, std::move(handler)});
 }
 
 absl::Status HttpServer::Start() {
   Impl& m = *impl_;
   if (m.started) return absl::FailedPreconditionError("http server already started");
-  if (absl::Status s = m.Listen(&port_); !s.ok()) return s;
-  m.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  m.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (m.epoll_fd < 0 || m.wake_fd < 0) {
-    const std::string err = std::strerror(errno);
-    if (m.epoll_fd >= 0) close(m.epoll_fd);
-    if (m.wake_fd >= 0) close(m.wake_fd);
-    close(m.listen_fd);
-    m.epoll_fd = m.wake_fd = m.listen_fd = -1;
-    return absl::InternalError("http: " + err);
+  m.stopping.store(false);
+  m.http = std::make_unique<Impl::Library>(m);
+  httplib::Server& http = *m.http;
+  const HttpServerOptions& o = m.opts;
+  http.new_task_queue = [&o] {
+    return new ConnectionThreads(static_cast<size_t>(std::max(1, o.workers)),
+                                 static_cast<size_t>(std::max(1, o.max_connections)) + 1);
+  };
+  // httplib's default adds SO_REUSEPORT, which would let a second instance share the port.
+  http.set_socket_options([](::socket_t sock) {
+    const int one = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  });
+  http.set_payload_max_length(o.max_body_bytes);
+  http.set_read_timeout(std::chrono::milliseconds(o.idle_timeout_ms));
+  http.set_write_timeout(std::chrono::milliseconds(kWriteTimeoutMs));
+  // Only advertised in the Keep-Alive header: the connection loop above enforces both.
+  http.set_keep_alive_timeout(std::max(1, o.idle_timeout_ms / 1000));
+  http.set_keep_alive_max_count(kMaxRequestsPerConnection);
+  http.set_logger([](const httplib::Request&, const httplib::Response& res) {
+    t_turn.status = res.status;
+  });
+  // Every path to one dispatch, which routes by itself (exact, prefix, 404, 405 + Allow).
+  const auto dispatch = [&m](const httplib::Request& in, httplib::Response& out) {
+    m.Dispatch(in, in.body, out);  // a Content-Length body, within the limit by CheckHead
+  };
+  const auto read_and_dispatch = [&m](const httplib::Request& in, httplib::Response& out,
+                                      const httplib::ContentReader& reader) {
+    m.ReadAndDispatch(in, out, reader);
+  };
+  http.Get(".*", dispatch);  // HEAD comes here too
+  http.Options(".*", dispatch);
+  http.Post(".*", read_and_dispatch);
+  http.Put(".*", read_and_dispatch);
+  http.Patch(".*", read_and_dispatch);
+  http.Delete(".*", read_and_dispatch);
+
+  const int port = o.port == 0 ? m.http->bind_to_any_port(o.host)
+                               : (m.http->bind_to_port(o.host, o.port) ? o.port : -1);
+  if (port <= 0) {
+    m.http.reset();
+    return absl::UnavailableError("http: cannot listen on " + o.host + ":" +
+                                  std::to_string(o.port));
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kListenerId;
-  epoll_ctl(m.epoll_fd, EPOLL_CTL_ADD, m.listen_fd, &ev);
-  ev.data.u64 = kWakeId;
-  epoll_ctl(m.epoll_fd, EPOLL_CTL_ADD, m.wake_fd, &ev);
-  m.stopping = false;
+  m.http->WidenBacklog();
+  port_ = port;
+  m.listener = std::thread([&m] { m.http->listen_after_bind(); });
+  // Stop() can only stop a server whose accept loop runs.
+  for (int i = 0; i < 5000 && !m.http->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   m.started = true;
-  m.poller = std::thread([&m] { m.PollLoop(); });
-  const int workers = std::max(1, m.opts.workers);
-  for (int i = 0; i < workers; ++i) m.workers.emplace_back([&m] { m.WorkerLoop(); });
   return absl::OkStatus();
 }
 
@@ -572,79 +632,20 @@ void HttpServer::Stop() {
   Impl& m = *impl_;
   if (!m.started) return;
   m.started = false;
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = write(m.wake_fd, &one, sizeof(one));
-  if (m.poller.joinable()) m.poller.join();
-  close(m.listen_fd);  // new connections are refused from here on
-  m.listen_fd = -1;
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    m.stopping = true;
-  }
-  m.cv.notify_all();
-  for (auto& t : m.workers) t.join();
-  m.workers.clear();
-  std::lock_guard<std::mutex> lock(m.mu);
-  for (auto& [id, c] : m.conns) close(c->fd);
-  m.conns.clear();
-  m.ready.clear();
-  close(m.epoll_fd);
-  close(m.wake_fd);
-  m.epoll_fd = m.wake_fd = -1;
+  m.stopping.store(true);
+  m.http->stop();  // closes the listener; the accept loop then waits for the connections' threads
+  if (m.listener.joinable()) m.listener.join();
+  m.http.reset();
 }
 
 std::map<std::string, std::string> ParseForm(const std::string& body) {
-  auto decode = [](std::string_view s) {
-    auto hex = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '+') {
-        out.push_back(' ');
-      } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-        out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
-        i += 2;
-      } else {
-        out.push_back(s[i]);  // a stray '%' stays literal
-      }
-    }
-    return out;
-  };
+  httplib::Params params;
+  httplib::detail::parse_query_text(body, params);
   std::map<std::string, std::string> out;
-  std::string_view rest = body;
-  while (!rest.empty()) {
-    const size_t amp = rest.find('&');
-    const std::string_view pair = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    std::string key = decode(pair.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? std::string() : decode(pair.substr(eq + 1));
-    out.emplace(std::move(key), std::move(value));  // first occurrence wins
-  }
+  for (auto& [key, value] : params) out.emplace(key, value);  // first occurrence wins
   return out;
 }
 
-std::string UrlEncode(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
+std::string UrlEncode(const std::string& s) { return httplib::detail::encode_query_param(s); }
 
 }  // namespace orderly::server

@@ -55,6 +55,15 @@ TEST_F(HttpServerTest, GetMetrics) {
   EXPECT_EQ(r.headers["content-length"], "5");
 }
 
+TEST_F(HttpServerTest, GzipWhenAsked) {
+  RawClient c(server_->port());
+  c.Send("GET /metrics HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n");
+  RawResponse r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-encoding"], "gzip");
+  EXPECT_EQ(r.body.substr(0, 2), "\x1f\x8b");  // the gzip magic
+}
+
 TEST_F(HttpServerTest, PostWithBodyAndQuery) {
   RawClient c(server_->port());
   ASSERT_TRUE(c.connected());
@@ -149,10 +158,28 @@ TEST_F(HttpServerTest, UnknownPathAndWrongMethod) {
   EXPECT_EQ(r.headers["allow"], "POST");
 }
 
-TEST_F(HttpServerTest, ChunkedIsRefused) {
+// httplib decodes chunked request bodies (RFC 9112 requires a server to), where the home-made
+// server answered 501; the body limit holds for them too, and other codings stay refused.
+TEST_F(HttpServerTest, ChunkedBodyIsDecoded) {
   RawClient c(server_->port());
   c.Send("POST /notify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
-  EXPECT_EQ(c.Read().status, 501);
+  RawResponse r = c.Read();
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, "got hi q= ct=");
+
+  RawClient big(server_->port());
+  big.Send("POST /notify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n401\r\n" +
+           std::string(1025, 'a') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(big.Read().status, 413);
+  EXPECT_TRUE(big.ClosedByPeer());
+
+  RawClient gzip(server_->port());
+  gzip.Send("POST /notify HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(gzip.Read().status, 501);
+  RawClient both(server_->port());
+  both.Send("POST /notify HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n");
+  EXPECT_EQ(both.Read().status, 400);
+  EXPECT_EQ(posts_.load(), 1);
 }
 
 TEST_F(HttpServerTest, HandlerExceptionIs500) {
@@ -175,18 +202,23 @@ TEST_F(HttpServerTest, ManyIdleKeepAliveConnectionsDoNotStarveWorkers) {
   }
 }
 
-TEST_F(HttpServerTest, ThroughputWithKeepAlive) {
+// Many requests over a few keep-alive connections, all answered in order. A speed target belongs
+// in bench/; the figure is printed for the curious.
+TEST_F(HttpServerTest, ManyKeepAliveRequestsAllAnswered) {
   constexpr int kClients = 4;
   constexpr int kPerClient = 2000;
   std::atomic<int> ok{0};
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < kClients; ++t) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, t] {
       RawClient c(server_->port());
       for (int i = 0; i < kPerClient; ++i) {
-        c.Send("POST /notify HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
-        if (c.Read().status == 201) ++ok;
+        const std::string body = std::to_string(t) + ":" + std::to_string(i);
+        c.Send("POST /notify HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body);
+        RawResponse r = c.Read();
+        if (r.status == 201 && r.body == "got " + body + " q= ct=") ++ok;
       }
     });
   }
@@ -194,9 +226,15 @@ TEST_F(HttpServerTest, ThroughputWithKeepAlive) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(ok.load(), kClients * kPerClient);
-  // A few thousand small requests per second is the requirement; leave headroom for slow CI.
-  EXPECT_GT(kClients * kPerClient / secs, 2000.0) << secs << " s";
-  std::printf("http throughput: %.0f req/s\n", kClients * kPerClient / secs);
+  EXPECT_EQ(posts_.load(), kClients * kPerClient);
+  std::printf("http keep-alive: %.0f req/s\n", kClients * kPerClient / secs);
+}
+
+TEST_F(HttpServerTest, UnknownMethodIs501) {
+  RawClient c(server_->port());
+  c.Send("BREW /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(c.Read().status, 501);
+  EXPECT_TRUE(c.ClosedByPeer());
 }
 
 TEST_F(HttpServerTest, StopClosesListener) {
@@ -205,6 +243,69 @@ TEST_F(HttpServerTest, StopClosesListener) {
   RawClient c(port);
   EXPECT_FALSE(c.connected());
   server_->Stop();  // idempotent
+}
+
+TEST(HttpServerRoutes, PrefixRoutes) {
+  HttpServer server(HttpServerOptions{});
+  server.HandlePrefix("POST", "/notify/", [](const HttpRequest& req) {
+    HttpResponse r;
+    r.body = "prefix " + req.path;
+    return r;
+  });
+  server.HandlePrefix("POST", "/notify/wechatpay/", [](const HttpRequest& req) {
+    HttpResponse r;
+    r.body = "longer " + req.path;
+    return r;
+  });
+  server.Handle("POST", "/notify/alipay", [](const HttpRequest&) {
+    HttpResponse r;
+    r.body = "exact";
+    return r;
+  });
+  ASSERT_TRUE(server.Start().ok());
+  auto post = [&](const std::string& path) {
+    RawClient c(server.port());
+    c.Send("POST " + path + " HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    return c.Read();
+  };
+  EXPECT_EQ(post("/notify/alipay").body, "exact");
+  EXPECT_EQ(post("/notify/unionpay").body, "prefix /notify/unionpay");
+  EXPECT_EQ(post("/notify/wechatpay/v3/4200001").body, "longer /notify/wechatpay/v3/4200001");
+  EXPECT_EQ(post("/notifyx").status, 404);
+  RawResponse get = testing::Get(server.port(), "/notify/unionpay");
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(get.headers["allow"], "POST");
+}
+
+TEST(HttpServerLimits, ConnectionsOverTheCapAreClosed) {
+  HttpServerOptions opts;
+  opts.max_connections = 2;
+  HttpServer server(opts);
+  server.Handle("GET", "/x", [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(server.Start().ok());
+  RawClient a(server.port());
+  RawClient b(server.port());
+  a.Send("GET /x HTTP/1.1\r\n\r\n");
+  b.Send("GET /x HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(a.Read().status, 200);
+  EXPECT_EQ(b.Read().status, 200);
+  RawClient third(server.port());
+  EXPECT_TRUE(third.ClosedByPeer());
+}
+
+TEST(HttpServerLimits, IdleConnectionIsClosed) {
+  HttpServerOptions opts;
+  opts.idle_timeout_ms = 200;
+  HttpServer server(opts);
+  server.Handle("GET", "/x", [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(server.Start().ok());
+  RawClient idle(server.port());
+  idle.Send("GET /x HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(idle.Read().status, 200);
+  EXPECT_TRUE(idle.ClosedByPeer(5000));
+  RawClient half(server.port());
+  half.Send("GET /x HTTP/1.1\r\nHost:");
+  EXPECT_TRUE(half.ClosedByPeer(5000));
 }
 
 TEST(FormTest, ParseAndEncode) {

@@ -1,14 +1,14 @@
 #pragma once
-// A small HTTP/1.1 server for /metrics, /readyz, /healthz and the endpoints third parties call over
-// HTTP (payment channel notifications). Keep-alive, Content-Length bodies (no chunked requests),
-// a bounded worker pool, request size limits (413), and it never crashes on malformed input (400).
-#include <atomic>
+// The HTTP side of a service: /metrics, /readyz, /healthz, operator endpoints and the endpoints
+// third parties call (payment channel notifications), served by cpp-httplib. Around the library
+// this adds what an endpoint facing other parties needs: every request head is checked strictly
+// before the library parses it (400, 413 for a declared body over the limit, 431), a connection
+// whose request could not be framed is closed, open connections are capped, idle ones time out,
+// and routes match an exact path or a prefix, with 404 and 405 + Allow.
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include <absl/status/status.h>
 
@@ -16,10 +16,10 @@ namespace orderly::server {
 
 struct HttpRequest {
   std::string method;  // "GET", "POST"
-  std::string path;    // without query
+  std::string path;    // as sent, without query
   std::string query;   // raw, without '?'
   std::map<std::string, std::string> headers;  // keys lower-cased
-  std::string body;
+  std::string body;    // Content-Length or chunked, decoded
   std::string Header(const std::string& lower_name) const;
 };
 
@@ -35,10 +35,13 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = ephemeral, see port()
+  // httplib serves a connection on one thread for its whole life; this many start with the
+  // server, more on demand, up to max_connections.
   int workers = 4;
-  size_t max_body_bytes = 1 << 20;
-  size_t max_header_bytes = 16 << 10;  // request line + headers; larger is 431
-  int max_connections = 1024;          // further connections are closed at accept
+  size_t max_body_bytes = 1 << 20;     // larger is 413
+  // Request line + headers; larger, or one line over 8 KiB (httplib's own limit), is 431.
+  size_t max_header_bytes = 16 << 10;
+  int max_connections = 256;           // further connections are closed at accept
   int idle_timeout_ms = 30000;         // idle keep-alive (or half-sent request) is closed after
 };
 
@@ -46,10 +49,11 @@ class HttpServer {
  public:
   explicit HttpServer(HttpServerOptions options);
   ~HttpServer();
-  // Exact path match; register before Start().
+  // Register before Start(). An exact path wins over a prefix; of prefixes, the longest wins.
   void Handle(const std::string& method, const std::string& path, HttpHandler handler);
+  void HandlePrefix(const std::string& method, const std::string& prefix, HttpHandler handler);
   absl::Status Start();
-  void Stop();
+  void Stop();  // idempotent; waits for requests being handled
   int port() const { return port_; }
 
  private:
@@ -58,7 +62,8 @@ class HttpServer {
   int port_ = 0;
 };
 
-// Parses "a=1&b=x%20y" (application/x-www-form-urlencoded); '+' is a space.
+// Parses "a=1&b=x%20y" (application/x-www-form-urlencoded); '+' is a space; the first of
+// repeated keys wins.
 std::map<std::string, std::string> ParseForm(const std::string& body);
 std::string UrlEncode(const std::string& s);
 
