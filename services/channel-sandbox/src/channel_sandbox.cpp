@@ -118,7 +118,11 @@ absl::Status ChannelSandbox::Start() {
   auto serial = crypto::CertSerialHex(keys_.unionpay_merchant_cert);
   if (!serial.ok()) return serial.status();
   unionpay_merchant_cert_id_ = *serial;
-  server_ = std::make_unique<MiniHttpServer>(options_.host, options_.port, [this](const Request& r) { return Route(r); });
+  server_ = std::make_unique<server::HttpServer>(
+      server::HttpServerOptions{.host = options_.host, .port = options_.port});
+  for (const char* method : {"GET", "POST"}) {
+    server_->HandlePrefix(method, "/", [this](const Request& r) { return Route(r); });
+  }
   if (auto s = server_->Start(); !s.ok()) return s;
   if (options_.public_base.empty()) options_.public_base = "http://" + options_.host + ":" + std::to_string(server_->port());
   delivery_ = std::thread([this] { DeliveryLoop(); });

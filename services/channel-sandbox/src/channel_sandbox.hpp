@@ -13,13 +13,18 @@
 #include <vector>
 
 #include "channel_wire.hpp"
-#include "mini_http.hpp"
+#include "orderly/server/http_server.hpp"
 #include "orderly/core/clock.hpp"
 #include "orderly/payment/v1/payment.pb.h"
 #include "sandbox_crypto.hpp"
 #include "sandbox_keys.hpp"
 
 namespace orderly::sandbox {
+
+// The HTTP side is the platform server (cpp-httplib): the sandbox routes every path itself, since
+// WeChat Pay v3 puts ids in the path (/v3/pay/transactions/out-trade-no/{id}).
+using Request = server::HttpRequest;
+using Response = server::HttpResponse;
 
 using PaymentChannel = payment::v1::PaymentChannel;
 
@@ -105,7 +110,7 @@ class ChannelSandbox {
   crypto::PKey alipay_merchant_pub_, alipay_platform_priv_, wechat_merchant_pub_,
       wechat_platform_priv_, unionpay_signer_priv_, unionpay_merchant_pub_;
   std::string unionpay_merchant_cert_id_;
-  std::unique_ptr<MiniHttpServer> server_;
+  std::unique_ptr<server::HttpServer> server_;
 
   std::mutex mu_;
   std::condition_variable cv_;
