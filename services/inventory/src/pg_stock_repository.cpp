@@ -9,6 +9,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "inventory_events.hpp"
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
 #include "reservation_rules.hpp"
@@ -749,10 +750,7 @@ absl::StatusOr<SkuRecord> PgStockRepository::UpsertSku(const SkuRecord& sku) {
       stored = **after;
       const bool changed = !*before || !SameCatalog(**before, stored);
       if (!changed) return absl::OkStatus();
-      events::v1::EventEnvelope ev;
-      ev.set_aggregate_type("sku");
-      ev.set_aggregate_id(sku.sku_id);
-      *ev.mutable_sku_upserted()->mutable_sku() = SkuToProto(stored);
+      auto ev = SkuUpsertedEvent(stored);
       return stx.AppendEvent(ev);
     });
   });

@@ -7,6 +7,7 @@
 #include <absl/strings/str_cat.h>
 #include <spdlog/spdlog.h>
 
+#include "inventory_events.hpp"
 #include "inventory_metrics.hpp"
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
@@ -30,13 +31,6 @@ std::string OutcomeOf(const absl::Status& s) {
   }
 }
 
-events::v1::EventEnvelope ReservationEvent(const std::string& order_id) {
-  events::v1::EventEnvelope ev;
-  ev.set_aggregate_type("reservation");
-  ev.set_aggregate_id(order_id);
-  ev.set_order_id(order_id);
-  return ev;
-}
 
 Reservation NewReservation(const ReserveCommand& cmd, TimePoint now_exact,
                            const PaymentWindows& w) {
@@ -125,12 +119,7 @@ void ReservationManager::GrantPersistLoop() {
       line.policy = v1::DEDUCTION_POLICY_RESERVE_AT_ORDER;
       line.allocations = {{kFlashBucket, line.quantity}};
       r.lines.push_back(std::move(line));
-      g.event = ReservationEvent(r.order_id);
-      auto* p = g.event.mutable_stock_reserved();
-      p->set_order_id(r.order_id);
-      p->set_order_type(r.order_type);
-      for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-      *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
+      g.event = StockReservedEvent(r);
       g.epoch = q.sku.flash_epoch;
       items.push_back(std::move(g));
     }
@@ -255,12 +244,7 @@ std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneState
       line.policy = policy;
       r.lines.push_back(std::move(line));
     }
-    auto ev = ReservationEvent(r.order_id);
-    auto* p = ev.mutable_stock_reserved();
-    p->set_order_id(r.order_id);
-    p->set_order_type(r.order_type);
-    for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-    *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
+    auto ev = StockReservedEvent(r);
 
     auto out = repo_.ReserveInOneStatement({.cmd = &cmd,
                                             .fingerprint = r.fingerprint,
@@ -374,12 +358,7 @@ absl::StatusOr<Reservation> ReservationManager::ReserveInTransaction(const Reser
     // A concurrent Reserve or Release of the same order won: retry and answer from its row.
     if (!*inserted) return absl::AbortedError("reservation of " + cmd.order_id + " raced");
 
-    auto ev = ReservationEvent(r.order_id);
-    auto* p = ev.mutable_stock_reserved();
-    p->set_order_id(r.order_id);
-    p->set_order_type(r.order_type);
-    for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-    *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
+    auto ev = StockReservedEvent(r);
     if (auto e = tx.AppendEvent(ev); !e.ok()) return e;
     for (const auto& l : r.lines) {
       if (l.policy != v1::DEDUCTION_POLICY_RESERVE_AT_ORDER) continue;
@@ -657,12 +636,7 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
     line.policy = v1::DEDUCTION_POLICY_RESERVE_AT_ORDER;
     line.allocations = {{kFlashBucket, item.quantity}};
     r.lines.push_back(std::move(line));
-    auto ev = ReservationEvent(r.order_id);
-    auto* p = ev.mutable_stock_reserved();
-    p->set_order_id(r.order_id);
-    p->set_order_type(r.order_type);
-    for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-    *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
+    auto ev = StockReservedEvent(r);
     auto done = repo_.PersistFlashGrantInOneStatement(r, epoch, ev);
     if (done.ok() && *done) {
       flash_->MarkPersistedAsync(item.sku_id, cmd.order_id, grant_id);
@@ -721,12 +695,7 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
     auto inserted = tx.InsertReservation(r);
     if (!inserted.ok()) return inserted.status();
     if (!*inserted) return absl::AbortedError("reservation of " + cmd.order_id + " raced");
-    auto ev = ReservationEvent(r.order_id);
-    auto* p = ev.mutable_stock_reserved();
-    p->set_order_id(r.order_id);
-    p->set_order_type(r.order_type);
-    for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-    *p->mutable_expires_at() = ToProtoTimestamp(r.expires_at);
+    auto ev = StockReservedEvent(r);
     if (auto e = tx.AppendEvent(ev); !e.ok()) return e;
     // The pool row is the one every winner of the sale updates: touch it last, so its lock is
     // held only for this statement and the commit.
@@ -776,16 +745,7 @@ absl::Status ReservationManager::MaybeLowStock(StockTx& tx, const SkuRecord& sku
   auto flipped = tx.FlipLowStockLatch(sku.sku_id, low);
   if (!flipped.ok()) return flipped.status();
   if (!low || !*flipped) return absl::OkStatus();
-  events::v1::EventEnvelope ev;
-  ev.set_aggregate_type("sku");
-  ev.set_aggregate_id(sku.sku_id);
-  auto* p = ev.mutable_stock_low();
-  p->set_sku_id(sku.sku_id);
-  p->set_merchant_id(sku.merchant_id);
-  p->set_warehouse_id(sku.warehouse_id);
-  p->set_available(*available);
-  p->set_threshold(sku.low_stock_threshold);
-  *p->mutable_detected_at() = ToProtoTimestamp(clock_->Now());
+  auto ev = StockLowEvent(sku, *available, clock_->Now());
   return tx.AppendEvent(ev);
 }
 
@@ -848,11 +808,7 @@ absl::Status ReservationManager::ConfirmInTx(StockTx& tx, const std::string& ord
   r.updated_at = clock_->Now();
   ++r.version;
   if (auto s = tx.UpdateReservation(r); !s.ok()) return s;
-  auto ev = ReservationEvent(order_id);
-  auto* p = ev.mutable_stock_deducted();
-  p->set_order_id(order_id);
-  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-  *p->mutable_deducted_at() = ToProtoTimestamp(r.updated_at);
+  auto ev = StockDeductedEvent(r);
   if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
   for (const auto& [id, sku] : skus) {
     if (auto s = MaybeLowStock(tx, sku); !s.ok()) return s;
@@ -903,12 +859,7 @@ absl::Status ReservationManager::ReacquireInTx(StockTx& tx, const std::string& o
   ++r.version;
   if (auto s = tx.DropAllocations(order_id); !s.ok()) return s;
   if (auto s = tx.UpdateReservation(r); !s.ok()) return s;
-  auto ev = ReservationEvent(order_id);
-  auto* p = ev.mutable_stock_deducted();
-  p->set_order_id(order_id);
-  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-  *p->mutable_deducted_at() = ToProtoTimestamp(r.updated_at);
-  p->set_reacquired(true);
+  auto ev = StockDeductedEvent(r, /*reacquired=*/true);
   if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
   for (const auto& [id, sku] : skus) {
     if (auto s = MaybeLowStock(tx, sku); !s.ok()) return s;
@@ -961,17 +912,12 @@ absl::Status ReservationManager::RefuseConfirmInTx(StockTx& tx, const std::strin
     auto inserted = tx.InsertReservation(t);
     if (!inserted.ok()) return inserted.status();
   }
-  auto ev = ReservationEvent(order_id);
-  auto* p = ev.mutable_stock_confirm_refused();
-  p->set_order_id(order_id);
-  if (paid_order_id != order_id) p->set_paid_order_id(paid_order_id);
-  p->set_reason(reason);
-  p->set_sku_id(ErrorMetadata(refusal, "sku_id"));
-  int64_t n = 0;
-  if (absl::SimpleAtoi(ErrorMetadata(refusal, "requested"), &n)) p->set_requested(n);
-  if (absl::SimpleAtoi(ErrorMetadata(refusal, "available"), &n)) p->set_available(n);
-  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-  *p->mutable_refused_at() = ToProtoTimestamp(clock_->Now());
+  StockRefusal what{.paid_order_id = paid_order_id,
+                    .reason = reason,
+                    .sku_id = ErrorMetadata(refusal, "sku_id")};
+  (void)absl::SimpleAtoi(ErrorMetadata(refusal, "requested"), &what.requested);
+  (void)absl::SimpleAtoi(ErrorMetadata(refusal, "available"), &what.available);
+  auto ev = StockConfirmRefusedEvent(order_id, r, what, clock_->Now());
   if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
   *emitted = true;
   return absl::OkStatus();
@@ -1003,12 +949,7 @@ absl::Status ReservationManager::ReleaseLines(StockTx& tx, Reservation& r, LineS
   r.updated_at = clock_->Now();
   ++r.version;
   if (auto s = tx.UpdateReservation(r); !s.ok()) return s;
-  auto ev = ReservationEvent(r.order_id);
-  auto* p = ev.mutable_stock_released();
-  p->set_order_id(r.order_id);
-  p->set_reason(r.release_reason);
-  for (const auto& l : r.lines) *p->add_lines() = LineToProto(l);
-  *p->mutable_released_at() = ToProtoTimestamp(r.updated_at);
+  auto ev = StockReleasedEvent(r);
   if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
   // Stock came back: re-arm low-stock alerts that are no longer low.
   auto skus = tx.FindSkus(ids, false);
@@ -1042,12 +983,7 @@ absl::Status ReservationManager::ReleaseInTx(StockTx& tx, const std::string& ord
     auto inserted = tx.InsertReservation(t);
     if (!inserted.ok()) return inserted.status();
     if (!*inserted) return absl::AbortedError("release of " + order_id + " raced");
-    auto ev = ReservationEvent(order_id);
-    auto* p = ev.mutable_stock_released();
-    p->set_order_id(order_id);
-    p->set_reason(reason);
-    p->set_tombstone(true);
-    *p->mutable_released_at() = ToProtoTimestamp(t.updated_at);
+    auto ev = StockReleasedEvent(t);
     if (auto s = tx.AppendEvent(ev); !s.ok()) return s;
     out->reservation = std::move(t);
     return absl::OkStatus();
