@@ -27,15 +27,9 @@ class OrderDirectoryImpl : public OrderDirectory {
   }
 
   absl::StatusOr<OrderRow> Find(const std::string& order_id) override {
-    std::optional<OrderRow> row;
-    auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
-      auto found = tx.FindOrder(order_id);
-      if (!found.ok()) return found.status();
-      row = *std::move(found);
-      return absl::OkStatus();
-    });
-    if (!s.ok()) return s;
-    if (row) return *row;
+    auto row = ReadInTransaction(repo_, [&](PaymentTx& tx) { return tx.FindOrder(order_id); });
+    if (!row.ok()) return row.status();
+    if (*row) return **row;
     if (!stub_) return NotFoundError("order", order_id, "ORDER_NOT_FOUND");
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));

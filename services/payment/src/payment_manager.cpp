@@ -222,16 +222,9 @@ absl::StatusOr<v1::Payment> PaymentManager::CreatePayment(const v1::CreatePaymen
   const std::string fingerprint = FingerprintOf(req);
 
   // Replays of the same request return the stored payment.
-  std::optional<PaymentRow> existing;
-  if (auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
-        auto found = tx.FindPaymentByRequest(req.request_id());
-        if (!found.ok()) return found.status();
-        existing = *std::move(found);
-        return absl::OkStatus();
-      });
-      !s.ok()) {
-    return s;
-  }
+  auto replay = ReadInTransaction(repo_, [&](PaymentTx& tx) { return tx.FindPaymentByRequest(req.request_id()); });
+  if (!replay.ok()) return replay.status();
+  const std::optional<PaymentRow>& existing = *replay;
   if (existing && existing->fingerprint != fingerprint) {
     return ErrorWithInfo(absl::StatusCode::kAlreadyExists, "request_id was used for another payment request",
                          "REQUEST_FINGERPRINT_MISMATCH", {{"request_id", req.request_id()}});
@@ -789,16 +782,10 @@ absl::StatusOr<v1::Refund> PaymentManager::CreateRefund(const v1::RefundRequest&
 }
 
 absl::StatusOr<v1::Refund> PaymentManager::GetRefund(const std::string& refund_id) {
-  std::optional<RefundRow> r;
-  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
-    auto found = tx.FindRefund(refund_id, false);
-    if (!found.ok()) return found.status();
-    r = *std::move(found);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  if (!r) return NotFoundError("refund", refund_id, "REFUND_NOT_FOUND");
-  return ToProto(*r);
+  auto r = ReadInTransaction(repo_, [&](PaymentTx& tx) { return tx.FindRefund(refund_id, false); });
+  if (!r.ok()) return r.status();
+  if (!*r) return NotFoundError("refund", refund_id, "REFUND_NOT_FOUND");
+  return ToProto(**r);
 }
 
 namespace {
@@ -905,19 +892,14 @@ void PaymentManager::OnRefundWork(std::function<void()> wake) {
 }
 
 int PaymentManager::ProcessDueRefunds(int limit) {
-  std::vector<std::string> ids;
-  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
-    auto claimed = tx.ClaimDueRefunds(clock_->Now(), settings_.refund_lease, limit);
-    if (!claimed.ok()) return claimed.status();
-    ids = *std::move(claimed);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) {
-    spdlog::warn("refund worker: cannot claim refunds: {}", s.ToString());
+  auto ids = ReadInTransaction(
+      repo_, [&](PaymentTx& tx) { return tx.ClaimDueRefunds(clock_->Now(), settings_.refund_lease, limit); });
+  if (!ids.ok()) {
+    spdlog::warn("refund worker: cannot claim refunds: {}", ids.status().ToString());
     return 0;
   }
-  for (const auto& id : ids) AttemptRefund(id);
-  return static_cast<int>(ids.size());
+  for (const auto& id : *ids) AttemptRefund(id);
+  return static_cast<int>(ids->size());
 }
 
 void PaymentManager::AttemptRefund(const std::string& refund_id) {
@@ -1017,34 +999,24 @@ void PaymentManager::AttemptRefund(const std::string& refund_id) {
 // ------------------------------------------------------------------ active query
 
 int PaymentManager::PollPayments(int limit) {
-  std::vector<std::string> ids;
-  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
-    auto claimed = tx.ClaimPaymentsToQuery(clock_->Now(), settings_.query_interval, limit);
-    if (!claimed.ok()) return claimed.status();
-    ids = *std::move(claimed);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) {
-    spdlog::warn("payment poller: cannot claim payments: {}", s.ToString());
+  auto ids = ReadInTransaction(
+      repo_, [&](PaymentTx& tx) { return tx.ClaimPaymentsToQuery(clock_->Now(), settings_.query_interval, limit); });
+  if (!ids.ok()) {
+    spdlog::warn("payment poller: cannot claim payments: {}", ids.status().ToString());
     return 0;
   }
-  for (const auto& id : ids) {
-    std::optional<PaymentRow> p;
-    auto loaded = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
-      auto found = tx.FindPayment(id, false);
-      if (!found.ok()) return found.status();
-      p = *std::move(found);
-      return absl::OkStatus();
-    });
-    if (!loaded.ok()) spdlog::warn("payment {}: cannot load it for the active query: {}", id, loaded.ToString());
-    if (!p) continue;
+  for (const auto& id : *ids) {
+    auto loaded = ReadInTransaction(repo_, [&](PaymentTx& tx) { return tx.FindPayment(id, false); });
+    if (!loaded.ok()) spdlog::warn("payment {}: cannot load it for the active query: {}", id, loaded.status().ToString());
+    if (!loaded.ok() || !*loaded) continue;
+    const PaymentRow* p = &**loaded;
     Channel* ch = channels_.Get(p->channel);
     if (ch == nullptr) continue;
     if (p->close_at_channel) {
       auto closed = ch->ClosePayment(RefOf(*p));
       RecordOutcome(p->channel, closed);
       if (closed.ok() || closed.code() == absl::StatusCode::kFailedPrecondition) {
-        // Not cleared: the next round closes it at the channel again, which the channel allows.
+        // Left set, the next round closes it at the channel again, which the channel allows.
         if (auto cleared = repo_.InTransaction([&](PaymentTx& tx) { return tx.ClearCloseAtChannel(id); }); !cleared.ok()) {
           spdlog::warn("payment {}: closed at the channel but not recorded: {}", id, cleared.ToString());
         }
@@ -1062,7 +1034,7 @@ int PaymentManager::PollPayments(int limit) {
       spdlog::info("payment {}: active query found {} (attempt {})", id, TradeStateName(trade->state), p->query_attempts + 1);
     }
   }
-  return static_cast<int>(ids.size());
+  return static_cast<int>(ids->size());
 }
 
 // ------------------------------------------------------------------ order events

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "orderly/core/clock.hpp"
@@ -165,5 +166,18 @@ class PaymentRepository {
   virtual absl::Status InTransaction(const PaymentTxFn& fn) = 0;
 };
 using PaymentRepositoryPtr = std::unique_ptr<PaymentRepository>;
+
+// Runs read (PaymentTx& -> absl::StatusOr<T>) in a transaction of its own and returns its result.
+template <typename Read>
+auto ReadInTransaction(PaymentRepository& repo, Read&& read)
+    -> std::invoke_result_t<Read&, PaymentTx&> {
+  std::invoke_result_t<Read&, PaymentTx&> out = absl::UnknownError("not run");
+  auto s = repo.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    out = read(tx);
+    return out.status();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
 
 }  // namespace orderly::payment

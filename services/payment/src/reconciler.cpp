@@ -76,41 +76,11 @@ absl::Status ChinaDayBounds(const std::string& date, TimePoint* start, TimePoint
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<PaymentRow>> Reconciler::FindPayment(const std::string& payment_id) {
-  std::optional<PaymentRow> out;
-  auto s = m_.repo().InTransaction([&](PaymentTx& tx) -> absl::Status {
-    auto found = tx.FindPayment(payment_id, false);
-    if (!found.ok()) return found.status();
-    out = *std::move(found);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
-}
-
-absl::StatusOr<std::optional<RefundRow>> Reconciler::FindRefund(const std::string& refund_id) {
-  std::optional<RefundRow> out;
-  auto s = m_.repo().InTransaction([&](PaymentTx& tx) -> absl::Status {
-    auto found = tx.FindRefund(refund_id, false);
-    if (!found.ok()) return found.status();
-    out = *std::move(found);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
-}
-
 absl::StatusOr<v1::ReconciliationReport> Reconciler::Get(v1::PaymentChannel channel, const std::string& date) {
-  std::optional<v1::ReconciliationReport> r;
-  auto s = m_.repo().InTransaction([&](PaymentTx& tx) -> absl::Status {
-    auto found = tx.FindReport(channel, date);
-    if (!found.ok()) return found.status();
-    r = *std::move(found);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  if (!r) return NotFoundError("reconciliation_report", ChannelName(channel) + "/" + date, "RECONCILIATION_REPORT_NOT_FOUND");
-  return *r;
+  auto r = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindReport(channel, date); });
+  if (!r.ok()) return r.status();
+  if (!*r) return NotFoundError("reconciliation_report", ChannelName(channel) + "/" + date, "RECONCILIATION_REPORT_NOT_FOUND");
+  return **r;
 }
 
 absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel channel, const std::string& date, bool rerun) {
@@ -167,7 +137,7 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
     m.set_channel_transaction_id(b.transaction_id);
     SetProtoMoney(m.mutable_channel_amount(), b.amount_minor, b.currency);
     if (b.kind == BillRecord::Kind::kPayment) {
-      auto found = FindPayment(b.out_trade_no);
+      auto found = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindPayment(b.out_trade_no, false); });
       if (!found.ok()) return found.status();
       const std::optional<PaymentRow>& p = *found;
       m.set_payment_id(p ? p->payment_id : "");
@@ -191,7 +161,7 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
                      (applied.ok() ? std::string("payment applied (") + ApplyOutcomeName(*applied) + ")" : "fix failed: " + applied.status().ToString()));
       }
     } else {
-      auto found = FindRefund(b.out_refund_no);
+      auto found = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindRefund(b.out_refund_no, false); });
       if (!found.ok()) return found.status();
       const std::optional<RefundRow>& r = *found;
       m.set_refund_id(r ? r->refund_id : "");
@@ -224,14 +194,14 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
     std::optional<PaymentRow> p;
     if (pit != payments.end()) p = pit->second;
     else {
-      auto found = FindPayment(m.payment_id());
+      auto found = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindPayment(m.payment_id(), false); });
       if (!found.ok()) return found.status();
       p = *std::move(found);
     }
     if (!p) continue;
     TradeRef ref{p->payment_id, p->transaction_id, p->amount, p->currency, p->created_at};
     if (!m.refund_id().empty()) {
-      auto found = FindRefund(m.refund_id());
+      auto found = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindRefund(m.refund_id(), false); });
       if (!found.ok()) return found.status();
       const std::optional<RefundRow>& r = *found;
       if (!r) continue;

@@ -4,7 +4,6 @@
 // says paid and we are not: apply the payment as if notified; a refund the bill confirms but we
 // still process: apply it; we say refunded or paid and the bill does not: re-query the channel)
 // and stores the report.
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,10 +42,6 @@ class Reconciler {
   absl::StatusOr<v1::ReconciliationReport> Get(v1::PaymentChannel channel, const std::string& bill_date);
 
  private:
-  // One read each, in its own transaction.
-  absl::StatusOr<std::optional<PaymentRow>> FindPayment(const std::string& payment_id);
-  absl::StatusOr<std::optional<RefundRow>> FindRefund(const std::string& refund_id);
-
   PaymentManager& m_;
 };
 
