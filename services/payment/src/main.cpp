@@ -12,6 +12,7 @@
 #include "payment_grpc_service.hpp"
 #include "payment_lib_migrations.hpp"
 #include "payment_workers.hpp"
+#include "pg_payment_repository.hpp"
 
 namespace {
 
@@ -201,6 +202,7 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
 
 int main(int argc, char** argv) {
   static pay::ChannelRegistry channels;
+  static std::unique_ptr<pay::PgPaymentRepository> repo;
   static std::unique_ptr<pay::OrderDirectory> orders;
   static std::unique_ptr<pay::PaymentManager> manager;
   static std::unique_ptr<pay::Reconciler> reconciler;
@@ -222,10 +224,10 @@ int main(int argc, char** argv) {
         st.breaker.min_calls = static_cast<int>(c.GetInt("breaker_min_calls"));
         st.breaker.window = c.GetDuration("breaker_window");
         st.breaker.open_for = c.GetDuration("breaker_open_for");
-        st.payment_topic = c.Get("payment_topic");
         if (auto s = BuildChannels(c, channels, st.breaker, static_cast<int>(c.GetInt("http_port"))); !s.ok()) return s;
-        orders = pay::MakeOrderDirectory(rt.pool(), c.Get("order_core_target"));
-        manager = std::make_unique<pay::PaymentManager>(rt.pool(), &rt.redis(), channels, *orders, orderly::SystemClock::Shared(), st);
+        repo = std::make_unique<pay::PgPaymentRepository>(rt.pool(), c.Get("payment_topic"));
+        orders = pay::MakeOrderDirectory(*repo, c.Get("order_core_target"));
+        manager = std::make_unique<pay::PaymentManager>(*repo, &rt.redis(), channels, *orders, orderly::SystemClock::Shared(), st);
         reconciler = std::make_unique<pay::Reconciler>(*manager);
         service = std::make_unique<pay::PaymentGrpcService>(*manager, *reconciler);
         rt.host().AddService(service.get());
@@ -258,7 +260,8 @@ int main(int argc, char** argv) {
           co.brokers = rt.brokers();
           rt.AddConsumer(co, [](pqxx::transaction_base& tx,
                                 const orderly::events::v1::EventEnvelope& e) {
-            return manager->OnOrderEvent(tx, e);
+            pay::PgPaymentTx ptx(tx, repo->topic());
+            return manager->OnOrderEvent(ptx, e);
           });
         }
         return absl::OkStatus();

@@ -9,28 +9,27 @@
 namespace orderly::payment {
 namespace {
 
-std::string StatusName(order::v1::OrderStatus s) {
+// The projection knows three statuses: every state after payment counts as paid.
+order::v1::OrderStatus ProjectedStatus(order::v1::OrderStatus s) {
   switch (s) {
-    case order::v1::ORDER_STATUS_PENDING_PAYMENT: return "PENDING_PAYMENT";
-    case order::v1::ORDER_STATUS_CANCELLED: return "CANCELLED";
-    default: return "PAID";
+    case order::v1::ORDER_STATUS_PENDING_PAYMENT:
+    case order::v1::ORDER_STATUS_CANCELLED:
+      return s;
+    default:
+      return order::v1::ORDER_STATUS_PAID;
   }
 }
 
 class OrderDirectoryImpl : public OrderDirectory {
  public:
-  OrderDirectoryImpl(pg::Pool& pool, const std::string& target) : pool_(pool) {
+  OrderDirectoryImpl(PaymentRepository& repo, const std::string& target) : repo_(repo) {
     if (!target.empty()) stub_ = order::v1::OrderService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   }
 
   absl::StatusOr<OrderRow> Find(const std::string& order_id) override {
-    std::optional<OrderRow> row;
-    auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-      row = PaymentRepository::FindOrder(tx, order_id);
-      return absl::OkStatus();
-    });
-    if (!s.ok()) return s;
-    if (row) return *row;
+    auto row = ReadInTransaction(repo_, [&](PaymentTx& tx) { return tx.FindOrder(order_id); });
+    if (!row.ok()) return row.status();
+    if (*row) return **row;
     if (!stub_) return NotFoundError("order", order_id, "ORDER_NOT_FOUND");
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -54,20 +53,20 @@ class OrderDirectoryImpl : public OrderDirectory {
     out.buyer_id = o.buyer_id();
     out.payable = o.price().payable_total().amount_minor();
     out.currency = o.price().payable_total().currency_code();
-    out.status = StatusName(o.status());
+    out.status = ProjectedStatus(o.status());
     if (o.has_payment_deadline()) out.deadline = FromUnixMillis(o.payment_deadline().seconds() * 1000);
     return out;
   }
 
  private:
-  pg::Pool& pool_;
+  PaymentRepository& repo_;
   std::unique_ptr<order::v1::OrderService::Stub> stub_;
 };
 
 }  // namespace
 
-OrderDirectoryPtr MakeOrderDirectory(pg::Pool& pool, const std::string& target) {
-  return std::make_unique<OrderDirectoryImpl>(pool, target);
+OrderDirectoryPtr MakeOrderDirectory(PaymentRepository& repo, const std::string& target) {
+  return std::make_unique<OrderDirectoryImpl>(repo, target);
 }
 
 }  // namespace orderly::payment

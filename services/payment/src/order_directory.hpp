@@ -8,7 +8,6 @@
 #include <absl/status/statusor.h>
 
 #include "orderly/order/v1/order_service.grpc.pb.h"
-#include "orderly/pg/pool.hpp"
 #include "payment_repository.hpp"
 
 namespace orderly::payment {
@@ -22,6 +21,6 @@ class OrderDirectory {
 using OrderDirectoryPtr = std::unique_ptr<OrderDirectory>;
 
 // order_core_target empty: projection only.
-OrderDirectoryPtr MakeOrderDirectory(pg::Pool& pool, const std::string& order_core_target);
+OrderDirectoryPtr MakeOrderDirectory(PaymentRepository& repo, const std::string& order_core_target);
 
 }  // namespace orderly::payment

@@ -7,7 +7,6 @@
 #include "orderly/core/metrics.hpp"
 #include "orderly/core/money.hpp"
 #include "orderly/core/status.hpp"
-#include "orderly/events/outbox.hpp"
 #include "orderly/core/proto_convert.hpp"
 
 namespace orderly::payment {
@@ -25,12 +24,11 @@ metrics::Counter& Counter(const std::string& name, const std::string& help, cons
   return metrics::Registry::Default().GetCounter(name, help, labels);
 }
 
-absl::Status Emit(pqxx::transaction_base& tx, const std::string& topic, const PaymentRow& p, events::v1::EventEnvelope& env) {
+absl::Status Emit(PaymentTx& tx, const PaymentRow& p, events::v1::EventEnvelope& env) {
   env.set_aggregate_type("payment");
   env.set_aggregate_id(p.payment_id);
   env.set_order_id(p.order_id);
-  auto seq = events::Append(tx, env, {.topic = topic});
-  return seq.ok() ? absl::OkStatus() : seq.status();
+  return tx.AppendEvent(env);
 }
 
 bool Allowed(const server::Caller& c, std::initializer_list<Role> roles) {
@@ -58,6 +56,33 @@ const char* ApplyOutcomeName(ApplyOutcome o) {
     case ApplyOutcome::kUnknownPayment: return "unknown";
   }
   return "?";
+}
+
+std::string_view StatusName(v1::PaymentStatus s) {
+  switch (s) {
+    case v1::PAYMENT_STATUS_PENDING: return "PENDING";
+    case v1::PAYMENT_STATUS_SUCCEEDED: return "SUCCEEDED";
+    case v1::PAYMENT_STATUS_FAILED: return "FAILED";
+    case v1::PAYMENT_STATUS_CLOSED: return "CLOSED";
+    default: return "";
+  }
+}
+std::string_view StatusName(v1::RefundStatus s) {
+  switch (s) {
+    case v1::REFUND_STATUS_PROCESSING: return "PROCESSING";
+    case v1::REFUND_STATUS_SUCCEEDED: return "SUCCEEDED";
+    case v1::REFUND_STATUS_FAILED: return "FAILED";
+    case v1::REFUND_STATUS_MANUAL_REVIEW: return "MANUAL_REVIEW";
+    default: return "";
+  }
+}
+std::string_view StatusName(order::v1::OrderStatus s) {
+  switch (s) {
+    case order::v1::ORDER_STATUS_PENDING_PAYMENT: return "PENDING_PAYMENT";
+    case order::v1::ORDER_STATUS_PAID: return "PAID";
+    case order::v1::ORDER_STATUS_CANCELLED: return "CANCELLED";
+    default: return "";
+  }
 }
 
 std::string FingerprintOf(const v1::CreatePaymentRequest& r) {
@@ -110,9 +135,9 @@ std::vector<v1::PaymentChannel> ChannelRegistry::ids() const {
   return out;
 }
 
-PaymentManager::PaymentManager(pg::Pool& pool, redis::Client* redis, ChannelRegistry& channels, OrderDirectory& orders,
-                               ClockPtr clock, PaymentSettings settings)
-    : pool_(pool), redis_(redis), channels_(channels), orders_(orders), clock_(std::move(clock)), settings_(settings) {}
+PaymentManager::PaymentManager(PaymentRepository& repo, redis::Client* redis, ChannelRegistry& channels,
+                               OrderDirectory& orders, ClockPtr clock, PaymentSettings settings)
+    : repo_(repo), redis_(redis), channels_(channels), orders_(orders), clock_(std::move(clock)), settings_(settings) {}
 
 void PaymentManager::RecordOutcome(v1::PaymentChannel c, const absl::Status& s) {
   if (auto* b = channels_.Breaker(c)) b->Record(!IsChannelFailure(s));
@@ -129,9 +154,7 @@ v1::Payment PaymentManager::ToProto(const PaymentRow& p) const {
   SetProtoMoney(out.mutable_amount(), p.amount, p.currency);
   out.set_channel(p.channel);
   out.set_method(p.method);
-  v1::PaymentStatus st = v1::PAYMENT_STATUS_UNSPECIFIED;
-  v1::PaymentStatus_Parse("PAYMENT_STATUS_" + p.status, &st);
-  out.set_status(st);
+  out.set_status(p.status);
   out.set_description(p.description);
   out.set_pay_url(p.pay_url);
   out.set_qr_code(p.qr_code);
@@ -141,7 +164,7 @@ v1::Payment PaymentManager::ToProto(const PaymentRow& p) const {
   if (p.paid_at != TimePoint{}) SetTs(out.mutable_paid_at(), p.paid_at);
   if (p.closed_at != TimePoint{}) SetTs(out.mutable_closed_at(), p.closed_at);
   out.set_failure_reason(p.failure_reason);
-  if (p.status == "SUCCEEDED") out.set_refund_state(RefundStateOf(p.refunded, p.amount));
+  if (p.status == v1::PAYMENT_STATUS_SUCCEEDED) out.set_refund_state(RefundStateOf(p.refunded, p.amount));
   SetProtoMoney(out.mutable_refunded_amount(), p.refunded, p.currency);
   SetTs(out.mutable_created_at(), p.created_at);
   SetTs(out.mutable_updated_at(), p.updated_at);
@@ -156,9 +179,7 @@ v1::Refund PaymentManager::ToProto(const RefundRow& r) const {
   SetProtoMoney(out.mutable_amount(), r.amount, r.currency);
   out.set_reason(r.reason);
   out.set_reason_text(r.reason_text);
-  v1::RefundStatus st = v1::REFUND_STATUS_UNSPECIFIED;
-  v1::RefundStatus_Parse("REFUND_STATUS_" + r.status, &st);
-  out.set_status(st);
+  out.set_status(r.status);
   out.set_after_sale_case_id(r.after_sale_case_id);
   out.set_channel_refund_id(r.channel_refund_id);
   out.set_attempts(r.attempts);
@@ -201,14 +222,9 @@ absl::StatusOr<v1::Payment> PaymentManager::CreatePayment(const v1::CreatePaymen
   const std::string fingerprint = FingerprintOf(req);
 
   // Replays of the same request return the stored payment.
-  std::optional<PaymentRow> existing;
-  if (auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-        existing = PaymentRepository::FindPaymentByRequest(tx, req.request_id());
-        return absl::OkStatus();
-      });
-      !s.ok()) {
-    return s;
-  }
+  auto replay = ReadInTransaction(repo_, [&](PaymentTx& tx) { return tx.FindPaymentByRequest(req.request_id()); });
+  if (!replay.ok()) return replay.status();
+  const std::optional<PaymentRow>& existing = *replay;
   if (existing && existing->fingerprint != fingerprint) {
     return ErrorWithInfo(absl::StatusCode::kAlreadyExists, "request_id was used for another payment request",
                          "REQUEST_FINGERPRINT_MISMATCH", {{"request_id", req.request_id()}});
@@ -222,11 +238,11 @@ absl::StatusOr<v1::Payment> PaymentManager::CreatePayment(const v1::CreatePaymen
     if (!order.ok()) return order.status();
     if (caller.role == Role::kBuyer && order->buyer_id != caller.user_id) return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
     const TimePoint now = clock_->Now();
-    if (order->status == "CANCELLED" || (order->deadline != TimePoint{} && order->deadline <= now)) {
+    if (order->status == order::v1::ORDER_STATUS_CANCELLED || (order->deadline != TimePoint{} && order->deadline <= now)) {
       return FailedPreconditionError("ORDER_NOT_PAYABLE", "order/" + req.order_id(), "the order is cancelled or past its payment deadline",
-                                     {{"order_id", req.order_id()}, {"current_status", order->status}});
+                                     {{"order_id", req.order_id()}, {"current_status", std::string(StatusName(order->status))}});
     }
-    if (order->status == "PAID") {
+    if (order->status == order::v1::ORDER_STATUS_PAID) {
       return FailedPreconditionError("ORDER_ALREADY_PAID", "order/" + req.order_id(), "the order is already paid", {{"order_id", req.order_id()}});
     }
     if (order->currency != req.amount().currency_code()) {
@@ -250,26 +266,29 @@ absl::StatusOr<v1::Payment> PaymentManager::CreatePayment(const v1::CreatePaymen
     p.method = method;
     p.amount = req.amount().amount_minor();
     p.currency = req.amount().currency_code();
-    p.status = "PENDING";
+    p.status = v1::PAYMENT_STATUS_PENDING;
     p.description = req.description();
     p.created_at = p.updated_at = now;
     p.expires_at = order->deadline != TimePoint{} ? order->deadline : now + settings_.payment_ttl;
     p.query_until = now + settings_.query_window;
     absl::Status conflict = absl::OkStatus();
-    auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
-      if (PaymentRepository::OrderHasSucceededPayment(tx, p.order_id)) {
+    auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+      auto paid = tx.OrderHasSucceededPayment(p.order_id);
+      if (!paid.ok()) return paid.status();
+      if (*paid) {
         return FailedPreconditionError("ORDER_ALREADY_PAID", "order/" + p.order_id, "the order is already paid", {{"order_id", p.order_id}});
       }
-      if (auto pending = PaymentRepository::PendingPaymentOfOrder(tx, p.order_id)) {
-        if (pending->channel == p.channel && pending->method == p.method && pending->amount == p.amount) {
-          p = *pending;  // same parameters: that payment is the answer
+      auto pending = tx.PendingPaymentOfOrder(p.order_id);
+      if (!pending.ok()) return pending.status();
+      if (*pending) {
+        if ((*pending)->channel == p.channel && (*pending)->method == p.method && (*pending)->amount == p.amount) {
+          p = **pending;  // same parameters: that payment is the answer
           return absl::OkStatus();
         }
         return ErrorWithInfo(absl::StatusCode::kAlreadyExists, "a pending payment with other parameters exists; close it first",
-                             "PAYMENT_ALREADY_EXISTS", {{"payment_id", pending->payment_id}});
+                             "PAYMENT_ALREADY_EXISTS", {{"payment_id", (*pending)->payment_id}});
       }
-      PaymentRepository::InsertPayment(tx, p, now + settings_.first_query_after);
-      return absl::OkStatus();
+      return tx.InsertPayment(p, now + settings_.first_query_after);
     });
     if (s.code() == absl::StatusCode::kAlreadyExists && ErrorReason(s).empty()) {
       // Lost a race on request_id or on the one-pending-per-order index: answer like a replay.
@@ -277,7 +296,7 @@ absl::StatusOr<v1::Payment> PaymentManager::CreatePayment(const v1::CreatePaymen
     }
     if (!s.ok()) return s;
   }
-  if (p.status != "PENDING" || !p.pay_url.empty() || !p.qr_code.empty() || !p.app_params.empty()) return ToProto(p);
+  if (p.status != v1::PAYMENT_STATUS_PENDING || !p.pay_url.empty() || !p.qr_code.empty() || !p.app_params.empty()) return ToProto(p);
 
   // The channel dedupes on out_trade_no, so repeating this call after a failure is safe.
   ChannelCreateRequest creq{p.payment_id, p.amount, p.currency, p.description, p.method, p.created_at, p.expires_at};
@@ -292,11 +311,7 @@ absl::StatusOr<v1::Payment> PaymentManager::CreatePayment(const v1::CreatePaymen
   p.pay_url = created->pay_url;
   p.qr_code = created->qr_code;
   p.app_params = created->app_params;
-  if (auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-        PaymentRepository::SetChannelLinks(tx, p);
-        return absl::OkStatus();
-      });
-      !s.ok()) {
+  if (auto s = repo_.InTransaction([&](PaymentTx& tx) { return tx.SetChannelLinks(p); }); !s.ok()) {
     return s;
   }
   Counter("orderly_payment_created_total", "payments created at a channel", {{"channel", ChannelName(p.channel)}}).Inc();
@@ -311,9 +326,14 @@ absl::StatusOr<v1::Payment> PaymentManager::GetPayment(const std::string& paymen
   }
   std::optional<PaymentRow> p;
   std::optional<OrderRow> order;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    p = payment_id.empty() ? PaymentRepository::LatestPaymentOfOrder(tx, order_id, false) : PaymentRepository::FindPayment(tx, payment_id, false);
-    if (p && caller.role == Role::kBuyer) order = PaymentRepository::FindOrder(tx, p->order_id);
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    auto found = payment_id.empty() ? tx.LatestPaymentOfOrder(order_id, false) : tx.FindPayment(payment_id, false);
+    if (!found.ok()) return found.status();
+    p = *std::move(found);
+    if (!p || caller.role != Role::kBuyer) return absl::OkStatus();
+    auto o = tx.FindOrder(p->order_id);
+    if (!o.ok()) return o.status();
+    order = *std::move(o);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -336,9 +356,14 @@ absl::StatusOr<v1::Payment> PaymentManager::ClosePayment(const std::string& orde
   if (order_id.empty()) return InvalidArgumentError("order_id required", {{"order_id", "required"}});
   std::optional<PaymentRow> p;
   std::optional<OrderRow> order;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    p = PaymentRepository::LatestPaymentOfOrder(tx, order_id, false);
-    if (p && caller.role == Role::kBuyer) order = PaymentRepository::FindOrder(tx, order_id);
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    auto found = tx.LatestPaymentOfOrder(order_id, false);
+    if (!found.ok()) return found.status();
+    p = *std::move(found);
+    if (!p || caller.role != Role::kBuyer) return absl::OkStatus();
+    auto o = tx.FindOrder(order_id);
+    if (!o.ok()) return o.status();
+    order = *std::move(o);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -349,8 +374,8 @@ absl::StatusOr<v1::Payment> PaymentManager::ClosePayment(const std::string& orde
     return FailedPreconditionError("PAYMENT_ALREADY_SUCCEEDED", "payment/" + p->payment_id, "the payment succeeded; refund it instead",
                                    {{"payment_id", p->payment_id}});
   };
-  if (p->status == "SUCCEEDED") return already_succeeded();
-  if (p->status != "PENDING") return ToProto(*p);
+  if (p->status == v1::PAYMENT_STATUS_SUCCEEDED) return already_succeeded();
+  if (p->status != v1::PAYMENT_STATUS_PENDING) return ToProto(*p);
   Channel* ch = channels_.Get(p->channel);
   if (ch == nullptr) return absl::InternalError("payment of an unconfigured channel");
   auto closed = ch->ClosePayment(RefOf(*p));
@@ -367,15 +392,18 @@ absl::StatusOr<v1::Payment> PaymentManager::ClosePayment(const std::string& orde
   }
   PaymentRow out;
   bool succeeded = false;
-  s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
-    auto cur = PaymentRepository::FindPayment(tx, p->payment_id, true);
-    if (cur->status == "SUCCEEDED") {
+  s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    auto found = tx.FindPayment(p->payment_id, true);
+    if (!found.ok()) return found.status();
+    auto& cur = *found;
+    if (!cur) return absl::InternalError("payment " + p->payment_id + " vanished while closing");
+    if (cur->status == v1::PAYMENT_STATUS_SUCCEEDED) {
       succeeded = true;
       return absl::OkStatus();
     }
-    if (cur->status == "PENDING") {
+    if (cur->status == v1::PAYMENT_STATUS_PENDING) {
       const TimePoint now = clock_->Now();
-      PaymentRepository::MarkClosed(tx, cur->payment_id, false, now);
+      if (auto ms = tx.MarkClosed(cur->payment_id, false, now); !ms.ok()) return ms;
       events::v1::EventEnvelope env;
       auto* e = env.mutable_payment_closed();
       e->set_payment_id(cur->payment_id);
@@ -383,9 +411,11 @@ absl::StatusOr<v1::Payment> PaymentManager::ClosePayment(const std::string& orde
       e->set_channel(cur->channel);
       e->set_reason(caller.role == Role::kBuyer ? "closed by buyer" : "closed by " + std::string(server::RoleName(caller.role)));
       SetTs(e->mutable_closed_at(), now);
-      if (auto es = Emit(tx, settings_.payment_topic, *cur, env); !es.ok()) return es;
+      if (auto es = Emit(tx, *cur, env); !es.ok()) return es;
     }
-    out = *PaymentRepository::FindPayment(tx, p->payment_id, false);
+    auto closed_row = tx.FindPayment(p->payment_id, false);
+    if (!closed_row.ok()) return closed_row.status();
+    out = **closed_row;
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -467,7 +497,7 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTrade(v1::PaymentChannel chann
     }
   }
   ApplyOutcome outcome = ApplyOutcome::kNoChange;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
     auto o = ApplyTradeTx(tx, channel, trade, source, payment_id);
     if (!o.ok()) return o.status();
     outcome = *o;
@@ -485,10 +515,12 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTrade(v1::PaymentChannel chann
   return outcome;
 }
 
-absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base& tx, v1::PaymentChannel channel,
-                                                          const ChannelTrade& trade, const std::string& source, std::string* payment_id) {
+absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(PaymentTx& tx, v1::PaymentChannel channel, const ChannelTrade& trade,
+                                                          const std::string& source, std::string* payment_id) {
   const TimePoint now = clock_->Now();
-  auto p = PaymentRepository::FindPayment(tx, trade.out_trade_no, true);
+  auto found = tx.FindPayment(trade.out_trade_no, true);
+  if (!found.ok()) return found.status();
+  const std::optional<PaymentRow>& p = *found;
   AnomalyRow a;
   a.channel = channel;
   a.payment_id = trade.out_trade_no;
@@ -499,7 +531,7 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
     a.kind = "UNKNOWN_PAYMENT";
     a.payment_id.clear();
     a.detail = ChannelName(channel) + " reported " + std::string(TradeStateName(trade.state)) + " for unknown out_trade_no " + trade.out_trade_no;
-    PaymentRepository::InsertAnomaly(tx, a, now);
+    if (auto s = tx.InsertAnomaly(a, now); !s.ok()) return s;
     spdlog::warn("{}", a.detail);
     return ApplyOutcome::kUnknownPayment;
   }
@@ -508,14 +540,14 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
   if (p->channel != channel) {
     a.kind = "CHANNEL_MISMATCH";
     a.detail = "payment belongs to " + ChannelName(p->channel) + " but " + ChannelName(channel) + " reported it";
-    PaymentRepository::InsertAnomaly(tx, a, now);
+    if (auto s = tx.InsertAnomaly(a, now); !s.ok()) return s;
     return ApplyOutcome::kAnomaly;
   }
   if (trade.state == TradeState::kSucceeded) {
     if (!trade.currency.empty() && trade.currency != p->currency) {
       a.kind = "CURRENCY_MISMATCH";
       a.detail = "channel currency " + trade.currency + ", payment currency " + p->currency;
-      PaymentRepository::InsertAnomaly(tx, a, now);
+      if (auto s = tx.InsertAnomaly(a, now); !s.ok()) return s;
       spdlog::warn("payment {}: {}", p->payment_id, a.detail);
       return ApplyOutcome::kAnomaly;
     }
@@ -524,25 +556,25 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
       a.kind = "AMOUNT_MISMATCH";
       a.detail = "channel amount " + std::to_string(trade.amount_minor) + " differs from payment amount " + std::to_string(p->amount) +
                  " (" + source + ")";
-      PaymentRepository::InsertAnomaly(tx, a, now);
+      if (auto s = tx.InsertAnomaly(a, now); !s.ok()) return s;
       spdlog::warn("payment {}: {}", p->payment_id, a.detail);
       Counter("orderly_payment_anomalies_total", "results recorded as anomalies", {{"kind", a.kind}}).Inc();
       return ApplyOutcome::kAnomaly;
     }
-    if (!PaymentRepository::InsertTransaction(tx, p->order_id, trade.transaction_id, p->payment_id, source, now)) {
-      return ApplyOutcome::kDuplicate;
-    }
-    if (p->status == "SUCCEEDED") {
+    auto first = tx.InsertTransaction(p->order_id, trade.transaction_id, p->payment_id, source, now);
+    if (!first.ok()) return first.status();
+    if (!*first) return ApplyOutcome::kDuplicate;
+    if (p->status == v1::PAYMENT_STATUS_SUCCEEDED) {
       a.kind = "SECOND_TRANSACTION";
       a.detail = "payment already succeeded with transaction " + p->transaction_id + "; channel reports another";
-      PaymentRepository::InsertAnomaly(tx, a, now);
+      if (auto s = tx.InsertAnomaly(a, now); !s.ok()) return s;
       return ApplyOutcome::kAnomaly;
     }
     // A success for a closed payment is still a success: money moved; order-core refunds it.
-    const bool after_close = p->status == "CLOSED" || p->status == "FAILED";
+    const bool after_close = p->status == v1::PAYMENT_STATUS_CLOSED || p->status == v1::PAYMENT_STATUS_FAILED;
     const TimePoint paid_at = trade.paid_at != TimePoint{} ? trade.paid_at : now;
-    PaymentRepository::MarkSucceeded(tx, p->payment_id, trade.transaction_id, paid_at, after_close, now);
-    PaymentRepository::SetOrderStatus(tx, p->order_id, "PAID");
+    if (auto s = tx.MarkSucceeded(p->payment_id, trade.transaction_id, paid_at, after_close, now); !s.ok()) return s;
+    if (auto s = tx.SetOrderStatus(p->order_id, order::v1::ORDER_STATUS_PAID); !s.ok()) return s;
     events::v1::EventEnvelope env;
     auto* e = env.mutable_payment_succeeded();
     e->set_payment_id(p->payment_id);
@@ -553,15 +585,15 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
     e->set_channel_transaction_id(trade.transaction_id);
     SetTs(e->mutable_paid_at(), paid_at);
     e->set_after_close(after_close);
-    if (auto s = Emit(tx, settings_.payment_topic, *p, env); !s.ok()) return s;
+    if (auto s = Emit(tx, *p, env); !s.ok()) return s;
     spdlog::info("payment {} of order {} SUCCEEDED via {} ({}){}", p->payment_id, p->order_id, source, trade.transaction_id,
                  after_close ? " after close" : "");
     return ApplyOutcome::kApplied;
   }
-  if (p->status != "PENDING") return ApplyOutcome::kNoChange;
+  if (p->status != v1::PAYMENT_STATUS_PENDING) return ApplyOutcome::kNoChange;
   events::v1::EventEnvelope env;
   if (trade.state == TradeState::kFailed) {
-    PaymentRepository::MarkFailed(tx, p->payment_id, trade.failure, now);
+    if (auto s = tx.MarkFailed(p->payment_id, trade.failure, now); !s.ok()) return s;
     auto* e = env.mutable_payment_failed();
     e->set_payment_id(p->payment_id);
     e->set_order_id(p->order_id);
@@ -570,7 +602,7 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
     e->set_failure_reason(trade.failure);
     SetTs(e->mutable_failed_at(), now);
   } else {
-    PaymentRepository::MarkClosed(tx, p->payment_id, false, now);
+    if (auto s = tx.MarkClosed(p->payment_id, false, now); !s.ok()) return s;
     auto* e = env.mutable_payment_closed();
     e->set_payment_id(p->payment_id);
     e->set_order_id(p->order_id);
@@ -578,14 +610,14 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(pqxx::transaction_base
     e->set_reason("closed at the channel");
     SetTs(e->mutable_closed_at(), now);
   }
-  if (auto s = Emit(tx, settings_.payment_topic, *p, env); !s.ok()) return s;
+  if (auto s = Emit(tx, *p, env); !s.ok()) return s;
   return ApplyOutcome::kApplied;
 }
 
 absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundResult(const ChannelRefund& result, const std::string& source) {
   if (result.state == RefundState::kProcessing || result.state == RefundState::kNotFound) return ApplyOutcome::kNoChange;
   ApplyOutcome outcome = ApplyOutcome::kNoChange;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
     auto o = ApplyRefundTx(tx, result, source);
     if (!o.ok()) return o.status();
     outcome = *o;
@@ -595,9 +627,11 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundResult(const ChannelRefu
   return outcome;
 }
 
-absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(pqxx::transaction_base& tx, const ChannelRefund& result, const std::string& source) {
+absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(PaymentTx& tx, const ChannelRefund& result, const std::string& source) {
   const TimePoint now = clock_->Now();
-  auto r = PaymentRepository::FindRefund(tx, result.out_refund_no, true);
+  auto found = tx.FindRefund(result.out_refund_no, true);
+  if (!found.ok()) return found.status();
+  const std::optional<RefundRow>& r = *found;
   if (!r) {
     AnomalyRow a;
     a.kind = "UNKNOWN_REFUND";
@@ -605,15 +639,18 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(pqxx::transaction_bas
     a.actual = result.amount_minor;
     a.detail = "channel reported refund " + result.out_refund_no + " we do not know";
     a.source = source;
-    PaymentRepository::InsertAnomaly(tx, a, now);
+    if (auto s = tx.InsertAnomaly(a, now); !s.ok()) return s;
     return ApplyOutcome::kUnknownPayment;
   }
-  if (r->status == "SUCCEEDED") return ApplyOutcome::kDuplicate;
-  auto p = PaymentRepository::FindPayment(tx, r->payment_id, true);
+  if (r->status == v1::REFUND_STATUS_SUCCEEDED) return ApplyOutcome::kDuplicate;
+  auto payment = tx.FindPayment(r->payment_id, true);
+  if (!payment.ok()) return payment.status();
+  if (!*payment) return absl::InternalError("refund " + r->refund_id + " of a missing payment " + r->payment_id);
+  const PaymentRow* p = &**payment;
   if (result.state == RefundState::kFailed) {
-    if (r->status != "PROCESSING") return ApplyOutcome::kNoChange;
-    PaymentRepository::MarkRefundFinal(tx, r->refund_id, "FAILED", result.error, r->attempts, now);
-    EmitRefundFailed(tx, *r, "FAILED", result.error);
+    if (r->status != v1::REFUND_STATUS_PROCESSING) return ApplyOutcome::kNoChange;
+    if (auto s = tx.MarkRefundFinal(r->refund_id, v1::REFUND_STATUS_FAILED, result.error, r->attempts, now); !s.ok()) return s;
+    if (auto s = EmitRefundFailed(tx, *r, v1::REFUND_STATUS_FAILED, result.error); !s.ok()) return s;
     return ApplyOutcome::kApplied;
   }
   if (result.amount_minor != 0 && result.amount_minor != r->amount) {
@@ -627,11 +664,11 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(pqxx::transaction_bas
     a.actual = result.amount_minor;
     a.detail = "refund " + r->refund_id + " amount differs at the channel";
     a.source = source;
-    PaymentRepository::InsertAnomaly(tx, a, now);
+    if (auto s = tx.InsertAnomaly(a, now); !s.ok()) return s;
     return ApplyOutcome::kAnomaly;
   }
-  PaymentRepository::MarkRefundSucceeded(tx, r->refund_id, result.channel_refund_id, now);
-  PaymentRepository::AddRefunded(tx, p->payment_id, r->amount, now);
+  if (auto s = tx.MarkRefundSucceeded(r->refund_id, result.channel_refund_id, now); !s.ok()) return s;
+  if (auto s = tx.AddRefunded(p->payment_id, r->amount, now); !s.ok()) return s;
   const int64_t total = p->refunded + r->amount;
   events::v1::EventEnvelope env;
   auto* e = env.mutable_refund_succeeded();
@@ -645,14 +682,16 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(pqxx::transaction_bas
   SetTs(e->mutable_succeeded_at(), now);
   SetProtoMoney(e->mutable_total_refunded(), total, p->currency);
   e->set_refund_state(RefundStateOf(total, p->amount));
-  if (auto s = Emit(tx, settings_.payment_topic, *p, env); !s.ok()) return s;
+  if (auto s = Emit(tx, *p, env); !s.ok()) return s;
   Counter("orderly_payment_refunds_succeeded_total", "refunds confirmed by the channel", {{"source", source}}).Inc();
   spdlog::info("refund {} of payment {} SUCCEEDED via {}", r->refund_id, r->payment_id, source);
   return ApplyOutcome::kApplied;
 }
 
-void PaymentManager::EmitRefundFailed(pqxx::transaction_base& tx, const RefundRow& r, const std::string& status, const std::string& error) {
-  auto p = PaymentRepository::FindPayment(tx, r.payment_id, false);
+absl::Status PaymentManager::EmitRefundFailed(PaymentTx& tx, const RefundRow& r, v1::RefundStatus status, const std::string& error) {
+  auto p = tx.FindPayment(r.payment_id, false);
+  if (!p.ok()) return p.status();
+  if (!*p) return absl::InternalError("refund " + r.refund_id + " of a missing payment " + r.payment_id);
   events::v1::EventEnvelope env;
   auto* e = env.mutable_refund_failed();
   e->set_refund_id(r.refund_id);
@@ -661,16 +700,16 @@ void PaymentManager::EmitRefundFailed(pqxx::transaction_base& tx, const RefundRo
   SetProtoMoney(e->mutable_amount(), r.amount, r.currency);
   e->set_reason(r.reason);
   e->set_after_sale_case_id(r.after_sale_case_id);
-  e->set_status(status == "FAILED" ? v1::REFUND_STATUS_FAILED : v1::REFUND_STATUS_MANUAL_REVIEW);
+  e->set_status(status);
   e->set_error(error);
   e->set_attempts(r.attempts);
   SetTs(e->mutable_failed_at(), clock_->Now());
-  (void)Emit(tx, settings_.payment_topic, *p, env);
+  return Emit(tx, **p, env);
 }
 
 // ------------------------------------------------------------------ refunds
 
-absl::StatusOr<RefundRow> PaymentManager::CreateRefundTx(pqxx::transaction_base& tx, const v1::RefundRequest& req) {
+absl::StatusOr<RefundRow> PaymentManager::CreateRefundTx(PaymentTx& tx, const v1::RefundRequest& req) {
   Violations v;
   if (req.payment_id().empty()) v.Add("payment_id", "required");
   if (req.amount().amount_minor() <= 0) v.Add("amount.amount_minor", "must be positive");
@@ -681,8 +720,12 @@ absl::StatusOr<RefundRow> PaymentManager::CreateRefundTx(pqxx::transaction_base&
   if (req.reason() == v1::REFUND_REASON_AFTER_SALE && req.after_sale_case_id().empty()) v.Add("after_sale_case_id", "required for AFTER_SALE");
   if (!v.empty()) return v.ToStatus();
   // Lock the payment first: concurrent refunds of one payment queue here, so the cap holds.
-  auto p = PaymentRepository::FindPayment(tx, req.payment_id(), true);
-  if (auto existing = PaymentRepository::FindRefundByRequest(tx, req.request_id())) {
+  auto payment = tx.FindPayment(req.payment_id(), true);
+  if (!payment.ok()) return payment.status();
+  const std::optional<PaymentRow>& p = *payment;
+  auto replay = tx.FindRefundByRequest(req.request_id());
+  if (!replay.ok()) return replay.status();
+  if (const auto& existing = *replay) {
     if (existing->fingerprint != FingerprintOf(req)) {
       return ErrorWithInfo(absl::StatusCode::kAlreadyExists, "request_id was used for another refund", "REQUEST_FINGERPRINT_MISMATCH",
                            {{"request_id", req.request_id()}});
@@ -690,15 +733,17 @@ absl::StatusOr<RefundRow> PaymentManager::CreateRefundTx(pqxx::transaction_base&
     return *existing;
   }
   if (!p) return NotFoundError("payment", req.payment_id(), "PAYMENT_NOT_FOUND");
-  if (p->status != "SUCCEEDED") {
+  if (p->status != v1::PAYMENT_STATUS_SUCCEEDED) {
     return FailedPreconditionError("PAYMENT_NOT_REFUNDABLE", "payment/" + p->payment_id, "only a SUCCEEDED payment can be refunded",
-                                   {{"payment_id", p->payment_id}, {"current_status", p->status}});
+                                   {{"payment_id", p->payment_id}, {"current_status", std::string(StatusName(p->status))}});
   }
   if (req.amount().currency_code() != p->currency) {
     return ErrorWithInfo(absl::StatusCode::kInvalidArgument, "refund currency differs from the payment's", "CURRENCY_MISMATCH",
                          {{"expected", p->currency}, {"actual", req.amount().currency_code()}});
   }
-  const int64_t committed = PaymentRepository::CommittedRefundAmount(tx, p->payment_id);
+  auto committed_or = tx.CommittedRefundAmount(p->payment_id);
+  if (!committed_or.ok()) return committed_or.status();
+  const int64_t committed = *committed_or;
   if (committed + req.amount().amount_minor() > p->amount) {
     return FailedPreconditionError("REFUND_EXCEEDS_CAPTURED", "payment/" + p->payment_id,
                                    "refund would exceed the captured amount (refundable " + std::to_string(p->amount - committed) + ")",
@@ -715,16 +760,16 @@ absl::StatusOr<RefundRow> PaymentManager::CreateRefundTx(pqxx::transaction_base&
   r.reason = req.reason();
   r.reason_text = req.reason_text();
   r.after_sale_case_id = req.after_sale_case_id();
-  r.status = "PROCESSING";
+  r.status = v1::REFUND_STATUS_PROCESSING;
   r.created_at = r.updated_at = clock_->Now();
   // The journal row comes first; the channel is called by the refund worker.
-  PaymentRepository::InsertRefund(tx, r, r.created_at);
+  if (auto s = tx.InsertRefund(r, r.created_at); !s.ok()) return s;
   return r;
 }
 
 absl::StatusOr<v1::Refund> PaymentManager::CreateRefund(const v1::RefundRequest& req) {
   RefundRow out;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
     auto r = CreateRefundTx(tx, req);
     if (!r.ok()) return r.status();
     out = *r;
@@ -737,14 +782,10 @@ absl::StatusOr<v1::Refund> PaymentManager::CreateRefund(const v1::RefundRequest&
 }
 
 absl::StatusOr<v1::Refund> PaymentManager::GetRefund(const std::string& refund_id) {
-  std::optional<RefundRow> r;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    r = PaymentRepository::FindRefund(tx, refund_id, false);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  if (!r) return NotFoundError("refund", refund_id, "REFUND_NOT_FOUND");
-  return ToProto(*r);
+  auto r = ReadInTransaction(repo_, [&](PaymentTx& tx) { return tx.FindRefund(refund_id, false); });
+  if (!r.ok()) return r.status();
+  if (!*r) return NotFoundError("refund", refund_id, "REFUND_NOT_FOUND");
+  return ToProto(**r);
 }
 
 namespace {
@@ -765,9 +806,13 @@ absl::StatusOr<v1::ListRefundsResponse> PaymentManager::ListRefunds(const v1::Li
   const int size = PageSize(req.page_size());
   v1::ListRefundsResponse out;
   bool found = false;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    found = PaymentRepository::FindPayment(tx, req.payment_id(), false).has_value();
-    for (const auto& r : PaymentRepository::ListRefunds(tx, req.payment_id(), *offset, size + 1)) *out.add_refunds() = ToProto(r);
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    auto p = tx.FindPayment(req.payment_id(), false);
+    if (!p.ok()) return p.status();
+    found = p->has_value();
+    auto refunds = tx.ListRefunds(req.payment_id(), *offset, size + 1);
+    if (!refunds.ok()) return refunds.status();
+    for (const auto& r : *refunds) *out.add_refunds() = ToProto(r);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -784,8 +829,10 @@ absl::StatusOr<v1::ListManualReviewRefundsResponse> PaymentManager::ListManualRe
   if (!offset.ok()) return offset.status();
   const int size = PageSize(req.page_size());
   v1::ListManualReviewRefundsResponse out;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    for (const auto& r : PaymentRepository::ListManualReview(tx, *offset, size + 1)) *out.add_refunds() = ToProto(r);
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    auto refunds = tx.ListManualReview(*offset, size + 1);
+    if (!refunds.ok()) return refunds.status();
+    for (const auto& r : *refunds) *out.add_refunds() = ToProto(r);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -799,26 +846,34 @@ absl::StatusOr<v1::ListManualReviewRefundsResponse> PaymentManager::ListManualRe
 absl::StatusOr<v1::Refund> PaymentManager::RetryRefund(const std::string& refund_id, const std::string& request_id) {
   if (request_id.empty()) return InvalidArgumentError("request_id required", {{"request_id", "required"}});
   RefundRow out;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
-    auto r = PaymentRepository::FindRefund(tx, refund_id, true);
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    auto found = tx.FindRefund(refund_id, true);
+    if (!found.ok()) return found.status();
+    const std::optional<RefundRow>& r = *found;
     if (!r) return NotFoundError("refund", refund_id, "REFUND_NOT_FOUND");
-    if (r->status == "PROCESSING" && r->retry_request_id == request_id) {
+    if (r->status == v1::REFUND_STATUS_PROCESSING && r->retry_request_id == request_id) {
       out = *r;
       return absl::OkStatus();
     }
-    if (r->status != "FAILED" && r->status != "MANUAL_REVIEW") {
+    if (r->status != v1::REFUND_STATUS_FAILED && r->status != v1::REFUND_STATUS_MANUAL_REVIEW) {
       return FailedPreconditionError("REFUND_NOT_RETRYABLE", "refund/" + refund_id, "only FAILED or MANUAL_REVIEW refunds can be retried",
-                                     {{"current_status", r->status}});
+                                     {{"current_status", std::string(StatusName(r->status))}});
     }
-    if (r->status == "FAILED") {
+    if (r->status == v1::REFUND_STATUS_FAILED) {
       // A FAILED refund released its amount; taking it again must fit under the cap.
-      auto p = PaymentRepository::FindPayment(tx, r->payment_id, true);
-      if (PaymentRepository::CommittedRefundAmount(tx, r->payment_id) + r->amount > p->amount) {
-        return FailedPreconditionError("REFUND_EXCEEDS_CAPTURED", "payment/" + p->payment_id, "retry would exceed the captured amount");
+      auto p = tx.FindPayment(r->payment_id, true);
+      if (!p.ok()) return p.status();
+      if (!*p) return absl::InternalError("refund " + refund_id + " of a missing payment " + r->payment_id);
+      auto committed = tx.CommittedRefundAmount(r->payment_id);
+      if (!committed.ok()) return committed.status();
+      if (*committed + r->amount > (*p)->amount) {
+        return FailedPreconditionError("REFUND_EXCEEDS_CAPTURED", "payment/" + (*p)->payment_id, "retry would exceed the captured amount");
       }
     }
-    PaymentRepository::ReopenRefund(tx, refund_id, request_id, clock_->Now());
-    out = *PaymentRepository::FindRefund(tx, refund_id, false);
+    if (auto st = tx.ReopenRefund(refund_id, request_id, clock_->Now()); !st.ok()) return st;
+    auto reopened = tx.FindRefund(refund_id, false);
+    if (!reopened.ok()) return reopened.status();
+    out = **reopened;
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -837,40 +892,49 @@ void PaymentManager::OnRefundWork(std::function<void()> wake) {
 }
 
 int PaymentManager::ProcessDueRefunds(int limit) {
-  std::vector<std::string> ids;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    ids = PaymentRepository::ClaimDueRefunds(tx, clock_->Now(), settings_.refund_lease, limit);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) {
-    spdlog::warn("refund worker: cannot claim refunds: {}", s.ToString());
+  auto ids = ReadInTransaction(
+      repo_, [&](PaymentTx& tx) { return tx.ClaimDueRefunds(clock_->Now(), settings_.refund_lease, limit); });
+  if (!ids.ok()) {
+    spdlog::warn("refund worker: cannot claim refunds: {}", ids.status().ToString());
     return 0;
   }
-  for (const auto& id : ids) AttemptRefund(id);
-  return static_cast<int>(ids.size());
+  for (const auto& id : *ids) AttemptRefund(id);
+  return static_cast<int>(ids->size());
 }
 
 void PaymentManager::AttemptRefund(const std::string& refund_id) {
   std::optional<RefundRow> r;
   std::optional<PaymentRow> p;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    r = PaymentRepository::FindRefund(tx, refund_id, false);
-    if (r) p = PaymentRepository::FindPayment(tx, r->payment_id, false);
+  auto s = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    auto refund = tx.FindRefund(refund_id, false);
+    if (!refund.ok()) return refund.status();
+    r = *std::move(refund);
+    if (!r) return absl::OkStatus();
+    auto payment = tx.FindPayment(r->payment_id, false);
+    if (!payment.ok()) return payment.status();
+    p = *std::move(payment);
     return absl::OkStatus();
   });
-  if (!s.ok() || !r || !p || r->status != "PROCESSING") return;
+  if (!s.ok()) {
+    spdlog::warn("refund {}: cannot load it: {}", refund_id, s.ToString());
+    return;
+  }
+  if (!r || !p || r->status != v1::REFUND_STATUS_PROCESSING) return;
   Channel* ch = channels_.Get(p->channel);
   if (ch == nullptr) return;
   ChannelRefundRequest req{RefOf(*p), r->refund_id, r->amount, r->reason_text.empty() ? "refund" : r->reason_text, r->created_at};
   const TimePoint now = clock_->Now();
   TimePoint next = now + settings_.refund_query_interval;
 
+  // A failed save leaves the refund as it was: its lease runs out and the worker claims it again.
   auto save = [&](TimePoint next_at) {
-    (void)pool_.InTransaction([&](pqxx::transaction_base& tx) {
-      auto cur = PaymentRepository::FindRefund(tx, r->refund_id, true);
-      if (cur && cur->status == "PROCESSING") PaymentRepository::UpdateRefundAttempt(tx, *r, next_at, clock_->Now());
-      return absl::OkStatus();
+    auto saved = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+      auto cur = tx.FindRefund(r->refund_id, true);
+      if (!cur.ok()) return cur.status();
+      if (!*cur || (*cur)->status != v1::REFUND_STATUS_PROCESSING) return absl::OkStatus();
+      return tx.UpdateRefundAttempt(*r, next_at, clock_->Now());
     });
+    if (!saved.ok()) spdlog::warn("refund {}: cannot save the attempt: {}", r->refund_id, saved.ToString());
   };
   auto apply = [&](ChannelRefund res, const std::string& source) {
     res.out_refund_no = r->refund_id;
@@ -912,13 +976,20 @@ void PaymentManager::AttemptRefund(const std::string& refund_id) {
   }
   r->last_error = std::string(res.status().message());
   if (r->attempts >= settings_.refund_max_attempts) {
-    (void)pool_.InTransaction([&](pqxx::transaction_base& tx) {
-      auto cur = PaymentRepository::FindRefund(tx, r->refund_id, true);
-      if (!cur || cur->status != "PROCESSING") return absl::OkStatus();
-      PaymentRepository::MarkRefundFinal(tx, r->refund_id, "MANUAL_REVIEW", r->last_error, r->attempts, clock_->Now());
-      EmitRefundFailed(tx, *r, "MANUAL_REVIEW", r->last_error);
-      return absl::OkStatus();
+    auto marked = repo_.InTransaction([&](PaymentTx& tx) -> absl::Status {
+      auto cur = tx.FindRefund(r->refund_id, true);
+      if (!cur.ok()) return cur.status();
+      if (!*cur || (*cur)->status != v1::REFUND_STATUS_PROCESSING) return absl::OkStatus();
+      if (auto st = tx.MarkRefundFinal(r->refund_id, v1::REFUND_STATUS_MANUAL_REVIEW, r->last_error, r->attempts, clock_->Now());
+          !st.ok()) {
+        return st;
+      }
+      return EmitRefundFailed(tx, *r, v1::REFUND_STATUS_MANUAL_REVIEW, r->last_error);
     });
+    if (!marked.ok()) {
+      spdlog::warn("refund {}: cannot move it to manual review: {}", r->refund_id, marked.ToString());
+      return;
+    }
     spdlog::warn("refund {} needs manual review after {} attempts: {}", r->refund_id, r->attempts, r->last_error);
     return;
   }
@@ -928,32 +999,27 @@ void PaymentManager::AttemptRefund(const std::string& refund_id) {
 // ------------------------------------------------------------------ active query
 
 int PaymentManager::PollPayments(int limit) {
-  std::vector<std::string> ids;
-  auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
-    ids = PaymentRepository::ClaimPaymentsToQuery(tx, clock_->Now(), settings_.query_interval, limit);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) {
-    spdlog::warn("payment poller: cannot claim payments: {}", s.ToString());
+  auto ids = ReadInTransaction(
+      repo_, [&](PaymentTx& tx) { return tx.ClaimPaymentsToQuery(clock_->Now(), settings_.query_interval, limit); });
+  if (!ids.ok()) {
+    spdlog::warn("payment poller: cannot claim payments: {}", ids.status().ToString());
     return 0;
   }
-  for (const auto& id : ids) {
-    std::optional<PaymentRow> p;
-    (void)pool_.InTransaction([&](pqxx::transaction_base& tx) {
-      p = PaymentRepository::FindPayment(tx, id, false);
-      return absl::OkStatus();
-    });
-    if (!p) continue;
+  for (const auto& id : *ids) {
+    auto loaded = ReadInTransaction(repo_, [&](PaymentTx& tx) { return tx.FindPayment(id, false); });
+    if (!loaded.ok()) spdlog::warn("payment {}: cannot load it for the active query: {}", id, loaded.status().ToString());
+    if (!loaded.ok() || !*loaded) continue;
+    const PaymentRow* p = &**loaded;
     Channel* ch = channels_.Get(p->channel);
     if (ch == nullptr) continue;
     if (p->close_at_channel) {
       auto closed = ch->ClosePayment(RefOf(*p));
       RecordOutcome(p->channel, closed);
       if (closed.ok() || closed.code() == absl::StatusCode::kFailedPrecondition) {
-        (void)pool_.InTransaction([&](pqxx::transaction_base& tx) {
-          PaymentRepository::ClearCloseAtChannel(tx, id);
-          return absl::OkStatus();
-        });
+        // Left set, the next round closes it at the channel again, which the channel allows.
+        if (auto cleared = repo_.InTransaction([&](PaymentTx& tx) { return tx.ClearCloseAtChannel(id); }); !cleared.ok()) {
+          spdlog::warn("payment {}: closed at the channel but not recorded: {}", id, cleared.ToString());
+        }
       }
     }
     auto trade = ch->QueryPayment(RefOf(*p));
@@ -968,12 +1034,12 @@ int PaymentManager::PollPayments(int limit) {
       spdlog::info("payment {}: active query found {} (attempt {})", id, TradeStateName(trade->state), p->query_attempts + 1);
     }
   }
-  return static_cast<int>(ids.size());
+  return static_cast<int>(ids->size());
 }
 
 // ------------------------------------------------------------------ order events
 
-absl::Status PaymentManager::OnOrderEvent(pqxx::transaction_base& tx, const events::v1::EventEnvelope& event) {
+absl::Status PaymentManager::OnOrderEvent(PaymentTx& tx, const events::v1::EventEnvelope& event) {
   using E = events::v1::EventEnvelope;
   const TimePoint now = clock_->Now();
   switch (event.payload_case()) {
@@ -984,21 +1050,21 @@ absl::Status PaymentManager::OnOrderEvent(pqxx::transaction_base& tx, const even
       o.buyer_id = e.buyer_id();
       o.payable = e.price().payable_total().amount_minor();
       o.currency = e.price().payable_total().currency_code();
-      o.status = "PENDING_PAYMENT";
+      o.status = order::v1::ORDER_STATUS_PENDING_PAYMENT;
       if (e.has_payment_deadline()) o.deadline = FromUnixMillis(e.payment_deadline().seconds() * 1000);
-      PaymentRepository::UpsertOrder(tx, o);
-      return absl::OkStatus();
+      return tx.UpsertOrder(o);
     }
     case E::kOrderPaid:
-      PaymentRepository::SetOrderStatus(tx, event.order_paid().order_id(), "PAID");
-      return absl::OkStatus();
+      return tx.SetOrderStatus(event.order_paid().order_id(), order::v1::ORDER_STATUS_PAID);
     case E::kOrderCancelled: {
       const auto& e = event.order_cancelled();
-      PaymentRepository::MarkOrderCancelled(tx, e.order_id());
-      auto p = PaymentRepository::PendingPaymentOfOrder(tx, e.order_id());
-      if (!p) return absl::OkStatus();
+      if (auto s = tx.MarkOrderCancelled(e.order_id()); !s.ok()) return s;
+      auto pending = tx.PendingPaymentOfOrder(e.order_id());
+      if (!pending.ok()) return pending.status();
+      if (!*pending) return absl::OkStatus();
+      const PaymentRow* p = &**pending;
       // Closed here at once; the poller closes it at the channel and keeps watching for a late payment.
-      PaymentRepository::MarkClosed(tx, p->payment_id, true, now);
+      if (auto s = tx.MarkClosed(p->payment_id, true, now); !s.ok()) return s;
       events::v1::EventEnvelope env;
       env.set_causation_id(event.event_id());
       auto* c = env.mutable_payment_closed();
@@ -1007,7 +1073,7 @@ absl::Status PaymentManager::OnOrderEvent(pqxx::transaction_base& tx, const even
       c->set_channel(p->channel);
       c->set_reason("order cancelled");
       SetTs(c->mutable_closed_at(), now);
-      return Emit(tx, settings_.payment_topic, *p, env);
+      return Emit(tx, *p, env);
     }
     case E::kOrderRefundRequested: {
       const auto& e = event.order_refund_requested();
@@ -1019,8 +1085,11 @@ absl::Status PaymentManager::OnOrderEvent(pqxx::transaction_base& tx, const even
       req.set_request_id(e.refund_request_id().empty() ? "event:" + event.event_id() : e.refund_request_id());
       auto r = CreateRefundTx(tx, req);
       if (!r.ok()) {
+        // Our own failures (the database's, including a lost race on request_id: ALREADY_EXISTS
+        // without a reason) roll the event back to be delivered again.
         if (r.status().code() == absl::StatusCode::kUnavailable || r.status().code() == absl::StatusCode::kAborted ||
-            r.status().code() == absl::StatusCode::kInternal) {
+            r.status().code() == absl::StatusCode::kInternal ||
+            (r.status().code() == absl::StatusCode::kAlreadyExists && ErrorReason(r.status()).empty())) {
           return r.status();
         }
         // A request that can never succeed must not block the partition: recorded, skipped.

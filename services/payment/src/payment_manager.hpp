@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include <absl/status/statusor.h>
 
@@ -17,7 +18,6 @@
 #include "order_directory.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
 #include "orderly/payment/v1/payment_service.pb.h"
-#include "orderly/pg/pool.hpp"
 #include "orderly/redis/client.hpp"
 #include "orderly/server/request_context.hpp"
 #include "payment_repository.hpp"
@@ -35,7 +35,6 @@ struct PaymentSettings {
   std::chrono::milliseconds refund_lease{60000};        // a claimed refund is not re-claimed before
   std::chrono::milliseconds dedupe_ttl{24 * 3600 * 1000};
   BreakerOptions breaker;
-  std::string payment_topic = "orderly.payment.v1";  // where payment events go (tests: a unique one)
 };
 
 // A channel's breaker: payments it refuses get UNAVAILABLE CHANNEL_UNAVAILABLE "payment busy".
@@ -68,9 +67,14 @@ struct NotifyResult {
 enum class ApplyOutcome { kApplied, kDuplicate, kNoChange, kAnomaly, kUnknownPayment };
 const char* ApplyOutcomeName(ApplyOutcome o);
 
+// The names people read in error metadata and reconciliation details ("SUCCEEDED", "CANCELLED").
+std::string_view StatusName(v1::PaymentStatus s);
+std::string_view StatusName(v1::RefundStatus s);
+std::string_view StatusName(order::v1::OrderStatus s);
+
 class PaymentManager {
  public:
-  PaymentManager(pg::Pool& pool, redis::Client* redis, ChannelRegistry& channels, OrderDirectory& orders, ClockPtr clock,
+  PaymentManager(PaymentRepository& repo, redis::Client* redis, ChannelRegistry& channels, OrderDirectory& orders, ClockPtr clock,
                  PaymentSettings settings);
 
   absl::StatusOr<v1::Payment> CreatePayment(const v1::CreatePaymentRequest& req, const server::Caller& caller);
@@ -86,7 +90,7 @@ class PaymentManager {
 
   absl::StatusOr<v1::Refund> CreateRefund(const v1::RefundRequest& req);
   // The same inside the caller's transaction (order events): no kick of the worker.
-  absl::StatusOr<RefundRow> CreateRefundTx(pqxx::transaction_base& tx, const v1::RefundRequest& req);
+  absl::StatusOr<RefundRow> CreateRefundTx(PaymentTx& tx, const v1::RefundRequest& req);
   absl::StatusOr<v1::Refund> GetRefund(const std::string& refund_id);
   absl::StatusOr<v1::ListRefundsResponse> ListRefunds(const v1::ListRefundsRequest& req);
   absl::StatusOr<v1::ListManualReviewRefundsResponse> ListManualReview(const v1::ListManualReviewRefundsRequest& req);
@@ -99,28 +103,28 @@ class PaymentManager {
   void OnRefundWork(std::function<void()> wake);
 
   // orderly.order.v1 consumer (inside the inbox transaction).
-  absl::Status OnOrderEvent(pqxx::transaction_base& tx, const events::v1::EventEnvelope& event);
+  absl::Status OnOrderEvent(PaymentTx& tx, const events::v1::EventEnvelope& event);
 
   v1::Payment ToProto(const PaymentRow& p) const;
   v1::Refund ToProto(const RefundRow& r) const;
   ChannelRegistry& channels() { return channels_; }
-  pg::Pool& pool() { return pool_; }
+  PaymentRepository& repo() { return repo_; }
   Clock& clock() { return *clock_; }
   const PaymentSettings& settings() const { return settings_; }
 
  private:
   absl::Status CheckChannelAndCurrency(v1::PaymentChannel c, const std::string& currency, Channel** out);
-  absl::StatusOr<ApplyOutcome> ApplyTradeTx(pqxx::transaction_base& tx, v1::PaymentChannel channel, const ChannelTrade& trade,
+  absl::StatusOr<ApplyOutcome> ApplyTradeTx(PaymentTx& tx, v1::PaymentChannel channel, const ChannelTrade& trade,
                                             const std::string& source, std::string* payment_id);
-  absl::StatusOr<ApplyOutcome> ApplyRefundTx(pqxx::transaction_base& tx, const ChannelRefund& r, const std::string& source);
+  absl::StatusOr<ApplyOutcome> ApplyRefundTx(PaymentTx& tx, const ChannelRefund& r, const std::string& source);
   void AttemptRefund(const std::string& refund_id);
-  void EmitRefundFailed(pqxx::transaction_base& tx, const RefundRow& r, const std::string& status, const std::string& error);
+  absl::Status EmitRefundFailed(PaymentTx& tx, const RefundRow& r, v1::RefundStatus status, const std::string& error);
   void KickRefunds();
   // Feeds the channel's circuit breaker with a call's outcome.
   void RecordOutcome(v1::PaymentChannel c, const absl::Status& s);
   TradeRef RefOf(const PaymentRow& p) const;
 
-  pg::Pool& pool_;
+  PaymentRepository& repo_;
   redis::Client* redis_;
   ChannelRegistry& channels_;
   OrderDirectory& orders_;

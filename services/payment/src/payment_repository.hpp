@@ -1,17 +1,25 @@
 #pragma once
-// PostgreSQL access for payments, refunds, the orders projection, anomalies and reconciliation
-// reports. Every function works inside the caller's transaction so a state change and its outbox
-// event commit together. SQL lives as named constants in payment_repository.cpp.
+// The storage the payment domain needs, as a small interface (pg_payment_repository.* implements
+// it on PostgreSQL; unit tests use the mocks in tests/mock_payment_repository.hpp). A PaymentTx is
+// one database transaction: everything done through it commits or rolls back together, including
+// the outbox events it appends, so a state change and its event are never apart. Every method
+// returns a status; none throws.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
-#include <absl/status/statusor.h>
-#include <pqxx/pqxx>
-
 #include "orderly/core/clock.hpp"
+#include "orderly/events/v1/event_envelope.pb.h"
+#include "orderly/order/v1/order.pb.h"
 #include "orderly/payment/v1/payment.pb.h"
 
 namespace orderly::payment {
@@ -21,8 +29,11 @@ struct PaymentRow {
   v1::PaymentChannel channel = v1::PAYMENT_CHANNEL_UNSPECIFIED;
   v1::PaymentMethod method = v1::PAYMENT_METHOD_UNSPECIFIED;
   int64_t amount = 0;
-  std::string currency, status, description, pay_url, qr_code, transaction_id, failure_reason;
-  std::map<std::string, std::string> app_params;  // what the buyer's app SDK needs, e.g. Alipay's orderStr
+  std::string currency;
+  v1::PaymentStatus status = v1::PAYMENT_STATUS_UNSPECIFIED;
+  std::string description, pay_url, qr_code, transaction_id, failure_reason;
+  std::map<std::string, std::string>
+      app_params;  // what the buyer's app SDK needs, e.g. Alipay's orderStr
   int64_t refunded = 0;
   bool paid_after_close = false, close_at_channel = false;
   TimePoint expires_at, paid_at, closed_at, created_at, updated_at, query_until;
@@ -34,14 +45,19 @@ struct RefundRow {
   int64_t amount = 0;
   std::string currency;
   v1::RefundReason reason = v1::REFUND_REASON_UNSPECIFIED;
-  std::string reason_text, after_sale_case_id, status, channel_refund_id, last_error, retry_request_id;
+  std::string reason_text, after_sale_case_id;
+  v1::RefundStatus status = v1::REFUND_STATUS_UNSPECIFIED;
+  std::string channel_refund_id, last_error, retry_request_id;
   int attempts = 0;
   bool in_doubt = false;
   TimePoint created_at, updated_at, succeeded_at;
 };
 
+// The orders projection. Its status is one of PENDING_PAYMENT, PAID (paid or any later state) and
+// CANCELLED.
 struct OrderRow {
-  std::string order_id, buyer_id, currency, status;
+  std::string order_id, buyer_id, currency;
+  order::v1::OrderStatus status = order::v1::ORDER_STATUS_PENDING_PAYMENT;
   int64_t payable = 0;
   TimePoint deadline;
 };
@@ -54,59 +70,114 @@ struct AnomalyRow {
   std::string detail, source;
 };
 
-class PaymentRepository {
+class PaymentTx {
  public:
-  // Payments
-  static std::optional<PaymentRow> FindPayment(pqxx::transaction_base& tx, const std::string& payment_id, bool for_update);
-  static std::optional<PaymentRow> FindPaymentByRequest(pqxx::transaction_base& tx, const std::string& request_id);
-  static std::optional<PaymentRow> LatestPaymentOfOrder(pqxx::transaction_base& tx, const std::string& order_id, bool for_update);
-  static std::optional<PaymentRow> PendingPaymentOfOrder(pqxx::transaction_base& tx, const std::string& order_id);
-  static bool OrderHasSucceededPayment(pqxx::transaction_base& tx, const std::string& order_id);
-  static void InsertPayment(pqxx::transaction_base& tx, const PaymentRow& p, TimePoint next_query_at);
-  static void SetChannelLinks(pqxx::transaction_base& tx, const PaymentRow& p);
-  static void MarkSucceeded(pqxx::transaction_base& tx, const std::string& payment_id, const std::string& txn, TimePoint paid_at,
-                            bool after_close, TimePoint now);
-  static void MarkFailed(pqxx::transaction_base& tx, const std::string& payment_id, const std::string& reason, TimePoint now);
-  static void MarkClosed(pqxx::transaction_base& tx, const std::string& payment_id, bool close_at_channel, TimePoint now);
-  static void ClearCloseAtChannel(pqxx::transaction_base& tx, const std::string& payment_id);
-  static void AddRefunded(pqxx::transaction_base& tx, const std::string& payment_id, int64_t amount, TimePoint now);
+  virtual ~PaymentTx() = default;
+
+  // Payments. for_update locks the row until the transaction ends.
+  virtual absl::StatusOr<std::optional<PaymentRow>> FindPayment(const std::string& payment_id,
+                                                                bool for_update) = 0;
+  virtual absl::StatusOr<std::optional<PaymentRow>> FindPaymentByRequest(
+      const std::string& request_id) = 0;
+  virtual absl::StatusOr<std::optional<PaymentRow>> LatestPaymentOfOrder(
+      const std::string& order_id, bool for_update) = 0;
+  // The order's PENDING payment, locked.
+  virtual absl::StatusOr<std::optional<PaymentRow>> PendingPaymentOfOrder(
+      const std::string& order_id) = 0;
+  virtual absl::StatusOr<bool> OrderHasSucceededPayment(const std::string& order_id) = 0;
+  // Inserts p as PENDING (ALREADY_EXISTS on a duplicate request_id or a second pending payment).
+  virtual absl::Status InsertPayment(const PaymentRow& p, TimePoint next_query_at) = 0;
+  virtual absl::Status SetChannelLinks(const PaymentRow& p) = 0;
+  virtual absl::Status MarkSucceeded(const std::string& payment_id, const std::string& txn,
+                                     TimePoint paid_at, bool after_close, TimePoint now) = 0;
+  virtual absl::Status MarkFailed(const std::string& payment_id, const std::string& reason,
+                                  TimePoint now) = 0;
+  virtual absl::Status MarkClosed(const std::string& payment_id, bool close_at_channel,
+                                  TimePoint now) = 0;
+  virtual absl::Status ClearCloseAtChannel(const std::string& payment_id) = 0;
+  virtual absl::Status AddRefunded(const std::string& payment_id, int64_t amount,
+                                   TimePoint now) = 0;
   // (order id, transaction id) guard; false when already applied.
-  static bool InsertTransaction(pqxx::transaction_base& tx, const std::string& order_id, const std::string& txn,
-                                const std::string& payment_id, const std::string& source, TimePoint now);
+  virtual absl::StatusOr<bool> InsertTransaction(const std::string& order_id,
+                                                 const std::string& txn,
+                                                 const std::string& payment_id,
+                                                 const std::string& source, TimePoint now) = 0;
   // Claims up to limit payments due for an active query, moving their next query time on.
-  static std::vector<std::string> ClaimPaymentsToQuery(pqxx::transaction_base& tx, TimePoint now, std::chrono::milliseconds interval,
-                                                       int limit);
-  static std::vector<PaymentRow> SucceededPaymentsPaidBetween(pqxx::transaction_base& tx, v1::PaymentChannel c, TimePoint from,
-                                                              TimePoint to);
-  static void InsertAnomaly(pqxx::transaction_base& tx, const AnomalyRow& a, TimePoint now);
-  static int64_t CountAnomalies(pqxx::transaction_base& tx, const std::string& payment_id);
+  virtual absl::StatusOr<std::vector<std::string>> ClaimPaymentsToQuery(
+      TimePoint now, std::chrono::milliseconds interval, int limit) = 0;
+  virtual absl::StatusOr<std::vector<PaymentRow>> SucceededPaymentsPaidBetween(v1::PaymentChannel c,
+                                                                               TimePoint from,
+                                                                               TimePoint to) = 0;
+  virtual absl::Status InsertAnomaly(const AnomalyRow& a, TimePoint now) = 0;
 
   // Refunds
-  static std::optional<RefundRow> FindRefund(pqxx::transaction_base& tx, const std::string& refund_id, bool for_update);
-  static std::optional<RefundRow> FindRefundByRequest(pqxx::transaction_base& tx, const std::string& request_id);
-  static int64_t CommittedRefundAmount(pqxx::transaction_base& tx, const std::string& payment_id);
-  static void InsertRefund(pqxx::transaction_base& tx, const RefundRow& r, TimePoint next_attempt_at);
-  static std::vector<RefundRow> ListRefunds(pqxx::transaction_base& tx, const std::string& payment_id, int64_t offset, int limit);
-  static std::vector<RefundRow> ListManualReview(pqxx::transaction_base& tx, int64_t offset, int limit);
-  static std::vector<std::string> ClaimDueRefunds(pqxx::transaction_base& tx, TimePoint now, std::chrono::milliseconds lease, int limit);
-  static void UpdateRefundAttempt(pqxx::transaction_base& tx, const RefundRow& r, TimePoint next_attempt_at, TimePoint now);
-  static void MarkRefundSucceeded(pqxx::transaction_base& tx, const std::string& refund_id, const std::string& channel_refund_id,
-                                  TimePoint now);
-  static void MarkRefundFinal(pqxx::transaction_base& tx, const std::string& refund_id, const std::string& status,
-                              const std::string& error, int attempts, TimePoint now);
-  static void ReopenRefund(pqxx::transaction_base& tx, const std::string& refund_id, const std::string& retry_request_id, TimePoint now);
-  static std::vector<RefundRow> SucceededRefundsBetween(pqxx::transaction_base& tx, v1::PaymentChannel c, TimePoint from, TimePoint to);
+  virtual absl::StatusOr<std::optional<RefundRow>> FindRefund(const std::string& refund_id,
+                                                              bool for_update) = 0;
+  virtual absl::StatusOr<std::optional<RefundRow>> FindRefundByRequest(
+      const std::string& request_id) = 0;
+  // PROCESSING + SUCCEEDED + MANUAL_REVIEW: what the refund cap counts.
+  virtual absl::StatusOr<int64_t> CommittedRefundAmount(const std::string& payment_id) = 0;
+  // Inserts r as PROCESSING.
+  virtual absl::Status InsertRefund(const RefundRow& r, TimePoint next_attempt_at) = 0;
+  virtual absl::StatusOr<std::vector<RefundRow>> ListRefunds(const std::string& payment_id,
+                                                             int64_t offset, int limit) = 0;
+  virtual absl::StatusOr<std::vector<RefundRow>> ListManualReview(int64_t offset, int limit) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ClaimDueRefunds(TimePoint now,
+                                                                   std::chrono::milliseconds lease,
+                                                                   int limit) = 0;
+  virtual absl::Status UpdateRefundAttempt(const RefundRow& r, TimePoint next_attempt_at,
+                                           TimePoint now) = 0;
+  virtual absl::Status MarkRefundSucceeded(const std::string& refund_id,
+                                           const std::string& channel_refund_id, TimePoint now) = 0;
+  // FAILED or MANUAL_REVIEW.
+  virtual absl::Status MarkRefundFinal(const std::string& refund_id, v1::RefundStatus status,
+                                       const std::string& error, int attempts, TimePoint now) = 0;
+  virtual absl::Status ReopenRefund(const std::string& refund_id,
+                                    const std::string& retry_request_id, TimePoint now) = 0;
+  virtual absl::StatusOr<std::vector<RefundRow>> SucceededRefundsBetween(v1::PaymentChannel c,
+                                                                         TimePoint from,
+                                                                         TimePoint to) = 0;
 
   // Orders projection
-  static std::optional<OrderRow> FindOrder(pqxx::transaction_base& tx, const std::string& order_id);
-  static void UpsertOrder(pqxx::transaction_base& tx, const OrderRow& o);
-  static void SetOrderStatus(pqxx::transaction_base& tx, const std::string& order_id, const std::string& status);
+  virtual absl::StatusOr<std::optional<OrderRow>> FindOrder(const std::string& order_id) = 0;
+  virtual absl::Status UpsertOrder(const OrderRow& o) = 0;
+  // Moves forward only: a cancelled order stays cancelled.
+  virtual absl::Status SetOrderStatus(const std::string& order_id,
+                                      order::v1::OrderStatus status) = 0;
   // The order was cancelled: always, whatever status the projection had.
-  static void MarkOrderCancelled(pqxx::transaction_base& tx, const std::string& order_id);
+  virtual absl::Status MarkOrderCancelled(const std::string& order_id) = 0;
 
   // Reconciliation reports
-  static std::optional<v1::ReconciliationReport> FindReport(pqxx::transaction_base& tx, v1::PaymentChannel c, const std::string& date);
-  static void SaveReport(pqxx::transaction_base& tx, const v1::ReconciliationReport& r, TimePoint now);
+  virtual absl::StatusOr<std::optional<v1::ReconciliationReport>> FindReport(
+      v1::PaymentChannel c, const std::string& date) = 0;
+  virtual absl::Status SaveReport(const v1::ReconciliationReport& r, TimePoint now) = 0;
+
+  // The transactional outbox (the payment topic).
+  virtual absl::Status AppendEvent(events::v1::EventEnvelope& event) = 0;
 };
+
+using PaymentTxFn = std::function<absl::Status(PaymentTx&)>;
+
+class PaymentRepository {
+ public:
+  virtual ~PaymentRepository() = default;
+  // Runs fn in one transaction: commits when it returns OK, rolls back otherwise and returns its
+  // status; ABORTED (serialization failure, deadlock) retries fn whole.
+  virtual absl::Status InTransaction(const PaymentTxFn& fn) = 0;
+};
+using PaymentRepositoryPtr = std::unique_ptr<PaymentRepository>;
+
+// Runs read (PaymentTx& -> absl::StatusOr<T>) in a transaction of its own and returns its result.
+template <typename Read>
+auto ReadInTransaction(PaymentRepository& repo, Read&& read)
+    -> std::invoke_result_t<Read&, PaymentTx&> {
+  std::invoke_result_t<Read&, PaymentTx&> out = absl::UnknownError("not run");
+  auto s = repo.InTransaction([&](PaymentTx& tx) -> absl::Status {
+    out = read(tx);
+    return out.status();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
 
 }  // namespace orderly::payment

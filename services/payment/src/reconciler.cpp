@@ -77,14 +77,10 @@ absl::Status ChinaDayBounds(const std::string& date, TimePoint* start, TimePoint
 }
 
 absl::StatusOr<v1::ReconciliationReport> Reconciler::Get(v1::PaymentChannel channel, const std::string& date) {
-  std::optional<v1::ReconciliationReport> r;
-  auto s = m_.pool().InTransaction([&](pqxx::transaction_base& tx) {
-    r = PaymentRepository::FindReport(tx, channel, date);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  if (!r) return NotFoundError("reconciliation_report", ChannelName(channel) + "/" + date, "RECONCILIATION_REPORT_NOT_FOUND");
-  return *r;
+  auto r = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindReport(channel, date); });
+  if (!r.ok()) return r.status();
+  if (!*r) return NotFoundError("reconciliation_report", ChannelName(channel) + "/" + date, "RECONCILIATION_REPORT_NOT_FOUND");
+  return **r;
 }
 
 absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel channel, const std::string& date, bool rerun) {
@@ -106,10 +102,7 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
   auto bill = ch->DownloadBill(date);
   auto save = [&] {
     Ts(rep.mutable_finished_at(), m_.clock().Now());
-    return m_.pool().InTransaction([&](pqxx::transaction_base& tx) {
-      PaymentRepository::SaveReport(tx, rep, m_.clock().Now());
-      return absl::OkStatus();
-    });
+    return m_.repo().InTransaction([&](PaymentTx& tx) { return tx.SaveReport(rep, m_.clock().Now()); });
   };
   if (!bill.ok()) {
     rep.set_status(v1::RECONCILIATION_STATUS_FAILED);
@@ -119,13 +112,18 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
   }
   std::vector<LocalRecord> local;
   std::map<std::string, PaymentRow> payments;
-  auto s = m_.pool().InTransaction([&](pqxx::transaction_base& tx) {
-    for (auto& p : PaymentRepository::SucceededPaymentsPaidBetween(tx, channel, start, end)) {
-      local.push_back({BillRecord::Kind::kPayment, p.payment_id, "", p.transaction_id, p.amount, p.status});
+  auto s = m_.repo().InTransaction([&](PaymentTx& tx) -> absl::Status {
+    auto paid = tx.SucceededPaymentsPaidBetween(channel, start, end);
+    if (!paid.ok()) return paid.status();
+    auto refunded = tx.SucceededRefundsBetween(channel, start, end);
+    if (!refunded.ok()) return refunded.status();
+    for (auto& p : *paid) {
+      local.push_back({BillRecord::Kind::kPayment, p.payment_id, "", p.transaction_id, p.amount, std::string(StatusName(p.status))});
       payments[p.payment_id] = p;
     }
-    for (auto& r : PaymentRepository::SucceededRefundsBetween(tx, channel, start, end)) {
-      local.push_back({BillRecord::Kind::kRefund, r.payment_id, r.refund_id, r.channel_refund_id, r.amount, r.status});
+    for (auto& r : *refunded) {
+      local.push_back({BillRecord::Kind::kRefund, r.payment_id, r.refund_id, r.channel_refund_id, r.amount,
+                       std::string(StatusName(r.status))});
     }
     return absl::OkStatus();
   });
@@ -139,16 +137,14 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
     m.set_channel_transaction_id(b.transaction_id);
     SetProtoMoney(m.mutable_channel_amount(), b.amount_minor, b.currency);
     if (b.kind == BillRecord::Kind::kPayment) {
-      std::optional<PaymentRow> p;
-      (void)m_.pool().InTransaction([&](pqxx::transaction_base& tx) {
-        p = PaymentRepository::FindPayment(tx, b.out_trade_no, false);
-        return absl::OkStatus();
-      });
+      auto found = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindPayment(b.out_trade_no, false); });
+      if (!found.ok()) return found.status();
+      const std::optional<PaymentRow>& p = *found;
       m.set_payment_id(p ? p->payment_id : "");
       if (!p) {
         m.set_kind(v1::MISMATCH_KIND_MISSING_LOCAL);
         m.set_detail("paid at the channel (out_trade_no " + b.out_trade_no + "), no such payment here; reported for review");
-      } else if (p->status == "SUCCEEDED" && p->amount == b.amount_minor) {
+      } else if (p->status == v1::PAYMENT_STATUS_SUCCEEDED && p->amount == b.amount_minor) {
         ++matched;  // paid on a neighbouring local day (clock edge)
         continue;
       } else if (p->amount != b.amount_minor) {
@@ -161,21 +157,19 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
         // Safe fix: the channel's bill is its final word that the money moved.
         ChannelTrade t{TradeState::kSucceeded, b.out_trade_no, b.transaction_id, b.amount_minor, b.currency, b.time, ""};
         auto applied = m_.ApplyTrade(channel, t, "reconciliation");
-        m.set_detail("paid at the channel, " + p->status + " here: " +
+        m.set_detail("paid at the channel, " + std::string(StatusName(p->status)) + " here: " +
                      (applied.ok() ? std::string("payment applied (") + ApplyOutcomeName(*applied) + ")" : "fix failed: " + applied.status().ToString()));
       }
     } else {
-      std::optional<RefundRow> r;
-      (void)m_.pool().InTransaction([&](pqxx::transaction_base& tx) {
-        r = PaymentRepository::FindRefund(tx, b.out_refund_no, false);
-        return absl::OkStatus();
-      });
+      auto found = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindRefund(b.out_refund_no, false); });
+      if (!found.ok()) return found.status();
+      const std::optional<RefundRow>& r = *found;
       m.set_refund_id(r ? r->refund_id : "");
       m.set_payment_id(r ? r->payment_id : "");
       if (!r) {
         m.set_kind(v1::MISMATCH_KIND_MISSING_LOCAL);
         m.set_detail("refunded at the channel (" + b.out_refund_no + "), no such refund here; reported for review");
-      } else if (r->status == "SUCCEEDED" && r->amount == b.amount_minor) {
+      } else if (r->status == v1::REFUND_STATUS_SUCCEEDED && r->amount == b.amount_minor) {
         ++matched;
         continue;
       } else if (r->amount != b.amount_minor) {
@@ -187,7 +181,7 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
         SetProtoMoney(m.mutable_local_amount(), r->amount, r->currency);
         ChannelRefund cr{RefundState::kSucceeded, b.out_trade_no, b.out_refund_no, b.channel_refund_id, b.amount_minor, ""};
         auto applied = m_.ApplyRefundResult(cr, "reconciliation");
-        m.set_detail("refunded at the channel, " + r->status + " here: " +
+        m.set_detail("refunded at the channel, " + std::string(StatusName(r->status)) + " here: " +
                      (applied.ok() ? std::string("refund applied (") + ApplyOutcomeName(*applied) + ")" : "fix failed: " + applied.status().ToString()));
       }
     }
@@ -200,19 +194,16 @@ absl::StatusOr<v1::ReconciliationReport> Reconciler::Run(v1::PaymentChannel chan
     std::optional<PaymentRow> p;
     if (pit != payments.end()) p = pit->second;
     else {
-      (void)m_.pool().InTransaction([&](pqxx::transaction_base& tx) {
-        p = PaymentRepository::FindPayment(tx, m.payment_id(), false);
-        return absl::OkStatus();
-      });
+      auto found = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindPayment(m.payment_id(), false); });
+      if (!found.ok()) return found.status();
+      p = *std::move(found);
     }
     if (!p) continue;
     TradeRef ref{p->payment_id, p->transaction_id, p->amount, p->currency, p->created_at};
     if (!m.refund_id().empty()) {
-      std::optional<RefundRow> r;
-      (void)m_.pool().InTransaction([&](pqxx::transaction_base& tx) {
-        r = PaymentRepository::FindRefund(tx, m.refund_id(), false);
-        return absl::OkStatus();
-      });
+      auto found = ReadInTransaction(m_.repo(), [&](PaymentTx& tx) { return tx.FindRefund(m.refund_id(), false); });
+      if (!found.ok()) return found.status();
+      const std::optional<RefundRow>& r = *found;
       if (!r) continue;
       auto q = ch->QueryRefund(ChannelRefundRequest{ref, r->refund_id, r->amount, "", r->created_at});
       m.set_detail(m.detail() + "; re-queried: " + (q.ok() ? std::string(RefundStateName(q->state)) : q.status().ToString()));

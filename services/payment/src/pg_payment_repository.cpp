@@ -1,6 +1,13 @@
-#include "payment_repository.hpp"
+#include "pg_payment_repository.hpp"
+
+#include <initializer_list>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
 
 #include "channel/wire_util.hpp"
+#include "orderly/events/outbox.hpp"
+#include "orderly/pg/guard.hpp"
 #include "orderly/pg/query.hpp"
 
 namespace orderly::payment {
@@ -103,8 +110,6 @@ const pg::Query kSucceededPaymentsPaidBetween{
     "payment.succeeded_payments_paid_between",
     std::string("SELECT ") + kPaymentColumns +
         " FROM payments WHERE channel = $1 AND status = 'SUCCEEDED' AND paid_at >= " AT(2) " AND paid_at < " AT(3)};
-const pg::Query kCountAnomalies{"payment.count_anomalies",
-                                "SELECT count(*) FROM payment_anomalies WHERE payment_id = $1"};
 const pg::Query kFindRefund{"payment.find_refund",
                             std::string("SELECT ") + kRefundColumns + " FROM refunds WHERE refund_id = $1"};
 const pg::Query kLockRefund{"payment.lock_refund", kFindRefund.sql() + " FOR UPDATE"};
@@ -139,6 +144,41 @@ const pg::Query kAddRefunded{
     "payment.add_refunded",
     "UPDATE payments SET refunded_minor = refunded_minor + $2, updated_at = " AT(3) " WHERE payment_id = $1"};
 
+// Statuses are stored as text. These tables are the one place they become enums and back; a text
+// no table knows reads as UNSPECIFIED.
+template <typename E>
+using StatusTexts = std::initializer_list<std::pair<E, std::string_view>>;
+const StatusTexts<v1::PaymentStatus> kPaymentStatusTexts = {
+    {v1::PAYMENT_STATUS_PENDING, "PENDING"},
+    {v1::PAYMENT_STATUS_SUCCEEDED, "SUCCEEDED"},
+    {v1::PAYMENT_STATUS_FAILED, "FAILED"},
+    {v1::PAYMENT_STATUS_CLOSED, "CLOSED"}};
+const StatusTexts<v1::RefundStatus> kRefundStatusTexts = {
+    {v1::REFUND_STATUS_PROCESSING, "PROCESSING"},
+    {v1::REFUND_STATUS_SUCCEEDED, "SUCCEEDED"},
+    {v1::REFUND_STATUS_FAILED, "FAILED"},
+    {v1::REFUND_STATUS_MANUAL_REVIEW, "MANUAL_REVIEW"}};
+const StatusTexts<order::v1::OrderStatus> kOrderStatusTexts = {
+    {order::v1::ORDER_STATUS_PENDING_PAYMENT, "PENDING_PAYMENT"},
+    {order::v1::ORDER_STATUS_PAID, "PAID"},
+    {order::v1::ORDER_STATUS_CANCELLED, "CANCELLED"}};
+
+template <typename E>
+E FromText(const StatusTexts<E>& texts, const std::string& text) {
+  for (const auto& [status, t] : texts) {
+    if (t == text) return status;
+  }
+  return E{};
+}
+// A status the column cannot hold is a bug of ours: INTERNAL through Guard.
+template <typename E>
+std::string ToText(const StatusTexts<E>& texts, E status) {
+  for (const auto& [s, text] : texts) {
+    if (s == status) return std::string(text);
+  }
+  throw std::invalid_argument("status " + std::to_string(status) + " has no database text");
+}
+
 TimePoint Ms(const pqxx::field& f) { return FromUnixMillis(f.as<int64_t>()); }
 int64_t ToMs(TimePoint t) { return t == TimePoint{} ? 0 : ToUnixMillis(t); }
 
@@ -152,7 +192,7 @@ PaymentRow PaymentFrom(const pqxx::row& r) {
   p.method = static_cast<v1::PaymentMethod>(r[5].as<int>());
   p.amount = r[6].as<int64_t>();
   p.currency = r[7].as<std::string>();
-  p.status = r[8].as<std::string>();
+  p.status = FromText(kPaymentStatusTexts, r[8].as<std::string>());
   p.description = r[9].as<std::string>();
   p.pay_url = r[10].as<std::string>();
   p.qr_code = r[11].as<std::string>();
@@ -184,7 +224,7 @@ RefundRow RefundFrom(const pqxx::row& r) {
   x.reason = static_cast<v1::RefundReason>(r[7].as<int>());
   x.reason_text = r[8].as<std::string>();
   x.after_sale_case_id = r[9].as<std::string>();
-  x.status = r[10].as<std::string>();
+  x.status = FromText(kRefundStatusTexts, r[10].as<std::string>());
   x.channel_refund_id = r[11].as<std::string>();
   x.last_error = r[12].as<std::string>();
   x.retry_request_id = r[13].as<std::string>();
@@ -196,173 +236,240 @@ RefundRow RefundFrom(const pqxx::row& r) {
   return x;
 }
 
-std::optional<PaymentRow> OnePayment(const pqxx::result& r) {
-  if (r.empty()) return std::nullopt;
-  return PaymentFrom(r[0]);
+// Runs a statement that returns nothing the caller needs.
+template <typename... Args>
+absl::Status Run(pqxx::transaction_base& tx, const pg::Query& q, Args&&... args) {
+  return pg::Guard([&]() -> absl::Status {
+    pg::Exec(tx, q, std::forward<Args>(args)...);
+    return absl::OkStatus();
+  });
 }
-std::optional<RefundRow> OneRefund(const pqxx::result& r) {
-  if (r.empty()) return std::nullopt;
-  return RefundFrom(r[0]);
+
+// Reads at most one row through from.
+template <typename Row, typename... Args>
+absl::StatusOr<std::optional<Row>> One(Row (*from)(const pqxx::row&), pqxx::transaction_base& tx,
+                                       const pg::Query& q, Args&&... args) {
+  return pg::Guard([&]() -> absl::StatusOr<std::optional<Row>> {
+    auto r = pg::Exec(tx, q, std::forward<Args>(args)...);
+    if (r.empty()) return std::nullopt;
+    return from(r[0]);
+  });
 }
+
+// Reads every row through from.
+template <typename Row, typename... Args>
+absl::StatusOr<std::vector<Row>> All(Row (*from)(const pqxx::row&), pqxx::transaction_base& tx,
+                                     const pg::Query& q, Args&&... args) {
+  return pg::Guard([&]() -> absl::StatusOr<std::vector<Row>> {
+    std::vector<Row> out;
+    for (const auto& r : pg::Exec(tx, q, std::forward<Args>(args)...)) out.push_back(from(r));
+    return out;
+  });
+}
+
+std::string IdFrom(const pqxx::row& r) { return r[0].as<std::string>(); }
 
 }  // namespace
 
-std::optional<PaymentRow> PaymentRepository::FindPayment(pqxx::transaction_base& tx, const std::string& id, bool lock) {
-  return OnePayment(pg::Exec(tx, lock ? kLockPayment : kFindPayment, id));
+// ---- PgPaymentTx: payments
+
+absl::StatusOr<std::optional<PaymentRow>> PgPaymentTx::FindPayment(const std::string& id,
+                                                                   bool lock) {
+  return One(PaymentFrom, tx_, lock ? kLockPayment : kFindPayment, id);
 }
-std::optional<PaymentRow> PaymentRepository::FindPaymentByRequest(pqxx::transaction_base& tx, const std::string& rid) {
-  return OnePayment(pg::Exec(tx, kFindPaymentByRequest, rid));
+absl::StatusOr<std::optional<PaymentRow>> PgPaymentTx::FindPaymentByRequest(
+    const std::string& rid) {
+  return One(PaymentFrom, tx_, kFindPaymentByRequest, rid);
 }
-std::optional<PaymentRow> PaymentRepository::LatestPaymentOfOrder(pqxx::transaction_base& tx, const std::string& order_id, bool lock) {
-  return OnePayment(pg::Exec(tx, lock ? kLockLatestPaymentOfOrder : kLatestPaymentOfOrder, order_id));
+absl::StatusOr<std::optional<PaymentRow>> PgPaymentTx::LatestPaymentOfOrder(
+    const std::string& order_id, bool lock) {
+  return One(PaymentFrom, tx_, lock ? kLockLatestPaymentOfOrder : kLatestPaymentOfOrder, order_id);
 }
-std::optional<PaymentRow> PaymentRepository::PendingPaymentOfOrder(pqxx::transaction_base& tx, const std::string& order_id) {
-  return OnePayment(pg::Exec(tx, kPendingPaymentOfOrder, order_id));
+absl::StatusOr<std::optional<PaymentRow>> PgPaymentTx::PendingPaymentOfOrder(
+    const std::string& order_id) {
+  return One(PaymentFrom, tx_, kPendingPaymentOfOrder, order_id);
 }
-bool PaymentRepository::OrderHasSucceededPayment(pqxx::transaction_base& tx, const std::string& order_id) {
-  return !pg::Exec(tx, kOrderHasSucceededPayment, order_id).empty();
+absl::StatusOr<bool> PgPaymentTx::OrderHasSucceededPayment(const std::string& order_id) {
+  return pg::Guard([&]() -> absl::StatusOr<bool> {
+    return !pg::Exec(tx_, kOrderHasSucceededPayment, order_id).empty();
+  });
 }
-void PaymentRepository::InsertPayment(pqxx::transaction_base& tx, const PaymentRow& p, TimePoint next_query_at) {
-  pg::Exec(tx, kInsertPayment, p.payment_id, p.order_id, p.request_id, p.fingerprint, static_cast<int>(p.channel),
-                 static_cast<int>(p.method), p.amount, p.currency, p.description, ToMs(p.expires_at), ToMs(p.created_at),
-                 ToMs(next_query_at), ToMs(p.query_until));
+absl::Status PgPaymentTx::InsertPayment(const PaymentRow& p, TimePoint next_query_at) {
+  return Run(tx_, kInsertPayment, p.payment_id, p.order_id, p.request_id, p.fingerprint,
+             static_cast<int>(p.channel), static_cast<int>(p.method), p.amount, p.currency,
+             p.description, ToMs(p.expires_at), ToMs(p.created_at), ToMs(next_query_at),
+             ToMs(p.query_until));
 }
-void PaymentRepository::SetChannelLinks(pqxx::transaction_base& tx, const PaymentRow& p) {
-  pg::Exec(tx, kSetChannelLinks, p.payment_id, p.pay_url, p.qr_code, wire::EncodeForm(p.app_params));
+absl::Status PgPaymentTx::SetChannelLinks(const PaymentRow& p) {
+  return Run(tx_, kSetChannelLinks, p.payment_id, p.pay_url, p.qr_code,
+             wire::EncodeForm(p.app_params));
 }
-void PaymentRepository::MarkSucceeded(pqxx::transaction_base& tx, const std::string& id, const std::string& txn, TimePoint paid_at,
-                                      bool after_close, TimePoint now) {
-  pg::Exec(tx, kMarkSucceeded, id, txn, ToMs(paid_at), after_close, ToMs(now));
+absl::Status PgPaymentTx::MarkSucceeded(const std::string& id, const std::string& txn,
+                                        TimePoint paid_at, bool after_close, TimePoint now) {
+  return Run(tx_, kMarkSucceeded, id, txn, ToMs(paid_at), after_close, ToMs(now));
 }
-void PaymentRepository::MarkFailed(pqxx::transaction_base& tx, const std::string& id, const std::string& reason, TimePoint now) {
-  pg::Exec(tx, kMarkFailed, id, reason, ToMs(now));
+absl::Status PgPaymentTx::MarkFailed(const std::string& id, const std::string& reason,
+                                     TimePoint now) {
+  return Run(tx_, kMarkFailed, id, reason, ToMs(now));
 }
-void PaymentRepository::MarkClosed(pqxx::transaction_base& tx, const std::string& id, bool close_at_channel, TimePoint now) {
-  pg::Exec(tx, kMarkClosed, id, close_at_channel, ToMs(now));
+absl::Status PgPaymentTx::MarkClosed(const std::string& id, bool close_at_channel, TimePoint now) {
+  return Run(tx_, kMarkClosed, id, close_at_channel, ToMs(now));
 }
-void PaymentRepository::ClearCloseAtChannel(pqxx::transaction_base& tx, const std::string& id) {
-  pg::Exec(tx, kClearCloseAtChannel, id);
+absl::Status PgPaymentTx::ClearCloseAtChannel(const std::string& id) {
+  return Run(tx_, kClearCloseAtChannel, id);
 }
-void PaymentRepository::AddRefunded(pqxx::transaction_base& tx, const std::string& id, int64_t amount, TimePoint now) {
-  pg::Exec(tx, kAddRefunded, id, amount, ToMs(now));
+absl::Status PgPaymentTx::AddRefunded(const std::string& id, int64_t amount, TimePoint now) {
+  return Run(tx_, kAddRefunded, id, amount, ToMs(now));
 }
-bool PaymentRepository::InsertTransaction(pqxx::transaction_base& tx, const std::string& order_id, const std::string& txn,
-                                          const std::string& payment_id, const std::string& source, TimePoint now) {
-  return pg::Exec(tx, kInsertTransaction, order_id, txn, payment_id, source, ToMs(now)).affected_rows() == 1;
+absl::StatusOr<bool> PgPaymentTx::InsertTransaction(const std::string& order_id,
+                                                    const std::string& txn,
+                                                    const std::string& payment_id,
+                                                    const std::string& source, TimePoint now) {
+  return pg::Guard([&]() -> absl::StatusOr<bool> {
+    return pg::Exec(tx_, kInsertTransaction, order_id, txn, payment_id, source, ToMs(now))
+               .affected_rows() == 1;
+  });
 }
-std::vector<std::string> PaymentRepository::ClaimPaymentsToQuery(pqxx::transaction_base& tx, TimePoint now,
-                                                                 std::chrono::milliseconds interval, int limit) {
-  std::vector<std::string> out;
-  for (const auto& r : pg::Exec(tx, kClaimPaymentsToQuery, ToMs(now), static_cast<int64_t>(interval.count()), limit)) {
-    out.push_back(r[0].as<std::string>());
-  }
-  return out;
+absl::StatusOr<std::vector<std::string>> PgPaymentTx::ClaimPaymentsToQuery(
+    TimePoint now, std::chrono::milliseconds interval, int limit) {
+  return All(IdFrom, tx_, kClaimPaymentsToQuery, ToMs(now), static_cast<int64_t>(interval.count()),
+             limit);
 }
-std::vector<PaymentRow> PaymentRepository::SucceededPaymentsPaidBetween(pqxx::transaction_base& tx, v1::PaymentChannel c, TimePoint from,
-                                                                        TimePoint to) {
-  std::vector<PaymentRow> out;
-  for (const auto& r : pg::Exec(tx, kSucceededPaymentsPaidBetween, static_cast<int>(c), ToMs(from), ToMs(to))) {
-    out.push_back(PaymentFrom(r));
-  }
-  return out;
+absl::StatusOr<std::vector<PaymentRow>> PgPaymentTx::SucceededPaymentsPaidBetween(
+    v1::PaymentChannel c, TimePoint from, TimePoint to) {
+  return All(PaymentFrom, tx_, kSucceededPaymentsPaidBetween, static_cast<int>(c), ToMs(from),
+             ToMs(to));
 }
-void PaymentRepository::InsertAnomaly(pqxx::transaction_base& tx, const AnomalyRow& a, TimePoint now) {
-  pg::Exec(tx, kInsertAnomaly, a.kind, static_cast<int>(a.channel), a.payment_id, a.order_id, a.transaction_id,
-                 a.expected.value_or(-1), a.actual.value_or(-1), a.detail, a.source, ToMs(now));
-}
-int64_t PaymentRepository::CountAnomalies(pqxx::transaction_base& tx, const std::string& payment_id) {
-  return pg::Exec(tx, kCountAnomalies, payment_id)[0][0].as<int64_t>();
+absl::Status PgPaymentTx::InsertAnomaly(const AnomalyRow& a, TimePoint now) {
+  return Run(tx_, kInsertAnomaly, a.kind, static_cast<int>(a.channel), a.payment_id, a.order_id,
+             a.transaction_id, a.expected.value_or(-1), a.actual.value_or(-1), a.detail, a.source,
+             ToMs(now));
 }
 
-std::optional<RefundRow> PaymentRepository::FindRefund(pqxx::transaction_base& tx, const std::string& id, bool lock) {
-  return OneRefund(pg::Exec(tx, lock ? kLockRefund : kFindRefund, id));
+// ---- PgPaymentTx: refunds
+
+absl::StatusOr<std::optional<RefundRow>> PgPaymentTx::FindRefund(const std::string& id, bool lock) {
+  return One(RefundFrom, tx_, lock ? kLockRefund : kFindRefund, id);
 }
-std::optional<RefundRow> PaymentRepository::FindRefundByRequest(pqxx::transaction_base& tx, const std::string& rid) {
-  return OneRefund(pg::Exec(tx, kFindRefundByRequest, rid));
+absl::StatusOr<std::optional<RefundRow>> PgPaymentTx::FindRefundByRequest(const std::string& rid) {
+  return One(RefundFrom, tx_, kFindRefundByRequest, rid);
 }
-int64_t PaymentRepository::CommittedRefundAmount(pqxx::transaction_base& tx, const std::string& payment_id) {
-  return pg::Exec(tx, kCommittedRefunds, payment_id)[0][0].as<int64_t>();
+absl::StatusOr<int64_t> PgPaymentTx::CommittedRefundAmount(const std::string& payment_id) {
+  return pg::Guard([&]() -> absl::StatusOr<int64_t> {
+    return pg::Exec1(tx_, kCommittedRefunds, payment_id)[0].as<int64_t>();
+  });
 }
-void PaymentRepository::InsertRefund(pqxx::transaction_base& tx, const RefundRow& r, TimePoint next) {
-  pg::Exec(tx, kInsertRefund, r.refund_id, r.payment_id, r.order_id, r.request_id, r.fingerprint, r.amount, r.currency,
-                 static_cast<int>(r.reason), r.reason_text, r.after_sale_case_id, ToMs(r.created_at), ToMs(next));
+absl::Status PgPaymentTx::InsertRefund(const RefundRow& r, TimePoint next) {
+  return Run(tx_, kInsertRefund, r.refund_id, r.payment_id, r.order_id, r.request_id, r.fingerprint,
+             r.amount, r.currency, static_cast<int>(r.reason), r.reason_text, r.after_sale_case_id,
+             ToMs(r.created_at), ToMs(next));
 }
-std::vector<RefundRow> PaymentRepository::ListRefunds(pqxx::transaction_base& tx, const std::string& payment_id, int64_t offset, int limit) {
-  std::vector<RefundRow> out;
-  for (const auto& r : pg::Exec(tx, kListRefunds, payment_id, offset, limit)) {
-    out.push_back(RefundFrom(r));
-  }
-  return out;
+absl::StatusOr<std::vector<RefundRow>> PgPaymentTx::ListRefunds(const std::string& payment_id,
+                                                                int64_t offset, int limit) {
+  return All(RefundFrom, tx_, kListRefunds, payment_id, offset, limit);
 }
-std::vector<RefundRow> PaymentRepository::ListManualReview(pqxx::transaction_base& tx, int64_t offset, int limit) {
-  std::vector<RefundRow> out;
-  for (const auto& r : pg::Exec(tx, kListManualReview, offset, limit)) {
-    out.push_back(RefundFrom(r));
-  }
-  return out;
+absl::StatusOr<std::vector<RefundRow>> PgPaymentTx::ListManualReview(int64_t offset, int limit) {
+  return All(RefundFrom, tx_, kListManualReview, offset, limit);
 }
-std::vector<std::string> PaymentRepository::ClaimDueRefunds(pqxx::transaction_base& tx, TimePoint now, std::chrono::milliseconds lease, int limit) {
-  std::vector<std::string> out;
-  for (const auto& r : pg::Exec(tx, kClaimDueRefunds, ToMs(now), static_cast<int64_t>(lease.count()), limit)) {
-    out.push_back(r[0].as<std::string>());
-  }
-  return out;
+absl::StatusOr<std::vector<std::string>> PgPaymentTx::ClaimDueRefunds(
+    TimePoint now, std::chrono::milliseconds lease, int limit) {
+  return All(IdFrom, tx_, kClaimDueRefunds, ToMs(now), static_cast<int64_t>(lease.count()), limit);
 }
-void PaymentRepository::UpdateRefundAttempt(pqxx::transaction_base& tx, const RefundRow& r, TimePoint next, TimePoint now) {
-  pg::Exec(tx, kUpdateRefundAttempt, r.refund_id, r.attempts, r.in_doubt, r.last_error, r.channel_refund_id, ToMs(next), ToMs(now));
+absl::Status PgPaymentTx::UpdateRefundAttempt(const RefundRow& r, TimePoint next, TimePoint now) {
+  return Run(tx_, kUpdateRefundAttempt, r.refund_id, r.attempts, r.in_doubt, r.last_error,
+             r.channel_refund_id, ToMs(next), ToMs(now));
 }
-void PaymentRepository::MarkRefundSucceeded(pqxx::transaction_base& tx, const std::string& id, const std::string& crid, TimePoint now) {
-  pg::Exec(tx, kMarkRefundSucceeded, id, crid, ToMs(now));
+absl::Status PgPaymentTx::MarkRefundSucceeded(const std::string& id, const std::string& crid,
+                                              TimePoint now) {
+  return Run(tx_, kMarkRefundSucceeded, id, crid, ToMs(now));
 }
-void PaymentRepository::MarkRefundFinal(pqxx::transaction_base& tx, const std::string& id, const std::string& status, const std::string& error,
-                                        int attempts, TimePoint now) {
-  pg::Exec(tx, kMarkRefundFinal, id, status, error, attempts, ToMs(now));
+absl::Status PgPaymentTx::MarkRefundFinal(const std::string& id, v1::RefundStatus status,
+                                          const std::string& error, int attempts, TimePoint now) {
+  return pg::Guard([&]() -> absl::Status {
+    pg::Exec(tx_, kMarkRefundFinal, id, ToText(kRefundStatusTexts, status), error, attempts,
+             ToMs(now));
+    return absl::OkStatus();
+  });
 }
-void PaymentRepository::ReopenRefund(pqxx::transaction_base& tx, const std::string& id, const std::string& rid, TimePoint now) {
-  pg::Exec(tx, kReopenRefund, id, rid, ToMs(now));
+absl::Status PgPaymentTx::ReopenRefund(const std::string& id, const std::string& rid,
+                                       TimePoint now) {
+  return Run(tx_, kReopenRefund, id, rid, ToMs(now));
 }
-std::vector<RefundRow> PaymentRepository::SucceededRefundsBetween(pqxx::transaction_base& tx, v1::PaymentChannel c, TimePoint from, TimePoint to) {
-  std::vector<RefundRow> out;
-  for (const auto& r : pg::Exec(tx, kSucceededRefundsBetween, static_cast<int>(c), ToMs(from), ToMs(to))) {
-    out.push_back(RefundFrom(r));
-  }
-  return out;
+absl::StatusOr<std::vector<RefundRow>> PgPaymentTx::SucceededRefundsBetween(v1::PaymentChannel c,
+                                                                            TimePoint from,
+                                                                            TimePoint to) {
+  return All(RefundFrom, tx_, kSucceededRefundsBetween, static_cast<int>(c), ToMs(from), ToMs(to));
 }
 
-std::optional<OrderRow> PaymentRepository::FindOrder(pqxx::transaction_base& tx, const std::string& order_id) {
-  auto r = pg::Exec(tx, kFindOrder, order_id);
-  if (r.empty()) return std::nullopt;
-  OrderRow o;
-  o.order_id = r[0][0].as<std::string>();
-  o.buyer_id = r[0][1].as<std::string>();
-  o.payable = r[0][2].as<int64_t>();
-  o.currency = r[0][3].as<std::string>();
-  o.status = r[0][4].as<std::string>();
-  o.deadline = Ms(r[0][5]);
-  return o;
+// ---- PgPaymentTx: orders projection
+
+absl::StatusOr<std::optional<OrderRow>> PgPaymentTx::FindOrder(const std::string& order_id) {
+  return One(
+      +[](const pqxx::row& r) {
+        OrderRow o;
+        o.order_id = r[0].as<std::string>();
+        o.buyer_id = r[1].as<std::string>();
+        o.payable = r[2].as<int64_t>();
+        o.currency = r[3].as<std::string>();
+        o.status = FromText(kOrderStatusTexts, r[4].as<std::string>());
+        o.deadline = Ms(r[5]);
+        return o;
+      },
+      tx_, kFindOrder, order_id);
 }
-void PaymentRepository::UpsertOrder(pqxx::transaction_base& tx, const OrderRow& o) {
-  pg::Exec(tx, kUpsertOrder, o.order_id, o.buyer_id, o.payable, o.currency, o.status.empty() ? "PENDING_PAYMENT" : o.status, ToMs(o.deadline));
+absl::Status PgPaymentTx::UpsertOrder(const OrderRow& o) {
+  return pg::Guard([&]() -> absl::Status {
+    const auto status = o.status == order::v1::ORDER_STATUS_UNSPECIFIED
+                            ? order::v1::ORDER_STATUS_PENDING_PAYMENT
+                            : o.status;
+    pg::Exec(tx_, kUpsertOrder, o.order_id, o.buyer_id, o.payable, o.currency,
+             ToText(kOrderStatusTexts, status), ToMs(o.deadline));
+    return absl::OkStatus();
+  });
 }
-void PaymentRepository::MarkOrderCancelled(pqxx::transaction_base& tx, const std::string& order_id) {
-  pg::Exec(tx, kMarkOrderCancelled, order_id);
+absl::Status PgPaymentTx::MarkOrderCancelled(const std::string& order_id) {
+  return Run(tx_, kMarkOrderCancelled, order_id);
 }
-void PaymentRepository::SetOrderStatus(pqxx::transaction_base& tx, const std::string& order_id, const std::string& status) {
-  pg::Exec(tx, kSetOrderStatus, order_id, status);
+absl::Status PgPaymentTx::SetOrderStatus(const std::string& order_id,
+                                         order::v1::OrderStatus status) {
+  return pg::Guard([&]() -> absl::Status {
+    pg::Exec(tx_, kSetOrderStatus, order_id, ToText(kOrderStatusTexts, status));
+    return absl::OkStatus();
+  });
 }
 
-std::optional<v1::ReconciliationReport> PaymentRepository::FindReport(pqxx::transaction_base& tx, v1::PaymentChannel c, const std::string& date) {
-  auto r = pg::Exec(tx, kFindReport, static_cast<int>(c), date);
-  if (r.empty()) return std::nullopt;
-  pqxx::binarystring bytes(r[0][0]);
-  v1::ReconciliationReport out;
-  out.ParseFromString(bytes.str());
-  return out;
+// ---- PgPaymentTx: reconciliation reports and the outbox
+
+absl::StatusOr<std::optional<v1::ReconciliationReport>> PgPaymentTx::FindReport(
+    v1::PaymentChannel c, const std::string& date) {
+  return pg::Guard([&]() -> absl::StatusOr<std::optional<v1::ReconciliationReport>> {
+    auto r = pg::Exec(tx_, kFindReport, static_cast<int>(c), date);
+    if (r.empty()) return std::nullopt;
+    pqxx::binarystring bytes(r[0][0]);
+    v1::ReconciliationReport out;
+    out.ParseFromString(bytes.str());
+    return out;
+  });
 }
-void PaymentRepository::SaveReport(pqxx::transaction_base& tx, const v1::ReconciliationReport& rep, TimePoint now) {
+absl::Status PgPaymentTx::SaveReport(const v1::ReconciliationReport& rep, TimePoint now) {
   std::string bytes = rep.SerializeAsString();
-  pg::Exec(tx, kSaveReport, static_cast<int>(rep.channel()), rep.bill_date(), rep.report_id(),
-                 v1::ReconciliationStatus_Name(rep.status()), pqxx::binarystring(bytes.data(), bytes.size()), ToMs(now));
+  return Run(tx_, kSaveReport, static_cast<int>(rep.channel()), rep.bill_date(), rep.report_id(),
+             v1::ReconciliationStatus_Name(rep.status()),
+             pqxx::binarystring(bytes.data(), bytes.size()), ToMs(now));
+}
+
+absl::Status PgPaymentTx::AppendEvent(events::v1::EventEnvelope& event) {
+  auto seq = pg::Guard([&] { return events::Append(tx_, event, {.topic = topic_}); });
+  return seq.ok() ? absl::OkStatus() : seq.status();
+}
+
+// ---- PgPaymentRepository
+
+absl::Status PgPaymentRepository::InTransaction(const PaymentTxFn& fn) {
+  return pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    PgPaymentTx ptx(tx, topic_);
+    return fn(ptx);
+  });
 }
 
 }  // namespace orderly::payment
