@@ -14,8 +14,6 @@
 #include "orderly/core/metrics.hpp"
 #include "orderly/core/money.hpp"
 #include "orderly/core/status.hpp"
-#include "orderly/events/outbox.hpp"
-#include "orderly/events/outbox_rows.hpp"
 #include "orderly/fulfillment/v1/fulfillment.pb.h"
 #include "orderly/payment/v1/payment.pb.h"
 #include "pg_util.hpp"
@@ -134,15 +132,16 @@ std::string FilterHash(const Caller& c, ov1::ListOrdersRequest req) {
 
 }  // namespace
 
-OrderManager::OrderManager(pg::Pool& pool, redis::Client* redis, InventoryClient& inventory,
-                           ClockPtr clock, uint32_t worker_id, OrderManagerOptions options)
-    : pool_(pool),
-      inventory_(inventory),
+OrderManager::OrderManager(OrderRepositoryPtr orders, MarketingRepositoryPtr marketing,
+                           redis::Client* redis, InventoryClient& inventory, ClockPtr clock,
+                           uint32_t worker_id, OrderManagerOptions options)
+    : inventory_(inventory),
       clock_(clock),
       options_(options),
       flows_(OrderFlows::Default(options.flows)),
       ids_(worker_id, clock),
-      marketing_(pool, options.rules_ttl),
+      repo_(std::move(orders)),
+      marketing_(std::move(marketing)),
       ledger_(redis, options.request_ttl),
       cache_(redis, options.cache_ttl) {}
 
@@ -240,23 +239,11 @@ absl::StatusOr<ov1::Order> OrderManager::CreateOrder(const Caller& caller,
     // Layer 2: the order id (a retry after the ledger entry expired, or Redis down).
     // The buyer's tier, points and coupons are read in the same round trip (no transaction:
     // nothing here needs a consistent snapshot; the write re-checks coupons and points).
-    std::optional<OrderRecord> existing;
-    BuyerAccount account;
     std::vector<std::string> coupon_ids(req.coupon_ids().begin(), req.coupon_ids().end());
-    absl::Status s = pool_.WithConnection([&](pqxx::connection& conn) {
-      pqxx::nontransaction tx(conn);
-      auto acc = marketing_.LoadBuyer(tx, req.buyer_id(), coupon_ids, order_id);
-      if (!acc.ok()) return acc.status();
-      account = std::move(*acc);
-      if (!account.order_exists) return absl::OkStatus();
-      auto found = repo_.Find(tx, order_id);
-      if (!found.ok()) return found.status();
-      existing = std::move(*found);
-      return absl::OkStatus();
-    });
-    if (!s.ok()) return s;
-    if (existing) return Replay(*existing, fp, req.buyer_id());
-    return CreateFresh(req, order_id, fp, std::move(account), caller, ctx);
+    auto inputs = repo_->ReadForCreate(req.buyer_id(), coupon_ids, order_id);
+    if (!inputs.ok()) return inputs.status();
+    if (inputs->existing) return Replay(*inputs->existing, fp, req.buyer_id());
+    return CreateFresh(req, order_id, fp, std::move(inputs->account), caller, ctx);
   }();
 
   if (claimed) {
@@ -281,8 +268,8 @@ absl::StatusOr<ov1::Order> OrderManager::Replay(const OrderRecord& existing, con
 absl::StatusOr<ov1::Order> OrderManager::ReplayFromDb(int64_t order_id, const std::string& fp,
                                                       const std::string& buyer_id) {
   std::optional<OrderRecord> existing;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
-    auto found = repo_.Find(tx, order_id);
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
+    auto found = tx.Find(order_id);
     if (!found.ok()) return found.status();
     existing = std::move(*found);
     return absl::OkStatus();
@@ -309,7 +296,7 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
   for (const auto& item : req.items()) sku_ids.push_back(item.sku_id());
   auto skus = inventory_.GetSkus(sku_ids, ctx);
   if (!skus.ok()) return skus.status();
-  auto rules = marketing_.Rules(now);
+  auto rules = marketing_->Rules(now);
   if (!rules.ok()) return rules.status();
   const std::string& currency = (*rules)->rules.currency;
   for (size_t i = 0; i < skus->size(); ++i) {
@@ -406,10 +393,7 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
   if (!plan.ok()) return plan.status();
 
   // 5. Try: the intent row first, so a crash after Reserve is found by the recovery pass.
-  s = pool_.WithConnection([&](pqxx::connection& conn) {
-    pqxx::nontransaction tx(conn);
-    return repo_.InsertIntent(tx, order_id, req.buyer_id(), now);
-  });
+  s = repo_->InsertIntent(order_id, req.buyer_id(), now);
   if (!s.ok()) return s;
   iv1::ReserveRequest reserve;
   reserve.set_order_id(req.order_id());
@@ -427,7 +411,7 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
     const auto code = s.code();
     if (code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded &&
         code != absl::StatusCode::kUnknown && code != absl::StatusCode::kAlreadyExists) {
-      (void)pool_.InTransaction([&](Tx& tx) { return repo_.DeleteIntent(tx, order_id); });
+      (void)repo_->InTransaction([&](OrderTx& tx) { return tx.DeleteIntent(order_id); });
     }
     if (code == absl::StatusCode::kAlreadyExists) return FingerprintMismatch("order_id");
     return s;
@@ -456,26 +440,19 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
   }
   CreateWrite write{.buyer_id = req.buyer_id(), .coupon_ids = coupon_ids,
                     .points = price->points_used};
-  {
-    auto events_json = events::OutboxRowsJson(created, {.topic = options_.order_topic});
-    if (!events_json.ok()) return events_json.status();
-    write.events_json = std::move(*events_json);
-  }
-  s = pool_.WithConnection([&](pqxx::connection& conn) {
-    pqxx::nontransaction tx(conn);
-    return repo_.Create(tx, *plan, now, write);
-  });
+  write.events = std::move(created);
+  s = repo_->Create(*plan, now, write);
   if (!s.ok()) {
     // 7. Compensate, but only when no order holds this reservation: a concurrent duplicate may
     // have committed the very same order id.
     std::optional<OrderRecord> existing;
     std::optional<OrderRecord> by_request;
-    absl::Status look = pool_.InTransaction([&](Tx& tx) {
-      auto found = repo_.Find(tx, order_id);
+    absl::Status look = repo_->InTransaction([&](OrderTx& tx) {
+      auto found = tx.Find(order_id);
       if (!found.ok()) return found.status();
       existing = std::move(*found);
       if (!existing) {
-        auto br = repo_.FindByRequest(tx, req.buyer_id(), req.request_id());
+        auto br = tx.FindByRequest(req.buyer_id(), req.request_id());
         if (!br.ok()) return br.status();
         by_request = std::move(*br);
       }
@@ -485,7 +462,7 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
     if (existing) return Replay(*existing, fp, req.buyer_id());
     absl::Status rel = inventory_.Release(req.order_id(), iv1::RELEASE_REASON_ORDER_CREATE_FAILED, ctx);
     if (rel.ok()) {
-      (void)pool_.InTransaction([&](Tx& tx) { return repo_.DeleteIntent(tx, order_id); });
+      (void)repo_->InTransaction([&](OrderTx& tx) { return tx.DeleteIntent(order_id); });
     } else {
       spdlog::warn("order {}: compensation Release failed ({}); recovery pass will retry",
                    order_id, rel.ToString());
@@ -512,17 +489,16 @@ void OrderManager::Address(ev1::EventEnvelope& env, const ov1::Order& o,
   env.set_causation_id(causation);
 }
 
-absl::Status OrderManager::Emit(Tx& tx, const ov1::Order& o, ev1::EventEnvelope env,
+absl::Status OrderManager::Emit(OrderTx& tx, const ov1::Order& o, ev1::EventEnvelope env,
                                 const std::string& causation) {
   Address(env, o, causation);
-  auto seq = events::Append(tx, env, {.topic = options_.order_topic, .partition_key = ""});
-  return seq.ok() ? absl::OkStatus() : seq.status();
+  return tx.AppendEvent(env);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Transitions
 
-absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
+absl::StatusOr<int64_t> OrderManager::Transition(OrderTx& tx, OrderRecord& rec,
                                                  const std::string& action,
                                                  const common::v1::Actor& actor,
                                                  const std::string& reason, StatusChange change,
@@ -552,7 +528,7 @@ absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
   change.actor = actor;
   change.reason = reason;
   change.at = now;
-  auto version = repo_.ApplyChange(tx, change);
+  auto version = tx.ApplyChange(change);
   if (!version.ok()) return version.status();
   // Fenced before commit as well as after: event handlers have no post-commit hook, and a fence
   // for a write that then rolls back only costs a cache miss.
@@ -578,7 +554,7 @@ absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
   return *version;
 }
 
-absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const std::string& action,
+absl::StatusOr<bool> OrderManager::CancelInTx(OrderTx& tx, OrderRecord& rec, const std::string& action,
                                               const common::v1::Actor& actor,
                                               ov1::CancelReason reason, const std::string& text,
                                               AfterCommit* after) {
@@ -594,7 +570,7 @@ absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const st
   std::vector<OrderRecord*> cancelled;
   std::vector<OrderRecord> children;
   if (rec.top_level && !rec.fulfillment_unit) {
-    auto kids = repo_.LockChildren(tx, rec.id());
+    auto kids = tx.LockChildren(rec.id());
     if (!kids.ok()) return kids.status();
     children = std::move(*kids);
     // Every child must be cancellable, or nothing is.
@@ -610,8 +586,8 @@ absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const st
   cancelled.push_back(&rec);
   const int64_t top_id = rec.top_level ? rec.id() : std::stoll(rec.order.parent_order_id());
   if (rec.top_level) {
-    if (auto s = marketing_.Unfreeze(tx, rec.id()); !s.ok()) return s;
-    if (auto s = repo_.DeleteTimer(tx, rec.id()); !s.ok()) return s;
+    if (auto s = tx.UnfreezeBenefits(rec.id()); !s.ok()) return s;
+    if (auto s = tx.DeleteTimer(rec.id()); !s.ok()) return s;
   }
   for (OrderRecord* c : cancelled) {
     ev1::EventEnvelope env;
@@ -662,23 +638,23 @@ void OrderManager::Finish(const AfterCommit& after, const CallContext& ctx) {
   }
 }
 
-absl::StatusOr<bool> OrderManager::TimeoutInTx(Tx& tx, int64_t order_id, AfterCommit* after) {
-  auto rec = repo_.Lock(tx, order_id);
+absl::StatusOr<bool> OrderManager::TimeoutInTx(OrderTx& tx, int64_t order_id, AfterCommit* after) {
+  auto rec = tx.Lock(order_id);
   if (!rec.ok()) {
     if (rec.status().code() == absl::StatusCode::kNotFound) {
-      (void)repo_.DeleteTimer(tx, order_id);
+      (void)tx.DeleteTimer(order_id);
       return false;
     }
     return rec.status();
   }
   if (rec->status() != ov1::ORDER_STATUS_PENDING_PAYMENT) {
     // Paid or cancelled meanwhile: the timer has nothing left to do.
-    if (auto s = repo_.DeleteTimer(tx, order_id); !s.ok()) return s;
+    if (auto s = tx.DeleteTimer(order_id); !s.ok()) return s;
     return false;
   }
   const TimePoint deadline = FromProtoTimestamp(rec->order.payment_deadline());
   if (clock_->Now() < deadline) {
-    if (auto s = repo_.PostponeTimer(tx, order_id, deadline); !s.ok()) return s;
+    if (auto s = tx.PostponeTimer(order_id, deadline); !s.ok()) return s;
     return false;
   }
   return CancelInTx(tx, *rec, kActionTimeout, SystemActor(), ov1::CANCEL_REASON_PAYMENT_TIMEOUT,
@@ -707,9 +683,9 @@ absl::StatusOr<ov1::Order> OrderManager::CancelOrder(const Caller& caller,
 
   AfterCommit after;
   int64_t target = *id;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
     after = {};
-    auto rec = repo_.Lock(tx, *id);
+    auto rec = tx.Lock(*id);
     if (!rec.ok()) return rec.status();
     if ((caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id)) {
       return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
@@ -723,7 +699,7 @@ absl::StatusOr<ov1::Order> OrderManager::CancelOrder(const Caller& caller,
     // An unpaid child is cancelled through its parent: the payment unit moves as one.
     if (!rec->top_level && rec->status() == ov1::ORDER_STATUS_PENDING_PAYMENT) {
       target = std::stoll(rec->order.parent_order_id());
-      auto parent = repo_.Lock(tx, target);
+      auto parent = tx.Lock(target);
       if (!parent.ok()) return parent.status();
       rec = std::move(parent);
     }
@@ -751,9 +727,9 @@ absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
   const int64_t id = static_cast<int64_t>(uid);
   const common::v1::Actor actor = ActorOf(caller);
   AfterCommit after;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
     after = {};
-    auto rec = repo_.Lock(tx, id);
+    auto rec = tx.Lock(id);
     if (!rec.ok()) return rec.status();
     if (caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id) {
       return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
@@ -772,7 +748,7 @@ absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
     std::vector<OrderRecord> units;
     units.push_back(std::move(*rec));
     if (units[0].top_level && !units[0].fulfillment_unit) {
-      auto kids = repo_.LockChildren(tx, id);
+      auto kids = tx.LockChildren(id);
       if (!kids.ok()) return kids.status();
       for (auto& k : *kids) units.push_back(std::move(k));
     }
@@ -788,7 +764,7 @@ absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
             absl::StrCat("the address cannot change in status ", StatusName(u.status())),
             {{"order_id", u.order.order_id()}, {"current_status", StatusName(u.status())}});
       }
-      auto version = repo_.ChangeAddress(tx, u.id(), u.version(), u.status(),
+      auto version = tx.ChangeAddress(u.id(), u.version(), u.status(),
                                          req.shipping_address(), actor, now);
       if (!version.ok()) return version.status();
       cache_.Fence(u.id(), *version);
@@ -816,9 +792,9 @@ absl::StatusOr<ov1::Order> OrderManager::ConfirmReceipt(const Caller& caller,
   if (!id.ok()) return id.status();
   const common::v1::Actor actor = ActorOf(caller);
   AfterCommit after;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
     after = {};
-    auto rec = repo_.Lock(tx, *id);
+    auto rec = tx.Lock(*id);
     if (!rec.ok()) return rec.status();
     if (caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id) {
       return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
@@ -827,7 +803,7 @@ absl::StatusOr<ov1::Order> OrderManager::ConfirmReceipt(const Caller& caller,
     std::vector<OrderRecord> units;
     int64_t parent = 0;
     if (rec->top_level && !rec->fulfillment_unit) {
-      auto kids = repo_.LockChildren(tx, *id);
+      auto kids = tx.LockChildren(*id);
       if (!kids.ok()) return kids.status();
       for (auto& k : *kids) {
         if (k.status() == ov1::ORDER_STATUS_SHIPPED || k.status() == ov1::ORDER_STATUS_DELIVERED) {
@@ -864,11 +840,11 @@ absl::StatusOr<ov1::Order> OrderManager::ConfirmReceipt(const Caller& caller,
   return GetOrder(caller, req.order_id());
 }
 
-absl::Status OrderManager::DeriveParent(Tx& tx, int64_t parent_id, const std::string& action,
+absl::Status OrderManager::DeriveParent(OrderTx& tx, int64_t parent_id, const std::string& action,
                                         const std::string& causation, AfterCommit* after) {
-  auto parent = repo_.Lock(tx, parent_id);
+  auto parent = tx.Lock(parent_id);
   if (!parent.ok()) return parent.status();
-  auto kids = repo_.LockChildren(tx, parent_id);
+  auto kids = tx.LockChildren(parent_id);
   if (!kids.ok()) return kids.status();
   std::vector<OrderStatus> statuses;
   for (const auto& k : *kids) statuses.push_back(k.status());
@@ -889,7 +865,7 @@ absl::Status OrderManager::DeriveParent(Tx& tx, int64_t parent_id, const std::st
   c.set_completed_at = derived == ov1::ORDER_STATUS_COMPLETED;
   c.set_shipped_at = derived == ov1::ORDER_STATUS_SHIPPED;
   c.set_delivered_at = derived == ov1::ORDER_STATUS_DELIVERED;
-  auto v = repo_.ApplyChange(tx, c);
+  auto v = tx.ApplyChange(c);
   if (!v.ok()) return v.status();
   cache_.Fence(parent_id, *v);
   if (after != nullptr) after->fences.emplace_back(parent_id, *v);
@@ -902,7 +878,7 @@ absl::Status OrderManager::DeriveParent(Tx& tx, int64_t parent_id, const std::st
   return Emit(tx, parent->order, std::move(env), causation);
 }
 
-absl::Status OrderManager::HandleEvent(Tx& tx, const ev1::EventEnvelope& event,
+absl::Status OrderManager::HandleEvent(OrderTx& tx, const ev1::EventEnvelope& event,
                                        AfterCommit* after) {
   switch (event.payload_case()) {
     case ev1::EventEnvelope::kPaymentSucceeded:
@@ -937,7 +913,7 @@ absl::Status OrderManager::HandleEvent(Tx& tx, const ev1::EventEnvelope& event,
   }
 }
 
-absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
+absl::Status OrderManager::ApplyPayment(OrderTx& tx, const ev1::EventEnvelope& event,
                                         AfterCommit* after) {
   const auto& p = event.payment_succeeded();
   uint64_t uid = 0;
@@ -946,7 +922,7 @@ absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
                  p.order_id());
     return absl::OkStatus();
   }
-  auto rec = repo_.Lock(tx, static_cast<int64_t>(uid));
+  auto rec = tx.Lock(static_cast<int64_t>(uid));
   if (!rec.ok()) return rec.status();  // unknown order: retried, then dead-lettered
   if (!rec->top_level) {
     spdlog::warn("PaymentSucceeded {} names child order {}; payments are per parent",
@@ -1002,7 +978,7 @@ absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
   }
   std::vector<OrderRecord> units;
   if (!rec->fulfillment_unit) {
-    auto kids = repo_.LockChildren(tx, rec->id());
+    auto kids = tx.LockChildren(rec->id());
     if (!kids.ok()) return kids.status();
     units = std::move(*kids);
   }
@@ -1024,7 +1000,7 @@ absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
     *e->mutable_shipping_address() = u.order.shipping_address();
     *e->mutable_transition() = u.order.status_history(u.order.status_history_size() - 1);
     e->set_version(*v);
-    auto full = repo_.LoadFull(tx, u.id());
+    auto full = tx.LoadFull(u.id());
     if (!full.ok()) return full.status();
     *e->mutable_lines() = full->order.lines();
     return Emit(tx, u.order, std::move(env), event.event_id());
@@ -1033,11 +1009,11 @@ absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
   for (OrderRecord& u : units) {
     if (auto s = pay(u); !s.ok()) return s;
   }
-  if (auto s = marketing_.Use(tx, rec->id()); !s.ok()) return s;
-  return repo_.DeleteTimer(tx, rec->id());
+  if (auto s = tx.UseFrozenBenefits(rec->id()); !s.ok()) return s;
+  return tx.DeleteTimer(rec->id());
 }
 
-absl::Status OrderManager::ApplyStockRefused(Tx& tx, const ev1::EventEnvelope& event,
+absl::Status OrderManager::ApplyStockRefused(OrderTx& tx, const ev1::EventEnvelope& event,
                                              AfterCommit* after) {
   const auto& r = event.stock_confirm_refused();
   uint64_t uid = 0;
@@ -1046,7 +1022,7 @@ absl::Status OrderManager::ApplyStockRefused(Tx& tx, const ev1::EventEnvelope& e
                  event.event_id(), r.order_id());
     return absl::OkStatus();
   }
-  auto rec = repo_.Lock(tx, static_cast<int64_t>(uid));
+  auto rec = tx.Lock(static_cast<int64_t>(uid));
   if (!rec.ok()) return rec.status();  // unknown order: retried, then dead-lettered
   switch (rec->status()) {
     case ov1::ORDER_STATUS_PAID:
@@ -1078,19 +1054,19 @@ absl::Status OrderManager::ApplyStockRefused(Tx& tx, const ev1::EventEnvelope& e
   return absl::OkStatus();
 }
 
-absl::Status OrderManager::ApplyFulfillment(Tx& tx, int64_t order_id, const std::string& action,
+absl::Status OrderManager::ApplyFulfillment(OrderTx& tx, int64_t order_id, const std::string& action,
                                             const ev1::EventEnvelope& event, AfterCommit* after) {
   // Lock the parent before the child (the order every path takes).
   std::optional<OrderRecord> peek;
-  auto found = repo_.Find(tx, order_id);
+  auto found = tx.Find(order_id);
   if (!found.ok()) return found.status();
   if (!found->has_value()) return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
   int64_t parent = 0;
   if (!(*found)->top_level) {
     parent = std::stoll((*found)->order.parent_order_id());
-    if (auto p = repo_.Lock(tx, parent); !p.ok()) return p.status();
+    if (auto p = tx.Lock(parent); !p.ok()) return p.status();
   }
-  auto rec = repo_.Lock(tx, order_id);
+  auto rec = tx.Lock(order_id);
   if (!rec.ok()) return rec.status();
   const OrderFlow* flow = flows_->Find(rec->order.order_type());
   // Redelivered or reordered events: the order already went past this step.
@@ -1136,12 +1112,12 @@ absl::Status OrderManager::ApplyFulfillment(Tx& tx, int64_t order_id, const std:
 absl::StatusOr<int> OrderManager::RecoverIntents(std::chrono::milliseconds min_age, int limit) {
   int released = 0;
   const TimePoint before = clock_->Now() - std::chrono::duration_cast<TimePoint::duration>(min_age);
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
     released = 0;
-    auto ids = repo_.ClaimStaleIntents(tx, before, limit);
+    auto ids = tx.ClaimStaleIntents(before, limit);
     if (!ids.ok()) return ids.status();
     for (int64_t id : *ids) {
-      auto found = repo_.Find(tx, id);
+      auto found = tx.Find(id);
       if (!found.ok()) return found.status();
       if (!found->has_value()) {
         // The order never committed: give the stock back (a tombstone stops a late Reserve).
@@ -1152,7 +1128,7 @@ absl::StatusOr<int> OrderManager::RecoverIntents(std::chrono::milliseconds min_a
         }
         ++released;
       }
-      if (auto st = repo_.DeleteIntent(tx, id); !st.ok()) return st;
+      if (auto st = tx.DeleteIntent(id); !st.ok()) return st;
     }
     return absl::OkStatus();
   });
@@ -1170,8 +1146,8 @@ absl::StatusOr<OrderRecord> OrderManager::LoadVisible(const Caller& caller, int6
     cached = rec.order.ParseFromString(*hit);
   }
   if (!cached) {
-    absl::Status s = pool_.InTransaction([&](Tx& tx) {
-      auto full = repo_.LoadFull(tx, order_id);
+    absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
+      auto full = tx.LoadFull(order_id);
       if (!full.ok()) return full.status();
       rec = std::move(*full);
       return absl::OkStatus();
@@ -1273,8 +1249,8 @@ absl::StatusOr<ov1::ListOrdersResponse> OrderManager::ListOrders(
   std::vector<ov1::Order> orders;
   const int page = q.limit;
   q.limit = page + 1;  // one more tells whether a next page exists
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
-    auto res = repo_.List(tx, q);
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
+    auto res = tx.List(q);
     if (!res.ok()) return res.status();
     orders = std::move(*res);
     return absl::OkStatus();

@@ -22,7 +22,6 @@
 #include "orderly/core/ids.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
 #include "orderly/order/v1/order_service.pb.h"
-#include "orderly/pg/pool.hpp"
 #include "orderly/redis/client.hpp"
 #include "orderly/server/handler.hpp"
 #include "orderly/server/request_context.hpp"
@@ -42,11 +41,8 @@ struct OrderManagerOptions {
   // key still pending after it is a leftover of a lost Redis write, and the database decides.
   std::chrono::milliseconds request_in_flight{std::chrono::seconds(30)};
   std::chrono::milliseconds cache_ttl{std::chrono::minutes(10)};
-  std::chrono::milliseconds rules_ttl{std::chrono::seconds(5)};
   // An order id is accepted from GenerateOrderId this long (and no later than now + skew).
   std::chrono::milliseconds order_id_max_age{std::chrono::hours(24)};
-  // Where order events go (tests and benchmarks: a unique topic).
-  std::string order_topic = "orderly.order.v1";
 };
 
 // What a transition run inside a transaction leaves to do after commit.
@@ -58,8 +54,9 @@ struct AfterCommit {
 
 class OrderManager {
  public:
-  OrderManager(pg::Pool& pool, redis::Client* redis, InventoryClient& inventory, ClockPtr clock,
-               uint32_t worker_id, OrderManagerOptions options = {});
+  OrderManager(OrderRepositoryPtr orders, MarketingRepositoryPtr marketing, redis::Client* redis,
+               InventoryClient& inventory, ClockPtr clock, uint32_t worker_id,
+               OrderManagerOptions options = {});
 
   absl::StatusOr<std::string> GenerateOrderId(const server::Caller& caller,
                                               const std::string& buyer_id);
@@ -81,26 +78,25 @@ class OrderManager {
   // Payment timeout of one top-level order, in the caller's transaction (timer, sweep). A paid or
   // already cancelled order is left alone; an early call (deadline not reached) does nothing.
   // Returns whether it cancelled.
-  absl::StatusOr<bool> TimeoutInTx(Tx& tx, int64_t order_id, AfterCommit* after);
+  absl::StatusOr<bool> TimeoutInTx(OrderTx& tx, int64_t order_id, AfterCommit* after);
   // Runs the post-commit work (inventory release, cache fences).
   void Finish(const AfterCommit& after, const CallContext& ctx);
 
   // Consumer handler: PaymentSucceeded, StockConfirmRefused, FulfillmentAccepted, ShipmentShipped,
   // ShipmentDelivered.
   // Unknown events are skipped (OK).
-  absl::Status HandleEvent(Tx& tx, const events::v1::EventEnvelope& event, AfterCommit* after);
+  absl::Status HandleEvent(OrderTx& tx, const events::v1::EventEnvelope& event, AfterCommit* after);
 
   // The recovery pass: reservations whose order never committed (crash between Reserve and the
   // order transaction, failed compensation) are released once older than `min_age`.
   absl::StatusOr<int> RecoverIntents(std::chrono::milliseconds min_age, int limit);
 
-  OrderRepository& repository() { return repo_; }
-  MarketingRepository& marketing() { return marketing_; }
+  OrderRepository& repository() { return *repo_; }
+  MarketingRepository& marketing() { return *marketing_; }
   const OrderFlows& flows() const { return *flows_; }
   Clock& clock() { return *clock_; }
 
  private:
-  struct Prepared;
   absl::StatusOr<order::v1::Order> Replay(const OrderRecord& existing, const std::string& fp,
                                           const std::string& buyer_id);
   absl::StatusOr<order::v1::Order> ReplayFromDb(int64_t order_id, const std::string& fp,
@@ -113,36 +109,35 @@ class OrderManager {
   order::v1::Order View(order::v1::Order o) const;
 
   // Cancels a top-level order (and its children) or a single unit, inside tx.
-  absl::StatusOr<bool> CancelInTx(Tx& tx, OrderRecord& rec, const std::string& action,
+  absl::StatusOr<bool> CancelInTx(OrderTx& tx, OrderRecord& rec, const std::string& action,
                                   const common::v1::Actor& actor, order::v1::CancelReason reason,
                                   const std::string& text, AfterCommit* after);
-  absl::StatusOr<int64_t> Transition(Tx& tx, OrderRecord& rec, const std::string& action,
+  absl::StatusOr<int64_t> Transition(OrderTx& tx, OrderRecord& rec, const std::string& action,
                                      const common::v1::Actor& actor, const std::string& reason,
                                      StatusChange change, const std::string& error_reason,
                                      AfterCommit* after);
-  absl::Status DeriveParent(Tx& tx, int64_t parent_id, const std::string& action,
+  absl::Status DeriveParent(OrderTx& tx, int64_t parent_id, const std::string& action,
                             const std::string& causation, AfterCommit* after);
-  absl::Status ApplyPayment(Tx& tx, const events::v1::EventEnvelope& event, AfterCommit* after);
+  absl::Status ApplyPayment(OrderTx& tx, const events::v1::EventEnvelope& event, AfterCommit* after);
   // StockConfirmRefused: a paid order inventory could not back with stock is cancelled as
   // OUT_OF_STOCK and refunded in full (history row, OrderCancelled, OrderRefundRequested).
-  absl::Status ApplyStockRefused(Tx& tx, const events::v1::EventEnvelope& event,
+  absl::Status ApplyStockRefused(OrderTx& tx, const events::v1::EventEnvelope& event,
                                  AfterCommit* after);
-  absl::Status ApplyFulfillment(Tx& tx, int64_t order_id, const std::string& action,
+  absl::Status ApplyFulfillment(OrderTx& tx, int64_t order_id, const std::string& action,
                                 const events::v1::EventEnvelope& event, AfterCommit* after);
   // Sets the aggregate (the order), the partition key's order id and the causation.
   static void Address(events::v1::EventEnvelope& env, const order::v1::Order& o,
                       const std::string& causation);
-  absl::Status Emit(Tx& tx, const order::v1::Order& o, events::v1::EventEnvelope env,
+  absl::Status Emit(OrderTx& tx, const order::v1::Order& o, events::v1::EventEnvelope env,
                     const std::string& causation);
 
-  pg::Pool& pool_;
   InventoryClient& inventory_;
   ClockPtr clock_;
   OrderManagerOptions options_;
   OrderFlowsPtr flows_;
   OrderIdGenerator ids_;
-  OrderRepository repo_;
-  MarketingRepository marketing_;
+  OrderRepositoryPtr repo_;
+  MarketingRepositoryPtr marketing_;
   RequestLedger ledger_;
   OrderCache cache_;
 };

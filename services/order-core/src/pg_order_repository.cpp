@@ -1,19 +1,23 @@
-#include "order_repository.hpp"
+#include "pg_order_repository.hpp"
 
 #include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
 
 #include "orderly/core/status.hpp"
+#include "orderly/events/outbox.hpp"
+#include "orderly/events/outbox_rows.hpp"
 #include "orderly/pg/json_rows.hpp"
 #include "orderly/pricing/pricing.hpp"
 #include "orderly/pg/pool.hpp"
 #include "orderly/pg/query.hpp"
+#include "pg_marketing_repository.hpp"
 #include "pg_util.hpp"
 
 namespace orderly::order_core {
 namespace {
 
 namespace ov1 = ::orderly::order::v1;
+using Tx = pqxx::transaction_base;
 
 #define ORDERLY_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
@@ -229,18 +233,20 @@ std::string Serialize(const google::protobuf::Message& m) {
 
 int64_t OrderRecord::id() const { return std::stoll(order.order_id()); }
 
-absl::StatusOr<std::optional<OrderRecord>> OrderRepository::Find(Tx& tx, int64_t order_id) {
-  return FindOne(tx, kFindSql, std::to_string(order_id), std::nullopt);
+absl::StatusOr<std::optional<OrderRecord>> PgOrderTx::Find(int64_t order_id) {
+  return FindOne(tx_, kFindSql, std::to_string(order_id), std::nullopt);
 }
 
-absl::StatusOr<std::optional<OrderRecord>> OrderRepository::FindByRequest(
-    Tx& tx, const std::string& buyer_id, const std::string& request_id) {
-  return FindOne(tx, kFindByRequestSql, buyer_id, request_id);
+absl::StatusOr<std::optional<OrderRecord>> PgOrderTx::FindByRequest(const std::string& buyer_id, const std::string& request_id) {
+  return FindOne(tx_, kFindByRequestSql, buyer_id, request_id);
 }
 
-absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint now,
-                                     const CreateWrite& write) {
+absl::Status PgOrderRepository::Create(const CreatePlan& plan, TimePoint now,
+                                       const CreateWrite& write) {
   if (plan.orders.empty()) return absl::InternalError("create plan without orders");
+  std::vector<events::v1::EventEnvelope> created = write.events;
+  auto events_json = events::OutboxRowsJson(created, {.topic = topic_});
+  if (!events_json.ok()) return events_json.status();
   const int64_t now_us = ToUnixMicros(now);
   const int64_t top_id = plan.orders[0].id();
   pg::JsonRows orders, lines, discounts, allocations, history;
@@ -321,13 +327,15 @@ absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint n
         .Int("line_no", a.line_no)
         .Int("amount", a.amount_minor);
   }
-  try {
-    // Prepared once per connection (libpqxx makes a repeated prepare of the same text a no-op).
-        pg::Exec(tx, kCreateSql, orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
-                   history.Json(), top_id, PgTime(plan.timer_due), write.buyer_id,
-                   pg::TextArray(write.coupon_ids), write.points, write.events_json);
-    return absl::OkStatus();
-  } catch (const pqxx::sql_error& e) {
+  // order_create commits by itself: no BEGIN/COMMIT around it.
+  return pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::nontransaction tx(conn);
+    try {
+      pg::Exec(tx, kCreateSql, orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
+               history.Json(), top_id, PgTime(plan.timer_due), write.buyer_id,
+               pg::TextArray(write.coupon_ids), write.points, *events_json);
+      return absl::OkStatus();
+    } catch (const pqxx::sql_error& e) {
     if (e.sqlstate() == "OC001") {
       const std::string coupon = RaisedMessage(e.what());
       return FailedPreconditionError(pricing::kCouponNotUsable, absl::StrCat("coupon/", coupon),
@@ -341,45 +349,46 @@ absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint n
                                      "the points balance changed since pricing",
                                      {{"requested", std::to_string(write.points)}});
     }
-    throw;  // the pool maps it (and replaces a broken connection)
-  }
+      throw;  // WithConnection maps it (and replaces a broken connection)
+    }
+  });
 }
 
-absl::Status OrderRepository::InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id,
-                                           TimePoint now) {
+absl::Status PgOrderRepository::InsertIntent(int64_t order_id, const std::string& buyer_id,
+                                             TimePoint now) {
+  // order_put_intent commits by itself, asynchronously.
+  return pool_.WithConnection([&](pqxx::connection& conn) {
+    pqxx::nontransaction tx(conn);
+    pg::Exec(tx, kPutIntentSql, order_id, buyer_id, PgTime(now));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgOrderTx::DeleteIntent(int64_t order_id) {
   try {
-        pg::Exec(tx, kPutIntentSql, order_id, buyer_id, PgTime(now));
+    pg::Exec(tx_, kDeleteIntentSql, order_id);
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::Status OrderRepository::DeleteIntent(Tx& tx, int64_t order_id) {
-  try {
-    pg::Exec(tx, kDeleteIntentSql, order_id);
-    return absl::OkStatus();
-  } catch (...) {
-    return pg::StatusFromCurrentException();
-  }
-}
-
-absl::StatusOr<std::vector<int64_t>> OrderRepository::ClaimStaleIntents(Tx& tx, TimePoint before,
+absl::StatusOr<std::vector<int64_t>> PgOrderTx::ClaimStaleIntents(TimePoint before,
                                                                         int limit) {
-  return Ids(tx, kClaimStaleIntentsSql, PgTime(before), limit);
+  return Ids(tx_, kClaimStaleIntentsSql, PgTime(before), limit);
 }
 
-absl::StatusOr<OrderRecord> OrderRepository::Lock(Tx& tx, int64_t order_id) {
-  auto rec = FindOne(tx, kLockSql, std::to_string(order_id), std::nullopt);
+absl::StatusOr<OrderRecord> PgOrderTx::Lock(int64_t order_id) {
+  auto rec = FindOne(tx_, kLockSql, std::to_string(order_id), std::nullopt);
   if (!rec.ok()) return rec.status();
   if (!rec->has_value()) return NotFound(order_id);
   return std::move(**rec);
 }
 
-absl::StatusOr<std::vector<OrderRecord>> OrderRepository::LockChildren(Tx& tx, int64_t parent_id) {
+absl::StatusOr<std::vector<OrderRecord>> PgOrderTx::LockChildren(int64_t parent_id) {
   try {
     std::vector<OrderRecord> out;
-    for (const auto& row : pg::Exec(tx, kLockChildrenSql, parent_id)) {
+    for (const auto& row : pg::Exec(tx_, kLockChildrenSql, parent_id)) {
       out.push_back(RowToRecord(row));
     }
     return out;
@@ -403,83 +412,83 @@ absl::Status StaleVersion(Tx& tx, int64_t order_id, int64_t expected) {
 }
 }  // namespace
 
-absl::StatusOr<int64_t> OrderRepository::ApplyChange(Tx& tx, const StatusChange& c) {
+absl::StatusOr<int64_t> PgOrderTx::ApplyChange(const StatusChange& c) {
   try {
     auto res = pg::Exec(
-        tx, kApplyChangeSql, c.order_id, c.expected_version, static_cast<int>(c.to),
+        tx_, kApplyChangeSql, c.order_id, c.expected_version, static_cast<int>(c.to),
         static_cast<int>(c.from), c.action, static_cast<int>(c.actor.role()), c.actor.id(),
         c.reason, PgTime(c.at), c.set_paid_at, c.set_shipped_at, c.set_delivered_at,
         c.set_completed_at, c.set_cancelled_at,
         c.cancel_reason ? static_cast<int>(*c.cancel_reason) : -1, c.cancel_reason_text,
         c.payment_id.has_value(), c.payment_id.value_or(""),
         c.status_before_after_sale ? static_cast<int>(*c.status_before_after_sale) : -1);
-    if (res.empty()) return StaleVersion(tx, c.order_id, c.expected_version);
+    if (res.empty()) return StaleVersion(tx_, c.order_id, c.expected_version);
     return c.expected_version + 1;
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::StatusOr<int64_t> OrderRepository::ChangeAddress(Tx& tx, int64_t order_id,
+absl::StatusOr<int64_t> PgOrderTx::ChangeAddress(int64_t order_id,
                                                        int64_t expected_version,
                                                        ov1::OrderStatus status,
                                                        const common::v1::Address& address,
                                                        const common::v1::Actor& actor,
                                                        TimePoint at) {
   try {
-    auto res = pg::Exec(tx, kChangeAddressSql, order_id, expected_version,
+    auto res = pg::Exec(tx_, kChangeAddressSql, order_id, expected_version,
                               ByteaHex(Serialize(address)), static_cast<int>(status),
                               static_cast<int>(actor.role()), actor.id(), PgTime(at));
-    if (res.empty()) return StaleVersion(tx, order_id, expected_version);
+    if (res.empty()) return StaleVersion(tx_, order_id, expected_version);
     return expected_version + 1;
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::Status OrderRepository::DeleteTimer(Tx& tx, int64_t order_id) {
+absl::Status PgOrderTx::DeleteTimer(int64_t order_id) {
   try {
-    pg::Exec(tx, kDeleteTimerSql, order_id);
+    pg::Exec(tx_, kDeleteTimerSql, order_id);
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::StatusOr<std::vector<int64_t>> OrderRepository::ClaimDueTimers(Tx& tx, TimePoint now,
+absl::StatusOr<std::vector<int64_t>> PgOrderTx::ClaimDueTimers(TimePoint now,
                                                                      int limit) {
-  return Ids(tx, kClaimDueTimersSql, PgTime(now), limit);
+  return Ids(tx_, kClaimDueTimersSql, PgTime(now), limit);
 }
 
-absl::Status OrderRepository::PostponeTimer(Tx& tx, int64_t order_id, TimePoint due) {
+absl::Status PgOrderTx::PostponeTimer(int64_t order_id, TimePoint due) {
   try {
-    pg::Exec(tx, kPostponeTimerSql, order_id, PgTime(due));
+    pg::Exec(tx_, kPostponeTimerSql, order_id, PgTime(due));
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::StatusOr<std::vector<int64_t>> OrderRepository::OverdueOrders(Tx& tx, TimePoint now,
+absl::StatusOr<std::vector<int64_t>> PgOrderTx::OverdueOrders(TimePoint now,
                                                                     int limit) {
-  return Ids(tx, kOverdueSql, PgTime(now), limit);
+  return Ids(tx_, kOverdueSql, PgTime(now), limit);
 }
 
-absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) {
-  auto found = FindOne(tx, kFindSql, std::to_string(order_id), std::nullopt);
+absl::StatusOr<OrderRecord> PgOrderTx::LoadFull(int64_t order_id) {
+  auto found = FindOne(tx_, kFindSql, std::to_string(order_id), std::nullopt);
   if (!found.ok()) return found.status();
   if (!found->has_value()) return NotFound(order_id);
   OrderRecord rec = std::move(**found);
   ov1::Order& o = rec.order;
   try {
-    for (const auto& row : pg::Exec(tx, rec.top_level ? kLinesOfTopSql : kLinesOfUnitSql,
+    for (const auto& row : pg::Exec(tx_, rec.top_level ? kLinesOfTopSql : kLinesOfUnitSql,
                                           order_id)) {
       pqxx::binarystring b(row[0]);
       o.add_lines()->ParseFromArray(b.data(), static_cast<int>(b.size()));
     }
     if (rec.top_level) {
       const std::string currency = o.price().payable_total().currency_code();
-      for (const auto& row : pg::Exec(tx, kDiscountsSql, order_id)) {
+      for (const auto& row : pg::Exec(tx_, kDiscountsSql, order_id)) {
         auto* d = o.add_discount_lines();
         d->set_kind(static_cast<ov1::DiscountKind>(row[0].as<int>()));
         d->set_source_id(row[1].c_str());
@@ -487,11 +496,11 @@ absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) 
         d->mutable_amount()->set_currency_code(currency);
         d->set_description(row[3].c_str());
       }
-      for (const auto& row : pg::Exec(tx, kChildrenSql, order_id)) {
+      for (const auto& row : pg::Exec(tx_, kChildrenSql, order_id)) {
         o.add_child_order_ids(row[0].c_str());
       }
     }
-    for (const auto& row : pg::Exec(tx, kHistorySql, order_id)) {
+    for (const auto& row : pg::Exec(tx_, kHistorySql, order_id)) {
       auto* h = o.add_status_history();
       h->set_from_status(static_cast<ov1::OrderStatus>(row[0].as<int>()));
       h->set_to_status(static_cast<ov1::OrderStatus>(row[1].as<int>()));
@@ -507,7 +516,7 @@ absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) 
   }
 }
 
-absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const ListQuery& q) {
+absl::StatusOr<std::vector<ov1::Order>> PgOrderTx::List(const ListQuery& q) {
   std::vector<int64_t> statuses(q.statuses.begin(), q.statuses.end());
   const std::string status_arr = statuses.empty() ? "" : pg::IntArray(statuses);
   const std::string after_s = q.created_after ? PgTime(*q.created_after) : "";
@@ -520,15 +529,15 @@ absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const List
     pqxx::result res;
     switch (q.view) {
       case ListQuery::View::kBuyer:
-        res = pg::Exec(tx, kListBuyerSql, q.buyer_id, status_arr, after_s, before_s, min_s,
+        res = pg::Exec(tx_, kListBuyerSql, q.buyer_id, status_arr, after_s, before_s, min_s,
                              max_s, q.sku_id, cur_t, cur_id, q.limit);
         break;
       case ListQuery::View::kMerchant:
-        res = pg::Exec(tx, kListMerchantSql, q.merchant_id, status_arr, after_s, before_s, min_s,
+        res = pg::Exec(tx_, kListMerchantSql, q.merchant_id, status_arr, after_s, before_s, min_s,
                              max_s, q.sku_id, cur_t, cur_id, q.limit);
         break;
       case ListQuery::View::kAdmin:
-        res = pg::Exec(tx, kListAdminSql, q.buyer_id, status_arr, after_s, before_s, min_s,
+        res = pg::Exec(tx_, kListAdminSql, q.buyer_id, status_arr, after_s, before_s, min_s,
                              max_s, q.sku_id, cur_t, cur_id, q.limit, q.merchant_id);
         break;
     }
@@ -540,7 +549,7 @@ absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const List
     }
     std::vector<ov1::Order> out;
     if (recs.empty()) return out;
-    auto lines = pg::Exec(tx, kPageLinesSql, pg::IntArray(ids));
+    auto lines = pg::Exec(tx_, kPageLinesSql, pg::IntArray(ids));
     for (OrderRecord& rec : recs) {
       const int64_t id = rec.id();
       for (const auto& row : lines) {
@@ -557,6 +566,49 @@ absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const List
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
+}
+
+absl::Status PgOrderTx::UseFrozenBenefits(int64_t order_id) {
+  return PgMarketingRepository::Use(tx_, order_id);
+}
+
+absl::Status PgOrderTx::UnfreezeBenefits(int64_t order_id) {
+  return PgMarketingRepository::Unfreeze(tx_, order_id);
+}
+
+absl::Status PgOrderTx::AppendEvent(events::v1::EventEnvelope& event) {
+  try {
+    auto seq = events::Append(tx_, event, {.topic = topic_, .partition_key = ""});
+    return seq.ok() ? absl::OkStatus() : seq.status();
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::Status PgOrderRepository::InTransaction(const OrderTxFn& fn) {
+  return pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    PgOrderTx otx(tx, topic_);
+    return fn(otx);
+  });
+}
+
+absl::StatusOr<OrderRepository::CreateInputs> PgOrderRepository::ReadForCreate(
+    const std::string& buyer_id, const std::vector<std::string>& coupon_ids, int64_t order_id) {
+  CreateInputs in;
+  absl::Status s = pool_.WithConnection([&](pqxx::connection& conn) {
+    pqxx::nontransaction tx(conn);
+    auto account = PgMarketingRepository::LoadBuyer(tx, buyer_id, coupon_ids, order_id);
+    if (!account.ok()) return account.status();
+    in.account = std::move(*account);
+    if (!in.account.order_exists) return absl::OkStatus();
+    PgOrderTx otx(tx, topic_);
+    auto found = otx.Find(order_id);
+    if (!found.ok()) return found.status();
+    in.existing = std::move(*found);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return in;
 }
 
 }  // namespace orderly::order_core

@@ -1,4 +1,4 @@
-#include "marketing_repository.hpp"
+#include "pg_marketing_repository.hpp"
 
 #include <absl/strings/str_cat.h>
 
@@ -105,15 +105,15 @@ absl::Status Exec(pg::Pool& pool, const std::function<void(pqxx::transaction_bas
 
 }  // namespace
 
-MarketingRepository::MarketingRepository(pg::Pool& pool, std::chrono::milliseconds rules_ttl)
+PgMarketingRepository::PgMarketingRepository(pg::Pool& pool, std::chrono::milliseconds rules_ttl)
     : pool_(pool), ttl_(rules_ttl) {}
 
-void MarketingRepository::InvalidateRules() {
+void PgMarketingRepository::InvalidateRules() {
   std::lock_guard<std::mutex> lock(mu_);
   rules_.reset();
 }
 
-absl::StatusOr<PricingRulesPtr> MarketingRepository::Rules(TimePoint now) {
+absl::StatusOr<PricingRulesPtr> PgMarketingRepository::Rules(TimePoint now) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (rules_ && now - loaded_at_ < ttl_ && now >= loaded_at_) return rules_;
@@ -126,7 +126,7 @@ absl::StatusOr<PricingRulesPtr> MarketingRepository::Rules(TimePoint now) {
   return rules_;
 }
 
-absl::StatusOr<PricingRulesPtr> MarketingRepository::LoadRules() {
+absl::StatusOr<PricingRulesPtr> PgMarketingRepository::LoadRules() {
   auto snap = std::make_shared<PricingRulesSnapshot>();
   pricing::PricingRules& r = snap->rules;
   absl::Status s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
@@ -181,7 +181,7 @@ absl::StatusOr<PricingRulesPtr> MarketingRepository::LoadRules() {
   return PricingRulesPtr(std::move(snap));
 }
 
-absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
+absl::StatusOr<BuyerAccount> PgMarketingRepository::LoadBuyer(
     pqxx::transaction_base& tx, const std::string& buyer_id,
     const std::vector<std::string>& coupon_ids, int64_t order_id) {
   BuyerAccount acc;
@@ -221,7 +221,7 @@ absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
   }
 }
 
-absl::Status MarketingRepository::Use(pqxx::transaction_base& tx, int64_t order_id) {
+absl::Status PgMarketingRepository::Use(pqxx::transaction_base& tx, int64_t order_id) {
   try {
     pg::Exec(tx, kUseSql, order_id);
     return absl::OkStatus();
@@ -230,7 +230,7 @@ absl::Status MarketingRepository::Use(pqxx::transaction_base& tx, int64_t order_
   }
 }
 
-absl::Status MarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t order_id) {
+absl::Status PgMarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t order_id) {
   try {
     pg::Exec(tx, kUnfreezeSql, order_id);
     return absl::OkStatus();
@@ -239,7 +239,7 @@ absl::Status MarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t o
   }
 }
 
-absl::Status MarketingRepository::UpsertCoupon(const CouponSpec& c) {
+absl::Status PgMarketingRepository::UpsertCoupon(const CouponSpec& c) {
   return Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kUpsertCouponSql, c.coupon_id, c.owner_id, c.kind, c.amount_off, c.percent_bps,
                    c.max_off, c.threshold, c.valid_from ? PgTime(*c.valid_from) : "",
@@ -248,7 +248,7 @@ absl::Status MarketingRepository::UpsertCoupon(const CouponSpec& c) {
   });
 }
 
-absl::Status MarketingRepository::UpsertPromotion(const PromotionSpec& p) {
+absl::Status PgMarketingRepository::UpsertPromotion(const PromotionSpec& p) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kUpsertPromotionSql, p.promotion_id, p.kind, p.threshold, p.off_amount, p.repeat,
                    p.max_repeats, p.percent_bps, p.max_off, p.scope_kind,
@@ -259,24 +259,24 @@ absl::Status MarketingRepository::UpsertPromotion(const PromotionSpec& p) {
   return s;
 }
 
-absl::Status MarketingRepository::SetMemberTier(const std::string& tier, int32_t bps) {
+absl::Status PgMarketingRepository::SetMemberTier(const std::string& tier, int32_t bps) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) { pg::Exec(tx, kUpsertTierSql, tier, bps); });
   InvalidateRules();
   return s;
 }
 
-absl::Status MarketingRepository::SetBuyerTier(const std::string& buyer_id,
+absl::Status PgMarketingRepository::SetBuyerTier(const std::string& buyer_id,
                                                const std::string& tier) {
   return Exec(pool_,
               [&](pqxx::transaction_base& tx) { pg::Exec(tx, kSetBuyerTierSql, buyer_id, tier); });
 }
 
-absl::Status MarketingRepository::SetPoints(const std::string& buyer_id, int64_t balance) {
+absl::Status PgMarketingRepository::SetPoints(const std::string& buyer_id, int64_t balance) {
   return Exec(pool_,
               [&](pqxx::transaction_base& tx) { pg::Exec(tx, kSetPointsSql, buyer_id, balance); });
 }
 
-absl::Status MarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t rate_minor,
+absl::Status PgMarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t rate_minor,
                                                   int32_t max_fraction_bps) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kSetPointsPolicySql, rate_points, rate_minor, max_fraction_bps);
@@ -285,7 +285,7 @@ absl::Status MarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t r
   return s;
 }
 
-absl::Status MarketingRepository::SetShipping(int64_t flat_fee, std::optional<int64_t> free_over) {
+absl::Status PgMarketingRepository::SetShipping(int64_t flat_fee, std::optional<int64_t> free_over) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kSetShippingSql, flat_fee, free_over.value_or(-1));
   });
@@ -293,7 +293,7 @@ absl::Status MarketingRepository::SetShipping(int64_t flat_fee, std::optional<in
   return s;
 }
 
-absl::StatusOr<MarketingRepository::PointsState> MarketingRepository::Points(
+absl::StatusOr<MarketingRepository::PointsState> PgMarketingRepository::Points(
     const std::string& buyer_id) {
   PointsState out;
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
@@ -304,7 +304,7 @@ absl::StatusOr<MarketingRepository::PointsState> MarketingRepository::Points(
   return out;
 }
 
-absl::StatusOr<std::string> MarketingRepository::CouponState(const std::string& coupon_id) {
+absl::StatusOr<std::string> PgMarketingRepository::CouponState(const std::string& coupon_id) {
   std::string out;
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     auto res = pg::Exec(tx, kCouponStateSql, coupon_id);
