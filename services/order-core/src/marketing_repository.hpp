@@ -3,15 +3,15 @@
 // rules built from them, as a small interface (pg_marketing_repository.* implements it). Coupons
 // and points are frozen in the order's own write (OrderRepository::Create, so the freeze commits
 // or rolls back with the order), used at payment and returned at cancel (OrderTx).
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/pricing/pricing.hpp"
@@ -26,7 +26,7 @@ using PricingRulesPtr = std::shared_ptr<const PricingRulesSnapshot>;
 
 struct CouponRecord {
   pricing::Coupon coupon;
-  std::string state;  // available | frozen | used
+  std::string state;     // available | frozen | used
   int64_t order_id = 0;  // holder while frozen / used
   std::string description;
 };

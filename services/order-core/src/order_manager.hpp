@@ -5,14 +5,14 @@
 // own orders, a merchant on their shop's). Which roles may call an RPC is the glue's check
 // (server::RequireRole in order_grpc_service.cpp). No gRPC types beyond the request and response
 // messages; identity comes in as a server::Caller.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "inventory_client.hpp"
 #include "marketing_repository.hpp"
@@ -22,6 +22,7 @@
 #include "orderly/core/ids.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
 #include "orderly/order/v1/order_service.pb.h"
+#include "orderly/payment/v1/payment.pb.h"
 #include "orderly/redis/client.hpp"
 #include "orderly/server/handler.hpp"
 #include "orderly/server/request_context.hpp"
@@ -97,14 +98,56 @@ class OrderManager {
   Clock& clock() { return *clock_; }
 
  private:
+  // CreateOrder, one function per numbered step of docs/order-core.md.
+  struct RequestKey {
+    int64_t order_id = 0;
+    std::string fingerprint;   // SHA-256 of the request minus request_id
+    std::string ledger_key;    // create:<buyer>:<request_id>
+    std::string ledger_value;  // <order_id>|<fingerprint>
+  };
+  struct RequestClaim {
+    std::optional<absl::StatusOr<order::v1::Order>> answer;  // set: answered by layer 1
+    bool claimed = false;  // this request holds the ledger key and must settle it
+  };
+  // 1. Validate.
+  absl::Status Validate(const server::Caller& caller, const order::v1::CreateOrderRequest& req,
+                        TimePoint now);
+  // 2. Idempotency layer 1 (Redis); SettleRequest records the outcome.
+  RequestClaim ClaimRequest(const order::v1::CreateOrderRequest& req, const RequestKey& key,
+                            TimePoint now);
+  void SettleRequest(const RequestKey& key, const absl::StatusOr<order::v1::Order>& result);
+  // 3. Idempotency layer 2 (the database); then CreateFresh runs 4-9 (4 snapshot, 5 coupons and
+  // points, 6 price, PlanOrders, 7 try, 8 write, 9 compensate).
+  absl::StatusOr<order::v1::Order> ReadAndCreate(const order::v1::CreateOrderRequest& req,
+                                                 const RequestKey& key,
+                                                 const server::Caller& caller,
+                                                 const CallContext& ctx);
+  absl::StatusOr<order::v1::Order> CreateFresh(const order::v1::CreateOrderRequest& req,
+                                               const RequestKey& key, BuyerAccount account,
+                                               const server::Caller& caller,
+                                               const CallContext& ctx);
+  absl::StatusOr<CreatePlan> PlanOrders(const order::v1::CreateOrderRequest& req,
+                                        const RequestKey& key,
+                                        const std::vector<inventory::v1::Sku>& skus,
+                                        const pricing::PricingResult& price,
+                                        const PricingRulesSnapshot& rules,
+                                        const BuyerAccount& account, const server::Caller& caller,
+                                        TimePoint now, TimePoint deadline);
+  // 7. Try: intent row, inventory Reserve.
+  absl::Status TryReserve(const order::v1::CreateOrderRequest& req, int64_t order_id,
+                          common::v1::OrderType type, TimePoint now, TimePoint deadline,
+                          const CallContext& ctx);
+  // 8. One transaction, one round trip.
+  absl::Status WriteOrders(const order::v1::CreateOrderRequest& req, const CreatePlan& plan,
+                           TimePoint now, int64_t points, const CallContext& ctx);
+  // 9. Compensation when 8 fails.
+  absl::StatusOr<order::v1::Order> Compensate(const order::v1::CreateOrderRequest& req,
+                                              const RequestKey& key, absl::Status failure,
+                                              const CallContext& ctx);
   absl::StatusOr<order::v1::Order> Replay(const OrderRecord& existing, const std::string& fp,
                                           const std::string& buyer_id);
   absl::StatusOr<order::v1::Order> ReplayFromDb(int64_t order_id, const std::string& fp,
                                                 const std::string& buyer_id);
-  absl::StatusOr<order::v1::Order> CreateFresh(const order::v1::CreateOrderRequest& req,
-                                               int64_t order_id, const std::string& fp,
-                                               BuyerAccount account, const server::Caller& caller,
-                                               const CallContext& ctx);
   absl::StatusOr<OrderRecord> LoadVisible(const server::Caller& caller, int64_t order_id);
   order::v1::Order View(order::v1::Order o) const;
 
@@ -118,16 +161,25 @@ class OrderManager {
                                      AfterCommit* after);
   absl::Status DeriveParent(OrderTx& tx, int64_t parent_id, const std::string& action,
                             const std::string& causation, AfterCommit* after);
-  absl::Status ApplyPayment(OrderTx& tx, const events::v1::EventEnvelope& event, AfterCommit* after);
+  absl::Status ApplyPayment(OrderTx& tx, const events::v1::EventEnvelope& event,
+                            AfterCommit* after);
+  absl::Status RefundPayment(OrderTx& tx, const OrderRecord& rec,
+                             const events::v1::EventEnvelope& event,
+                             payment::v1::RefundReason reason, std::string tag);
+  // A payment past the deadline: true when inventory confirmed the stock (pay as usual), false
+  // when it refused and the order was cancelled as timed out and the payment refunded.
+  absl::StatusOr<bool> ConfirmLatePayment(OrderTx& tx, OrderRecord& rec,
+                                          const events::v1::EventEnvelope& event,
+                                          AfterCommit* after);
+  absl::Status MarkPaid(OrderTx& tx, OrderRecord& rec, const events::v1::EventEnvelope& event,
+                        AfterCommit* after);
   // StockConfirmRefused: a paid order inventory could not back with stock is cancelled as
   // OUT_OF_STOCK and refunded in full (history row, OrderCancelled, OrderRefundRequested).
   absl::Status ApplyStockRefused(OrderTx& tx, const events::v1::EventEnvelope& event,
                                  AfterCommit* after);
   absl::Status ApplyFulfillment(OrderTx& tx, int64_t order_id, const std::string& action,
                                 const events::v1::EventEnvelope& event, AfterCommit* after);
-  // Sets the aggregate (the order), the partition key's order id and the causation.
-  static void Address(events::v1::EventEnvelope& env, const order::v1::Order& o,
-                      const std::string& causation);
+  // Addresses the event (order_events.hpp) and appends it to the outbox.
   absl::Status Emit(OrderTx& tx, const order::v1::Order& o, events::v1::EventEnvelope env,
                     const std::string& causation);
 

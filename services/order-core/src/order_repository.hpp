@@ -2,6 +2,9 @@
 // The storage the order domain needs, as small interfaces (pg_order_repository.* implements
 // them on PostgreSQL; unit tests use the mocks in tests/order_mocks.hpp). An OrderTx is one
 // database transaction: the order, its history rows and its outbox events commit together.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -9,9 +12,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "marketing_repository.hpp"
 #include "orderly/common/v1/actor.pb.h"
@@ -55,8 +55,8 @@ struct CreatePlan {
 // What the create write adds to the plan.
 struct CreateWrite {
   std::string buyer_id;
-  std::vector<std::string> coupon_ids;  // frozen for the order
-  int64_t points = 0;                   // frozen for the order
+  std::vector<std::string> coupon_ids;            // frozen for the order
+  int64_t points = 0;                             // frozen for the order
   std::vector<events::v1::EventEnvelope> events;  // one OrderCreated per order, addressed
 };
 
@@ -116,8 +116,7 @@ class OrderTx {
   virtual absl::StatusOr<int64_t> ChangeAddress(int64_t order_id, int64_t expected_version,
                                                 order::v1::OrderStatus status,
                                                 const common::v1::Address& address,
-                                                const common::v1::Actor& actor,
-                                                TimePoint at) = 0;
+                                                const common::v1::Actor& actor, TimePoint at) = 0;
 
   // The payment timer.
   virtual absl::Status DeleteTimer(int64_t order_id) = 0;
@@ -172,8 +171,7 @@ class OrderRepository {
   // and points freeze and the events. ALREADY_EXISTS when the order id (or the buyer's request
   // id) is taken; FAILED_PRECONDITION COUPON_NOT_USABLE / POINTS_INSUFFICIENT when another order
   // took them since pricing.
-  virtual absl::Status Create(const CreatePlan& plan, TimePoint now,
-                              const CreateWrite& write) = 0;
+  virtual absl::Status Create(const CreatePlan& plan, TimePoint now, const CreateWrite& write) = 0;
 };
 using OrderRepositoryPtr = std::unique_ptr<OrderRepository>;
 

@@ -2,10 +2,9 @@
 // MarketingRepository on PostgreSQL. SQL lives as named constants in pg_marketing_repository.cpp.
 #include <chrono>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "marketing_repository.hpp"
 #include "orderly/pg/pool.hpp"

@@ -1,10 +1,9 @@
 #pragma once
 // OrderRepository on PostgreSQL. SQL lives as named constants in pg_order_repository.cpp.
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "order_repository.hpp"
 #include "orderly/pg/pool.hpp"
@@ -16,8 +15,7 @@ namespace orderly::order_core {
 class PgOrderTx : public OrderTx {
  public:
   // topic: where its events go (orderly.order.v1; tests and benchmarks use one of their own).
-  PgOrderTx(pqxx::transaction_base& tx, std::string topic)
-      : tx_(tx), topic_(std::move(topic)) {}
+  PgOrderTx(pqxx::transaction_base& tx, std::string topic) : tx_(tx), topic_(std::move(topic)) {}
 
   absl::StatusOr<std::optional<OrderRecord>> Find(int64_t order_id) override;
   absl::StatusOr<std::optional<OrderRecord>> FindByRequest(const std::string& buyer_id,
@@ -54,8 +52,7 @@ class PgOrderRepository : public OrderRepository {
   absl::StatusOr<CreateInputs> ReadForCreate(const std::string& buyer_id,
                                              const std::vector<std::string>& coupon_ids,
                                              int64_t order_id) override;
-  absl::Status InsertIntent(int64_t order_id, const std::string& buyer_id,
-                            TimePoint now) override;
+  absl::Status InsertIntent(int64_t order_id, const std::string& buyer_id, TimePoint now) override;
   absl::Status Create(const CreatePlan& plan, TimePoint now, const CreateWrite& write) override;
 
  private:

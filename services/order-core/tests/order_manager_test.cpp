@@ -1,9 +1,10 @@
 // Domain rules of OrderManager tested without a database: the repositories and inventory are
 // gmock mocks (tests/order_mocks.hpp), so each test states exactly what the domain may touch.
+#include "order_manager.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "order_manager.hpp"
 #include "order_mocks.hpp"
 #include "orderly/core/metrics.hpp"
 #include "orderly/core/proto_convert.hpp"
@@ -69,7 +70,8 @@ class OrderManagerUnitTest : public ::testing::Test {
 
  private:
   static TimePoint FromUnixMicros(int64_t us) {
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
+    return TimePoint(
+        std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
   }
 };
 
@@ -115,9 +117,9 @@ TEST_F(OrderManagerUnitTest, AnotherBuyersOrderIsNotFound) {
 TEST_F(OrderManagerUnitTest, BuyerViewListsTheCallersOwnOrdersAPageAtATime) {
   std::vector<ov1::Order> rows;
   for (int i = 0; i < 3; ++i) {
-    rows.push_back(Record(kParentId - i, ov1::ORDER_STATUS_PAID, true,
-                          clock_->Now() - std::chrono::minutes(i))
-                       .order);
+    rows.push_back(
+        Record(kParentId - i, ov1::ORDER_STATUS_PAID, true, clock_->Now() - std::chrono::minutes(i))
+            .order);
   }
   // One more row than the page tells that a next page exists.
   EXPECT_CALL(tx(), List(::testing::AllOf(Field(&ListQuery::view, ListQuery::View::kBuyer),
@@ -135,12 +137,13 @@ TEST_F(OrderManagerUnitTest, BuyerViewListsTheCallersOwnOrdersAPageAtATime) {
   ASSERT_FALSE(page->next_page_token().empty());
 
   // The token continues after the last row shown, with the same filters only.
-  EXPECT_CALL(tx(), List(Field(&ListQuery::after,
-                               std::optional<std::pair<int64_t, int64_t>>(
-                                   {std::chrono::duration_cast<std::chrono::microseconds>(
-                                        (clock_->Now() - std::chrono::minutes(1)).time_since_epoch())
-                                        .count(),
-                                    kParentId - 1}))))
+  EXPECT_CALL(tx(),
+              List(Field(&ListQuery::after,
+                         std::optional<std::pair<int64_t, int64_t>>(
+                             {std::chrono::duration_cast<std::chrono::microseconds>(
+                                  (clock_->Now() - std::chrono::minutes(1)).time_since_epoch())
+                                  .count(),
+                              kParentId - 1}))))
       .WillOnce(Return(std::vector<ov1::Order>{}));
   req.set_page_token(page->next_page_token());
   ORDERLY_EXPECT_OK(manager_->ListOrders({"buyer-1", Role::kBuyer}, req).status());

@@ -16,8 +16,7 @@ class MockOrderTx : public OrderTx {
   MOCK_METHOD(absl::StatusOr<OrderRecord>, Lock, (int64_t), (override));
   MOCK_METHOD(absl::StatusOr<std::vector<OrderRecord>>, LockChildren, (int64_t), (override));
   MOCK_METHOD(absl::StatusOr<OrderRecord>, LoadFull, (int64_t), (override));
-  MOCK_METHOD(absl::StatusOr<std::vector<order::v1::Order>>, List, (const ListQuery&),
-              (override));
+  MOCK_METHOD(absl::StatusOr<std::vector<order::v1::Order>>, List, (const ListQuery&), (override));
   MOCK_METHOD(absl::StatusOr<int64_t>, ApplyChange, (const StatusChange&), (override));
   MOCK_METHOD(absl::StatusOr<int64_t>, ChangeAddress,
               (int64_t, int64_t, order::v1::OrderStatus, const common::v1::Address&,
@@ -45,8 +44,7 @@ class MockOrderRepository : public OrderRepository {
   MOCK_METHOD(absl::StatusOr<CreateInputs>, ReadForCreate,
               (const std::string&, const std::vector<std::string>&, int64_t), (override));
   MOCK_METHOD(absl::Status, InsertIntent, (int64_t, const std::string&, TimePoint), (override));
-  MOCK_METHOD(absl::Status, Create, (const CreatePlan&, TimePoint, const CreateWrite&),
-              (override));
+  MOCK_METHOD(absl::Status, Create, (const CreatePlan&, TimePoint, const CreateWrite&), (override));
 
   ::testing::StrictMock<MockOrderTx>& tx() { return tx_; }
 
