@@ -16,9 +16,13 @@ const pg::Query kSettingsSql{"order.settings", R"sql(
 SELECT currency, points_rate_points, points_rate_minor, points_max_fraction_bps, points_min,
        shipping_flat_fee, shipping_free_over, max_coupons_per_order
 FROM pricing_settings WHERE id = 1)sql"};
-const pg::Query kShippingRulesSql{"order.shipping_rules", "SELECT merchant_id, flat_fee, free_over FROM shipping_rules"};
-const pg::Query kTiersSql{"order.tiers", "SELECT tier, percent_off_bps, description FROM member_tiers"};
-const pg::Query kPromotionsSql{"order.promotions", "SELECT promotion_id, kind, threshold, off_amount, repeat, max_repeats, percent_bps, max_off, "
+const pg::Query kShippingRulesSql{"order.shipping_rules",
+                                  "SELECT merchant_id, flat_fee, free_over FROM shipping_rules"};
+const pg::Query kTiersSql{"order.tiers",
+                          "SELECT tier, percent_off_bps, description FROM member_tiers"};
+const pg::Query kPromotionsSql{
+    "order.promotions",
+    "SELECT promotion_id, kind, threshold, off_amount, repeat, max_repeats, percent_bps, max_off, "
     "scope_kind, array_to_string(scope_values, chr(31)), priority, exclusive_group, "
     "combinable_with_coupons, " ORDERLY_FINITE_US("valid_from") ", " ORDERLY_FINITE_US(
         "valid_to") ", description FROM promotions WHERE active ORDER BY priority, promotion_id"};
@@ -78,12 +82,18 @@ ON CONFLICT (buyer_id) DO UPDATE SET tier = EXCLUDED.tier)sql"};
 const pg::Query kSetPointsSql{"order.set_points", R"sql(
 INSERT INTO points_accounts (buyer_id, balance) VALUES ($1, $2)
 ON CONFLICT (buyer_id) DO UPDATE SET balance = EXCLUDED.balance)sql"};
-const pg::Query kSetPointsPolicySql{"order.set_points_policy", "UPDATE pricing_settings SET points_rate_points = $1, points_rate_minor = $2, "
+const pg::Query kSetPointsPolicySql{
+    "order.set_points_policy",
+    "UPDATE pricing_settings SET points_rate_points = $1, points_rate_minor = $2, "
     "points_max_fraction_bps = $3 WHERE id = 1"};
-const pg::Query kSetShippingSql{"order.set_shipping", "UPDATE pricing_settings SET shipping_flat_fee = $1, shipping_free_over = NULLIF($2, -1) "
+const pg::Query kSetShippingSql{
+    "order.set_shipping",
+    "UPDATE pricing_settings SET shipping_flat_fee = $1, shipping_free_over = NULLIF($2, -1) "
     "WHERE id = 1"};
-const pg::Query kPointsSql{"order.points", "SELECT balance, frozen FROM points_accounts WHERE buyer_id = $1"};
-const pg::Query kCouponStateSql{"order.coupon_state", "SELECT state FROM coupons WHERE coupon_id = $1"};
+const pg::Query kPointsSql{"order.points",
+                           "SELECT balance, frozen FROM points_accounts WHERE buyer_id = $1"};
+const pg::Query kCouponStateSql{"order.coupon_state",
+                                "SELECT state FROM coupons WHERE coupon_id = $1"};
 
 TimePoint TimeOr(const pqxx::field& f, TimePoint fallback) {
   return f.is_null() ? fallback : FromUnixMicros(f.as<int64_t>());
@@ -175,8 +185,8 @@ absl::StatusOr<PricingRulesPtr> PgMarketingRepository::LoadRules() {
   });
   if (!s.ok()) return s;
   if (auto v = pricing::ValidateRules(r); !v.ok()) {
-    return absl::InternalError(absl::StrCat("pricing rules in the database are invalid: ",
-                                            v.ToString()));
+    return absl::InternalError(
+        absl::StrCat("pricing rules in the database are invalid: ", v.ToString()));
   }
   return PricingRulesPtr(std::move(snap));
 }
@@ -242,31 +252,31 @@ absl::Status PgMarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t
 absl::Status PgMarketingRepository::UpsertCoupon(const CouponSpec& c) {
   return Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kUpsertCouponSql, c.coupon_id, c.owner_id, c.kind, c.amount_off, c.percent_bps,
-                   c.max_off, c.threshold, c.valid_from ? PgTime(*c.valid_from) : "",
-                   c.valid_to ? PgTime(*c.valid_to) : "", c.scope_kind,
-                   pg::TextArray(c.scope_values), c.stackable, c.description);
+             c.max_off, c.threshold, c.valid_from ? PgTime(*c.valid_from) : "",
+             c.valid_to ? PgTime(*c.valid_to) : "", c.scope_kind, pg::TextArray(c.scope_values),
+             c.stackable, c.description);
   });
 }
 
 absl::Status PgMarketingRepository::UpsertPromotion(const PromotionSpec& p) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kUpsertPromotionSql, p.promotion_id, p.kind, p.threshold, p.off_amount, p.repeat,
-                   p.max_repeats, p.percent_bps, p.max_off, p.scope_kind,
-                   pg::TextArray(p.scope_values), p.priority, p.exclusive_group,
-                   p.combinable_with_coupons, p.description);
+             p.max_repeats, p.percent_bps, p.max_off, p.scope_kind, pg::TextArray(p.scope_values),
+             p.priority, p.exclusive_group, p.combinable_with_coupons, p.description);
   });
   InvalidateRules();
   return s;
 }
 
 absl::Status PgMarketingRepository::SetMemberTier(const std::string& tier, int32_t bps) {
-  auto s = Exec(pool_, [&](pqxx::transaction_base& tx) { pg::Exec(tx, kUpsertTierSql, tier, bps); });
+  auto s =
+      Exec(pool_, [&](pqxx::transaction_base& tx) { pg::Exec(tx, kUpsertTierSql, tier, bps); });
   InvalidateRules();
   return s;
 }
 
 absl::Status PgMarketingRepository::SetBuyerTier(const std::string& buyer_id,
-                                               const std::string& tier) {
+                                                 const std::string& tier) {
   return Exec(pool_,
               [&](pqxx::transaction_base& tx) { pg::Exec(tx, kSetBuyerTierSql, buyer_id, tier); });
 }
@@ -277,7 +287,7 @@ absl::Status PgMarketingRepository::SetPoints(const std::string& buyer_id, int64
 }
 
 absl::Status PgMarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t rate_minor,
-                                                  int32_t max_fraction_bps) {
+                                                    int32_t max_fraction_bps) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kSetPointsPolicySql, rate_points, rate_minor, max_fraction_bps);
   });
@@ -285,7 +295,8 @@ absl::Status PgMarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t
   return s;
 }
 
-absl::Status PgMarketingRepository::SetShipping(int64_t flat_fee, std::optional<int64_t> free_over) {
+absl::Status PgMarketingRepository::SetShipping(int64_t flat_fee,
+                                                std::optional<int64_t> free_over) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kSetShippingSql, flat_fee, free_over.value_or(-1));
   });

@@ -106,6 +106,46 @@ TEST_F(OrderManagerUnitTest, StockRefusalForACancelledOrderDoesNothing) {
   EXPECT_EQ(counted(), before + 1);
 }
 
+TEST_F(OrderManagerUnitTest, ALatePaymentInventoryNoLongerBacksIsCancelledAndRefunded) {
+  OrderRecord order = Record(kParentId, ov1::ORDER_STATUS_PENDING_PAYMENT, true, clock_->Now());
+  order.fulfillment_unit = true;  // one merchant, one warehouse: no children
+  clock_->Advance(std::chrono::minutes(31));
+  EXPECT_CALL(tx(), Lock(kParentId)).WillOnce(Return(order));
+  EXPECT_CALL(inventory_, Confirm(std::to_string(kParentId), _))
+      .WillOnce(Return(
+          ErrorWithInfo(absl::StatusCode::kFailedPrecondition, "expired", "RESERVATION_EXPIRED")));
+  EXPECT_CALL(tx(),
+              ApplyChange(::testing::AllOf(Field(&StatusChange::to, ov1::ORDER_STATUS_CANCELLED),
+                                           Field(&StatusChange::action, "timeout"),
+                                           Field(&StatusChange::expected_version, 3))))
+      .WillOnce(Return(4));
+  EXPECT_CALL(tx(), UnfreezeBenefits(kParentId)).WillOnce(Return(absl::OkStatus()));
+  EXPECT_CALL(tx(), DeleteTimer(kParentId)).WillOnce(Return(absl::OkStatus()));
+  std::vector<ev1::EventEnvelope> emitted;
+  EXPECT_CALL(tx(), AppendEvent(_)).Times(2).WillRepeatedly([&](ev1::EventEnvelope& e) {
+    emitted.push_back(e);
+    return absl::OkStatus();
+  });
+  // Nothing is paid: no UseFrozenBenefits, no OrderPaid (the strict mock would fail).
+  ev1::EventEnvelope e;
+  e.set_event_id("ev-3");
+  auto* p = e.mutable_payment_succeeded();
+  p->set_payment_id("pay-9");
+  p->set_order_id(std::to_string(kParentId));
+  p->mutable_amount()->set_amount_minor(12345);
+  ORDERLY_EXPECT_OK(Handle(e));
+  ASSERT_EQ(emitted.size(), 2u);
+  ASSERT_TRUE(emitted[0].has_order_cancelled());
+  EXPECT_EQ(emitted[0].order_cancelled().reason(), ov1::CANCEL_REASON_PAYMENT_TIMEOUT);
+  EXPECT_FALSE(emitted[0].order_cancelled().was_paid());
+  ASSERT_TRUE(emitted[1].has_order_refund_requested());
+  const auto& refund = emitted[1].order_refund_requested();
+  EXPECT_EQ(refund.reason(), payment::v1::REFUND_REASON_PAID_AFTER_CANCEL);
+  EXPECT_EQ(refund.amount().amount_minor(), 12345);
+  EXPECT_EQ(refund.refund_request_id(), "order:7001:paid-after-cancel:pay-9");
+  EXPECT_EQ(emitted[1].causation_id(), "ev-3");
+}
+
 TEST_F(OrderManagerUnitTest, AnotherBuyersOrderIsNotFound) {
   EXPECT_CALL(tx(), LoadFull(kParentId))
       .WillOnce(Return(Record(kParentId, ov1::ORDER_STATUS_PAID, true, clock_->Now())));
