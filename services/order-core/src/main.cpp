@@ -9,6 +9,8 @@
 #include "order_grpc_service.hpp"
 #include "order_manager.hpp"
 #include "order_timeouts.hpp"
+#include "pg_marketing_repository.hpp"
+#include "pg_order_repository.hpp"
 #include "orderly/events/inbox_consumer.hpp"
 #include "orderly/events/outbox.hpp"
 #include "orderly/runtime/service_runtime.hpp"
@@ -67,9 +69,11 @@ int main(int argc, char** argv) {
         mo.request_ttl = c.GetDuration("request_ttl");
         mo.request_in_flight = c.GetDuration("request_in_flight");
         mo.cache_ttl = c.GetDuration("cache_ttl");
-        mo.order_topic = c.Get("order_topic");
+        const std::string order_topic = c.Get("order_topic");
         manager = std::make_unique<oc::OrderManager>(
-            rt.pool(), &rt.redis(), *inventory, orderly::SystemClock::Shared(),
+            std::make_unique<oc::PgOrderRepository>(rt.pool(), order_topic),
+            std::make_unique<oc::PgMarketingRepository>(rt.pool(), std::chrono::seconds(5)),
+            &rt.redis(), *inventory, orderly::SystemClock::Shared(),
             static_cast<uint32_t>(c.GetInt("worker_id")), mo);
         service = std::make_unique<oc::OrderGrpcService>(*manager);
         rt.host().AddService(service.get());
@@ -80,7 +84,7 @@ int main(int argc, char** argv) {
           to.sweep_interval = c.GetDuration("sweep_interval");
           to.recovery_interval = c.GetDuration("recovery_interval");
           to.intent_max_age = c.GetDuration("intent_max_age");
-          timeouts = std::make_unique<oc::TimeoutWorker>(*manager, rt.pool(), to);
+          timeouts = std::make_unique<oc::TimeoutWorker>(*manager, to);
           timeouts->Start();
           rt.host().OnShutdown([] { timeouts->Stop(); });
         }
@@ -97,11 +101,14 @@ int main(int argc, char** argv) {
                             "orderly.events.v1.ShipmentDelivered"};
           co.brokers = rt.brokers();
           rt.AddConsumer(
-              co, [](pqxx::transaction_base& tx, const orderly::events::v1::EventEnvelope& e) {
+              co, [order_topic](pqxx::transaction_base& tx,
+                                const orderly::events::v1::EventEnvelope& e) {
+                // The inbox's transaction: its dedupe row commits with the handler's writes.
+                oc::PgOrderTx order_tx(tx, order_topic);
                 // Post-commit work (cache fences) is skipped here: fences only protect readers
                 // from older copies, and event-driven writes bump the version the cache checks.
                 oc::AfterCommit after;
-                return manager->HandleEvent(tx, e, &after);
+                return manager->HandleEvent(order_tx, e, &after);
               });
         }
         return absl::OkStatus();

@@ -1,24 +1,19 @@
 #include "order_manager.hpp"
 
-#include <thread>
-
-#include <absl/strings/escaping.h>
-#include <google/protobuf/util/message_differencer.h>
 #include <absl/strings/str_cat.h>
-#include <absl/strings/str_split.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <spdlog/spdlog.h>
 
+#include "order_events.hpp"
 #include "order_plan.hpp"
+#include "order_queries.hpp"
 #include "order_validation.hpp"
-#include "orderly/core/absl_compat.hpp"
 #include "orderly/core/metrics.hpp"
 #include "orderly/core/money.hpp"
+#include "orderly/core/proto_convert.hpp"
 #include "orderly/core/status.hpp"
-#include "orderly/events/outbox.hpp"
-#include "orderly/events/outbox_rows.hpp"
 #include "orderly/fulfillment/v1/fulfillment.pb.h"
 #include "orderly/payment/v1/payment.pb.h"
-#include "pg_util.hpp"
 
 namespace orderly::order_core {
 namespace {
@@ -117,32 +112,107 @@ ov1::OrderStatusTransition TransitionOf(const StatusChange& c) {
   return t;
 }
 
-// Page tokens: base64url("v1:<created_at micros>:<order id>:<filter hash>").
-std::string FilterHash(const Caller& c, ov1::ListOrdersRequest req) {
-  req.clear_page_token();
-  req.clear_page_size();
-  std::string bytes;
-  req.SerializeToString(&bytes);
-  bytes += "|" + c.user_id;
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char ch : bytes) {
-    h ^= ch;
-    h *= 1099511628211ULL;
+// Step 4's checks of the snapshot: on sale, in the shop's currency, of the order's kind, within
+// the per-order limit.
+absl::Status CheckSkus(const ov1::CreateOrderRequest& req, common::v1::OrderType type,
+                       const std::vector<iv1::Sku>& skus, const std::string& currency) {
+  for (size_t i = 0; i < skus.size(); ++i) {
+    const auto& sku = skus[i];
+    const std::string subject = absl::StrCat("sku/", sku.sku_id());
+    if (sku.sale_status() != iv1::SKU_SALE_STATUS_ON_SALE) {
+      return FailedPreconditionError("SKU_OFF_SALE", subject, "the SKU is not on sale",
+                                     {{"sku_id", sku.sku_id()}});
+    }
+    if (sku.list_price().currency_code() != currency) {
+      return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
+                           absl::StrCat("SKU ", sku.sku_id(), " is priced in ",
+                                        sku.list_price().currency_code(), ", orders in ", currency),
+                           "CURRENCY_MISMATCH",
+                           {{"expected", currency}, {"actual", sku.list_price().currency_code()}});
+    }
+    if ((type == common::v1::ORDER_TYPE_FLASH_SALE) != sku.flash_sale()) {
+      return FailedPreconditionError("FLASH_SALE_NOT_READY", subject,
+                                     "flash-sale SKUs are bought with flash-sale orders only",
+                                     {{"sku_id", sku.sku_id()}});
+    }
+    if (sku.purchase_limit() > 0 &&
+        req.items(static_cast<int>(i)).quantity() > sku.purchase_limit()) {
+      return FailedPreconditionError(
+          "PURCHASE_LIMIT_EXCEEDED", subject, "quantity exceeds the per-order limit",
+          {{"sku_id", sku.sku_id()}, {"limit", std::to_string(sku.purchase_limit())}});
+    }
   }
-  return absl::StrCat(absl::Hex(h));
+  return absl::OkStatus();
+}
+
+// Step 5: unknown coupons, another buyer's coupon and points over the balance are bad input;
+// coupon *state* problems are pricing's to report.
+absl::Status CheckBuyerInputs(const ov1::CreateOrderRequest& req, const BuyerAccount& account) {
+  Violations v;
+  for (int i = 0; i < req.coupon_ids_size(); ++i) {
+    auto it = account.coupons.find(req.coupon_ids(i));
+    if (it == account.coupons.end()) {
+      v.Add(absl::StrCat("coupon_ids[", i, "]"), "unknown coupon");
+    } else if (it->second.coupon.owner_id != req.buyer_id()) {
+      // Another buyer's coupon is reported exactly like an unknown one.
+      v.Add(absl::StrCat("coupon_ids[", i, "]"), "unknown coupon");
+    }
+  }
+  if (req.points_to_use() > account.points_balance) {
+    v.Add("points_to_use",
+          absl::StrCat("exceeds the points balance (", account.points_balance, ")"));
+  }
+  if (!v.empty()) return v.ToStatus("invalid CreateOrder request");
+  return absl::OkStatus();
+}
+
+// Step 6 (after CheckBuyerInputs: every requested coupon is the buyer's).
+absl::StatusOr<pricing::PricingResult> Price(const ov1::CreateOrderRequest& req,
+                                             const std::vector<iv1::Sku>& skus,
+                                             const BuyerAccount& account,
+                                             const pricing::PricingRules& rules, TimePoint now) {
+  pricing::PricingRequest preq = PricingRequestFor(req, skus, rules.currency);
+  preq.member_tier = account.member_tier;
+  preq.now = now;
+  for (const auto& id : req.coupon_ids()) preq.coupons.push_back(account.coupons.at(id).coupon);
+  return pricing::PriceOrder(preq, rules);
+}
+
+// A buyer who sent expected_total must have seen this total: otherwise PRICE_CHANGED with the
+// whole new breakdown.
+absl::Status CheckExpectedTotal(const ov1::CreateOrderRequest& req,
+                                const pricing::PricingResult& price, const std::string& currency) {
+  if (!req.has_expected_total() || (req.expected_total().amount_minor() == price.payable_total &&
+                                    req.expected_total().currency_code() == price.currency)) {
+    return absl::OkStatus();
+  }
+  return FailedPreconditionError(
+      "PRICE_CHANGED", absl::StrCat("order/", req.order_id()),
+      absl::StrCat("the payable total is now ", FormatMoney({price.payable_total, currency})),
+      {{"expected_total", std::to_string(req.expected_total().amount_minor())},
+       {"actual_total", std::to_string(price.payable_total)},
+       {"currency", currency},
+       {"items_total", std::to_string(price.base_total)},
+       {"activity_discount", std::to_string(price.activity_discount)},
+       {"member_discount", std::to_string(price.member_discount)},
+       {"coupon_discount", std::to_string(price.coupon_discount)},
+       {"points_discount", std::to_string(price.points_discount)},
+       {"points_used", std::to_string(price.points_used)},
+       {"shipping_fee", std::to_string(price.shipping_fee)}});
 }
 
 }  // namespace
 
-OrderManager::OrderManager(pg::Pool& pool, redis::Client* redis, InventoryClient& inventory,
-                           ClockPtr clock, uint32_t worker_id, OrderManagerOptions options)
-    : pool_(pool),
-      inventory_(inventory),
+OrderManager::OrderManager(OrderRepositoryPtr orders, MarketingRepositoryPtr marketing,
+                           redis::Client* redis, InventoryClient& inventory, ClockPtr clock,
+                           uint32_t worker_id, OrderManagerOptions options)
+    : inventory_(inventory),
       clock_(clock),
       options_(options),
       flows_(OrderFlows::Default(options.flows)),
       ids_(worker_id, clock),
-      marketing_(pool, options.rules_ttl),
+      repo_(std::move(orders)),
+      marketing_(std::move(marketing)),
       ledger_(redis, options.request_ttl),
       cache_(redis, options.cache_ttl) {}
 
@@ -169,34 +239,49 @@ absl::StatusOr<std::string> OrderManager::GenerateOrderId(const Caller& caller,
 }
 
 // ---------------------------------------------------------------------------------------------
-// CreateOrder
+// CreateOrder: the numbered steps of docs/order-core.md, one function each.
 
 absl::StatusOr<ov1::Order> OrderManager::CreateOrder(const Caller& caller,
                                                      const ov1::CreateOrderRequest& req,
                                                      const CallContext& ctx) {
-  // 1. Validate: nothing is read, reserved or written for a malformed request.
+  const TimePoint now = clock_->Now();
+  if (auto s = Validate(caller, req, now); !s.ok()) return s;
+  uint64_t uid = 0;
+  ParseId(req.order_id(), &uid);
+  RequestKey key;
+  key.order_id = static_cast<int64_t>(uid);
+  key.fingerprint = RequestFingerprint(req);
+  key.ledger_key = absl::StrCat("create:", req.buyer_id(), ":", req.request_id());
+  key.ledger_value = absl::StrCat(req.order_id(), "|", key.fingerprint);
+  RequestClaim claim = ClaimRequest(req, key, now);
+  if (claim.answer) return *std::move(claim.answer);
+  auto result = ReadAndCreate(req, key, caller, ctx);
+  if (claim.claimed) SettleRequest(key, result);
+  return result;
+}
+
+// 1. Validate: nothing is read, reserved or written for a malformed request.
+absl::Status OrderManager::Validate(const Caller& caller, const ov1::CreateOrderRequest& req,
+                                    TimePoint now) {
   if (auto s = ValidateCreate(req, *flows_); !s.ok()) return s;
   if (caller.role == Role::kBuyer && caller.user_id != req.buyer_id()) {
     return RoleNotAllowed(caller, "create orders for another buyer");
   }
   uint64_t uid = 0;
   ParseId(req.order_id(), &uid);
-  const int64_t order_id = static_cast<int64_t>(uid);
-  const TimePoint now = clock_->Now();
-  {
-    const TimePoint issued = TimeOfOrderId(uid);
-    if (ShardOfOrderId(uid) != ShardGene(req.buyer_id()) || issued > now + std::chrono::minutes(5) ||
-        issued + options_.order_id_max_age < now) {
-      return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
-                           "order_id was not issued by GenerateOrderId for this buyer (or expired)",
-                           "ORDER_ID_INVALID", {{"order_id", req.order_id()}});
-    }
+  const TimePoint issued = TimeOfOrderId(uid);
+  if (ShardOfOrderId(uid) != ShardGene(req.buyer_id()) || issued > now + std::chrono::minutes(5) ||
+      issued + options_.order_id_max_age < now) {
+    return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
+                         "order_id was not issued by GenerateOrderId for this buyer (or expired)",
+                         "ORDER_ID_INVALID", {{"order_id", req.order_id()}});
   }
-  const std::string fp = RequestFingerprint(req);
-  const std::string ledger_key = absl::StrCat("create:", req.buyer_id(), ":", req.request_id());
-  const std::string ledger_value = absl::StrCat(req.order_id(), "|", fp);
+  return absl::OkStatus();
+}
 
-  // Layer 1: the request id in Redis (double clicks and retries within minutes).
+// 2. Idempotency layer 1: the request id in Redis (double clicks and retries within minutes).
+OrderManager::RequestClaim OrderManager::ClaimRequest(const ov1::CreateOrderRequest& req,
+                                                      const RequestKey& key, TimePoint now) {
   const int64_t now_ms = ToUnixMillis(now);
   // A pending entry older than any request can run is a leftover (Redis lost the "done" write
   // that followed it): the database, not the entry, knows whether the order exists.
@@ -204,69 +289,54 @@ absl::StatusOr<ov1::Order> OrderManager::CreateOrder(const Caller& caller,
     return e.state == RequestLedger::State::kInProgress &&
            now_ms - e.claimed_at_ms >= options_.request_in_flight.count();
   };
-  RequestLedger::Entry entry = ledger_.Claim(ledger_key, ledger_value, now_ms);
+  RequestLedger::Entry entry = ledger_.Claim(key.ledger_key, key.ledger_value, now_ms);
   bool take_over = false;
   if (entry.state == RequestLedger::State::kInProgress) {
-    if (entry.value != ledger_value) return FingerprintMismatch("request_id");
-    const auto until = std::chrono::steady_clock::now() + options_.duplicate_wait;
-    while (entry.state == RequestLedger::State::kInProgress && !leftover(entry) &&
-           std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      entry = ledger_.Peek(ledger_key);
-    }
+    if (entry.value != key.ledger_value) return {FingerprintMismatch("request_id")};
+    entry =
+        ledger_.AwaitSettled(key.ledger_key, std::move(entry), options_.duplicate_wait, leftover);
     if (leftover(entry)) {
-      take_over = true;  // layer 2 below replays the committed order or creates it
+      take_over = true;  // layer 2 replays the committed order or creates it
     } else if (entry.state == RequestLedger::State::kInProgress) {
       // Still in flight, or its "done" was lost a moment ago: a committed order is answered.
-      auto committed = ReplayFromDb(order_id, fp, req.buyer_id());
+      auto committed = ReplayFromDb(key.order_id, key.fingerprint, req.buyer_id());
       if (committed.ok() || ErrorReason(committed.status()) != "IDEMPOTENCY_IN_PROGRESS") {
-        return committed;
+        return {std::move(committed)};
       }
-      return ErrorWithInfo(absl::StatusCode::kAborted,
-                           "an identical request is still being processed; retry shortly",
-                           "IDEMPOTENCY_IN_PROGRESS", {{"order_id", req.order_id()}});
+      return {ErrorWithInfo(absl::StatusCode::kAborted,
+                            "an identical request is still being processed; retry shortly",
+                            "IDEMPOTENCY_IN_PROGRESS", {{"order_id", req.order_id()}})};
     } else if (entry.state == RequestLedger::State::kClaimed) {
       // The first request gave up; take over.
-      entry = ledger_.Claim(ledger_key, ledger_value, now_ms);
+      entry = ledger_.Claim(key.ledger_key, key.ledger_value, now_ms);
     }
   }
   if (entry.state == RequestLedger::State::kDone) {
-    if (entry.value != ledger_value) return FingerprintMismatch("request_id");
-    return ReplayFromDb(order_id, fp, req.buyer_id());
+    if (entry.value != key.ledger_value) return {FingerprintMismatch("request_id")};
+    return {ReplayFromDb(key.order_id, key.fingerprint, req.buyer_id())};
   }
-  const bool claimed = take_over || entry.state == RequestLedger::State::kClaimed;
+  return {std::nullopt, take_over || entry.state == RequestLedger::State::kClaimed};
+}
 
-  auto result = [&]() -> absl::StatusOr<ov1::Order> {
-    // Layer 2: the order id (a retry after the ledger entry expired, or Redis down).
-    // The buyer's tier, points and coupons are read in the same round trip (no transaction:
-    // nothing here needs a consistent snapshot; the write re-checks coupons and points).
-    std::optional<OrderRecord> existing;
-    BuyerAccount account;
-    std::vector<std::string> coupon_ids(req.coupon_ids().begin(), req.coupon_ids().end());
-    absl::Status s = pool_.WithConnection([&](pqxx::connection& conn) {
-      pqxx::nontransaction tx(conn);
-      auto acc = marketing_.LoadBuyer(tx, req.buyer_id(), coupon_ids, order_id);
-      if (!acc.ok()) return acc.status();
-      account = std::move(*acc);
-      if (!account.order_exists) return absl::OkStatus();
-      auto found = repo_.Find(tx, order_id);
-      if (!found.ok()) return found.status();
-      existing = std::move(*found);
-      return absl::OkStatus();
-    });
-    if (!s.ok()) return s;
-    if (existing) return Replay(*existing, fp, req.buyer_id());
-    return CreateFresh(req, order_id, fp, std::move(account), caller, ctx);
-  }();
-
-  if (claimed) {
-    if (result.ok()) {
-      ledger_.Complete(ledger_key, ledger_value);
-    } else if (result.status().code() != absl::StatusCode::kAlreadyExists) {
-      ledger_.Abandon(ledger_key);
-    }
+void OrderManager::SettleRequest(const RequestKey& key, const absl::StatusOr<ov1::Order>& result) {
+  if (result.ok()) {
+    ledger_.Complete(key.ledger_key, key.ledger_value);
+  } else if (result.status().code() != absl::StatusCode::kAlreadyExists) {
+    ledger_.Abandon(key.ledger_key);
   }
-  return result;
+}
+
+// 3. Idempotency layer 2: the order id (a retry after the ledger entry expired, or Redis down),
+// read with the buyer's tier, points and coupons (no transaction: nothing here needs a
+// consistent snapshot; the write re-checks coupons and points).
+absl::StatusOr<ov1::Order> OrderManager::ReadAndCreate(const ov1::CreateOrderRequest& req,
+                                                       const RequestKey& key, const Caller& caller,
+                                                       const CallContext& ctx) {
+  std::vector<std::string> coupon_ids(req.coupon_ids().begin(), req.coupon_ids().end());
+  auto inputs = repo_->ReadForCreate(req.buyer_id(), coupon_ids, key.order_id);
+  if (!inputs.ok()) return inputs.status();
+  if (inputs->existing) return Replay(*inputs->existing, key.fingerprint, req.buyer_id());
+  return CreateFresh(req, key, std::move(inputs->account), caller, ctx);
 }
 
 absl::StatusOr<ov1::Order> OrderManager::Replay(const OrderRecord& existing, const std::string& fp,
@@ -281,8 +351,8 @@ absl::StatusOr<ov1::Order> OrderManager::Replay(const OrderRecord& existing, con
 absl::StatusOr<ov1::Order> OrderManager::ReplayFromDb(int64_t order_id, const std::string& fp,
                                                       const std::string& buyer_id) {
   std::optional<OrderRecord> existing;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
-    auto found = repo_.Find(tx, order_id);
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
+    auto found = tx.Find(order_id);
     if (!found.ok()) return found.status();
     existing = std::move(*found);
     return absl::OkStatus();
@@ -297,103 +367,54 @@ absl::StatusOr<ov1::Order> OrderManager::ReplayFromDb(int64_t order_id, const st
 }
 
 absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderRequest& req,
-                                                     int64_t order_id, const std::string& fp,
-                                                     BuyerAccount account, const Caller& caller,
-                                                     const CallContext& ctx) {
+                                                     const RequestKey& key, BuyerAccount account,
+                                                     const Caller& caller, const CallContext& ctx) {
   const TimePoint now = clock_->Now();
   const auto type = TypeOf(req);
-  const OrderFlow* flow = flows_->Find(type);
-
-  // 2. Snapshot the SKUs.
+  // 4. Snapshot the SKUs, checked against the order and the pricing currency.
   std::vector<std::string> sku_ids;
   for (const auto& item : req.items()) sku_ids.push_back(item.sku_id());
   auto skus = inventory_.GetSkus(sku_ids, ctx);
   if (!skus.ok()) return skus.status();
-  auto rules = marketing_.Rules(now);
+  auto rules = marketing_->Rules(now);
   if (!rules.ok()) return rules.status();
-  const std::string& currency = (*rules)->rules.currency;
-  for (size_t i = 0; i < skus->size(); ++i) {
-    const auto& sku = (*skus)[i];
-    const std::string subject = absl::StrCat("sku/", sku.sku_id());
-    if (sku.sale_status() != iv1::SKU_SALE_STATUS_ON_SALE) {
-      return FailedPreconditionError("SKU_OFF_SALE", subject, "the SKU is not on sale",
-                                     {{"sku_id", sku.sku_id()}});
-    }
-    if (sku.list_price().currency_code() != currency) {
-      return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
-                           absl::StrCat("SKU ", sku.sku_id(), " is priced in ",
-                                        sku.list_price().currency_code(), ", orders in ", currency),
-                           "CURRENCY_MISMATCH",
-                           {{"expected", currency}, {"actual", sku.list_price().currency_code()}});
-    }
-    if ((type == common::v1::ORDER_TYPE_FLASH_SALE) != sku.flash_sale()) {
-      return FailedPreconditionError("FLASH_SALE_NOT_READY", subject,
-                                     "flash-sale SKUs are bought with flash-sale orders only",
-                                     {{"sku_id", sku.sku_id()}});
-    }
-    if (sku.purchase_limit() > 0 && req.items(static_cast<int>(i)).quantity() > sku.purchase_limit()) {
-      return FailedPreconditionError(
-          "PURCHASE_LIMIT_EXCEEDED", subject, "quantity exceeds the per-order limit",
-          {{"sku_id", sku.sku_id()}, {"limit", std::to_string(sku.purchase_limit())}});
-    }
-  }
-
-  std::vector<std::string> coupon_ids(req.coupon_ids().begin(), req.coupon_ids().end());
-  absl::Status s;
-  Violations v;
-  for (int i = 0; i < req.coupon_ids_size(); ++i) {
-    auto it = account.coupons.find(req.coupon_ids(i));
-    if (it == account.coupons.end()) {
-      v.Add(absl::StrCat("coupon_ids[", i, "]"), "unknown coupon");
-    } else if (it->second.coupon.owner_id != req.buyer_id()) {
-      // Another buyer's coupon is reported exactly like an unknown one.
-      v.Add(absl::StrCat("coupon_ids[", i, "]"), "unknown coupon");
-    }
-  }
-  if (req.points_to_use() > account.points_balance) {
-    v.Add("points_to_use", absl::StrCat("exceeds the points balance (", account.points_balance, ")"));
-  }
-  if (!v.empty()) return v.ToStatus("invalid CreateOrder request");
-
-  // 3. Price it.
-  pricing::PricingRequest preq = PricingRequestFor(req, *skus, currency);
-  preq.member_tier = account.member_tier;
-  preq.now = now;
-  for (const auto& id : coupon_ids) preq.coupons.push_back(account.coupons[id].coupon);
-  auto price = pricing::PriceOrder(preq, (*rules)->rules);
+  if (auto s = CheckSkus(req, type, *skus, (*rules)->rules.currency); !s.ok()) return s;
+  // 5. Coupons and points the buyer does not have.
+  if (auto s = CheckBuyerInputs(req, account); !s.ok()) return s;
+  // 6. Price it; the buyer must have seen this total.
+  auto price = Price(req, *skus, account, (*rules)->rules, now);
   if (!price.ok()) return price.status();
-
-  // 4. The buyer must have seen this total.
-  if (req.has_expected_total() &&
-      (req.expected_total().amount_minor() != price->payable_total ||
-       req.expected_total().currency_code() != price->currency)) {
-    const auto b = Breakdown(*price);
-    return FailedPreconditionError(
-        "PRICE_CHANGED", absl::StrCat("order/", req.order_id()),
-        absl::StrCat("the payable total is now ", FormatMoney({price->payable_total, currency})),
-        {{"expected_total", std::to_string(req.expected_total().amount_minor())},
-         {"actual_total", std::to_string(price->payable_total)},
-         {"currency", currency},
-         {"items_total", std::to_string(price->base_total)},
-         {"activity_discount", std::to_string(price->activity_discount)},
-         {"member_discount", std::to_string(price->member_discount)},
-         {"coupon_discount", std::to_string(price->coupon_discount)},
-         {"points_discount", std::to_string(price->points_discount)},
-         {"points_used", std::to_string(price->points_used)},
-         {"shipping_fee", std::to_string(price->shipping_fee)}});
-  }
-
+  if (auto s = CheckExpectedTotal(req, *price, (*rules)->rules.currency); !s.ok()) return s;
   const TimePoint deadline =
-      now + std::chrono::duration_cast<TimePoint::duration>(flow->payment_window());
+      now + std::chrono::duration_cast<TimePoint::duration>(flows_->Find(type)->payment_window());
+  auto plan = PlanOrders(req, key, *skus, *price, **rules, account, caller, now, deadline);
+  if (!plan.ok()) return plan.status();
+  // 7. Try.
+  if (auto s = TryReserve(req, key.order_id, type, now, deadline, ctx); !s.ok()) return s;
+  // 8. One transaction, one round trip; 9. compensation when it fails.
+  if (auto s = WriteOrders(req, *plan, now, price->points_used, ctx); !s.ok()) {
+    return Compensate(req, key, std::move(s), ctx);
+  }
+  ov1::Order out = plan->orders[0].order;
+  std::string payload;
+  out.SerializeToString(&payload);
+  cache_.Put(key.order_id, 1, payload);
+  return View(std::move(out));
+}
+
+absl::StatusOr<CreatePlan> OrderManager::PlanOrders(
+    const ov1::CreateOrderRequest& req, const RequestKey& key, const std::vector<iv1::Sku>& skus,
+    const pricing::PricingResult& price, const PricingRulesSnapshot& rules,
+    const BuyerAccount& account, const Caller& caller, TimePoint now, TimePoint deadline) {
   PlanInput in;
   in.request = &req;
-  in.skus = &*skus;
-  in.price = &*price;
-  in.descriptions = (*rules)->descriptions;
+  in.skus = &skus;
+  in.price = &price;
+  in.descriptions = rules.descriptions;
   for (const auto& [id, c] : account.coupons) in.descriptions[id] = c.description;
-  in.order_id = order_id;
-  in.order_type = type;
-  in.request_fingerprint = fp;
+  in.order_id = key.order_id;
+  in.order_type = TypeOf(req);
+  in.request_fingerprint = key.fingerprint;
   in.created_by = ActorOf(caller);
   in.now = now;
   in.payment_deadline = deadline;
@@ -402,15 +423,15 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
     if (!id.ok()) return id.status();
     return static_cast<int64_t>(*id);
   };
-  auto plan = BuildCreatePlan(in);
-  if (!plan.ok()) return plan.status();
+  return BuildCreatePlan(in);
+}
 
-  // 5. Try: the intent row first, so a crash after Reserve is found by the recovery pass.
-  s = pool_.WithConnection([&](pqxx::connection& conn) {
-    pqxx::nontransaction tx(conn);
-    return repo_.InsertIntent(tx, order_id, req.buyer_id(), now);
-  });
-  if (!s.ok()) return s;
+// 7. Try: the intent row first, so a crash after Reserve is found by the recovery pass; then
+// inventory Reserve keyed by the (parent) order id, held past the payment deadline.
+absl::Status OrderManager::TryReserve(const ov1::CreateOrderRequest& req, int64_t order_id,
+                                      common::v1::OrderType type, TimePoint now, TimePoint deadline,
+                                      const CallContext& ctx) {
+  if (auto s = repo_->InsertIntent(order_id, req.buyer_id(), now); !s.ok()) return s;
   iv1::ReserveRequest reserve;
   reserve.set_order_id(req.order_id());
   reserve.set_order_type(type);
@@ -421,108 +442,78 @@ absl::StatusOr<ov1::Order> OrderManager::CreateFresh(const ov1::CreateOrderReque
     it->set_sku_id(item.sku_id());
     it->set_quantity(item.quantity());
   }
-  s = inventory_.Reserve(reserve, ctx);
-  if (!s.ok()) {
-    // A definite refusal reserved nothing; an unknown outcome keeps the intent for recovery.
-    const auto code = s.code();
-    if (code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded &&
-        code != absl::StatusCode::kUnknown && code != absl::StatusCode::kAlreadyExists) {
-      (void)pool_.InTransaction([&](Tx& tx) { return repo_.DeleteIntent(tx, order_id); });
-    }
-    if (code == absl::StatusCode::kAlreadyExists) return FingerprintMismatch("order_id");
-    return s;
+  absl::Status s = inventory_.Reserve(reserve, ctx);
+  if (s.ok()) return s;
+  // A definite refusal reserved nothing; an unknown outcome keeps the intent for recovery.
+  const auto code = s.code();
+  if (code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded &&
+      code != absl::StatusCode::kUnknown && code != absl::StatusCode::kAlreadyExists) {
+    (void)repo_->InTransaction([&](OrderTx& tx) { return tx.DeleteIntent(order_id); });
   }
+  if (code == absl::StatusCode::kAlreadyExists) return FingerprintMismatch("order_id");
+  return s;
+}
 
-  // 6. One transaction, one round trip: orders, lines, discounts, history, timer, coupon and
-  // points freeze, and the OrderCreated events (order_create, migration 0003).
-  std::vector<ev1::EventEnvelope> created;
-  for (const OrderRecord& rec : plan->orders) {
-    ev1::EventEnvelope& env = created.emplace_back();
-    auto* e = env.mutable_order_created();
-    const ov1::Order& o = rec.order;
-    e->set_order_id(o.order_id());
-    e->set_parent_order_id(o.parent_order_id());
-    *e->mutable_child_order_ids() = o.child_order_ids();
-    e->set_buyer_id(o.buyer_id());
-    e->set_merchant_id(o.merchant_id());
-    e->set_order_type(o.order_type());
-    *e->mutable_lines() = o.lines();
-    *e->mutable_price() = o.price();
-    *e->mutable_shipping_address() = o.shipping_address();
-    *e->mutable_payment_deadline() = o.payment_deadline();
-    *e->mutable_created_at() = o.created_at();
-    e->set_version(1);
-    Address(env, o, ctx.request_id);
+// 8. One transaction, one round trip: orders, lines, discounts, history, timer, coupon and
+// points freeze, and the OrderCreated events.
+absl::Status OrderManager::WriteOrders(const ov1::CreateOrderRequest& req, const CreatePlan& plan,
+                                       TimePoint now, int64_t points, const CallContext& ctx) {
+  CreateWrite write{.buyer_id = req.buyer_id(),
+                    .coupon_ids = {req.coupon_ids().begin(), req.coupon_ids().end()},
+                    .points = points};
+  for (const OrderRecord& rec : plan.orders) {
+    ev1::EventEnvelope& env = write.events.emplace_back(OrderCreated(rec.order));
+    Address(env, rec.order, ctx.request_id);
   }
-  CreateWrite write{.buyer_id = req.buyer_id(), .coupon_ids = coupon_ids,
-                    .points = price->points_used};
-  {
-    auto events_json = events::OutboxRowsJson(created, {.topic = options_.order_topic});
-    if (!events_json.ok()) return events_json.status();
-    write.events_json = std::move(*events_json);
-  }
-  s = pool_.WithConnection([&](pqxx::connection& conn) {
-    pqxx::nontransaction tx(conn);
-    return repo_.Create(tx, *plan, now, write);
+  return repo_->Create(plan, now, write);
+}
+
+// 9. Compensate, but only when no order holds this reservation: a concurrent duplicate may have
+// committed the very same order id.
+absl::StatusOr<ov1::Order> OrderManager::Compensate(const ov1::CreateOrderRequest& req,
+                                                    const RequestKey& key, absl::Status failure,
+                                                    const CallContext& ctx) {
+  const int64_t order_id = key.order_id;
+  std::optional<OrderRecord> existing;
+  std::optional<OrderRecord> by_request;
+  absl::Status look = repo_->InTransaction([&](OrderTx& tx) {
+    auto found = tx.Find(order_id);
+    if (!found.ok()) return found.status();
+    existing = std::move(*found);
+    if (!existing) {
+      auto br = tx.FindByRequest(req.buyer_id(), req.request_id());
+      if (!br.ok()) return br.status();
+      by_request = std::move(*br);
+    }
+    return absl::OkStatus();
   });
-  if (!s.ok()) {
-    // 7. Compensate, but only when no order holds this reservation: a concurrent duplicate may
-    // have committed the very same order id.
-    std::optional<OrderRecord> existing;
-    std::optional<OrderRecord> by_request;
-    absl::Status look = pool_.InTransaction([&](Tx& tx) {
-      auto found = repo_.Find(tx, order_id);
-      if (!found.ok()) return found.status();
-      existing = std::move(*found);
-      if (!existing) {
-        auto br = repo_.FindByRequest(tx, req.buyer_id(), req.request_id());
-        if (!br.ok()) return br.status();
-        by_request = std::move(*br);
-      }
-      return absl::OkStatus();
-    });
-    if (!look.ok()) return s;  // unknown: the intent stays for the recovery pass
-    if (existing) return Replay(*existing, fp, req.buyer_id());
-    absl::Status rel = inventory_.Release(req.order_id(), iv1::RELEASE_REASON_ORDER_CREATE_FAILED, ctx);
-    if (rel.ok()) {
-      (void)pool_.InTransaction([&](Tx& tx) { return repo_.DeleteIntent(tx, order_id); });
-    } else {
-      spdlog::warn("order {}: compensation Release failed ({}); recovery pass will retry",
-                   order_id, rel.ToString());
-    }
-    if (by_request) return FingerprintMismatch("request_id");
-    return s;
+  if (!look.ok()) return failure;  // unknown: the intent stays for the recovery pass
+  if (existing) return Replay(*existing, key.fingerprint, req.buyer_id());
+  absl::Status rel =
+      inventory_.Release(req.order_id(), iv1::RELEASE_REASON_ORDER_CREATE_FAILED, ctx);
+  if (rel.ok()) {
+    (void)repo_->InTransaction([&](OrderTx& tx) { return tx.DeleteIntent(order_id); });
+  } else {
+    spdlog::warn("order {}: compensation Release failed ({}); recovery pass will retry", order_id,
+                 rel.ToString());
   }
-
-  ov1::Order out = plan->orders[0].order;
-  std::string payload;
-  out.SerializeToString(&payload);
-  cache_.Put(order_id, 1, payload);
-  return View(std::move(out));
+  if (by_request) return FingerprintMismatch("request_id");
+  return failure;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Events
 
-void OrderManager::Address(ev1::EventEnvelope& env, const ov1::Order& o,
-                           const std::string& causation) {
-  env.set_aggregate_type("order");
-  env.set_aggregate_id(o.order_id());
-  env.set_order_id(o.order_id());
-  env.set_causation_id(causation);
-}
-
-absl::Status OrderManager::Emit(Tx& tx, const ov1::Order& o, ev1::EventEnvelope env,
+absl::Status OrderManager::Emit(OrderTx& tx, const ov1::Order& o, ev1::EventEnvelope env,
                                 const std::string& causation) {
   Address(env, o, causation);
-  auto seq = events::Append(tx, env, {.topic = options_.order_topic, .partition_key = ""});
-  return seq.ok() ? absl::OkStatus() : seq.status();
+  return tx.AppendEvent(env);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Transitions
 
-absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
+absl::StatusOr<int64_t> OrderManager::Transition(OrderTx& tx, OrderRecord& rec,
                                                  const std::string& action,
                                                  const common::v1::Actor& actor,
                                                  const std::string& reason, StatusChange change,
@@ -552,7 +543,7 @@ absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
   change.actor = actor;
   change.reason = reason;
   change.at = now;
-  auto version = repo_.ApplyChange(tx, change);
+  auto version = tx.ApplyChange(change);
   if (!version.ok()) return version.status();
   // Fenced before commit as well as after: event handlers have no post-commit hook, and a fence
   // for a write that then rolls back only costs a cache miss.
@@ -572,13 +563,15 @@ absl::StatusOr<int64_t> OrderManager::Transition(Tx& tx, OrderRecord& rec,
     o.set_cancel_reason_text(change.cancel_reason_text);
   }
   if (change.payment_id) o.set_payment_id(*change.payment_id);
-  if (change.status_before_after_sale) o.set_status_before_after_sale(*change.status_before_after_sale);
+  if (change.status_before_after_sale)
+    o.set_status_before_after_sale(*change.status_before_after_sale);
   *o.add_status_history() = TransitionOf(change);
   if (after != nullptr) after->fences.emplace_back(rec.id(), *version);
   return *version;
 }
 
-absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const std::string& action,
+absl::StatusOr<bool> OrderManager::CancelInTx(OrderTx& tx, OrderRecord& rec,
+                                              const std::string& action,
                                               const common::v1::Actor& actor,
                                               ov1::CancelReason reason, const std::string& text,
                                               AfterCommit* after) {
@@ -594,7 +587,7 @@ absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const st
   std::vector<OrderRecord*> cancelled;
   std::vector<OrderRecord> children;
   if (rec.top_level && !rec.fulfillment_unit) {
-    auto kids = repo_.LockChildren(tx, rec.id());
+    auto kids = tx.LockChildren(rec.id());
     if (!kids.ok()) return kids.status();
     children = std::move(*kids);
     // Every child must be cancellable, or nothing is.
@@ -610,38 +603,26 @@ absl::StatusOr<bool> OrderManager::CancelInTx(Tx& tx, OrderRecord& rec, const st
   cancelled.push_back(&rec);
   const int64_t top_id = rec.top_level ? rec.id() : std::stoll(rec.order.parent_order_id());
   if (rec.top_level) {
-    if (auto s = marketing_.Unfreeze(tx, rec.id()); !s.ok()) return s;
-    if (auto s = repo_.DeleteTimer(tx, rec.id()); !s.ok()) return s;
+    if (auto s = tx.UnfreezeBenefits(rec.id()); !s.ok()) return s;
+    if (auto s = tx.DeleteTimer(rec.id()); !s.ok()) return s;
   }
   for (OrderRecord* c : cancelled) {
-    ev1::EventEnvelope env;
-    auto* e = env.mutable_order_cancelled();
-    e->set_order_id(c->order.order_id());
-    e->set_parent_order_id(c->order.parent_order_id());
-    e->set_buyer_id(c->order.buyer_id());
-    e->set_reason(reason);
-    e->set_reason_text(text);
-    *e->mutable_cancelled_by() = actor;
-    e->set_was_paid(was_paid);
-    *e->mutable_cancelled_at() = c->order.cancelled_at();
-    *e->mutable_transition() = c->order.status_history(c->order.status_history_size() - 1);
-    e->set_version(c->version());
+    auto env = OrderCancelled(c->order, reason, text, actor, was_paid);
     if (auto s = Emit(tx, c->order, std::move(env), ""); !s.ok()) return s;
   }
   if (was_paid && !rec.order.payment_id().empty()) {
-    // A paid order cancelled by an admin is refunded in full.
-    ev1::EventEnvelope env;
-    auto* e = env.mutable_order_refund_requested();
-    e->set_order_id(rec.order.order_id());
-    e->set_payment_id(rec.order.payment_id());
-    *e->mutable_amount() = rec.order.price().payable_total();
-    e->set_reason(reason == ov1::CANCEL_REASON_OUT_OF_STOCK ? payment::v1::REFUND_REASON_OUT_OF_STOCK
-                                                            : payment::v1::REFUND_REASON_ORDER_CANCELLED);
-    e->set_reason_text(text);
-    e->set_refund_request_id(absl::StrCat("order:", rec.order.order_id(), ":cancelled:",
-                                          rec.order.payment_id()));
-    *e->mutable_requested_at() = ToProtoTimestamp(clock_->Now());
-    if (auto s = Emit(tx, rec.order, std::move(env), ""); !s.ok()) return s;
+    // A paid order cancelled by an admin (or refused stock) is refunded in full.
+    RefundRequest refund{.payment_id = rec.order.payment_id(),
+                         .amount = rec.order.price().payable_total(),
+                         .reason = reason == ov1::CANCEL_REASON_OUT_OF_STOCK
+                                       ? payment::v1::REFUND_REASON_OUT_OF_STOCK
+                                       : payment::v1::REFUND_REASON_ORDER_CANCELLED,
+                         .reason_text = text,
+                         .tag = "cancelled",
+                         .requested_at = clock_->Now()};
+    if (auto s = Emit(tx, rec.order, OrderRefundRequested(rec.order, refund), ""); !s.ok()) {
+      return s;
+    }
   }
   if (after != nullptr && !was_paid) {
     after->release_orders.push_back(top_id);
@@ -662,23 +643,23 @@ void OrderManager::Finish(const AfterCommit& after, const CallContext& ctx) {
   }
 }
 
-absl::StatusOr<bool> OrderManager::TimeoutInTx(Tx& tx, int64_t order_id, AfterCommit* after) {
-  auto rec = repo_.Lock(tx, order_id);
+absl::StatusOr<bool> OrderManager::TimeoutInTx(OrderTx& tx, int64_t order_id, AfterCommit* after) {
+  auto rec = tx.Lock(order_id);
   if (!rec.ok()) {
     if (rec.status().code() == absl::StatusCode::kNotFound) {
-      (void)repo_.DeleteTimer(tx, order_id);
+      (void)tx.DeleteTimer(order_id);
       return false;
     }
     return rec.status();
   }
   if (rec->status() != ov1::ORDER_STATUS_PENDING_PAYMENT) {
     // Paid or cancelled meanwhile: the timer has nothing left to do.
-    if (auto s = repo_.DeleteTimer(tx, order_id); !s.ok()) return s;
+    if (auto s = tx.DeleteTimer(order_id); !s.ok()) return s;
     return false;
   }
   const TimePoint deadline = FromProtoTimestamp(rec->order.payment_deadline());
   if (clock_->Now() < deadline) {
-    if (auto s = repo_.PostponeTimer(tx, order_id, deadline); !s.ok()) return s;
+    if (auto s = tx.PostponeTimer(order_id, deadline); !s.ok()) return s;
     return false;
   }
   return CancelInTx(tx, *rec, kActionTimeout, SystemActor(), ov1::CANCEL_REASON_PAYMENT_TIMEOUT,
@@ -707,27 +688,28 @@ absl::StatusOr<ov1::Order> OrderManager::CancelOrder(const Caller& caller,
 
   AfterCommit after;
   int64_t target = *id;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
     after = {};
-    auto rec = repo_.Lock(tx, *id);
+    auto rec = tx.Lock(*id);
     if (!rec.ok()) return rec.status();
     if ((caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id)) {
       return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
     }
     if (req.has_expected_version() && req.expected_version() != rec->version()) {
-      return ErrorWithInfo(absl::StatusCode::kAborted,
-                           absl::StrCat("order ", req.order_id(), " is at version ",
-                                        rec->version()),
-                           "STALE_VERSION", {{"current_version", std::to_string(rec->version())}});
+      return ErrorWithInfo(
+          absl::StatusCode::kAborted,
+          absl::StrCat("order ", req.order_id(), " is at version ", rec->version()),
+          "STALE_VERSION", {{"current_version", std::to_string(rec->version())}});
     }
     // An unpaid child is cancelled through its parent: the payment unit moves as one.
     if (!rec->top_level && rec->status() == ov1::ORDER_STATUS_PENDING_PAYMENT) {
       target = std::stoll(rec->order.parent_order_id());
-      auto parent = repo_.Lock(tx, target);
+      auto parent = tx.Lock(target);
       if (!parent.ok()) return parent.status();
       rec = std::move(parent);
     }
-    auto done = CancelInTx(tx, *rec, kActionCancel, ActorOf(caller), reason, req.reason_text(), &after);
+    auto done =
+        CancelInTx(tx, *rec, kActionCancel, ActorOf(caller), reason, req.reason_text(), &after);
     return done.ok() ? absl::OkStatus() : done.status();
   });
   if (!s.ok()) return s;
@@ -751,9 +733,9 @@ absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
   const int64_t id = static_cast<int64_t>(uid);
   const common::v1::Actor actor = ActorOf(caller);
   AfterCommit after;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
     after = {};
-    auto rec = repo_.Lock(tx, id);
+    auto rec = tx.Lock(id);
     if (!rec.ok()) return rec.status();
     if (caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id) {
       return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
@@ -764,15 +746,15 @@ absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
       return absl::OkStatus();
     }
     if (req.expected_version() != rec->version()) {
-      return ErrorWithInfo(absl::StatusCode::kAborted,
-                           absl::StrCat("order ", req.order_id(), " is at version ",
-                                        rec->version()),
-                           "STALE_VERSION", {{"current_version", std::to_string(rec->version())}});
+      return ErrorWithInfo(
+          absl::StatusCode::kAborted,
+          absl::StrCat("order ", req.order_id(), " is at version ", rec->version()),
+          "STALE_VERSION", {{"current_version", std::to_string(rec->version())}});
     }
     std::vector<OrderRecord> units;
     units.push_back(std::move(*rec));
     if (units[0].top_level && !units[0].fulfillment_unit) {
-      auto kids = repo_.LockChildren(tx, id);
+      auto kids = tx.LockChildren(id);
       if (!kids.ok()) return kids.status();
       for (auto& k : *kids) units.push_back(std::move(k));
     }
@@ -788,19 +770,12 @@ absl::StatusOr<ov1::Order> OrderManager::ChangeShippingAddress(
             absl::StrCat("the address cannot change in status ", StatusName(u.status())),
             {{"order_id", u.order.order_id()}, {"current_status", StatusName(u.status())}});
       }
-      auto version = repo_.ChangeAddress(tx, u.id(), u.version(), u.status(),
-                                         req.shipping_address(), actor, now);
+      auto version =
+          tx.ChangeAddress(u.id(), u.version(), u.status(), req.shipping_address(), actor, now);
       if (!version.ok()) return version.status();
       cache_.Fence(u.id(), *version);
       after.fences.emplace_back(u.id(), *version);
-      ev1::EventEnvelope env;
-      auto* e = env.mutable_order_address_changed();
-      e->set_order_id(u.order.order_id());
-      e->set_parent_order_id(u.order.parent_order_id());
-      *e->mutable_shipping_address() = req.shipping_address();
-      *e->mutable_changed_by() = actor;
-      *e->mutable_changed_at() = ToProtoTimestamp(now);
-      e->set_version(*version);
+      auto env = OrderAddressChanged(u.order, req.shipping_address(), actor, now, *version);
       if (auto st = Emit(tx, u.order, std::move(env), req.request_id()); !st.ok()) return st;
     }
     return absl::OkStatus();
@@ -816,9 +791,9 @@ absl::StatusOr<ov1::Order> OrderManager::ConfirmReceipt(const Caller& caller,
   if (!id.ok()) return id.status();
   const common::v1::Actor actor = ActorOf(caller);
   AfterCommit after;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
     after = {};
-    auto rec = repo_.Lock(tx, *id);
+    auto rec = tx.Lock(*id);
     if (!rec.ok()) return rec.status();
     if (caller.role == Role::kBuyer && rec->order.buyer_id() != caller.user_id) {
       return NotFoundError("order", req.order_id(), "ORDER_NOT_FOUND");
@@ -827,15 +802,17 @@ absl::StatusOr<ov1::Order> OrderManager::ConfirmReceipt(const Caller& caller,
     std::vector<OrderRecord> units;
     int64_t parent = 0;
     if (rec->top_level && !rec->fulfillment_unit) {
-      auto kids = repo_.LockChildren(tx, *id);
+      auto kids = tx.LockChildren(*id);
       if (!kids.ok()) return kids.status();
       for (auto& k : *kids) {
         if (k.status() == ov1::ORDER_STATUS_SHIPPED || k.status() == ov1::ORDER_STATUS_DELIVERED) {
           units.push_back(std::move(k));
         }
       }
-      if (units.empty()) units.push_back(std::move(*rec));  // reports the illegal transition
-      else parent = *id;
+      if (units.empty())
+        units.push_back(std::move(*rec));  // reports the illegal transition
+      else
+        parent = *id;
     } else {
       if (!rec->top_level) parent = std::stoll(rec->order.parent_order_id());
       units.push_back(std::move(*rec));
@@ -843,20 +820,15 @@ absl::StatusOr<ov1::Order> OrderManager::ConfirmReceipt(const Caller& caller,
     for (OrderRecord& u : units) {
       StatusChange change;
       change.set_completed_at = true;
-      auto v = Transition(tx, u, kActionConfirmReceipt, actor, "", change, "ILLEGAL_TRANSITION",
-                          &after);
+      auto v =
+          Transition(tx, u, kActionConfirmReceipt, actor, "", change, "ILLEGAL_TRANSITION", &after);
       if (!v.ok()) return v.status();
-      ev1::EventEnvelope env;
-      auto* e = env.mutable_order_completed();
-      e->set_order_id(u.order.order_id());
-      e->set_parent_order_id(u.order.parent_order_id());
-      e->set_auto_confirmed(false);
-      *e->mutable_completed_at() = u.order.completed_at();
-      *e->mutable_transition() = u.order.status_history(u.order.status_history_size() - 1);
-      e->set_version(*v);
-      if (auto st = Emit(tx, u.order, std::move(env), req.request_id()); !st.ok()) return st;
+      if (auto st = Emit(tx, u.order, OrderCompleted(u.order), req.request_id()); !st.ok()) {
+        return st;
+      }
     }
-    if (parent != 0) return DeriveParent(tx, parent, kActionConfirmReceipt, req.request_id(), &after);
+    if (parent != 0)
+      return DeriveParent(tx, parent, kActionConfirmReceipt, req.request_id(), &after);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -864,11 +836,11 @@ absl::StatusOr<ov1::Order> OrderManager::ConfirmReceipt(const Caller& caller,
   return GetOrder(caller, req.order_id());
 }
 
-absl::Status OrderManager::DeriveParent(Tx& tx, int64_t parent_id, const std::string& action,
+absl::Status OrderManager::DeriveParent(OrderTx& tx, int64_t parent_id, const std::string& action,
                                         const std::string& causation, AfterCommit* after) {
-  auto parent = repo_.Lock(tx, parent_id);
+  auto parent = tx.Lock(parent_id);
   if (!parent.ok()) return parent.status();
-  auto kids = repo_.LockChildren(tx, parent_id);
+  auto kids = tx.LockChildren(parent_id);
   if (!kids.ok()) return kids.status();
   std::vector<OrderStatus> statuses;
   for (const auto& k : *kids) statuses.push_back(k.status());
@@ -889,26 +861,19 @@ absl::Status OrderManager::DeriveParent(Tx& tx, int64_t parent_id, const std::st
   c.set_completed_at = derived == ov1::ORDER_STATUS_COMPLETED;
   c.set_shipped_at = derived == ov1::ORDER_STATUS_SHIPPED;
   c.set_delivered_at = derived == ov1::ORDER_STATUS_DELIVERED;
-  auto v = repo_.ApplyChange(tx, c);
+  auto v = tx.ApplyChange(c);
   if (!v.ok()) return v.status();
   cache_.Fence(parent_id, *v);
   if (after != nullptr) after->fences.emplace_back(parent_id, *v);
   parent->order.set_status(derived);
-  ev1::EventEnvelope env;
-  auto* e = env.mutable_order_status_changed();
-  e->set_order_id(parent->order.order_id());
-  *e->mutable_transition() = TransitionOf(c);
-  e->set_version(*v);
-  return Emit(tx, parent->order, std::move(env), causation);
+  return Emit(tx, parent->order, OrderStatusChanged(parent->order, TransitionOf(c), *v), causation);
 }
 
-absl::Status OrderManager::HandleEvent(Tx& tx, const ev1::EventEnvelope& event,
+absl::Status OrderManager::HandleEvent(OrderTx& tx, const ev1::EventEnvelope& event,
                                        AfterCommit* after) {
   switch (event.payload_case()) {
-    case ev1::EventEnvelope::kPaymentSucceeded:
-      return ApplyPayment(tx, event, after);
-    case ev1::EventEnvelope::kStockConfirmRefused:
-      return ApplyStockRefused(tx, event, after);
+    case ev1::EventEnvelope::kPaymentSucceeded: return ApplyPayment(tx, event, after);
+    case ev1::EventEnvelope::kStockConfirmRefused: return ApplyStockRefused(tx, event, after);
     case ev1::EventEnvelope::kFulfillmentAccepted: {
       uint64_t id = 0;
       if (!ParseId(event.fulfillment_accepted().order_id(), &id)) return absl::OkStatus();
@@ -932,12 +897,11 @@ absl::Status OrderManager::HandleEvent(Tx& tx, const ev1::EventEnvelope& event,
       }
       return ApplyFulfillment(tx, static_cast<int64_t>(id), kActionDeliver, event, after);
     }
-    default:
-      return absl::OkStatus();  // not ours to apply
+    default: return absl::OkStatus();  // not ours to apply
   }
 }
 
-absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
+absl::Status OrderManager::ApplyPayment(OrderTx& tx, const ev1::EventEnvelope& event,
                                         AfterCommit* after) {
   const auto& p = event.payment_succeeded();
   uint64_t uid = 0;
@@ -946,98 +910,108 @@ absl::Status OrderManager::ApplyPayment(Tx& tx, const ev1::EventEnvelope& event,
                  p.order_id());
     return absl::OkStatus();
   }
-  auto rec = repo_.Lock(tx, static_cast<int64_t>(uid));
+  auto rec = tx.Lock(static_cast<int64_t>(uid));
   if (!rec.ok()) return rec.status();  // unknown order: retried, then dead-lettered
   if (!rec->top_level) {
     spdlog::warn("PaymentSucceeded {} names child order {}; payments are per parent",
                  event.event_id(), p.order_id());
     return absl::OkStatus();
   }
-  auto refund = [&](payment::v1::RefundReason reason, std::string_view tag) {
-    ev1::EventEnvelope env;
-    auto* e = env.mutable_order_refund_requested();
-    e->set_order_id(rec->order.order_id());
-    e->set_payment_id(p.payment_id());
-    *e->mutable_amount() = p.amount();
-    e->set_reason(reason);
-    e->set_reason_text(absl::StrCat("payment ", p.payment_id(), " arrived for an order in status ",
-                                    StatusName(rec->status())));
-    e->set_refund_request_id(
-        absl::StrCat("order:", rec->order.order_id(), ":", ToAbsl(tag), ":", p.payment_id()));
-    *e->mutable_requested_at() = ToProtoTimestamp(clock_->Now());
-    return Emit(tx, rec->order, std::move(env), event.event_id());
-  };
   if (rec->status() == ov1::ORDER_STATUS_CANCELLED) {
     // A late payment on a cancelled order is refunded; it never re-opens the order.
-    return refund(payment::v1::REFUND_REASON_PAID_AFTER_CANCEL, "paid-after-cancel");
+    return RefundPayment(tx, *rec, event, payment::v1::REFUND_REASON_PAID_AFTER_CANCEL,
+                         "paid-after-cancel");
   }
   if (rec->status() != ov1::ORDER_STATUS_PENDING_PAYMENT) {
     if (rec->order.payment_id() == p.payment_id()) return absl::OkStatus();  // already applied
-    return refund(payment::v1::REFUND_REASON_DUPLICATE_PAYMENT, "duplicate-payment");
+    return RefundPayment(tx, *rec, event, payment::v1::REFUND_REASON_DUPLICATE_PAYMENT,
+                         "duplicate-payment");
   }
   if (clock_->Now() >= FromProtoTimestamp(rec->order.payment_deadline())) {
-    // Past the deadline the timeout cancel is only late, and the reservation may have lapsed and
-    // its units been sold to someone else. The payment makes a sale only if inventory confirms
-    // the stock now; otherwise it is a payment after cancel: the order is cancelled as timed out
-    // and the money goes back.
-    CallContext cctx;
-    cctx.request_id = event.event_id();
-    absl::Status confirmed = inventory_.Confirm(rec->order.order_id(), cctx);
-    const bool refused = confirmed.code() == absl::StatusCode::kFailedPrecondition ||
-                         confirmed.code() == absl::StatusCode::kNotFound;
-    if (!confirmed.ok() && !refused) return confirmed;  // inventory unreachable: retried
-    if (refused) {
-      CountLatePayment("refunded");
-      spdlog::warn("order {}: payment {} arrived after the deadline and inventory refused it ({}); "
-                   "cancelled and refunded",
-                   rec->order.order_id(), p.payment_id(), confirmed.ToString());
-      auto cancelled = CancelInTx(tx, *rec, kActionTimeout, SystemActor(),
-                                  ov1::CANCEL_REASON_PAYMENT_TIMEOUT,
-                                  "paid after the payment window; the stock was no longer held",
-                                  after);
-      if (!cancelled.ok()) return cancelled.status();
-      return refund(payment::v1::REFUND_REASON_PAID_AFTER_CANCEL, "paid-after-cancel");
-    }
-    CountLatePayment("confirmed");
+    auto confirmed = ConfirmLatePayment(tx, *rec, event, after);
+    if (!confirmed.ok()) return confirmed.status();
+    if (!*confirmed) return absl::OkStatus();  // cancelled and refunded instead
   }
+  return MarkPaid(tx, *rec, event, after);
+}
+
+absl::Status OrderManager::RefundPayment(OrderTx& tx, const OrderRecord& rec,
+                                         const ev1::EventEnvelope& event,
+                                         payment::v1::RefundReason reason, std::string tag) {
+  const auto& p = event.payment_succeeded();
+  RefundRequest r{
+      .payment_id = p.payment_id(),
+      .amount = p.amount(),
+      .reason = reason,
+      .reason_text = absl::StrCat("payment ", p.payment_id(), " arrived for an order in status ",
+                                  StatusName(rec.status())),
+      .tag = std::move(tag),
+      .requested_at = clock_->Now()};
+  return Emit(tx, rec.order, OrderRefundRequested(rec.order, r), event.event_id());
+}
+
+// Past the deadline the timeout cancel is only late, and the reservation may have lapsed and its
+// units been sold to someone else. The payment makes a sale only if inventory confirms the stock
+// now; otherwise it is a payment after cancel: the order is cancelled as timed out and the money
+// goes back.
+absl::StatusOr<bool> OrderManager::ConfirmLatePayment(OrderTx& tx, OrderRecord& rec,
+                                                      const ev1::EventEnvelope& event,
+                                                      AfterCommit* after) {
+  CallContext cctx;
+  cctx.request_id = event.event_id();
+  absl::Status confirmed = inventory_.Confirm(rec.order.order_id(), cctx);
+  const bool refused = confirmed.code() == absl::StatusCode::kFailedPrecondition ||
+                       confirmed.code() == absl::StatusCode::kNotFound;
+  if (!confirmed.ok() && !refused) return confirmed;  // inventory unreachable: retried
+  if (!refused) {
+    CountLatePayment("confirmed");
+    return true;
+  }
+  CountLatePayment("refunded");
+  spdlog::warn(
+      "order {}: payment {} arrived after the deadline and inventory refused it ({}); "
+      "cancelled and refunded",
+      rec.order.order_id(), event.payment_succeeded().payment_id(), confirmed.ToString());
+  auto cancelled =
+      CancelInTx(tx, rec, kActionTimeout, SystemActor(), ov1::CANCEL_REASON_PAYMENT_TIMEOUT,
+                 "paid after the payment window; the stock was no longer held", after);
+  if (!cancelled.ok()) return cancelled.status();
+  auto s = RefundPayment(tx, rec, event, payment::v1::REFUND_REASON_PAID_AFTER_CANCEL,
+                         "paid-after-cancel");
+  if (!s.ok()) return s;
+  return false;
+}
+
+// PENDING_PAYMENT -> PAID for the payment unit and its children, coupons and points used, the
+// timer dropped.
+absl::Status OrderManager::MarkPaid(OrderTx& tx, OrderRecord& rec, const ev1::EventEnvelope& event,
+                                    AfterCommit* after) {
+  const std::string& payment_id = event.payment_succeeded().payment_id();
   std::vector<OrderRecord> units;
-  if (!rec->fulfillment_unit) {
-    auto kids = repo_.LockChildren(tx, rec->id());
+  if (!rec.fulfillment_unit) {
+    auto kids = tx.LockChildren(rec.id());
     if (!kids.ok()) return kids.status();
     units = std::move(*kids);
   }
   StatusChange change;
   change.set_paid_at = true;
-  change.payment_id = p.payment_id();
+  change.payment_id = payment_id;
   auto pay = [&](OrderRecord& u) -> absl::Status {
     auto v = Transition(tx, u, kActionPay, SystemActor(), "", change, "ORDER_NOT_PAYABLE", after);
     if (!v.ok()) return v.status();
-    ev1::EventEnvelope env;
-    auto* e = env.mutable_order_paid();
-    e->set_order_id(u.order.order_id());
-    e->set_parent_order_id(u.order.parent_order_id());
-    e->set_buyer_id(u.order.buyer_id());
-    e->set_merchant_id(u.order.merchant_id());
-    e->set_payment_id(p.payment_id());
-    *e->mutable_amount() = u.order.price().payable_total();
-    *e->mutable_paid_at() = u.order.paid_at();
-    *e->mutable_shipping_address() = u.order.shipping_address();
-    *e->mutable_transition() = u.order.status_history(u.order.status_history_size() - 1);
-    e->set_version(*v);
-    auto full = repo_.LoadFull(tx, u.id());
+    auto full = tx.LoadFull(u.id());
     if (!full.ok()) return full.status();
-    *e->mutable_lines() = full->order.lines();
-    return Emit(tx, u.order, std::move(env), event.event_id());
+    return Emit(tx, u.order, OrderPaid(u.order, payment_id, full->order), event.event_id());
   };
-  if (auto s = pay(*rec); !s.ok()) return s;
+  if (auto s = pay(rec); !s.ok()) return s;
   for (OrderRecord& u : units) {
     if (auto s = pay(u); !s.ok()) return s;
   }
-  if (auto s = marketing_.Use(tx, rec->id()); !s.ok()) return s;
-  return repo_.DeleteTimer(tx, rec->id());
+  if (auto s = tx.UseFrozenBenefits(rec.id()); !s.ok()) return s;
+  return tx.DeleteTimer(rec.id());
 }
 
-absl::Status OrderManager::ApplyStockRefused(Tx& tx, const ev1::EventEnvelope& event,
+absl::Status OrderManager::ApplyStockRefused(OrderTx& tx, const ev1::EventEnvelope& event,
                                              AfterCommit* after) {
   const auto& r = event.stock_confirm_refused();
   uint64_t uid = 0;
@@ -1046,12 +1020,11 @@ absl::Status OrderManager::ApplyStockRefused(Tx& tx, const ev1::EventEnvelope& e
                  event.event_id(), r.order_id());
     return absl::OkStatus();
   }
-  auto rec = repo_.Lock(tx, static_cast<int64_t>(uid));
+  auto rec = tx.Lock(static_cast<int64_t>(uid));
   if (!rec.ok()) return rec.status();  // unknown order: retried, then dead-lettered
   switch (rec->status()) {
     case ov1::ORDER_STATUS_PAID:
-    case ov1::ORDER_STATUS_AWAITING_SHIPMENT:
-      break;
+    case ov1::ORDER_STATUS_AWAITING_SHIPMENT: break;
     case ov1::ORDER_STATUS_CANCELLED:
       // Cancelled meanwhile (an admin cancel of a paid order refunds it in full).
       CountStockRefusal("already_cancelled");
@@ -1078,19 +1051,21 @@ absl::Status OrderManager::ApplyStockRefused(Tx& tx, const ev1::EventEnvelope& e
   return absl::OkStatus();
 }
 
-absl::Status OrderManager::ApplyFulfillment(Tx& tx, int64_t order_id, const std::string& action,
+absl::Status OrderManager::ApplyFulfillment(OrderTx& tx, int64_t order_id,
+                                            const std::string& action,
                                             const ev1::EventEnvelope& event, AfterCommit* after) {
   // Lock the parent before the child (the order every path takes).
   std::optional<OrderRecord> peek;
-  auto found = repo_.Find(tx, order_id);
+  auto found = tx.Find(order_id);
   if (!found.ok()) return found.status();
-  if (!found->has_value()) return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
+  if (!found->has_value())
+    return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
   int64_t parent = 0;
   if (!(*found)->top_level) {
     parent = std::stoll((*found)->order.parent_order_id());
-    if (auto p = repo_.Lock(tx, parent); !p.ok()) return p.status();
+    if (auto p = tx.Lock(parent); !p.ok()) return p.status();
   }
-  auto rec = repo_.Lock(tx, order_id);
+  auto rec = tx.Lock(order_id);
   if (!rec.ok()) return rec.status();
   const OrderFlow* flow = flows_->Find(rec->order.order_type());
   // Redelivered or reordered events: the order already went past this step.
@@ -1105,28 +1080,13 @@ absl::Status OrderManager::ApplyFulfillment(Tx& tx, int64_t order_id, const std:
   auto v = Transition(tx, *rec, action, SystemActor(), "", change, "ILLEGAL_TRANSITION", after);
   if (!v.ok()) return v.status();
   ev1::EventEnvelope env;
-  const auto& last = rec->order.status_history(rec->order.status_history_size() - 1);
   if (action == kActionShip) {
-    auto* e = env.mutable_order_shipped();
-    e->set_order_id(rec->order.order_id());
-    e->set_parent_order_id(rec->order.parent_order_id());
-    e->add_shipment_ids(event.shipment_shipped().shipment_id());
-    *e->mutable_shipped_at() = rec->order.shipped_at();
-    *e->mutable_transition() = last;
-    e->set_version(*v);
+    env = OrderShipped(rec->order, event.shipment_shipped().shipment_id());
   } else if (action == kActionDeliver) {
-    auto* e = env.mutable_order_delivered();
-    e->set_order_id(rec->order.order_id());
-    e->set_parent_order_id(rec->order.parent_order_id());
-    *e->mutable_delivered_at() = rec->order.delivered_at();
-    *e->mutable_transition() = last;
-    e->set_version(*v);
+    env = OrderDelivered(rec->order);
   } else {
-    auto* e = env.mutable_order_status_changed();
-    e->set_order_id(rec->order.order_id());
-    e->set_parent_order_id(rec->order.parent_order_id());
-    *e->mutable_transition() = last;
-    e->set_version(*v);
+    env = OrderStatusChanged(rec->order,
+                             rec->order.status_history(rec->order.status_history_size() - 1), *v);
   }
   if (auto s = Emit(tx, rec->order, std::move(env), event.event_id()); !s.ok()) return s;
   if (parent != 0) return DeriveParent(tx, parent, action, event.event_id(), after);
@@ -1136,23 +1096,24 @@ absl::Status OrderManager::ApplyFulfillment(Tx& tx, int64_t order_id, const std:
 absl::StatusOr<int> OrderManager::RecoverIntents(std::chrono::milliseconds min_age, int limit) {
   int released = 0;
   const TimePoint before = clock_->Now() - std::chrono::duration_cast<TimePoint::duration>(min_age);
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
     released = 0;
-    auto ids = repo_.ClaimStaleIntents(tx, before, limit);
+    auto ids = tx.ClaimStaleIntents(before, limit);
     if (!ids.ok()) return ids.status();
     for (int64_t id : *ids) {
-      auto found = repo_.Find(tx, id);
+      auto found = tx.Find(id);
       if (!found.ok()) return found.status();
       if (!found->has_value()) {
         // The order never committed: give the stock back (a tombstone stops a late Reserve).
-        auto rel = inventory_.Release(std::to_string(id), iv1::RELEASE_REASON_ORDER_CREATE_FAILED, {});
+        auto rel =
+            inventory_.Release(std::to_string(id), iv1::RELEASE_REASON_ORDER_CREATE_FAILED, {});
         if (!rel.ok()) {
           spdlog::warn("recovery: Release of order {} failed: {}", id, rel.ToString());
           continue;
         }
         ++released;
       }
-      if (auto st = repo_.DeleteIntent(tx, id); !st.ok()) return st;
+      if (auto st = tx.DeleteIntent(id); !st.ok()) return st;
     }
     return absl::OkStatus();
   });
@@ -1170,8 +1131,8 @@ absl::StatusOr<OrderRecord> OrderManager::LoadVisible(const Caller& caller, int6
     cached = rec.order.ParseFromString(*hit);
   }
   if (!cached) {
-    absl::Status s = pool_.InTransaction([&](Tx& tx) {
-      auto full = repo_.LoadFull(tx, order_id);
+    absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
+      auto full = tx.LoadFull(order_id);
       if (!full.ok()) return full.status();
       rec = std::move(*full);
       return absl::OkStatus();
@@ -1181,11 +1142,10 @@ absl::StatusOr<OrderRecord> OrderManager::LoadVisible(const Caller& caller, int6
     rec.order.SerializeToString(&payload);
     cache_.Put(order_id, rec.order.version(), payload);
   }
-  const bool visible =
-      caller.role == Role::kAdmin || caller.role == Role::kService ||
-      (caller.role == Role::kBuyer && rec.order.buyer_id() == caller.user_id) ||
-      (caller.role == Role::kMerchant && !rec.order.merchant_id().empty() &&
-       rec.order.merchant_id() == caller.user_id);
+  const bool visible = caller.role == Role::kAdmin || caller.role == Role::kService ||
+                       (caller.role == Role::kBuyer && rec.order.buyer_id() == caller.user_id) ||
+                       (caller.role == Role::kMerchant && !rec.order.merchant_id().empty() &&
+                        rec.order.merchant_id() == caller.user_id);
   if (!visible) return NotFoundError("order", std::to_string(order_id), "ORDER_NOT_FOUND");
   return rec;
 }
@@ -1201,80 +1161,13 @@ absl::StatusOr<ov1::Order> OrderManager::GetOrder(const Caller& caller,
 
 absl::StatusOr<ov1::ListOrdersResponse> OrderManager::ListOrders(
     const Caller& caller, const ov1::ListOrdersRequest& req) {
-  ListQuery q;
-  Violations v;
-  switch (req.view()) {
-    case ov1::ORDER_LIST_VIEW_BUYER:
-      if (caller.role != Role::kBuyer) return RoleNotAllowed(caller, "use the BUYER view");
-      q.view = ListQuery::View::kBuyer;
-      q.buyer_id = caller.user_id;
-      break;
-    case ov1::ORDER_LIST_VIEW_MERCHANT:
-      if (caller.role != Role::kMerchant) return RoleNotAllowed(caller, "use the MERCHANT view");
-      q.view = ListQuery::View::kMerchant;
-      q.merchant_id = caller.user_id;
-      break;
-    case ov1::ORDER_LIST_VIEW_ADMIN:
-      if (caller.role != Role::kAdmin) return RoleNotAllowed(caller, "use the ADMIN view");
-      q.view = ListQuery::View::kAdmin;
-      q.buyer_id = req.buyer_id();
-      q.merchant_id = req.merchant_id();
-      break;
-    default:
-      v.Add("view", "is required");
-  }
-  if (req.view() != ov1::ORDER_LIST_VIEW_ADMIN) {
-    if (!req.buyer_id().empty()) v.Add("buyer_id", "only with the ADMIN view");
-    if (!req.merchant_id().empty()) v.Add("merchant_id", "only with the ADMIN view");
-  }
-  if (req.page_size() < 0) v.Add("page_size", "must not be negative");
-  q.limit = req.page_size() == 0 ? 20 : std::min(req.page_size(), 100);
-  for (int i = 0; i < req.statuses_size(); ++i) {
-    if (req.statuses(i) == ov1::ORDER_STATUS_UNSPECIFIED) {
-      v.Add(absl::StrCat("statuses[", i, "]"), "must be a status");
-    }
-    q.statuses.push_back(req.statuses(i));
-  }
-  if (req.has_created_after()) q.created_after = FromProtoTimestamp(req.created_after());
-  if (req.has_created_before()) q.created_before = FromProtoTimestamp(req.created_before());
-  if (q.created_after && q.created_before && *q.created_after >= *q.created_before) {
-    v.Add("created_before", "must be after created_after");
-  }
-  if (req.has_min_payable_total()) {
-    if (req.min_payable_total().amount_minor() < 0) v.Add("min_payable_total", "must not be negative");
-    q.min_total = req.min_payable_total().amount_minor();
-  }
-  if (req.has_max_payable_total()) {
-    if (req.max_payable_total().amount_minor() < 0) v.Add("max_payable_total", "must not be negative");
-    q.max_total = req.max_payable_total().amount_minor();
-  }
-  if (q.min_total && q.max_total && *q.min_total > *q.max_total) {
-    v.Add("max_payable_total", "must not be below min_payable_total");
-  }
-  CheckText(v, "sku_id", req.sku_id(), kMaxIdLength, false);
-  q.sku_id = req.sku_id();
-  const std::string filter = FilterHash(caller, req);
-  if (!req.page_token().empty()) {
-    std::string raw;
-    std::vector<std::string> parts;
-    if (absl::WebSafeBase64Unescape(req.page_token(), &raw)) {
-      parts = absl::StrSplit(raw, ':');
-    }
-    int64_t t = 0, id = 0;
-    if (parts.size() != 4 || parts[0] != "v1" || parts[3] != filter ||
-        !absl::SimpleAtoi(parts[1], &t) || !absl::SimpleAtoi(parts[2], &id)) {
-      return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
-                           "page_token is malformed or was issued for different filters",
-                           "INVALID_PAGE_TOKEN");
-    }
-    q.after = {t, id};
-  }
-  if (!v.empty()) return v.ToStatus();
+  auto q = ListQueryFor(caller, req);
+  if (!q.ok()) return q.status();
+  const int page = q->limit;
+  q->limit = page + 1;  // one more tells whether a next page exists
   std::vector<ov1::Order> orders;
-  const int page = q.limit;
-  q.limit = page + 1;  // one more tells whether a next page exists
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
-    auto res = repo_.List(tx, q);
+  absl::Status s = repo_->InTransaction([&](OrderTx& tx) {
+    auto res = tx.List(*q);
     if (!res.ok()) return res.status();
     orders = std::move(*res);
     return absl::OkStatus();
@@ -1285,10 +1178,7 @@ absl::StatusOr<ov1::ListOrdersResponse> OrderManager::ListOrders(
   if (more) orders.resize(page);
   for (auto& o : orders) *out.add_orders() = View(std::move(o));
   if (more && !orders.empty()) {
-    const auto& last = out.orders(out.orders_size() - 1);
-    out.set_next_page_token(absl::WebSafeBase64Escape(
-        absl::StrCat("v1:", ToUnixMicros(FromProtoTimestamp(last.created_at())), ":", last.order_id(),
-                     ":", filter)));
+    out.set_next_page_token(NextPageToken(caller, req, out.orders(out.orders_size() - 1)));
   }
   return out;
 }

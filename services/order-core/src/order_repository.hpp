@@ -1,25 +1,25 @@
 #pragma once
-// PostgreSQL access for orders: the create transaction's inserts, row-locked reads, versioned
-// status changes with their history rows, timers, create intents and the list queries. Every
-// function works inside a caller's transaction so the order, its history and its outbox event
-// commit together. SQL lives as named constants in order_repository.cpp.
+// The storage the order domain needs, as small interfaces (pg_order_repository.* implements
+// them on PostgreSQL; unit tests use the mocks in tests/order_mocks.hpp). An OrderTx is one
+// database transaction: the order, its history rows and its outbox events commit together.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <pqxx/pqxx>
-
+#include "marketing_repository.hpp"
 #include "orderly/common/v1/actor.pb.h"
 #include "orderly/core/clock.hpp"
+#include "orderly/events/v1/event_envelope.pb.h"
 #include "orderly/order/v1/order.pb.h"
 
 namespace orderly::order_core {
-
-using Tx = pqxx::transaction_base;
 
 // One order row plus the columns the API does not show.
 struct OrderRecord {
@@ -55,9 +55,9 @@ struct CreatePlan {
 // What the create write adds to the plan.
 struct CreateWrite {
   std::string buyer_id;
-  std::vector<std::string> coupon_ids;  // frozen for the order
-  int64_t points = 0;                   // frozen for the order
-  std::string events_json;              // events::OutboxRowsJson of the OrderCreated events
+  std::vector<std::string> coupon_ids;            // frozen for the order
+  int64_t points = 0;                             // frozen for the order
+  std::vector<events::v1::EventEnvelope> events;  // one OrderCreated per order, addressed
 };
 
 // A status change guarded by the version the caller read.
@@ -93,49 +93,86 @@ struct ListQuery {
   std::optional<std::pair<int64_t, int64_t>> after;  // {created_at unix micros, order_id}
 };
 
+// One database transaction.
+class OrderTx {
+ public:
+  virtual ~OrderTx() = default;
+
+  // Idempotency layer 2/3 lookups (no lock).
+  virtual absl::StatusOr<std::optional<OrderRecord>> Find(int64_t order_id) = 0;
+  virtual absl::StatusOr<std::optional<OrderRecord>> FindByRequest(
+      const std::string& buyer_id, const std::string& request_id) = 0;
+  // SELECT ... FOR UPDATE; NOT_FOUND ORDER_NOT_FOUND when absent.
+  virtual absl::StatusOr<OrderRecord> Lock(int64_t order_id) = 0;
+  virtual absl::StatusOr<std::vector<OrderRecord>> LockChildren(int64_t parent_id) = 0;
+  // The order with lines, discounts, history and child ids; NOT_FOUND when absent.
+  virtual absl::StatusOr<OrderRecord> LoadFull(int64_t order_id) = 0;
+  // Orders of a page (lines included, history not).
+  virtual absl::StatusOr<std::vector<order::v1::Order>> List(const ListQuery& q) = 0;
+
+  // Applies the change and writes its history row. ABORTED STALE_VERSION when the row is no
+  // longer at expected_version. Returns the new version.
+  virtual absl::StatusOr<int64_t> ApplyChange(const StatusChange& change) = 0;
+  virtual absl::StatusOr<int64_t> ChangeAddress(int64_t order_id, int64_t expected_version,
+                                                order::v1::OrderStatus status,
+                                                const common::v1::Address& address,
+                                                const common::v1::Actor& actor, TimePoint at) = 0;
+
+  // The payment timer.
+  virtual absl::Status DeleteTimer(int64_t order_id) = 0;
+  // Due timers, locked with SKIP LOCKED so several instances split the work.
+  virtual absl::StatusOr<std::vector<int64_t>> ClaimDueTimers(TimePoint now, int limit) = 0;
+  virtual absl::Status PostponeTimer(int64_t order_id, TimePoint due) = 0;
+  // Unpaid top-level orders past their deadline (the sweep).
+  virtual absl::StatusOr<std::vector<int64_t>> OverdueOrders(TimePoint now, int limit) = 0;
+
+  // Create intents: intents older than `before`, locked (SKIP LOCKED) for the recovery pass.
+  virtual absl::StatusOr<std::vector<int64_t>> ClaimStaleIntents(TimePoint before, int limit) = 0;
+  virtual absl::Status DeleteIntent(int64_t order_id) = 0;
+
+  // The coupons and points the order's create froze: frozen -> used (payment), frozen ->
+  // available / returned (cancel; used coupons stay used). Both idempotent.
+  virtual absl::Status UseFrozenBenefits(int64_t order_id) = 0;
+  virtual absl::Status UnfreezeBenefits(int64_t order_id) = 0;
+
+  // The transactional outbox (the order topic). The envelope comes addressed (aggregate, order
+  // id, causation); ids and sequence are filled in.
+  virtual absl::Status AppendEvent(events::v1::EventEnvelope& event) = 0;
+};
+
+using OrderTxFn = std::function<absl::Status(OrderTx&)>;
+
 class OrderRepository {
  public:
-  // Idempotency layer 2/3 lookups.
-  absl::StatusOr<std::optional<OrderRecord>> Find(Tx& tx, int64_t order_id);
-  absl::StatusOr<std::optional<OrderRecord>> FindByRequest(Tx& tx, const std::string& buyer_id,
-                                                           const std::string& request_id);
+  virtual ~OrderRepository() = default;
+
+  // Runs fn in one transaction (retried whole on a serialization failure, so fn must start
+  // from scratch on each call); commits when it returns OK.
+  virtual absl::Status InTransaction(const OrderTxFn& fn) = 0;
+
+  // CreateOrder's first read, one round trip and no transaction (idempotency layer 2 and the
+  // pricing inputs together; the write re-checks coupons and points): the buyer's tier, points
+  // and requested coupons, and the order when order_id is already taken.
+  struct CreateInputs {
+    BuyerAccount account;
+    std::optional<OrderRecord> existing;
+  };
+  virtual absl::StatusOr<CreateInputs> ReadForCreate(const std::string& buyer_id,
+                                                     const std::vector<std::string>& coupon_ids,
+                                                     int64_t order_id) = 0;
+
+  // The intent row written before inventory Reserve (one round trip, committed asynchronously,
+  // see migration 0003), so a crash after Reserve is found by the recovery pass.
+  virtual absl::Status InsertIntent(int64_t order_id, const std::string& buyer_id,
+                                    TimePoint now) = 0;
 
   // The create write, all or nothing, in ONE round trip (the stored function order_create of
   // migration 0003): orders, lines, discounts, history, timer (dropping the intent), the coupon
-  // and points freeze and the events. Run it in a pqxx::nontransaction: it commits by itself.
-  // ALREADY_EXISTS when the order id (or the buyer's request id) is taken; FAILED_PRECONDITION
-  // COUPON_NOT_USABLE / POINTS_INSUFFICIENT when another order took them since pricing.
-  absl::Status Create(Tx& tx, const CreatePlan& plan, TimePoint now, const CreateWrite& write);
-
-  // One round trip, committed asynchronously (see migration 0003).
-  absl::Status InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id, TimePoint now);
-  absl::Status DeleteIntent(Tx& tx, int64_t order_id);
-  // Intents older than `before`, locked (SKIP LOCKED) for the recovery pass.
-  absl::StatusOr<std::vector<int64_t>> ClaimStaleIntents(Tx& tx, TimePoint before, int limit);
-
-  // SELECT ... FOR UPDATE; NOT_FOUND ORDER_NOT_FOUND when absent.
-  absl::StatusOr<OrderRecord> Lock(Tx& tx, int64_t order_id);
-  absl::StatusOr<std::vector<OrderRecord>> LockChildren(Tx& tx, int64_t parent_id);
-
-  // Applies the change and writes its history row. ABORTED STALE_VERSION when the row is no longer
-  // at expected_version. Returns the new version.
-  absl::StatusOr<int64_t> ApplyChange(Tx& tx, const StatusChange& change);
-  absl::StatusOr<int64_t> ChangeAddress(Tx& tx, int64_t order_id, int64_t expected_version,
-                                        order::v1::OrderStatus status,
-                                        const common::v1::Address& address,
-                                        const common::v1::Actor& actor, TimePoint at);
-
-  absl::Status DeleteTimer(Tx& tx, int64_t order_id);
-  // Due timers, locked with SKIP LOCKED so several instances split the work.
-  absl::StatusOr<std::vector<int64_t>> ClaimDueTimers(Tx& tx, TimePoint now, int limit);
-  absl::Status PostponeTimer(Tx& tx, int64_t order_id, TimePoint due);
-  // Unpaid top-level orders past their deadline (the sweep).
-  absl::StatusOr<std::vector<int64_t>> OverdueOrders(Tx& tx, TimePoint now, int limit);
-
-  // The order with lines, discounts, history and child ids; NOT_FOUND when absent.
-  absl::StatusOr<OrderRecord> LoadFull(Tx& tx, int64_t order_id);
-  // Orders of a page (lines included, history not).
-  absl::StatusOr<std::vector<order::v1::Order>> List(Tx& tx, const ListQuery& q);
+  // and points freeze and the events. ALREADY_EXISTS when the order id (or the buyer's request
+  // id) is taken; FAILED_PRECONDITION COUPON_NOT_USABLE / POINTS_INSUFFICIENT when another order
+  // took them since pricing.
+  virtual absl::Status Create(const CreatePlan& plan, TimePoint now, const CreateWrite& write) = 0;
 };
+using OrderRepositoryPtr = std::unique_ptr<OrderRepository>;
 
 }  // namespace orderly::order_core

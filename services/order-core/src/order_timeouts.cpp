@@ -4,8 +4,8 @@
 
 namespace orderly::order_core {
 
-TimeoutWorker::TimeoutWorker(OrderManager& manager, pg::Pool& pool, TimeoutWorkerOptions options)
-    : manager_(manager), pool_(pool), options_(options) {}
+TimeoutWorker::TimeoutWorker(OrderManager& manager, TimeoutWorkerOptions options)
+    : manager_(manager), options_(options) {}
 
 TimeoutWorker::~TimeoutWorker() { Stop(); }
 
@@ -46,10 +46,10 @@ void TimeoutWorker::Stop() {
 absl::StatusOr<int> TimeoutWorker::RunTimersOnce() {
   int cancelled = 0;
   AfterCommit after;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
+  absl::Status s = manager_.repository().InTransaction([&](OrderTx& tx) {
     cancelled = 0;
     after = {};
-    auto ids = manager_.repository().ClaimDueTimers(tx, manager_.clock().Now(), options_.batch);
+    auto ids = tx.ClaimDueTimers(manager_.clock().Now(), options_.batch);
     if (!ids.ok()) return ids.status();
     for (int64_t id : *ids) {
       auto done = manager_.TimeoutInTx(tx, id, &after);
@@ -65,8 +65,8 @@ absl::StatusOr<int> TimeoutWorker::RunTimersOnce() {
 
 absl::StatusOr<int> TimeoutWorker::RunSweepOnce() {
   std::vector<int64_t> ids;
-  absl::Status s = pool_.InTransaction([&](Tx& tx) {
-    auto found = manager_.repository().OverdueOrders(tx, manager_.clock().Now(), options_.batch);
+  absl::Status s = manager_.repository().InTransaction([&](OrderTx& tx) {
+    auto found = tx.OverdueOrders(manager_.clock().Now(), options_.batch);
     if (!found.ok()) return found.status();
     ids = std::move(*found);
     return absl::OkStatus();
@@ -76,7 +76,7 @@ absl::StatusOr<int> TimeoutWorker::RunSweepOnce() {
   for (int64_t id : ids) {
     AfterCommit after;
     bool done = false;
-    s = pool_.InTransaction([&](Tx& tx) {
+    s = manager_.repository().InTransaction([&](OrderTx& tx) {
       after = {};
       auto r = manager_.TimeoutInTx(tx, id, &after);
       if (!r.ok()) return r.status();

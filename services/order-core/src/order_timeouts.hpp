@@ -28,7 +28,7 @@ struct TimeoutWorkerOptions {
 
 class TimeoutWorker {
  public:
-  TimeoutWorker(OrderManager& manager, pg::Pool& pool, TimeoutWorkerOptions options);
+  TimeoutWorker(OrderManager& manager, TimeoutWorkerOptions options);
   ~TimeoutWorker();
   void Start();
   void Stop();
@@ -41,7 +41,6 @@ class TimeoutWorker {
 
  private:
   OrderManager& manager_;
-  pg::Pool& pool_;
   TimeoutWorkerOptions options_;
   std::vector<PeriodicTaskPtr> tasks_;
 };

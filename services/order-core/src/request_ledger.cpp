@@ -4,6 +4,8 @@
 #include <absl/strings/str_cat.h>
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 namespace orderly::order_core {
 namespace {
 
@@ -30,8 +32,8 @@ return 1
 
 RequestLedger::Entry Parse(const std::string& raw) {
   RequestLedger::Entry e;
-  e.state = raw.rfind(kDone, 0) == 0 ? RequestLedger::State::kDone
-                                     : RequestLedger::State::kInProgress;
+  e.state =
+      raw.rfind(kDone, 0) == 0 ? RequestLedger::State::kDone : RequestLedger::State::kInProgress;
   e.value = raw.size() >= 2 ? raw.substr(2) : "";
   if (raw.rfind(kPending, 0) == 0) {
     const size_t sep = e.value.find('|');
@@ -66,6 +68,18 @@ RequestLedger::Entry RequestLedger::Peek(const std::string& key) {
   if (!got.ok()) return {};
   if (!got->has_value()) return {State::kClaimed, ""};  // vanished: the first request gave up
   return Parse(**got);
+}
+
+RequestLedger::Entry RequestLedger::AwaitSettled(const std::string& key, Entry entry,
+                                                 std::chrono::milliseconds wait,
+                                                 const std::function<bool(const Entry&)>& give_up) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (entry.state == State::kInProgress && !give_up(entry) &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    entry = Peek(key);
+  }
+  return entry;
 }
 
 void RequestLedger::Complete(const std::string& key, const std::string& value) {

@@ -4,6 +4,7 @@
 // only removes this layer: the order id primary key and the (buyer, request_id) unique index
 // still guard the database.
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,10 @@ class RequestLedger {
   Entry Claim(const std::string& key, const std::string& value, int64_t now_ms);
   // Re-reads a key claimed by someone else.
   Entry Peek(const std::string& key);
+  // Polls a key another request holds (every 10 ms) until it is no longer in progress,
+  // `give_up(entry)` says stop (a leftover), or `wait` has passed; returns the last entry read.
+  Entry AwaitSettled(const std::string& key, Entry entry, std::chrono::milliseconds wait,
+                     const std::function<bool(const Entry&)>& give_up);
   void Complete(const std::string& key, const std::string& value);
   void Abandon(const std::string& key);
 

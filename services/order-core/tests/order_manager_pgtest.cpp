@@ -16,6 +16,8 @@
 #include "orderly/events/outbox.hpp"
 #include "orderly/testing/env.hpp"
 #include "orderly/testing/status_matchers.hpp"
+#include "pg_marketing_repository.hpp"
+#include "pg_order_repository.hpp"
 #include "pg_util.hpp"
 
 namespace orderly::order_core {
@@ -53,10 +55,13 @@ class OrderManagerTest : public ::testing::Test {
     inventory_.AddSku("sku-c", 999, 100, "m2", "w7");    // another merchant
     OrderManagerOptions o;
     o.flows.normal_payment_window = minutes(30);
-    manager_ = std::make_unique<OrderManager>(*pool_, redis_.get(), inventory_, clock_, 1, o);
+    manager_ = std::make_unique<OrderManager>(
+        std::make_unique<PgOrderRepository>(*pool_, events::kOrderTopic),
+        std::make_unique<PgMarketingRepository>(*pool_, seconds(5)), redis_.get(), inventory_,
+        clock_, 1, o);
     TimeoutWorkerOptions to;
     to.intent_max_age = seconds(60);
-    timeouts_ = std::make_unique<TimeoutWorker>(*manager_, *pool_, to);
+    timeouts_ = std::make_unique<TimeoutWorker>(*manager_, to);
   }
 
   ov1::CreateOrderRequest Request(const std::string& buyer,
@@ -128,7 +133,7 @@ class OrderManagerTest : public ::testing::Test {
     p->set_payment_id(payment_id);
     p->set_order_id(o.order_id());
     *p->mutable_amount() = o.price().payable_total();
-    return pool_->InTransaction([&](pqxx::transaction_base& tx) {
+    return manager_->repository().InTransaction([&](OrderTx& tx) {
       AfterCommit after;
       return manager_->HandleEvent(tx, e, &after);
     });
@@ -151,7 +156,7 @@ class OrderManagerTest : public ::testing::Test {
       s->set_kind(fulfillment::v1::SHIPMENT_KIND_ORDER);
       s->set_all_shipments_delivered(true);
     }
-    return pool_->InTransaction([&](pqxx::transaction_base& tx) {
+    return manager_->repository().InTransaction([&](OrderTx& tx) {
       AfterCommit after;
       return manager_->HandleEvent(tx, e, &after);
     });
@@ -329,7 +334,9 @@ TEST_F(OrderManagerTest, ConcurrentDuplicatesCreateExactlyOneOrder) {
 
   // Without the Redis layer too: the primary key decides.
   auto req2 = Request("buyer-1", {{"sku-b", 2}});
-  OrderManager no_redis(*pool_, nullptr, inventory_, clock_, 2);
+  OrderManager no_redis(std::make_unique<PgOrderRepository>(*pool_, events::kOrderTopic),
+                        std::make_unique<PgMarketingRepository>(*pool_, seconds(5)), nullptr,
+                        inventory_, clock_, 2);
   threads.clear();
   std::atomic<int> ok2{0};
   for (int i = 0; i < 8; ++i) {
@@ -663,7 +670,7 @@ TEST_F(OrderManagerTest, StockRefusalCancelsAPaidOrderAndRefundsItInFull) {
     r->set_sku_id("sku-a");
     r->set_requested(1);
     r->set_available(0);
-    return pool_->InTransaction([&](pqxx::transaction_base& tx) {
+    return manager_->repository().InTransaction([&](OrderTx& tx) {
       AfterCommit after;
       return manager_->HandleEvent(tx, e, &after);
     });
@@ -726,10 +733,8 @@ TEST_F(OrderManagerTest, RecoveryReleasesAReservationWhoseOrderNeverCommitted) {
   auto req = Request("buyer-1", {{"sku-a", 5}});
   uint64_t id = 0;
   ParseId(req.order_id(), &id);
-  ORDERLY_ASSERT_OK(pool_->InTransaction([&](pqxx::transaction_base& tx) {
-    return manager_->repository().InsertIntent(tx, static_cast<int64_t>(id), "buyer-1",
-                                               clock_->Now());
-  }));
+  ORDERLY_ASSERT_OK(
+      manager_->repository().InsertIntent(static_cast<int64_t>(id), "buyer-1", clock_->Now()));
   inventory::v1::ReserveRequest rr;
   rr.set_order_id(req.order_id());
   auto* it = rr.add_items();

@@ -1,19 +1,23 @@
-#include "order_repository.hpp"
+#include "pg_order_repository.hpp"
 
 #include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
 
 #include "orderly/core/status.hpp"
+#include "orderly/events/outbox.hpp"
+#include "orderly/events/outbox_rows.hpp"
 #include "orderly/pg/json_rows.hpp"
-#include "orderly/pricing/pricing.hpp"
 #include "orderly/pg/pool.hpp"
 #include "orderly/pg/query.hpp"
+#include "orderly/pricing/pricing.hpp"
+#include "pg_marketing_repository.hpp"
 #include "pg_util.hpp"
 
 namespace orderly::order_core {
 namespace {
 
 namespace ov1 = ::orderly::order::v1;
+using Tx = pqxx::transaction_base;
 
 #define ORDERLY_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
@@ -27,19 +31,27 @@ constexpr char kOrderColumns[] =
         "payment_deadline") ", " ORDERLY_US("paid_at") ", " ORDERLY_US("shipped_at") ", " ORDERLY_US("delivered_at") ", " ORDERLY_US("completed_at") ", " ORDERLY_US("cancelled_at") ", " ORDERLY_US("created_at") ", " ORDERLY_US("updated_at") ", "
     "version, cancel_reason, cancel_reason_text, payment_id";
 
-const pg::Query kFindSql{"order.find", absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1")};
-const pg::Query kLockSql{"order.lock", absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1 FOR UPDATE")};
-const pg::Query kLockChildrenSql{"order.lock_children", absl::StrCat("SELECT ", kOrderColumns,
+const pg::Query kFindSql{
+    "order.find", absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1")};
+const pg::Query kLockSql{"order.lock", absl::StrCat("SELECT ", kOrderColumns,
+                                                    " FROM orders WHERE order_id = $1 FOR UPDATE")};
+const pg::Query kLockChildrenSql{
+    "order.lock_children",
+    absl::StrCat("SELECT ", kOrderColumns,
                  " FROM orders WHERE parent_order_id = $1 ORDER BY order_id FOR UPDATE")};
-const pg::Query kFindByRequestSql{"order.find_by_request", absl::StrCat("SELECT ", kOrderColumns,
+const pg::Query kFindByRequestSql{
+    "order.find_by_request",
+    absl::StrCat("SELECT ", kOrderColumns,
                  " FROM orders WHERE buyer_id = $1 AND request_id = $2 AND is_top_level")};
 
 // One round trip each (stored functions of migration 0003).
 const pg::Query kCreateSql{"order.create", R"sql(
 SELECT order_create($1::jsonb, $2::jsonb, $3::jsonb, $4::jsonb, $5::jsonb, $6::bigint,
                     $7::timestamptz, $8, $9::text[], $10::bigint, $11::jsonb))sql"};
-const pg::Query kPutIntentSql{"order.put_intent", "SELECT order_put_intent($1::bigint, $2, $3::timestamptz)"};
-const pg::Query kDeleteIntentSql{"order.delete_intent", "DELETE FROM create_intents WHERE order_id = $1"};
+const pg::Query kPutIntentSql{"order.put_intent",
+                              "SELECT order_put_intent($1::bigint, $2, $3::timestamptz)"};
+const pg::Query kDeleteIntentSql{"order.delete_intent",
+                                 "DELETE FROM create_intents WHERE order_id = $1"};
 const pg::Query kClaimStaleIntentsSql{"order.claim_stale_intents", R"sql(
 SELECT order_id FROM create_intents WHERE created_at < $1::timestamptz
 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql"};
@@ -79,25 +91,37 @@ SELECT order_id, $4::smallint, $4::smallint, 'change_address', $5::smallint, $6,
        $7::timestamptz FROM u
 RETURNING id)sql"};
 
-const pg::Query kCurrentVersionSql{"order.current_version", "SELECT version FROM orders WHERE order_id = $1"};
+const pg::Query kCurrentVersionSql{"order.current_version",
+                                   "SELECT version FROM orders WHERE order_id = $1"};
 
-const pg::Query kDeleteTimerSql{"order.delete_timer", "DELETE FROM order_timers WHERE order_id = $1"};
+const pg::Query kDeleteTimerSql{"order.delete_timer",
+                                "DELETE FROM order_timers WHERE order_id = $1"};
 const pg::Query kClaimDueTimersSql{"order.claim_due_timers", R"sql(
 SELECT order_id FROM order_timers WHERE due_at <= $1::timestamptz
 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)sql"};
-const pg::Query kPostponeTimerSql{"order.postpone_timer", "UPDATE order_timers SET due_at = $2::timestamptz, attempts = attempts + 1 WHERE order_id = $1"};
+const pg::Query kPostponeTimerSql{"order.postpone_timer",
+                                  "UPDATE order_timers SET due_at = $2::timestamptz, attempts = "
+                                  "attempts + 1 WHERE order_id = $1"};
 const pg::Query kOverdueSql{"order.overdue", R"sql(
 SELECT order_id FROM orders
 WHERE status = 1 AND is_top_level AND payment_deadline <= $1::timestamptz
 ORDER BY payment_deadline LIMIT $2)sql"};
 
-const pg::Query kLinesOfTopSql{"order.lines_of_top", "SELECT snapshot FROM order_lines WHERE top_order_id = $1 ORDER BY line_no"};
-const pg::Query kLinesOfUnitSql{"order.lines_of_unit", "SELECT snapshot FROM order_lines WHERE order_id = $1 ORDER BY line_no"};
-const pg::Query kDiscountsSql{"order.discounts", "SELECT kind, source_id, amount, description FROM order_discounts WHERE top_order_id = $1 "
+const pg::Query kLinesOfTopSql{
+    "order.lines_of_top",
+    "SELECT snapshot FROM order_lines WHERE top_order_id = $1 ORDER BY line_no"};
+const pg::Query kLinesOfUnitSql{
+    "order.lines_of_unit", "SELECT snapshot FROM order_lines WHERE order_id = $1 ORDER BY line_no"};
+const pg::Query kDiscountsSql{
+    "order.discounts",
+    "SELECT kind, source_id, amount, description FROM order_discounts WHERE top_order_id = $1 "
     "ORDER BY seq"};
-const pg::Query kHistorySql{"order.history", "SELECT from_status, to_status, action, actor_role, actor_id, reason, " ORDERLY_US(
-    "occurred_at") " FROM order_status_history WHERE order_id = $1 ORDER BY id"};
-const pg::Query kChildrenSql{"order.children", "SELECT order_id FROM orders WHERE parent_order_id = $1 ORDER BY order_id"};
+const pg::Query kHistorySql{
+    "order.history",
+    "SELECT from_status, to_status, action, actor_role, actor_id, reason, " ORDERLY_US(
+        "occurred_at") " FROM order_status_history WHERE order_id = $1 ORDER BY id"};
+const pg::Query kChildrenSql{
+    "order.children", "SELECT order_id FROM orders WHERE parent_order_id = $1 ORDER BY order_id"};
 const pg::Query kPageLinesSql{"order.page_lines", R"sql(
 SELECT top_order_id, order_id, snapshot FROM order_lines
 WHERE top_order_id = ANY($1::bigint[]) OR order_id = ANY($1::bigint[])
@@ -118,18 +142,23 @@ constexpr char kListFilters[] = R"sql(
         NULLIF($9, '')::bigint))
 )sql";
 constexpr char kListTail[] = " ORDER BY o.created_at DESC, o.order_id DESC LIMIT $10";
-const pg::Query kListBuyerSql{"order.list_buyer", absl::StrCat(
-    "SELECT ", kOrderColumns, " FROM orders o WHERE o.is_top_level AND o.buyer_id = $1 ",
-    kListFilters, kListTail)};
-const pg::Query kListMerchantSql{"order.list_merchant", absl::StrCat(
-    "SELECT ", kOrderColumns, " FROM orders o WHERE o.is_fulfillment_unit AND o.merchant_id = $1 ",
-    kListFilters, kListTail)};
-const pg::Query kListAdminSql{"order.list_admin", absl::StrCat(
-    "SELECT ", kOrderColumns,
-    " FROM orders o WHERE o.is_top_level AND ($1 = '' OR o.buyer_id = $1) "
-    " AND ($11 = '' OR EXISTS (SELECT 1 FROM order_lines m WHERE m.top_order_id = o.order_id "
-    "                           AND m.merchant_id = $11)) ",
-    kListFilters, kListTail)};
+const pg::Query kListBuyerSql{
+    "order.list_buyer", absl::StrCat("SELECT ", kOrderColumns,
+                                     " FROM orders o WHERE o.is_top_level AND o.buyer_id = $1 ",
+                                     kListFilters, kListTail)};
+const pg::Query kListMerchantSql{
+    "order.list_merchant",
+    absl::StrCat("SELECT ", kOrderColumns,
+                 " FROM orders o WHERE o.is_fulfillment_unit AND o.merchant_id = $1 ", kListFilters,
+                 kListTail)};
+const pg::Query kListAdminSql{
+    "order.list_admin",
+    absl::StrCat(
+        "SELECT ", kOrderColumns,
+        " FROM orders o WHERE o.is_top_level AND ($1 = '' OR o.buyer_id = $1) "
+        " AND ($11 = '' OR EXISTS (SELECT 1 FROM order_lines m WHERE m.top_order_id = o.order_id "
+        "                           AND m.merchant_id = $11)) ",
+        kListFilters, kListTail)};
 
 void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out) {
   if (!f.is_null()) *out = ToProtoTimestamp(FromUnixMicros(f.as<int64_t>()));
@@ -225,66 +254,51 @@ std::string Serialize(const google::protobuf::Message& m) {
   return s;
 }
 
-}  // namespace
-
-int64_t OrderRecord::id() const { return std::stoll(order.order_id()); }
-
-absl::StatusOr<std::optional<OrderRecord>> OrderRepository::Find(Tx& tx, int64_t order_id) {
-  return FindOne(tx, kFindSql, std::to_string(order_id), std::nullopt);
+// The rows order_create inserts, as JSON arrays (pg::JsonRows).
+void AddOrderRows(const OrderRecord& rec, int64_t now_us, pg::JsonRows& orders,
+                  pg::JsonRows& history) {
+  const ov1::Order& o = rec.order;
+  const auto& pr = o.price();
+  orders.Row()
+      .Int("order_id", rec.id())
+      .Bool("is_top_level", rec.top_level)
+      .Bool("is_fulfillment_unit", rec.fulfillment_unit)
+      .Text("buyer_id", o.buyer_id())
+      .Text("merchant_id", o.merchant_id())
+      .Text("warehouse_id", rec.warehouse_id)
+      .Int("order_type", o.order_type())
+      .Int("status", o.status())
+      .Text("currency", pr.payable_total().currency_code())
+      .Int("items_total", pr.items_total().amount_minor())
+      .Int("activity_discount", pr.activity_discount().amount_minor())
+      .Int("member_discount", pr.member_discount().amount_minor())
+      .Int("coupon_discount", pr.coupon_discount().amount_minor())
+      .Int("points_discount", pr.points_discount().amount_minor())
+      .Int("points_used", pr.points_used())
+      .Int("shipping_fee", pr.shipping_fee().amount_minor())
+      .Int("payable_total", pr.payable_total().amount_minor())
+      .Bytea("shipping_address", Serialize(o.shipping_address()))
+      .TextArray("coupon_ids", {o.coupon_ids().begin(), o.coupon_ids().end()})
+      .Text("client_note", o.client_note())
+      .Text("request_id", rec.request_id)
+      .Text("request_fingerprint", rec.request_fingerprint)
+      .TimeMicros("payment_deadline", ToUnixMicros(FromProtoTimestamp(o.payment_deadline())))
+      .TimeMicros("created_at", now_us)
+      .TimeMicros("updated_at", now_us);
+  if (!o.parent_order_id().empty()) orders.Int("parent_order_id", std::stoll(o.parent_order_id()));
+  const auto& h = o.status_history(0);
+  history.Row()
+      .Int("order_id", rec.id())
+      .Int("from_status", 0)
+      .Int("to_status", h.to_status())
+      .Text("action", "create")
+      .Int("actor_role", h.actor().role())
+      .Text("actor_id", h.actor().id())
+      .Text("reason", "")
+      .TimeMicros("occurred_at", now_us);
 }
 
-absl::StatusOr<std::optional<OrderRecord>> OrderRepository::FindByRequest(
-    Tx& tx, const std::string& buyer_id, const std::string& request_id) {
-  return FindOne(tx, kFindByRequestSql, buyer_id, request_id);
-}
-
-absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint now,
-                                     const CreateWrite& write) {
-  if (plan.orders.empty()) return absl::InternalError("create plan without orders");
-  const int64_t now_us = ToUnixMicros(now);
-  const int64_t top_id = plan.orders[0].id();
-  pg::JsonRows orders, lines, discounts, allocations, history;
-  for (const OrderRecord& rec : plan.orders) {
-    const ov1::Order& o = rec.order;
-    const auto& pr = o.price();
-    orders.Row()
-        .Int("order_id", rec.id())
-        .Bool("is_top_level", rec.top_level)
-        .Bool("is_fulfillment_unit", rec.fulfillment_unit)
-        .Text("buyer_id", o.buyer_id())
-        .Text("merchant_id", o.merchant_id())
-        .Text("warehouse_id", rec.warehouse_id)
-        .Int("order_type", o.order_type())
-        .Int("status", o.status())
-        .Text("currency", pr.payable_total().currency_code())
-        .Int("items_total", pr.items_total().amount_minor())
-        .Int("activity_discount", pr.activity_discount().amount_minor())
-        .Int("member_discount", pr.member_discount().amount_minor())
-        .Int("coupon_discount", pr.coupon_discount().amount_minor())
-        .Int("points_discount", pr.points_discount().amount_minor())
-        .Int("points_used", pr.points_used())
-        .Int("shipping_fee", pr.shipping_fee().amount_minor())
-        .Int("payable_total", pr.payable_total().amount_minor())
-        .Bytea("shipping_address", Serialize(o.shipping_address()))
-        .TextArray("coupon_ids", {o.coupon_ids().begin(), o.coupon_ids().end()})
-        .Text("client_note", o.client_note())
-        .Text("request_id", rec.request_id)
-        .Text("request_fingerprint", rec.request_fingerprint)
-        .TimeMicros("payment_deadline", ToUnixMicros(FromProtoTimestamp(o.payment_deadline())))
-        .TimeMicros("created_at", now_us)
-        .TimeMicros("updated_at", now_us);
-    if (!o.parent_order_id().empty()) orders.Int("parent_order_id", std::stoll(o.parent_order_id()));
-    const auto& h = o.status_history(0);
-    history.Row()
-        .Int("order_id", rec.id())
-        .Int("from_status", 0)
-        .Int("to_status", h.to_status())
-        .Text("action", "create")
-        .Int("actor_role", h.actor().role())
-        .Text("actor_id", h.actor().id())
-        .Text("reason", "")
-        .TimeMicros("occurred_at", now_us);
-  }
+void AddLineRows(const CreatePlan& plan, int64_t top_id, pg::JsonRows& lines) {
   for (size_t i = 0; i < plan.lines.size(); ++i) {
     const ov1::OrderLine& l = plan.lines[i];
     lines.Row()
@@ -303,6 +317,10 @@ absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint n
         .Int("final_amount", l.final_amount().amount_minor())
         .Bytea("snapshot", Serialize(l));
   }
+}
+
+void AddDiscountRows(const CreatePlan& plan, int64_t top_id, pg::JsonRows& discounts,
+                     pg::JsonRows& allocations) {
   const ov1::Order& top = plan.orders[0].order;
   for (int i = 0; i < top.discount_lines_size(); ++i) {
     const auto& d = top.discount_lines(i);
@@ -321,65 +339,94 @@ absl::Status OrderRepository::Create(Tx& tx, const CreatePlan& plan, TimePoint n
         .Int("line_no", a.line_no)
         .Int("amount", a.amount_minor);
   }
-  try {
-    // Prepared once per connection (libpqxx makes a repeated prepare of the same text a no-op).
-        pg::Exec(tx, kCreateSql, orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
-                   history.Json(), top_id, PgTime(plan.timer_due), write.buyer_id,
-                   pg::TextArray(write.coupon_ids), write.points, write.events_json);
-    return absl::OkStatus();
-  } catch (const pqxx::sql_error& e) {
-    if (e.sqlstate() == "OC001") {
-      const std::string coupon = RaisedMessage(e.what());
-      return FailedPreconditionError(pricing::kCouponNotUsable, absl::StrCat("coupon/", coupon),
-                                     "the coupon was taken by another order",
-                                     {{"coupon_id", coupon},
-                                      {"why", std::string(pricing::kWhyNotAvailable)}});
-    }
-    if (e.sqlstate() == "OC002") {
-      return FailedPreconditionError(pricing::kPointsInsufficient,
-                                     absl::StrCat("points/", write.buyer_id),
-                                     "the points balance changed since pricing",
-                                     {{"requested", std::to_string(write.points)}});
-    }
-    throw;  // the pool maps it (and replaces a broken connection)
-  }
 }
 
-absl::Status OrderRepository::InsertIntent(Tx& tx, int64_t order_id, const std::string& buyer_id,
-                                           TimePoint now) {
+}  // namespace
+
+int64_t OrderRecord::id() const { return std::stoll(order.order_id()); }
+
+absl::StatusOr<std::optional<OrderRecord>> PgOrderTx::Find(int64_t order_id) {
+  return FindOne(tx_, kFindSql, std::to_string(order_id), std::nullopt);
+}
+
+absl::StatusOr<std::optional<OrderRecord>> PgOrderTx::FindByRequest(const std::string& buyer_id,
+                                                                    const std::string& request_id) {
+  return FindOne(tx_, kFindByRequestSql, buyer_id, request_id);
+}
+
+absl::Status PgOrderRepository::Create(const CreatePlan& plan, TimePoint now,
+                                       const CreateWrite& write) {
+  if (plan.orders.empty()) return absl::InternalError("create plan without orders");
+  std::vector<events::v1::EventEnvelope> created = write.events;
+  auto events_json = events::OutboxRowsJson(created, {.topic = topic_});
+  if (!events_json.ok()) return events_json.status();
+  const int64_t now_us = ToUnixMicros(now);
+  const int64_t top_id = plan.orders[0].id();
+  pg::JsonRows orders, lines, discounts, allocations, history;
+  for (const OrderRecord& rec : plan.orders) AddOrderRows(rec, now_us, orders, history);
+  AddLineRows(plan, top_id, lines);
+  AddDiscountRows(plan, top_id, discounts, allocations);
+  // order_create commits by itself: no BEGIN/COMMIT around it.
+  return pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::nontransaction tx(conn);
+    try {
+      pg::Exec(tx, kCreateSql, orders.Json(), lines.Json(), discounts.Json(), allocations.Json(),
+               history.Json(), top_id, PgTime(plan.timer_due), write.buyer_id,
+               pg::TextArray(write.coupon_ids), write.points, *events_json);
+      return absl::OkStatus();
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() == "OC001") {
+        const std::string coupon = RaisedMessage(e.what());
+        return FailedPreconditionError(
+            pricing::kCouponNotUsable, absl::StrCat("coupon/", coupon),
+            "the coupon was taken by another order",
+            {{"coupon_id", coupon}, {"why", std::string(pricing::kWhyNotAvailable)}});
+      }
+      if (e.sqlstate() == "OC002") {
+        return FailedPreconditionError(pricing::kPointsInsufficient,
+                                       absl::StrCat("points/", write.buyer_id),
+                                       "the points balance changed since pricing",
+                                       {{"requested", std::to_string(write.points)}});
+      }
+      throw;  // WithConnection maps it (and replaces a broken connection)
+    }
+  });
+}
+
+absl::Status PgOrderRepository::InsertIntent(int64_t order_id, const std::string& buyer_id,
+                                             TimePoint now) {
+  // order_put_intent commits by itself, asynchronously.
+  return pool_.WithConnection([&](pqxx::connection& conn) {
+    pqxx::nontransaction tx(conn);
+    pg::Exec(tx, kPutIntentSql, order_id, buyer_id, PgTime(now));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgOrderTx::DeleteIntent(int64_t order_id) {
   try {
-        pg::Exec(tx, kPutIntentSql, order_id, buyer_id, PgTime(now));
+    pg::Exec(tx_, kDeleteIntentSql, order_id);
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::Status OrderRepository::DeleteIntent(Tx& tx, int64_t order_id) {
-  try {
-    pg::Exec(tx, kDeleteIntentSql, order_id);
-    return absl::OkStatus();
-  } catch (...) {
-    return pg::StatusFromCurrentException();
-  }
+absl::StatusOr<std::vector<int64_t>> PgOrderTx::ClaimStaleIntents(TimePoint before, int limit) {
+  return Ids(tx_, kClaimStaleIntentsSql, PgTime(before), limit);
 }
 
-absl::StatusOr<std::vector<int64_t>> OrderRepository::ClaimStaleIntents(Tx& tx, TimePoint before,
-                                                                        int limit) {
-  return Ids(tx, kClaimStaleIntentsSql, PgTime(before), limit);
-}
-
-absl::StatusOr<OrderRecord> OrderRepository::Lock(Tx& tx, int64_t order_id) {
-  auto rec = FindOne(tx, kLockSql, std::to_string(order_id), std::nullopt);
+absl::StatusOr<OrderRecord> PgOrderTx::Lock(int64_t order_id) {
+  auto rec = FindOne(tx_, kLockSql, std::to_string(order_id), std::nullopt);
   if (!rec.ok()) return rec.status();
   if (!rec->has_value()) return NotFound(order_id);
   return std::move(**rec);
 }
 
-absl::StatusOr<std::vector<OrderRecord>> OrderRepository::LockChildren(Tx& tx, int64_t parent_id) {
+absl::StatusOr<std::vector<OrderRecord>> PgOrderTx::LockChildren(int64_t parent_id) {
   try {
     std::vector<OrderRecord> out;
-    for (const auto& row : pg::Exec(tx, kLockChildrenSql, parent_id)) {
+    for (const auto& row : pg::Exec(tx_, kLockChildrenSql, parent_id)) {
       out.push_back(RowToRecord(row));
     }
     return out;
@@ -403,83 +450,79 @@ absl::Status StaleVersion(Tx& tx, int64_t order_id, int64_t expected) {
 }
 }  // namespace
 
-absl::StatusOr<int64_t> OrderRepository::ApplyChange(Tx& tx, const StatusChange& c) {
+absl::StatusOr<int64_t> PgOrderTx::ApplyChange(const StatusChange& c) {
   try {
-    auto res = pg::Exec(
-        tx, kApplyChangeSql, c.order_id, c.expected_version, static_cast<int>(c.to),
-        static_cast<int>(c.from), c.action, static_cast<int>(c.actor.role()), c.actor.id(),
-        c.reason, PgTime(c.at), c.set_paid_at, c.set_shipped_at, c.set_delivered_at,
-        c.set_completed_at, c.set_cancelled_at,
-        c.cancel_reason ? static_cast<int>(*c.cancel_reason) : -1, c.cancel_reason_text,
-        c.payment_id.has_value(), c.payment_id.value_or(""),
-        c.status_before_after_sale ? static_cast<int>(*c.status_before_after_sale) : -1);
-    if (res.empty()) return StaleVersion(tx, c.order_id, c.expected_version);
+    auto res =
+        pg::Exec(tx_, kApplyChangeSql, c.order_id, c.expected_version, static_cast<int>(c.to),
+                 static_cast<int>(c.from), c.action, static_cast<int>(c.actor.role()), c.actor.id(),
+                 c.reason, PgTime(c.at), c.set_paid_at, c.set_shipped_at, c.set_delivered_at,
+                 c.set_completed_at, c.set_cancelled_at,
+                 c.cancel_reason ? static_cast<int>(*c.cancel_reason) : -1, c.cancel_reason_text,
+                 c.payment_id.has_value(), c.payment_id.value_or(""),
+                 c.status_before_after_sale ? static_cast<int>(*c.status_before_after_sale) : -1);
+    if (res.empty()) return StaleVersion(tx_, c.order_id, c.expected_version);
     return c.expected_version + 1;
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::StatusOr<int64_t> OrderRepository::ChangeAddress(Tx& tx, int64_t order_id,
-                                                       int64_t expected_version,
-                                                       ov1::OrderStatus status,
-                                                       const common::v1::Address& address,
-                                                       const common::v1::Actor& actor,
-                                                       TimePoint at) {
+absl::StatusOr<int64_t> PgOrderTx::ChangeAddress(int64_t order_id, int64_t expected_version,
+                                                 ov1::OrderStatus status,
+                                                 const common::v1::Address& address,
+                                                 const common::v1::Actor& actor, TimePoint at) {
   try {
-    auto res = pg::Exec(tx, kChangeAddressSql, order_id, expected_version,
-                              ByteaHex(Serialize(address)), static_cast<int>(status),
-                              static_cast<int>(actor.role()), actor.id(), PgTime(at));
-    if (res.empty()) return StaleVersion(tx, order_id, expected_version);
+    auto res =
+        pg::Exec(tx_, kChangeAddressSql, order_id, expected_version, ByteaHex(Serialize(address)),
+                 static_cast<int>(status), static_cast<int>(actor.role()), actor.id(), PgTime(at));
+    if (res.empty()) return StaleVersion(tx_, order_id, expected_version);
     return expected_version + 1;
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::Status OrderRepository::DeleteTimer(Tx& tx, int64_t order_id) {
+absl::Status PgOrderTx::DeleteTimer(int64_t order_id) {
   try {
-    pg::Exec(tx, kDeleteTimerSql, order_id);
+    pg::Exec(tx_, kDeleteTimerSql, order_id);
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::StatusOr<std::vector<int64_t>> OrderRepository::ClaimDueTimers(Tx& tx, TimePoint now,
-                                                                     int limit) {
-  return Ids(tx, kClaimDueTimersSql, PgTime(now), limit);
+absl::StatusOr<std::vector<int64_t>> PgOrderTx::ClaimDueTimers(TimePoint now, int limit) {
+  return Ids(tx_, kClaimDueTimersSql, PgTime(now), limit);
 }
 
-absl::Status OrderRepository::PostponeTimer(Tx& tx, int64_t order_id, TimePoint due) {
+absl::Status PgOrderTx::PostponeTimer(int64_t order_id, TimePoint due) {
   try {
-    pg::Exec(tx, kPostponeTimerSql, order_id, PgTime(due));
+    pg::Exec(tx_, kPostponeTimerSql, order_id, PgTime(due));
     return absl::OkStatus();
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
 }
 
-absl::StatusOr<std::vector<int64_t>> OrderRepository::OverdueOrders(Tx& tx, TimePoint now,
-                                                                    int limit) {
-  return Ids(tx, kOverdueSql, PgTime(now), limit);
+absl::StatusOr<std::vector<int64_t>> PgOrderTx::OverdueOrders(TimePoint now, int limit) {
+  return Ids(tx_, kOverdueSql, PgTime(now), limit);
 }
 
-absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) {
-  auto found = FindOne(tx, kFindSql, std::to_string(order_id), std::nullopt);
+absl::StatusOr<OrderRecord> PgOrderTx::LoadFull(int64_t order_id) {
+  auto found = FindOne(tx_, kFindSql, std::to_string(order_id), std::nullopt);
   if (!found.ok()) return found.status();
   if (!found->has_value()) return NotFound(order_id);
   OrderRecord rec = std::move(**found);
   ov1::Order& o = rec.order;
   try {
-    for (const auto& row : pg::Exec(tx, rec.top_level ? kLinesOfTopSql : kLinesOfUnitSql,
-                                          order_id)) {
+    for (const auto& row :
+         pg::Exec(tx_, rec.top_level ? kLinesOfTopSql : kLinesOfUnitSql, order_id)) {
       pqxx::binarystring b(row[0]);
       o.add_lines()->ParseFromArray(b.data(), static_cast<int>(b.size()));
     }
     if (rec.top_level) {
       const std::string currency = o.price().payable_total().currency_code();
-      for (const auto& row : pg::Exec(tx, kDiscountsSql, order_id)) {
+      for (const auto& row : pg::Exec(tx_, kDiscountsSql, order_id)) {
         auto* d = o.add_discount_lines();
         d->set_kind(static_cast<ov1::DiscountKind>(row[0].as<int>()));
         d->set_source_id(row[1].c_str());
@@ -487,11 +530,11 @@ absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) 
         d->mutable_amount()->set_currency_code(currency);
         d->set_description(row[3].c_str());
       }
-      for (const auto& row : pg::Exec(tx, kChildrenSql, order_id)) {
+      for (const auto& row : pg::Exec(tx_, kChildrenSql, order_id)) {
         o.add_child_order_ids(row[0].c_str());
       }
     }
-    for (const auto& row : pg::Exec(tx, kHistorySql, order_id)) {
+    for (const auto& row : pg::Exec(tx_, kHistorySql, order_id)) {
       auto* h = o.add_status_history();
       h->set_from_status(static_cast<ov1::OrderStatus>(row[0].as<int>()));
       h->set_to_status(static_cast<ov1::OrderStatus>(row[1].as<int>()));
@@ -507,7 +550,7 @@ absl::StatusOr<OrderRecord> OrderRepository::LoadFull(Tx& tx, int64_t order_id) 
   }
 }
 
-absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const ListQuery& q) {
+absl::StatusOr<std::vector<ov1::Order>> PgOrderTx::List(const ListQuery& q) {
   std::vector<int64_t> statuses(q.statuses.begin(), q.statuses.end());
   const std::string status_arr = statuses.empty() ? "" : pg::IntArray(statuses);
   const std::string after_s = q.created_after ? PgTime(*q.created_after) : "";
@@ -520,16 +563,16 @@ absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const List
     pqxx::result res;
     switch (q.view) {
       case ListQuery::View::kBuyer:
-        res = pg::Exec(tx, kListBuyerSql, q.buyer_id, status_arr, after_s, before_s, min_s,
-                             max_s, q.sku_id, cur_t, cur_id, q.limit);
+        res = pg::Exec(tx_, kListBuyerSql, q.buyer_id, status_arr, after_s, before_s, min_s, max_s,
+                       q.sku_id, cur_t, cur_id, q.limit);
         break;
       case ListQuery::View::kMerchant:
-        res = pg::Exec(tx, kListMerchantSql, q.merchant_id, status_arr, after_s, before_s, min_s,
-                             max_s, q.sku_id, cur_t, cur_id, q.limit);
+        res = pg::Exec(tx_, kListMerchantSql, q.merchant_id, status_arr, after_s, before_s, min_s,
+                       max_s, q.sku_id, cur_t, cur_id, q.limit);
         break;
       case ListQuery::View::kAdmin:
-        res = pg::Exec(tx, kListAdminSql, q.buyer_id, status_arr, after_s, before_s, min_s,
-                             max_s, q.sku_id, cur_t, cur_id, q.limit, q.merchant_id);
+        res = pg::Exec(tx_, kListAdminSql, q.buyer_id, status_arr, after_s, before_s, min_s, max_s,
+                       q.sku_id, cur_t, cur_id, q.limit, q.merchant_id);
         break;
     }
     std::vector<OrderRecord> recs;
@@ -540,7 +583,7 @@ absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const List
     }
     std::vector<ov1::Order> out;
     if (recs.empty()) return out;
-    auto lines = pg::Exec(tx, kPageLinesSql, pg::IntArray(ids));
+    auto lines = pg::Exec(tx_, kPageLinesSql, pg::IntArray(ids));
     for (OrderRecord& rec : recs) {
       const int64_t id = rec.id();
       for (const auto& row : lines) {
@@ -557,6 +600,49 @@ absl::StatusOr<std::vector<ov1::Order>> OrderRepository::List(Tx& tx, const List
   } catch (...) {
     return pg::StatusFromCurrentException();
   }
+}
+
+absl::Status PgOrderTx::UseFrozenBenefits(int64_t order_id) {
+  return PgMarketingRepository::Use(tx_, order_id);
+}
+
+absl::Status PgOrderTx::UnfreezeBenefits(int64_t order_id) {
+  return PgMarketingRepository::Unfreeze(tx_, order_id);
+}
+
+absl::Status PgOrderTx::AppendEvent(events::v1::EventEnvelope& event) {
+  try {
+    auto seq = events::Append(tx_, event, {.topic = topic_, .partition_key = ""});
+    return seq.ok() ? absl::OkStatus() : seq.status();
+  } catch (...) {
+    return pg::StatusFromCurrentException();
+  }
+}
+
+absl::Status PgOrderRepository::InTransaction(const OrderTxFn& fn) {
+  return pool_.InTransaction([&](pqxx::transaction_base& tx) {
+    PgOrderTx otx(tx, topic_);
+    return fn(otx);
+  });
+}
+
+absl::StatusOr<OrderRepository::CreateInputs> PgOrderRepository::ReadForCreate(
+    const std::string& buyer_id, const std::vector<std::string>& coupon_ids, int64_t order_id) {
+  CreateInputs in;
+  absl::Status s = pool_.WithConnection([&](pqxx::connection& conn) {
+    pqxx::nontransaction tx(conn);
+    auto account = PgMarketingRepository::LoadBuyer(tx, buyer_id, coupon_ids, order_id);
+    if (!account.ok()) return account.status();
+    in.account = std::move(*account);
+    if (!in.account.order_exists) return absl::OkStatus();
+    PgOrderTx otx(tx, topic_);
+    auto found = otx.Find(order_id);
+    if (!found.ok()) return found.status();
+    in.existing = std::move(*found);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return in;
 }
 
 }  // namespace orderly::order_core

@@ -1,4 +1,4 @@
-#include "marketing_repository.hpp"
+#include "pg_marketing_repository.hpp"
 
 #include <absl/strings/str_cat.h>
 
@@ -16,9 +16,13 @@ const pg::Query kSettingsSql{"order.settings", R"sql(
 SELECT currency, points_rate_points, points_rate_minor, points_max_fraction_bps, points_min,
        shipping_flat_fee, shipping_free_over, max_coupons_per_order
 FROM pricing_settings WHERE id = 1)sql"};
-const pg::Query kShippingRulesSql{"order.shipping_rules", "SELECT merchant_id, flat_fee, free_over FROM shipping_rules"};
-const pg::Query kTiersSql{"order.tiers", "SELECT tier, percent_off_bps, description FROM member_tiers"};
-const pg::Query kPromotionsSql{"order.promotions", "SELECT promotion_id, kind, threshold, off_amount, repeat, max_repeats, percent_bps, max_off, "
+const pg::Query kShippingRulesSql{"order.shipping_rules",
+                                  "SELECT merchant_id, flat_fee, free_over FROM shipping_rules"};
+const pg::Query kTiersSql{"order.tiers",
+                          "SELECT tier, percent_off_bps, description FROM member_tiers"};
+const pg::Query kPromotionsSql{
+    "order.promotions",
+    "SELECT promotion_id, kind, threshold, off_amount, repeat, max_repeats, percent_bps, max_off, "
     "scope_kind, array_to_string(scope_values, chr(31)), priority, exclusive_group, "
     "combinable_with_coupons, " ORDERLY_FINITE_US("valid_from") ", " ORDERLY_FINITE_US(
         "valid_to") ", description FROM promotions WHERE active ORDER BY priority, promotion_id"};
@@ -78,12 +82,18 @@ ON CONFLICT (buyer_id) DO UPDATE SET tier = EXCLUDED.tier)sql"};
 const pg::Query kSetPointsSql{"order.set_points", R"sql(
 INSERT INTO points_accounts (buyer_id, balance) VALUES ($1, $2)
 ON CONFLICT (buyer_id) DO UPDATE SET balance = EXCLUDED.balance)sql"};
-const pg::Query kSetPointsPolicySql{"order.set_points_policy", "UPDATE pricing_settings SET points_rate_points = $1, points_rate_minor = $2, "
+const pg::Query kSetPointsPolicySql{
+    "order.set_points_policy",
+    "UPDATE pricing_settings SET points_rate_points = $1, points_rate_minor = $2, "
     "points_max_fraction_bps = $3 WHERE id = 1"};
-const pg::Query kSetShippingSql{"order.set_shipping", "UPDATE pricing_settings SET shipping_flat_fee = $1, shipping_free_over = NULLIF($2, -1) "
+const pg::Query kSetShippingSql{
+    "order.set_shipping",
+    "UPDATE pricing_settings SET shipping_flat_fee = $1, shipping_free_over = NULLIF($2, -1) "
     "WHERE id = 1"};
-const pg::Query kPointsSql{"order.points", "SELECT balance, frozen FROM points_accounts WHERE buyer_id = $1"};
-const pg::Query kCouponStateSql{"order.coupon_state", "SELECT state FROM coupons WHERE coupon_id = $1"};
+const pg::Query kPointsSql{"order.points",
+                           "SELECT balance, frozen FROM points_accounts WHERE buyer_id = $1"};
+const pg::Query kCouponStateSql{"order.coupon_state",
+                                "SELECT state FROM coupons WHERE coupon_id = $1"};
 
 TimePoint TimeOr(const pqxx::field& f, TimePoint fallback) {
   return f.is_null() ? fallback : FromUnixMicros(f.as<int64_t>());
@@ -105,15 +115,15 @@ absl::Status Exec(pg::Pool& pool, const std::function<void(pqxx::transaction_bas
 
 }  // namespace
 
-MarketingRepository::MarketingRepository(pg::Pool& pool, std::chrono::milliseconds rules_ttl)
+PgMarketingRepository::PgMarketingRepository(pg::Pool& pool, std::chrono::milliseconds rules_ttl)
     : pool_(pool), ttl_(rules_ttl) {}
 
-void MarketingRepository::InvalidateRules() {
+void PgMarketingRepository::InvalidateRules() {
   std::lock_guard<std::mutex> lock(mu_);
   rules_.reset();
 }
 
-absl::StatusOr<PricingRulesPtr> MarketingRepository::Rules(TimePoint now) {
+absl::StatusOr<PricingRulesPtr> PgMarketingRepository::Rules(TimePoint now) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (rules_ && now - loaded_at_ < ttl_ && now >= loaded_at_) return rules_;
@@ -126,7 +136,7 @@ absl::StatusOr<PricingRulesPtr> MarketingRepository::Rules(TimePoint now) {
   return rules_;
 }
 
-absl::StatusOr<PricingRulesPtr> MarketingRepository::LoadRules() {
+absl::StatusOr<PricingRulesPtr> PgMarketingRepository::LoadRules() {
   auto snap = std::make_shared<PricingRulesSnapshot>();
   pricing::PricingRules& r = snap->rules;
   absl::Status s = pool_.InTransaction([&](pqxx::transaction_base& tx) {
@@ -175,13 +185,13 @@ absl::StatusOr<PricingRulesPtr> MarketingRepository::LoadRules() {
   });
   if (!s.ok()) return s;
   if (auto v = pricing::ValidateRules(r); !v.ok()) {
-    return absl::InternalError(absl::StrCat("pricing rules in the database are invalid: ",
-                                            v.ToString()));
+    return absl::InternalError(
+        absl::StrCat("pricing rules in the database are invalid: ", v.ToString()));
   }
   return PricingRulesPtr(std::move(snap));
 }
 
-absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
+absl::StatusOr<BuyerAccount> PgMarketingRepository::LoadBuyer(
     pqxx::transaction_base& tx, const std::string& buyer_id,
     const std::vector<std::string>& coupon_ids, int64_t order_id) {
   BuyerAccount acc;
@@ -221,7 +231,7 @@ absl::StatusOr<BuyerAccount> MarketingRepository::LoadBuyer(
   }
 }
 
-absl::Status MarketingRepository::Use(pqxx::transaction_base& tx, int64_t order_id) {
+absl::Status PgMarketingRepository::Use(pqxx::transaction_base& tx, int64_t order_id) {
   try {
     pg::Exec(tx, kUseSql, order_id);
     return absl::OkStatus();
@@ -230,7 +240,7 @@ absl::Status MarketingRepository::Use(pqxx::transaction_base& tx, int64_t order_
   }
 }
 
-absl::Status MarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t order_id) {
+absl::Status PgMarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t order_id) {
   try {
     pg::Exec(tx, kUnfreezeSql, order_id);
     return absl::OkStatus();
@@ -239,45 +249,45 @@ absl::Status MarketingRepository::Unfreeze(pqxx::transaction_base& tx, int64_t o
   }
 }
 
-absl::Status MarketingRepository::UpsertCoupon(const CouponSpec& c) {
+absl::Status PgMarketingRepository::UpsertCoupon(const CouponSpec& c) {
   return Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kUpsertCouponSql, c.coupon_id, c.owner_id, c.kind, c.amount_off, c.percent_bps,
-                   c.max_off, c.threshold, c.valid_from ? PgTime(*c.valid_from) : "",
-                   c.valid_to ? PgTime(*c.valid_to) : "", c.scope_kind,
-                   pg::TextArray(c.scope_values), c.stackable, c.description);
+             c.max_off, c.threshold, c.valid_from ? PgTime(*c.valid_from) : "",
+             c.valid_to ? PgTime(*c.valid_to) : "", c.scope_kind, pg::TextArray(c.scope_values),
+             c.stackable, c.description);
   });
 }
 
-absl::Status MarketingRepository::UpsertPromotion(const PromotionSpec& p) {
+absl::Status PgMarketingRepository::UpsertPromotion(const PromotionSpec& p) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kUpsertPromotionSql, p.promotion_id, p.kind, p.threshold, p.off_amount, p.repeat,
-                   p.max_repeats, p.percent_bps, p.max_off, p.scope_kind,
-                   pg::TextArray(p.scope_values), p.priority, p.exclusive_group,
-                   p.combinable_with_coupons, p.description);
+             p.max_repeats, p.percent_bps, p.max_off, p.scope_kind, pg::TextArray(p.scope_values),
+             p.priority, p.exclusive_group, p.combinable_with_coupons, p.description);
   });
   InvalidateRules();
   return s;
 }
 
-absl::Status MarketingRepository::SetMemberTier(const std::string& tier, int32_t bps) {
-  auto s = Exec(pool_, [&](pqxx::transaction_base& tx) { pg::Exec(tx, kUpsertTierSql, tier, bps); });
+absl::Status PgMarketingRepository::SetMemberTier(const std::string& tier, int32_t bps) {
+  auto s =
+      Exec(pool_, [&](pqxx::transaction_base& tx) { pg::Exec(tx, kUpsertTierSql, tier, bps); });
   InvalidateRules();
   return s;
 }
 
-absl::Status MarketingRepository::SetBuyerTier(const std::string& buyer_id,
-                                               const std::string& tier) {
+absl::Status PgMarketingRepository::SetBuyerTier(const std::string& buyer_id,
+                                                 const std::string& tier) {
   return Exec(pool_,
               [&](pqxx::transaction_base& tx) { pg::Exec(tx, kSetBuyerTierSql, buyer_id, tier); });
 }
 
-absl::Status MarketingRepository::SetPoints(const std::string& buyer_id, int64_t balance) {
+absl::Status PgMarketingRepository::SetPoints(const std::string& buyer_id, int64_t balance) {
   return Exec(pool_,
               [&](pqxx::transaction_base& tx) { pg::Exec(tx, kSetPointsSql, buyer_id, balance); });
 }
 
-absl::Status MarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t rate_minor,
-                                                  int32_t max_fraction_bps) {
+absl::Status PgMarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t rate_minor,
+                                                    int32_t max_fraction_bps) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kSetPointsPolicySql, rate_points, rate_minor, max_fraction_bps);
   });
@@ -285,7 +295,8 @@ absl::Status MarketingRepository::SetPointsPolicy(int64_t rate_points, int64_t r
   return s;
 }
 
-absl::Status MarketingRepository::SetShipping(int64_t flat_fee, std::optional<int64_t> free_over) {
+absl::Status PgMarketingRepository::SetShipping(int64_t flat_fee,
+                                                std::optional<int64_t> free_over) {
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     pg::Exec(tx, kSetShippingSql, flat_fee, free_over.value_or(-1));
   });
@@ -293,7 +304,7 @@ absl::Status MarketingRepository::SetShipping(int64_t flat_fee, std::optional<in
   return s;
 }
 
-absl::StatusOr<MarketingRepository::PointsState> MarketingRepository::Points(
+absl::StatusOr<MarketingRepository::PointsState> PgMarketingRepository::Points(
     const std::string& buyer_id) {
   PointsState out;
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
@@ -304,7 +315,7 @@ absl::StatusOr<MarketingRepository::PointsState> MarketingRepository::Points(
   return out;
 }
 
-absl::StatusOr<std::string> MarketingRepository::CouponState(const std::string& coupon_id) {
+absl::StatusOr<std::string> PgMarketingRepository::CouponState(const std::string& coupon_id) {
   std::string out;
   auto s = Exec(pool_, [&](pqxx::transaction_base& tx) {
     auto res = pg::Exec(tx, kCouponStateSql, coupon_id);
