@@ -18,10 +18,6 @@
 namespace oc = orderly::order_core;
 
 int main(int argc, char** argv) {
-  static std::unique_ptr<oc::InventoryClient> inventory;
-  static std::unique_ptr<oc::OrderManager> manager;
-  static std::unique_ptr<oc::OrderGrpcService> service;
-  static std::unique_ptr<oc::TimeoutWorker> timeouts;
   return orderly::runtime::RunService(
       argc, argv, {"order-core", 17051, 9101, "orderly_order"},
       orderly::pg::order_core_lib_migrations(),
@@ -59,7 +55,7 @@ int main(int argc, char** argv) {
         io.timeout = c.GetDuration("inventory_timeout");
         io.channels = static_cast<int>(c.GetInt("inventory_channels"));
         io.sku_cache_ttl = c.GetDuration("sku_cache_ttl");
-        inventory = oc::MakeGrpcInventoryClient(io);
+        auto& inventory = rt.Own(oc::MakeGrpcInventoryClient(io));
 
         oc::OrderManagerOptions mo;
         mo.flows.normal_payment_window = c.GetDuration("normal_payment_window");
@@ -70,13 +66,12 @@ int main(int argc, char** argv) {
         mo.request_in_flight = c.GetDuration("request_in_flight");
         mo.cache_ttl = c.GetDuration("cache_ttl");
         const std::string order_topic = c.Get("order_topic");
-        manager = std::make_unique<oc::OrderManager>(
+        auto& manager = rt.Own(std::make_unique<oc::OrderManager>(
             std::make_unique<oc::PgOrderRepository>(rt.pool(), order_topic),
             std::make_unique<oc::PgMarketingRepository>(rt.pool(), std::chrono::seconds(5)),
-            &rt.redis(), *inventory, orderly::SystemClock::Shared(),
-            static_cast<uint32_t>(c.GetInt("worker_id")), mo);
-        service = std::make_unique<oc::OrderGrpcService>(*manager);
-        rt.host().AddService(service.get());
+            &rt.redis(), inventory, orderly::SystemClock::Shared(),
+            static_cast<uint32_t>(c.GetInt("worker_id")), mo));
+        rt.host().AddService(&rt.Own(std::make_unique<oc::OrderGrpcService>(manager)));
 
         if (c.GetBool("timeouts_enabled")) {
           oc::TimeoutWorkerOptions to;
@@ -84,9 +79,9 @@ int main(int argc, char** argv) {
           to.sweep_interval = c.GetDuration("sweep_interval");
           to.recovery_interval = c.GetDuration("recovery_interval");
           to.intent_max_age = c.GetDuration("intent_max_age");
-          timeouts = std::make_unique<oc::TimeoutWorker>(*manager, to);
-          timeouts->Start();
-          rt.host().OnShutdown([] { timeouts->Stop(); });
+          auto& timeouts = rt.Own(std::make_unique<oc::TimeoutWorker>(manager, to));
+          timeouts.Start();
+          rt.host().OnShutdown([&timeouts] { timeouts.Stop(); });
         }
         if (c.GetBool("consumer_enabled")) {
           orderly::events::ConsumerOptions co;
@@ -101,14 +96,14 @@ int main(int argc, char** argv) {
                             "orderly.events.v1.ShipmentDelivered"};
           co.brokers = rt.brokers();
           rt.AddConsumer(
-              co, [order_topic](pqxx::transaction_base& tx,
+              co, [order_topic, &manager](pqxx::transaction_base& tx,
                                 const orderly::events::v1::EventEnvelope& e) {
                 // The inbox's transaction: its dedupe row commits with the handler's writes.
                 oc::PgOrderTx order_tx(tx, order_topic);
                 // Post-commit work (cache fences) is skipped here: fences only protect readers
                 // from older copies, and event-driven writes bump the version the cache checks.
                 oc::AfterCommit after;
-                return manager->HandleEvent(order_tx, e, &after);
+                return manager.HandleEvent(order_tx, e, &after);
               });
         }
         return absl::OkStatus();

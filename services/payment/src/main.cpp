@@ -201,13 +201,6 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
 }  // namespace
 
 int main(int argc, char** argv) {
-  static pay::ChannelRegistry channels;
-  static std::unique_ptr<pay::PgPaymentRepository> repo;
-  static std::unique_ptr<pay::OrderDirectory> orders;
-  static std::unique_ptr<pay::PaymentManager> manager;
-  static std::unique_ptr<pay::Reconciler> reconciler;
-  static std::unique_ptr<pay::PaymentGrpcService> service;
-  static std::unique_ptr<pay::PaymentWorkers> workers;
   return orderly::runtime::RunService(
       argc, argv, {"payment", 17053, 9103, "orderly_payment"}, orderly::pg::payment_lib_migrations(), DefineOptions,
       [](orderly::runtime::ServiceRuntime& rt) -> absl::Status {
@@ -224,18 +217,19 @@ int main(int argc, char** argv) {
         st.breaker.min_calls = static_cast<int>(c.GetInt("breaker_min_calls"));
         st.breaker.window = c.GetDuration("breaker_window");
         st.breaker.open_for = c.GetDuration("breaker_open_for");
+        auto& channels = rt.Own(std::make_unique<pay::ChannelRegistry>());
         if (auto s = BuildChannels(c, channels, st.breaker, static_cast<int>(c.GetInt("http_port"))); !s.ok()) return s;
-        repo = std::make_unique<pay::PgPaymentRepository>(rt.pool(), c.Get("payment_topic"));
-        orders = pay::MakeOrderDirectory(*repo, c.Get("order_core_target"));
-        manager = std::make_unique<pay::PaymentManager>(*repo, &rt.redis(), channels, *orders, orderly::SystemClock::Shared(), st);
-        reconciler = std::make_unique<pay::Reconciler>(*manager);
-        service = std::make_unique<pay::PaymentGrpcService>(*manager, *reconciler);
-        rt.host().AddService(service.get());
+        auto& repo = rt.Own(std::make_unique<pay::PgPaymentRepository>(rt.pool(), c.Get("payment_topic")));
+        auto& orders = rt.Own(pay::MakeOrderDirectory(repo, c.Get("order_core_target")));
+        auto& manager = rt.Own(std::make_unique<pay::PaymentManager>(repo, &rt.redis(), channels, orders,
+                                                                     orderly::SystemClock::Shared(), st));
+        auto& reconciler = rt.Own(std::make_unique<pay::Reconciler>(manager));
+        rt.host().AddService(&rt.Own(std::make_unique<pay::PaymentGrpcService>(manager, reconciler)));
         for (auto id : channels.ids()) {
-          rt.host().http().Handle("POST", "/notify/" + pay::ChannelName(id), [id](const orderly::server::HttpRequest& req) {
+          rt.host().http().Handle("POST", "/notify/" + pay::ChannelName(id), [id, &manager](const orderly::server::HttpRequest& req) {
             orderly::server::HttpResponse resp;
             try {
-              pay::NotifyResult r = manager->HandleNotification(id, req.body, req.headers);
+              pay::NotifyResult r = manager.HandleNotification(id, req.body, req.headers);
               resp.status = r.http_status;
               resp.content_type = r.ack.content_type;
               resp.body = r.ack.body;
@@ -250,18 +244,18 @@ int main(int argc, char** argv) {
         pay::WorkerOptions wo;
         wo.poll_tick = c.GetDuration("poll_tick");
         wo.reconciliation_at = c.Get("reconciliation_at");
-        workers = std::make_unique<pay::PaymentWorkers>(*manager, *reconciler, wo);
-        workers->Start();
-        rt.host().OnShutdown([] { workers->Stop(); });
+        auto& workers = rt.Own(std::make_unique<pay::PaymentWorkers>(manager, reconciler, wo));
+        workers.Start();
+        rt.host().OnShutdown([&workers] { workers.Stop(); });
         if (c.GetBool("consumer_enabled")) {
           orderly::events::ConsumerOptions co;
           co.name = c.Get("consumer_name");
           co.topics = {c.Get("order_topic")};
           co.brokers = rt.brokers();
-          rt.AddConsumer(co, [](pqxx::transaction_base& tx,
-                                const orderly::events::v1::EventEnvelope& e) {
-            pay::PgPaymentTx ptx(tx, repo->topic());
-            return manager->OnOrderEvent(ptx, e);
+          rt.AddConsumer(co, [&repo, &manager](pqxx::transaction_base& tx,
+                                               const orderly::events::v1::EventEnvelope& e) {
+            pay::PgPaymentTx ptx(tx, repo.topic());
+            return manager.OnOrderEvent(ptx, e);
           });
         }
         return absl::OkStatus();
