@@ -15,6 +15,7 @@
 #include "reservation_rules.hpp"
 #include "orderly/events/outbox.hpp"
 #include "orderly/events/outbox_rows.hpp"
+#include "orderly/pg/guard.hpp"
 #include "orderly/pg/query.hpp"
 
 namespace orderly::inventory {
@@ -339,14 +340,7 @@ SkuRecord SkuFromRow(const pqxx::row& r) {
 
 std::string PathName(DecisionPath p) { return p == DecisionPath::kRedis ? "redis" : "db"; }
 
-template <typename Fn>
-auto Guard(Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (...) {
-    return pg::StatusFromCurrentException();
-  }
-}
+using pg::Guard;
 
 absl::StatusOr<StockLevel> LevelInTx(pqxx::transaction_base& tx, const std::string& sku_id) {
   auto rows = pg::Exec(tx, kStockLevels, TextArray({sku_id}));

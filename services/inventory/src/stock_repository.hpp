@@ -1,6 +1,6 @@
 #pragma once
 // The storage the inventory domain needs, as small interfaces (pg_stock_repository.* implements
-// them on PostgreSQL; unit tests use mocks). A StockTx is one database transaction: everything
+// them on PostgreSQL; tests/mock_stock_repository.hpp mocks them for domain unit tests). A StockTx is one database transaction: everything
 // done through it commits or rolls back together, including the outbox events it appends.
 #include <functional>
 #include <map>
