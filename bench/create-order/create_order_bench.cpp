@@ -87,12 +87,13 @@ struct Totals {
 
 class Workload {
  public:
-  Workload(Stubs& stubs, Totals& totals, std::string run) : stubs_(stubs), totals_(totals), run_(run) {}
+  Workload(Stubs& stubs, Totals& totals, std::string run)
+      : stubs_(stubs), totals_(totals), run_(run) {}
 
   ov1::CreateOrderRequest NewRequest(std::mt19937_64& rng, int client) {
     ov1::CreateOrderRequest r;
-    const std::string buyer = "bench-" + run_ + "-" + std::to_string(client) + "-" +
-                              std::to_string(rng() % 1000);
+    const std::string buyer =
+        "bench-" + run_ + "-" + std::to_string(client) + "-" + std::to_string(rng() % 1000);
     ov1::GenerateOrderIdRequest gr;
     gr.set_buyer_id(buyer);
     ov1::GenerateOrderIdResponse gresp;
@@ -224,16 +225,15 @@ int main(int argc, char** argv) {
     stubs.orders.push_back(ov1::OrderService::NewStub(grpc::CreateCustomChannel(
         absl::GetFlag(FLAGS_order_target), grpc::InsecureChannelCredentials(), args)));
   }
-  stubs.inventory = iv1::InventoryService::NewStub(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_inventory_target), grpc::InsecureChannelCredentials()));
+  stubs.inventory = iv1::InventoryService::NewStub(grpc::CreateChannel(
+      absl::GetFlag(FLAGS_inventory_target), grpc::InsecureChannelCredentials()));
   if (absl::GetFlag(FLAGS_seed)) {
     auto t0 = Clock::now();
     if (!Seed(stubs)) {
       std::fprintf(stderr, "seeding failed\n");
       return 1;
     }
-    std::printf("seed_seconds=%.1f\n",
-                std::chrono::duration<double>(Clock::now() - t0).count());
+    std::printf("seed_seconds=%.1f\n", std::chrono::duration<double>(Clock::now() - t0).count());
     std::fflush(stdout);
   }
   Totals totals;

@@ -9,6 +9,9 @@
 // `run` keeps `inflight` Reserve calls outstanding on each of `channels` separate HTTP/2
 // connections (async API, one completion queue per thread) and prints one JSON line:
 // attempts, reserved, refused (sold out), errors, seconds, attempts_per_s.
+#include <absl/synchronization/mutex.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -19,9 +22,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <absl/synchronization/mutex.h>
-#include <grpcpp/grpcpp.h>
 
 #include "flash_sale_store.hpp"
 #include "orderly/inventory/v1/inventory_service.grpc.pb.h"

@@ -48,9 +48,9 @@ EventEnvelope Event(int64_t order) {
 int64_t Scalar(orderly::pg::Pool& pool, const std::string& sql) {
   int64_t v = 0;
   Die(pool.InTransaction([&](pqxx::transaction_base& tx) {
-        v = tx.exec1(sql)[0].as<int64_t>();
-        return absl::OkStatus();
-      }),
+    v = tx.exec1(sql)[0].as<int64_t>();
+    return absl::OkStatus();
+  }),
       "query");
   return v;
 }
@@ -99,22 +99,22 @@ int main(int argc, char** argv) {
     if (events_per_txn > 1 && !explicit_txn) {
       // One statement, its own transaction: one round trip instead of BEGIN, AppendMany, COMMIT.
       Die((*pool)->WithConnection([&](pqxx::connection& conn) -> absl::Status {
-            pqxx::nontransaction tx(conn);
-            auto events = events_of(events_per_txn, first_order);
-            return orderly::events::AppendMany(tx, events, {.topic = *topic}).status();
-          }),
+        pqxx::nontransaction tx(conn);
+        auto events = events_of(events_per_txn, first_order);
+        return orderly::events::AppendMany(tx, events, {.topic = *topic}).status();
+      }),
           "write");
       written += events_per_txn;
       return;
     }
     Die((*pool)->InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
-          if (events_per_txn == 1) {
-            auto ev = Event(first_order);
-            return orderly::events::Append(tx, ev, {.topic = *topic}).status();
-          }
-          auto events = events_of(events_per_txn, first_order);
-          return orderly::events::AppendMany(tx, events, {.topic = *topic}).status();
-        }),
+      if (events_per_txn == 1) {
+        auto ev = Event(first_order);
+        return orderly::events::Append(tx, ev, {.topic = *topic}).status();
+      }
+      auto events = events_of(events_per_txn, first_order);
+      return orderly::events::AppendMany(tx, events, {.topic = *topic}).status();
+    }),
         "write");
     written += events_per_txn;
   };
@@ -181,9 +181,9 @@ int main(int argc, char** argv) {
 
   // 2. Latency at a steady 1,000 events/s (4 writers x 250 transactions/s, one event each).
   Die((*pool)->InTransaction([](pqxx::transaction_base& tx) {
-        tx.exec("CREATE TABLE bench_mark AS SELECT coalesce(max(id), 0) AS id FROM outbox");
-        return absl::OkStatus();
-      }),
+    tx.exec("CREATE TABLE bench_mark AS SELECT coalesce(max(id), 0) AS id FROM outbox");
+    return absl::OkStatus();
+  }),
       "mark");
   std::vector<std::thread> paced;
   for (int w = 0; w < 4; ++w) {
@@ -205,18 +205,18 @@ int main(int argc, char** argv) {
   double p50 = 0, p99 = 0, max_ms = 0;
   int64_t latency_events = 0;
   Die((*pool)->InTransaction([&](pqxx::transaction_base& tx) {
-        auto r = tx.exec1(
-            "SELECT count(*), "
-            "percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
-            "percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) FROM ("
-            "  SELECT extract(epoch FROM published_at - created_at) * 1000 AS ms FROM outbox "
-            "  WHERE id > (SELECT id FROM bench_mark)) s");
-        latency_events = r[0].as<int64_t>();
-        p50 = r[1].as<double>();
-        p99 = r[2].as<double>();
-        max_ms = r[3].as<double>();
-        return absl::OkStatus();
-      }),
+    auto r = tx.exec1(
+        "SELECT count(*), "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
+        "percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) FROM ("
+        "  SELECT extract(epoch FROM published_at - created_at) * 1000 AS ms FROM outbox "
+        "  WHERE id > (SELECT id FROM bench_mark)) s");
+    latency_events = r[0].as<int64_t>();
+    p50 = r[1].as<double>();
+    p99 = r[2].as<double>();
+    max_ms = r[3].as<double>();
+    return absl::OkStatus();
+  }),
       "latency");
   relay.Stop();
 
@@ -225,7 +225,8 @@ int main(int argc, char** argv) {
   std::set<std::string> seen;
   {
     auto c = orderly::kafka::Consumer::Create(
-        {.brokers = *brokers, .group_id = "bench-reader-" + orderly::testing::UniqueSuffix(),
+        {.brokers = *brokers,
+         .group_id = "bench-reader-" + orderly::testing::UniqueSuffix(),
          .topics = {*topic}});
     Die(c.status(), "consumer");
     const auto deadline = Clock::now() + 120s;
@@ -245,10 +246,12 @@ int main(int argc, char** argv) {
   std::printf("    acked    %10.0f events/s (relay + broker, measured in the same window)\n",
               events_per_s);
   std::printf("    all drained after %.1f s\n", drain_elapsed);
-  std::printf("  write capacity alone (relay stopped, 4 writers x 50 events/transaction): %.0f "
-              "events/s\n", fill_per_s);
-  std::printf("  relay capacity: a %d-event backlog drained in %.2f s = %.0f events/s\n",
-              kBacklog, drain_s, drain_per_s);
+  std::printf(
+      "  write capacity alone (relay stopped, 4 writers x 50 events/transaction): %.0f "
+      "events/s\n",
+      fill_per_s);
+  std::printf("  relay capacity: a %d-event backlog drained in %.2f s = %.0f events/s\n", kBacklog,
+              drain_s, drain_per_s);
   std::printf("  latency at 1,000 events/s, one event per transaction, %d s (%lld events)\n",
               latency_seconds, static_cast<long long>(latency_events));
   std::printf("    commit-to-ack p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", p50, p99, max_ms);

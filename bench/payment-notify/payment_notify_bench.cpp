@@ -45,11 +45,13 @@
 #include "sandbox_keys.hpp"
 
 ABSL_FLAG(int, payments, 1000, "payments notified in the burst");
-ABSL_FLAG(int, duplicates, 2, "extra copies of each burst notification (identical, then re-signed)");
+ABSL_FLAG(int, duplicates, 2,
+          "extra copies of each burst notification (identical, then re-signed)");
 ABSL_FLAG(int, concurrency, 32, "concurrent notification senders");
 ABSL_FLAG(int, latency_payments, 300, "payments notified one by one for the latency figures");
 ABSL_FLAG(double, latency_rate, 50, "notifications per second in the latency phase");
-ABSL_FLAG(int, setup_concurrency, 16, "concurrent CreateOrder / CreatePayment calls while preparing");
+ABSL_FLAG(int, setup_concurrency, 16,
+          "concurrent CreateOrder / CreatePayment calls while preparing");
 ABSL_FLAG(std::string, log_level, "info", "log level of the services");
 ABSL_FLAG(int, paid_timeout_s, 120, "how long to wait for every order to be PAID");
 
@@ -93,7 +95,8 @@ void RemoveLeftovers(bool show_logs) {
   try {
     pqxx::connection c(t::Env("ORDERLY_PG_ADMIN_DSN"));
     pqxx::nontransaction tx(c);
-    for (const auto& d : leftovers.databases) tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(d) + " WITH (FORCE)");
+    for (const auto& d : leftovers.databases)
+      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(d) + " WITH (FORCE)");
   } catch (const std::exception& e) {
     Log(std::string("drop databases: ") + e.what());
   }
@@ -188,7 +191,8 @@ class Bench {
   int Send(const std::string& body);
   std::vector<double> PaidLatenciesMs(int from, int to);
   std::string StageReport();
-  absl::StatusOr<std::unique_ptr<t::ServiceProcess>> Start(const std::string& dir, std::map<std::string, std::string> flags);
+  absl::StatusOr<std::unique_ptr<t::ServiceProcess>> Start(
+      const std::string& dir, std::map<std::string, std::string> flags);
 
   std::string brokers_, key_dir_;
   std::optional<t::TempDatabase> inv_db_, order_db_, pay_db_;
@@ -212,11 +216,12 @@ class Bench {
   std::string double_detail_;
 };
 
-absl::StatusOr<std::unique_ptr<t::ServiceProcess>> Bench::Start(const std::string& dir,
-                                                                std::map<std::string, std::string> flags) {
+absl::StatusOr<std::unique_ptr<t::ServiceProcess>> Bench::Start(
+    const std::string& dir, std::map<std::string, std::string> flags) {
   if (dir != "channel-sandbox") flags["kafka_brokers"] = brokers_;  // the sandbox has no Kafka
   flags["log_level"] = absl::GetFlag(FLAGS_log_level);
-  auto p = t::ServiceProcess::Start({t::ServiceBinary(dir), std::move(flags), std::chrono::milliseconds(60000)});
+  auto p = t::ServiceProcess::Start(
+      {t::ServiceBinary(dir), std::move(flags), std::chrono::milliseconds(60000)});
   if (p.ok()) {
     std::lock_guard lock(leftovers.mu);
     leftovers.pids.push_back((*p)->pid());
@@ -227,7 +232,8 @@ absl::StatusOr<std::unique_ptr<t::ServiceProcess>> Bench::Start(const std::strin
 
 void Bench::Setup() {
   brokers_ = Must(t::KafkaBrokersFromEnv(), "ORDERLY_KAFKA_BROKERS");
-  key_dir_ = std::filesystem::temp_directory_path().string() + "/orderly_notify_bench_keys_" + t::UniqueSuffix();
+  key_dir_ = std::filesystem::temp_directory_path().string() + "/orderly_notify_bench_keys_" +
+             t::UniqueSuffix();
   {
     std::lock_guard lock(leftovers.mu);
     leftovers.key_dir = key_dir_;
@@ -236,16 +242,19 @@ void Bench::Setup() {
   auto keys = Must(sbx::LoadSandboxKeys(key_dir_), "sandbox keys");
   alipay_key_ = Must(sbx::crypto::LoadPrivateKey(keys.alipay_platform_private), "alipay key");
 
-  for (auto [db, prefix] : {std::pair{&inv_db_, "notify_bench_inv"}, std::pair{&order_db_, "notify_bench_order"},
-                            std::pair{&pay_db_, "notify_bench_pay"}}) {
+  for (auto [db, prefix] :
+       {std::pair{&inv_db_, "notify_bench_inv"}, std::pair{&order_db_, "notify_bench_order"},
+        std::pair{&pay_db_, "notify_bench_pay"}}) {
     db->emplace(Must(t::CreateTempDatabase(prefix), "temp database"));
     std::lock_guard lock(leftovers.mu);
     leftovers.databases.push_back((*db)->name());
   }
   // Topics of this run: the shared ones would feed these fresh consumer groups everyone's history.
   const std::string order_topic = Must(t::UniqueTopic("orderly.order.v1.notify_bench", 6), "topic");
-  const std::string payment_topic = Must(t::UniqueTopic("orderly.payment.v1.notify_bench", 6), "topic");
-  const std::string fulfillment_topic = Must(t::UniqueTopic("orderly.fulfillment.v1.notify_bench", 1), "topic");
+  const std::string payment_topic =
+      Must(t::UniqueTopic("orderly.payment.v1.notify_bench", 6), "topic");
+  const std::string fulfillment_topic =
+      Must(t::UniqueTopic("orderly.fulfillment.v1.notify_bench", 1), "topic");
   const std::string run = t::UniqueSuffix();
 
   Log("starting orderly-channel-sandbox, orderly-inventory, orderly-order-core, orderly-payment");
@@ -277,13 +286,17 @@ void Bench::Setup() {
                                     {"reconciliation_at", "off"},
                                     {"breaker_min_calls", "100000"}}),
                   "payment");
-  inv_ = iv1::InventoryService::NewStub(grpc::CreateChannel(inventory_->grpc_target(), grpc::InsecureChannelCredentials()));
-  orders_ = ov1::OrderService::NewStub(grpc::CreateChannel(order_core_->grpc_target(), grpc::InsecureChannelCredentials()));
-  payments_ = pv1::PaymentService::NewStub(grpc::CreateChannel(payment_->grpc_target(), grpc::InsecureChannelCredentials()));
+  inv_ = iv1::InventoryService::NewStub(
+      grpc::CreateChannel(inventory_->grpc_target(), grpc::InsecureChannelCredentials()));
+  orders_ = ov1::OrderService::NewStub(
+      grpc::CreateChannel(order_core_->grpc_target(), grpc::InsecureChannelCredentials()));
+  payments_ = pv1::PaymentService::NewStub(
+      grpc::CreateChannel(payment_->grpc_target(), grpc::InsecureChannelCredentials()));
 }
 
 void Bench::Prepare(int n) {
-  Log("preparing " + std::to_string(n) + " orders (order-core + inventory) and their Alipay payments (payment + sandbox)");
+  Log("preparing " + std::to_string(n) +
+      " orders (order-core + inventory) and their Alipay payments (payment + sandbox)");
   iv1::UpsertSkuRequest up;
   auto* sku = up.mutable_sku();
   sku->set_sku_id(kSku);
@@ -298,14 +311,18 @@ void Bench::Prepare(int n) {
   up.set_request_id(orderly::NewUuidV7());
   iv1::UpsertSkuResponse ur;
   grpc::ClientContext c1;
-  if (auto s = orderly::FromGrpcStatus(inv_->UpsertSku(Ctx(&c1, "admin", "admin"), up, &ur)); !s.ok()) Die("UpsertSku: " + s.ToString());
+  if (auto s = orderly::FromGrpcStatus(inv_->UpsertSku(Ctx(&c1, "admin", "admin"), up, &ur));
+      !s.ok())
+    Die("UpsertSku: " + s.ToString());
   iv1::ReceiveStockRequest rs;
   rs.set_sku_id(kSku);
   rs.set_quantity(n);
   rs.set_request_id(orderly::NewUuidV7());
   iv1::ReceiveStockResponse rr;
   grpc::ClientContext c2;
-  if (auto s = orderly::FromGrpcStatus(inv_->ReceiveStock(Ctx(&c2, "admin", "admin"), rs, &rr)); !s.ok()) Die("ReceiveStock: " + s.ToString());
+  if (auto s = orderly::FromGrpcStatus(inv_->ReceiveStock(Ctx(&c2, "admin", "admin"), rs, &rr));
+      !s.ok())
+    Die("ReceiveStock: " + s.ToString());
 
   trades_.resize(n);
   std::atomic<int> failures{0};
@@ -324,7 +341,10 @@ void Bench::Prepare(int n) {
     idreq.set_buyer_id(buyer);
     ov1::GenerateOrderIdResponse id;
     grpc::ClientContext c0;
-    if (auto s = orderly::FromGrpcStatus(orders_->GenerateOrderId(Ctx(&c0, buyer, "buyer"), idreq, &id)); !s.ok()) return fail("GenerateOrderId", s);
+    if (auto s =
+            orderly::FromGrpcStatus(orders_->GenerateOrderId(Ctx(&c0, buyer, "buyer"), idreq, &id));
+        !s.ok())
+      return fail("GenerateOrderId", s);
     ov1::CreateOrderRequest req;
     req.set_order_id(id.order_id());
     req.set_buyer_id(buyer);
@@ -340,7 +360,10 @@ void Bench::Prepare(int n) {
     a->set_detail("1 Bench Road");
     ov1::CreateOrderResponse order;
     grpc::ClientContext c3;
-    if (auto s = orderly::FromGrpcStatus(orders_->CreateOrder(Ctx(&c3, buyer, "buyer"), req, &order)); !s.ok()) return fail("CreateOrder", s);
+    if (auto s =
+            orderly::FromGrpcStatus(orders_->CreateOrder(Ctx(&c3, buyer, "buyer"), req, &order));
+        !s.ok())
+      return fail("CreateOrder", s);
     pv1::CreatePaymentRequest preq;
     preq.set_order_id(order.order().order_id());
     *preq.mutable_amount() = order.order().price().payable_total();
@@ -349,14 +372,19 @@ void Bench::Prepare(int n) {
     preq.set_request_id("bench:" + order.order().order_id());
     pv1::CreatePaymentResponse payment;
     grpc::ClientContext c4;
-    if (auto s = orderly::FromGrpcStatus(payments_->CreatePayment(Ctx(&c4, buyer, "buyer"), preq, &payment)); !s.ok()) return fail("CreatePayment", s);
+    if (auto s = orderly::FromGrpcStatus(
+            payments_->CreatePayment(Ctx(&c4, buyer, "buyer"), preq, &payment));
+        !s.ok())
+      return fail("CreatePayment", s);
     tr->order_id = order.order().order_id();
     tr->payment_id = payment.payment().payment_id();
     tr->amount = payment.payment().amount().amount_minor();
     tr->trade_no = "2099" + std::to_string(1000000000 + i) + sbx::crypto::RandomToken(8);
     trades_[i] = std::move(tr);
   });
-  if (failures > 0) Die(std::to_string(failures.load()) + " orders/payments could not be prepared; first: " + first_error);
+  if (failures > 0)
+    Die(std::to_string(failures.load()) +
+        " orders/payments could not be prepared; first: " + first_error);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   Log("prepared in " + Fixed(s) + " s (" + Fixed(n / s) + " order+payment pairs/s)");
 }
@@ -396,7 +424,9 @@ int Bench::Send(const std::string& body) {
       return r->status;
     }
     // No answer or a 5xx: a channel re-sends.
-    if (attempt >= 5) Die("notify endpoint keeps failing: " + (r.ok() ? std::to_string(r->status) + " " + r->body : r.status().ToString()));
+    if (attempt >= 5)
+      Die("notify endpoint keeps failing: " +
+          (r.ok() ? std::to_string(r->status) + " " + r->body : r.status().ToString()));
     ++resent_;
     std::this_thread::sleep_for(100ms * (attempt + 1));
   }
@@ -414,13 +444,15 @@ void Bench::Burst(int n) {
   for (int i = 0; i < n; ++i) {
     const std::string body = Notification(*trades_[i], false);
     posts.push_back({i, body});
-    for (int d = 0; d < dup; ++d) posts.push_back({i, d % 2 == 0 ? body : Notification(*trades_[i], true)});
+    for (int d = 0; d < dup; ++d)
+      posts.push_back({i, d % 2 == 0 ? body : Notification(*trades_[i], true)});
   }
   std::shuffle(posts.begin(), posts.end(), std::mt19937(42));
   posts_ = static_cast<int>(posts.size());
   burst_n_ = n;
-  Log("burst: " + std::to_string(posts.size()) + " signed notifications for " + std::to_string(n) + " payments (" +
-      std::to_string(dup) + " extra copies each), " + std::to_string(absl::GetFlag(FLAGS_concurrency)) + " senders");
+  Log("burst: " + std::to_string(posts.size()) + " signed notifications for " + std::to_string(n) +
+      " payments (" + std::to_string(dup) + " extra copies each), " +
+      std::to_string(absl::GetFlag(FLAGS_concurrency)) + " senders");
   const auto t0 = std::chrono::steady_clock::now();
   ParallelFor(static_cast<int>(posts.size()), absl::GetFlag(FLAGS_concurrency), [&](int k) {
     Trade& tr = *trades_[posts[k].trade];
@@ -433,9 +465,13 @@ void Bench::Burst(int n) {
   burst_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   burst_acks_ = acks_.load();
   // Acked means applied: payment answers `success` only after its transaction committed.
-  const int64_t succeeded = Count(*pay_db_, "SELECT count(*) FROM payments WHERE status = 'SUCCEEDED'");
-  if (succeeded != n) Die("after the burst " + std::to_string(succeeded) + " of " + std::to_string(n) + " payments are SUCCEEDED");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_paid_timeout_s));
+  const int64_t succeeded =
+      Count(*pay_db_, "SELECT count(*) FROM payments WHERE status = 'SUCCEEDED'");
+  if (succeeded != n)
+    Die("after the burst " + std::to_string(succeeded) + " of " + std::to_string(n) +
+        " payments are SUCCEEDED");
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_paid_timeout_s));
   while (Count(*order_db_, "SELECT count(*) FROM orders WHERE status = 2") < n) {
     if (std::chrono::steady_clock::now() > deadline) Die("orders not PAID in time after the burst");
     std::this_thread::sleep_for(100ms);
@@ -449,22 +485,27 @@ void Bench::Latency(int n) {
   const int from = burst_n_;
   latency_n_ = n;
   const double rate = absl::GetFlag(FLAGS_latency_rate);
-  Log("latency: " + std::to_string(n) + " payments notified at " + Fixed(rate) + "/s, each until its order is PAID in order-core");
+  Log("latency: " + std::to_string(n) + " payments notified at " + Fixed(rate) +
+      "/s, each until its order is PAID in order-core");
   std::vector<std::string> bodies;
   for (int i = 0; i < n; ++i) bodies.push_back(Notification(*trades_[from + i], false));
   const auto t0 = std::chrono::steady_clock::now();
   const auto interval = std::chrono::duration<double>(1.0 / rate);
   // Open loop: notification i leaves at t0 + i / rate whatever happened to the earlier ones.
   ParallelFor(n, std::max(8, static_cast<int>(rate / 5)), [&](int i) {
-    std::this_thread::sleep_until(t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval * i));
+    std::this_thread::sleep_until(
+        t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval * i));
     Trade& tr = *trades_[from + i];
     tr.first_sent = Clock::now();
     Send(bodies[i]);
   });
-  latency_achieved_rate_ = n / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_paid_timeout_s));
+  latency_achieved_rate_ =
+      n / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_paid_timeout_s));
   while (Count(*order_db_, "SELECT count(*) FROM orders WHERE status = 2") < from + n) {
-    if (std::chrono::steady_clock::now() > deadline) Die("orders not PAID in time in the latency phase");
+    if (std::chrono::steady_clock::now() > deadline)
+      Die("orders not PAID in time in the latency phase");
     std::this_thread::sleep_for(100ms);
   }
   latency_lat_ = PaidLatenciesMs(from, from + n);
@@ -474,8 +515,8 @@ void Bench::Latency(int n) {
 std::string Bench::StageReport() {
   auto p = [&](int k, double q) { return Fixed(Percentile(stages_[k], q)); };
   return "notification -> PaymentSucceeded written p50 " + p(0, 0.5) + " / p99 " + p(0, 0.99) +
-         " ms; -> published p50 " + p(1, 0.5) + " / p99 " + p(1, 0.99) + " ms; -> paid_at p50 " + p(2, 0.5) +
-         " / p99 " + p(2, 0.99) + " ms";
+         " ms; -> published p50 " + p(1, 0.5) + " / p99 " + p(1, 0.99) + " ms; -> paid_at p50 " +
+         p(2, 0.5) + " / p99 " + p(2, 0.99) + " ms";
 }
 
 std::vector<double> Bench::PaidLatenciesMs(int from, int to) {
@@ -486,8 +527,9 @@ std::vector<double> Bench::PaidLatenciesMs(int from, int to) {
   pqxx::nontransaction tx(c);
   std::map<std::string, Clock::time_point> paid_at;
   // paid_at is order-core's clock when it applied PaymentSucceeded (same host as ours).
-  for (const auto& row : tx.exec("SELECT order_id::text, (extract(epoch from paid_at) * 1000000)::bigint FROM orders "
-                                 "WHERE status = 2 AND paid_at IS NOT NULL")) {
+  for (const auto& row :
+       tx.exec("SELECT order_id::text, (extract(epoch from paid_at) * 1000000)::bigint FROM orders "
+               "WHERE status = 2 AND paid_at IS NOT NULL")) {
     auto it = sent.find(row[0].c_str());
     if (it == sent.end()) continue;
     const auto paid = Clock::time_point(std::chrono::microseconds(row[1].as<int64_t>()));
@@ -502,9 +544,11 @@ std::vector<double> Bench::PaidLatenciesMs(int from, int to) {
   pqxx::connection pc(pay_db_->dsn());
   pqxx::nontransaction ptx(pc);
   stages_.clear();
-  for (const auto& row : ptx.exec("SELECT aggregate_id, (extract(epoch from created_at) * 1000000)::bigint, "
-                                  "(extract(epoch from published_at) * 1000000)::bigint FROM outbox "
-                                  "WHERE event_type = 'orderly.events.v1.PaymentSucceeded' AND published_at IS NOT NULL")) {
+  for (const auto& row :
+       ptx.exec("SELECT aggregate_id, (extract(epoch from created_at) * 1000000)::bigint, "
+                "(extract(epoch from published_at) * 1000000)::bigint FROM outbox "
+                "WHERE event_type = 'orderly.events.v1.PaymentSucceeded' AND published_at IS NOT "
+                "NULL")) {
     auto it = by_payment.find(row[0].c_str());
     if (it == by_payment.end() || !paid_at.count(it->second->order_id)) continue;
     const auto written = Clock::time_point(std::chrono::microseconds(row[1].as<int64_t>()));
@@ -515,7 +559,8 @@ std::vector<double> Bench::PaidLatenciesMs(int from, int to) {
     stages_[2].push_back(ms(paid_at[it->second->order_id] - published));
   }
   if (out.size() != static_cast<size_t>(to - from)) {
-    Die("found paid_at of " + std::to_string(out.size()) + " of " + std::to_string(to - from) + " orders");
+    Die("found paid_at of " + std::to_string(out.size()) + " of " + std::to_string(to - from) +
+        " orders");
   }
   return out;
 }
@@ -524,48 +569,68 @@ void Bench::Verify() {
   const int total = burst_n_ + latency_n_;
   // Give late duplicates and the consumers a moment: anything applied twice shows up by then.
   std::this_thread::sleep_for(2s);
-  const int64_t tx_twice = Count(*pay_db_, "SELECT count(*) FROM (SELECT payment_id FROM payment_transactions GROUP BY 1 HAVING count(*) > 1) x");
-  const int64_t ps_twice = Count(*pay_db_, "SELECT count(*) FROM (SELECT aggregate_id FROM outbox WHERE event_type = "
-                                           "'orderly.events.v1.PaymentSucceeded' GROUP BY 1 HAVING count(*) > 1) x");
-  const int64_t op_twice = Count(*order_db_, "SELECT count(*) FROM (SELECT aggregate_id FROM outbox WHERE event_type = "
-                                             "'orderly.events.v1.OrderPaid' GROUP BY 1 HAVING count(*) > 1) x");
-  const int64_t ps = Count(*pay_db_, "SELECT count(*) FROM outbox WHERE event_type = 'orderly.events.v1.PaymentSucceeded'");
-  const int64_t op = Count(*order_db_, "SELECT count(*) FROM outbox WHERE event_type = 'orderly.events.v1.OrderPaid'");
+  const int64_t tx_twice = Count(*pay_db_,
+                                 "SELECT count(*) FROM (SELECT payment_id FROM "
+                                 "payment_transactions GROUP BY 1 HAVING count(*) > 1) x");
+  const int64_t ps_twice =
+      Count(*pay_db_,
+            "SELECT count(*) FROM (SELECT aggregate_id FROM outbox WHERE event_type = "
+            "'orderly.events.v1.PaymentSucceeded' GROUP BY 1 HAVING count(*) > 1) x");
+  const int64_t op_twice =
+      Count(*order_db_,
+            "SELECT count(*) FROM (SELECT aggregate_id FROM outbox WHERE event_type = "
+            "'orderly.events.v1.OrderPaid' GROUP BY 1 HAVING count(*) > 1) x");
+  const int64_t ps =
+      Count(*pay_db_,
+            "SELECT count(*) FROM outbox WHERE event_type = 'orderly.events.v1.PaymentSucceeded'");
+  const int64_t op = Count(
+      *order_db_, "SELECT count(*) FROM outbox WHERE event_type = 'orderly.events.v1.OrderPaid'");
   iv1::GetStockRequest sreq;
   sreq.add_sku_ids(kSku);
   iv1::GetStockResponse stock;
   grpc::ClientContext c1;
-  if (!inv_->GetStock(Ctx(&c1, "admin", "admin"), sreq, &stock).ok() || stock.stocks_size() != 1) Die("GetStock");
+  if (!inv_->GetStock(Ctx(&c1, "admin", "admin"), sreq, &stock).ok() || stock.stocks_size() != 1)
+    Die("GetStock");
   // Every order is one unit: more units sold than orders paid is a double confirm.
   const int64_t oversold = std::max<int64_t>(0, stock.stocks(0).sold() - total);
   iv1::CheckInvariantsRequest ireq;
   iv1::CheckInvariantsResponse inv;
   grpc::ClientContext c2;
   if (!inv_->CheckInvariants(Ctx(&c2, "admin", "admin"), ireq, &inv).ok()) Die("CheckInvariants");
-  for (const auto& v : inv.violations()) Log("stock invariant broken: " + v.sku_id() + " " + v.invariant() + ": " + v.detail());
+  for (const auto& v : inv.violations())
+    Log("stock invariant broken: " + v.sku_id() + " " + v.invariant() + ": " + v.detail());
   double_applied_ = tx_twice + ps_twice + op_twice + oversold;
   not_applied_ = (total - ps + ps_twice) + (total - op + op_twice);
-  double_detail_ = "payment transactions twice " + std::to_string(tx_twice) + ", PaymentSucceeded twice " + std::to_string(ps_twice) +
-                   ", OrderPaid twice " + std::to_string(op_twice) + ", units sold beyond orders " + std::to_string(oversold) +
-                   "; PaymentSucceeded rows " + std::to_string(ps) + ", OrderPaid rows " + std::to_string(op) + ", sold " +
-                   std::to_string(stock.stocks(0).sold()) + ", reserved " + std::to_string(stock.stocks(0).reserved()) +
-                   ", invariant violations " + std::to_string(inv.violations_size());
+  double_detail_ = "payment transactions twice " + std::to_string(tx_twice) +
+                   ", PaymentSucceeded twice " + std::to_string(ps_twice) + ", OrderPaid twice " +
+                   std::to_string(op_twice) + ", units sold beyond orders " +
+                   std::to_string(oversold) + "; PaymentSucceeded rows " + std::to_string(ps) +
+                   ", OrderPaid rows " + std::to_string(op) + ", sold " +
+                   std::to_string(stock.stocks(0).sold()) + ", reserved " +
+                   std::to_string(stock.stocks(0).reserved()) + ", invariant violations " +
+                   std::to_string(inv.violations_size());
   if (inv.violations_size() > 0) Die("stock invariants broken");
 }
 
 void Bench::Report() {
   const double notifies_per_s = burst_n_ / burst_s_;
-  std::cerr << "\nPayment notifications (payment + order-core + inventory + sandbox keys, PostgreSQL, Redis, Kafka)\n"
-            << "  burst: " << burst_n_ << " payments, " << posts_ << " signed notifications (" << burst_acks_ << " acked, "
-            << rejected_.load() << " rejected, " << resent_.load() << " re-sent after no answer) in " << Fixed(burst_s_, 2) << " s\n"
-            << "         " << Fixed(notifies_per_s) << " payments verified+deduplicated+applied per s, "
-            << Fixed(posts_ / burst_s_) << " notifications handled per s\n"
-            << "         all " << burst_n_ << " orders PAID in order-core " << Fixed(burst_paid_s_, 2)
-            << " s after the first notification; notify->PAID under the burst p50 " << Fixed(Percentile(burst_lat_, 0.5))
-            << " ms, p99 " << Fixed(Percentile(burst_lat_, 0.99)) << " ms\n"
+  std::cerr << "\nPayment notifications (payment + order-core + inventory + sandbox keys, "
+               "PostgreSQL, Redis, Kafka)\n"
+            << "  burst: " << burst_n_ << " payments, " << posts_ << " signed notifications ("
+            << burst_acks_ << " acked, " << rejected_.load() << " rejected, " << resent_.load()
+            << " re-sent after no answer) in " << Fixed(burst_s_, 2) << " s\n"
+            << "         " << Fixed(notifies_per_s)
+            << " payments verified+deduplicated+applied per s, " << Fixed(posts_ / burst_s_)
+            << " notifications handled per s\n"
+            << "         all " << burst_n_ << " orders PAID in order-core "
+            << Fixed(burst_paid_s_, 2)
+            << " s after the first notification; notify->PAID under the burst p50 "
+            << Fixed(Percentile(burst_lat_, 0.5)) << " ms, p99 "
+            << Fixed(Percentile(burst_lat_, 0.99)) << " ms\n"
             << "         " << burst_stages_ << "\n"
-            << "  latency: " << latency_n_ << " payments at " << Fixed(latency_achieved_rate_) << "/s: notify->PAID p50 "
-            << Fixed(Percentile(latency_lat_, 0.5)) << " ms, p99 " << Fixed(Percentile(latency_lat_, 0.99)) << " ms, max "
+            << "  latency: " << latency_n_ << " payments at " << Fixed(latency_achieved_rate_)
+            << "/s: notify->PAID p50 " << Fixed(Percentile(latency_lat_, 0.5)) << " ms, p99 "
+            << Fixed(Percentile(latency_lat_, 0.99)) << " ms, max "
             << Fixed(Percentile(latency_lat_, 1.0)) << " ms\n"
             << "         " << latency_stages_ << "\n"
             << "  applied more than once: " << double_applied_ << " (" << double_detail_ << ")\n"

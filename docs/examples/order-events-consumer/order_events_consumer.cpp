@@ -10,10 +10,12 @@
 //
 // Dependencies: librdkafka's C++ API (rdkafka++) and the classes protoc generates from
 // proto/orderly/events/v1. Nothing from Orderly's own libraries.
+#include <librdkafka/rdkafkacpp.h>
+
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
-#include <chrono>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -24,8 +26,6 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
-
-#include <librdkafka/rdkafkacpp.h>
 
 #include "orderly/events/v1/event_envelope.pb.h"
 
@@ -212,14 +212,16 @@ class PendingOffsets {
       bool selected = only == nullptr;
       if (only) {
         for (const auto* tp : *only) {
-          selected = selected || (tp->topic() == it->first.first && tp->partition() == it->first.second);
+          selected =
+              selected || (tp->topic() == it->first.first && tp->partition() == it->first.second);
         }
       }
       if (!selected) {
         ++it;
         continue;
       }
-      offsets.push_back(RdKafka::TopicPartition::create(it->first.first, it->first.second, it->second));
+      offsets.push_back(
+          RdKafka::TopicPartition::create(it->first.first, it->first.second, it->second));
       it = next_.erase(it);
     }
     if (only == nullptr || next_.empty()) count_ = 0;
@@ -315,7 +317,8 @@ int main(int argc, char** argv) {
     std::cerr << "config rebalance_cb: " << errstr << "\n";
     return 2;
   }
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), errstr));
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), errstr));
   if (!consumer) {
     std::cerr << "cannot create consumer: " << errstr << "\n";
     return 1;
@@ -344,7 +347,8 @@ int main(int argc, char** argv) {
         // Not an envelope. A production consumer sends it to a dead-letter topic with the error
         // and moves on; blocking the partition on it would stop every later order behind it.
         ++undecodable;
-        line << "UNDECODABLE ce_type=" << HeaderOf(*msg, "ce_type") << " (" << msg->len() << " bytes)";
+        line << "UNDECODABLE ce_type=" << HeaderOf(*msg, "ce_type") << " (" << msg->len()
+             << " bytes)";
       } else {
         bool gap = false;
         const auto verdict = filter.Check(e, &gap);
@@ -370,11 +374,13 @@ int main(int argc, char** argv) {
     } else if (msg->err() != RdKafka::ERR__TIMED_OUT && msg->err() != RdKafka::ERR__PARTITION_EOF) {
       std::cerr << "consume: " << msg->errstr() << "\n";
     }
-    if (pending.count() >= 500 || (pending.count() > 0 && now - last_commit > std::chrono::seconds(1))) {
+    if (pending.count() >= 500 ||
+        (pending.count() > 0 && now - last_commit > std::chrono::seconds(1))) {
       pending.Commit(consumer.get());
       last_commit = now;
     }
-    if (opt.exit_when_idle_ms > 0 && now - last_record > std::chrono::milliseconds(opt.exit_when_idle_ms)) {
+    if (opt.exit_when_idle_ms > 0 &&
+        now - last_record > std::chrono::milliseconds(opt.exit_when_idle_ms)) {
       std::cerr << "idle for " << opt.exit_when_idle_ms / 1000 << " s, stopping\n";
       break;
     }

@@ -1,12 +1,12 @@
 #include "orderly/core/config.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-#include <limits>
-
 #include <absl/strings/ascii.h>
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_cat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
 
 #include "orderly/core/absl_compat.hpp"
 
@@ -98,7 +98,6 @@ bool Config::GetBool(std::string_view name) const {
   Die(absl::StrCat(ToAbsl(name), ": '", v, "' is not a boolean"));
 }
 
-
 std::chrono::milliseconds Config::GetDuration(std::string_view name) const {
   const std::string v = Get(name);
   absl::StatusOr<std::chrono::milliseconds> d = ParseDuration(v);
@@ -118,8 +117,8 @@ void Config::Set(std::string_view name, std::string value) {
 std::string Config::Usage() const {
   std::string out = absl::StrCat("Usage: ", program_, " [--name=value ...]\n\nOptions:\n");
   for (const auto& [name, opt] : options_) {
-    absl::StrAppend(&out, "  --", name, "  (env ", EnvName(name), ", default \"",
-                    opt.default_value, "\")\n      ", opt.help, "\n");
+    absl::StrAppend(&out, "  --", name, "  (env ", EnvName(name), ", default \"", opt.default_value,
+                    "\")\n      ", opt.help, "\n");
   }
   return out;
 }

@@ -1,11 +1,11 @@
 #include "orderly/core/ids.hpp"
 
+#include <absl/strings/str_cat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
-
-#include <absl/strings/str_cat.h>
 
 #include "orderly/core/random.hpp"
 

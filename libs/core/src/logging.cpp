@@ -1,5 +1,7 @@
 #include "orderly/core/logging.hpp"
 
+#include <spdlog/sinks/sink.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,9 +10,6 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
-
-#include <spdlog/sinks/sink.h>
-#include <spdlog/spdlog.h>
 
 namespace orderly::log {
 namespace {

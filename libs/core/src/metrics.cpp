@@ -1,17 +1,17 @@
 #include "orderly/core/metrics.hpp"
 
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
-#include <tuple>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <tuple>
 
 namespace orderly::metrics {
 
@@ -179,11 +179,11 @@ std::string Registry::RenderText() {
             [](const auto& a, const auto& b) { return a.name < b.name; });
   for (auto& f : families) {
     std::sort(f.metric.begin(), f.metric.end(), [](const auto& a, const auto& b) {
-      return std::lexicographical_compare(
-          a.label.begin(), a.label.end(), b.label.begin(), b.label.end(),
-          [](const auto& x, const auto& y) {
-            return std::tie(x.name, x.value) < std::tie(y.name, y.value);
-          });
+      return std::lexicographical_compare(a.label.begin(), a.label.end(), b.label.begin(),
+                                          b.label.end(), [](const auto& x, const auto& y) {
+                                            return std::tie(x.name, x.value) <
+                                                   std::tie(y.name, y.value);
+                                          });
     });
   }
   return prometheus::TextSerializer().Serialize(families);

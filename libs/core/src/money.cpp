@@ -1,10 +1,10 @@
 #include "orderly/core/money.hpp"
 
+#include <absl/strings/str_cat.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <numeric>
-
-#include <absl/strings/str_cat.h>
 
 #include "orderly/core/absl_compat.hpp"
 
@@ -70,16 +70,15 @@ absl::StatusOr<Money> Sub(const Money& a, const Money& b) {
   return Money{r, a.currency};
 }
 
-absl::StatusOr<int64_t> MulDivRoundHalfUp(int64_t amount, int64_t numerator,
-                                          int64_t denominator) {
+absl::StatusOr<int64_t> MulDivRoundHalfUp(int64_t amount, int64_t numerator, int64_t denominator) {
   if (denominator == 0) return absl::InvalidArgumentError("division by zero");
   // |int64| * |int64| < 2^126, so the product cannot overflow 128 bits.
   const __int128 product = static_cast<__int128>(amount) * numerator;
   const bool negative = (product < 0) != (denominator < 0) && product != 0;
   const unsigned __int128 p = product < 0 ? -static_cast<unsigned __int128>(product) : product;
-  const unsigned __int128 d = denominator < 0 ? -static_cast<unsigned __int128>(
-                                                    static_cast<__int128>(denominator))
-                                              : static_cast<unsigned __int128>(denominator);
+  const unsigned __int128 d =
+      denominator < 0 ? -static_cast<unsigned __int128>(static_cast<__int128>(denominator))
+                      : static_cast<unsigned __int128>(denominator);
   unsigned __int128 q = p / d;
   const unsigned __int128 r = p % d;
   // Half rounds away from zero: compare 2r with d without overflowing (r < d <= 2^63).

@@ -1,8 +1,8 @@
 #include "orderly/core/proto_convert.hpp"
 
-#include <string>
-
 #include <google/protobuf/util/time_util.h>
+
+#include <string>
 
 namespace orderly {
 

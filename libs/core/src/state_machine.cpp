@@ -1,10 +1,10 @@
 #include "orderly/core/state_machine.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "orderly/core/absl_compat.hpp"
 #include "orderly/core/status.hpp"
@@ -41,7 +41,8 @@ absl::StatusOr<std::string> StateMachine::Next(std::string_view from, std::strin
         error_reason, absl::StrCat(name_, ":", ToAbsl(from)),
         absl::StrCat(actor.empty() ? "unknown actor" : ToAbsl(actor), " may not ", ToAbsl(action),
                      " in state ", ToAbsl(from), " (allowed: ", absl::StrJoin(t.actors, ", "), ")"),
-        {{"state", std::string(from)}, {"action", std::string(action)},
+        {{"state", std::string(from)},
+         {"action", std::string(action)},
          {"actor", std::string(actor)}});
   }
   return t.to;

@@ -56,9 +56,7 @@ void MarkDriverError(absl::Status& s) {
   if (!s.ok()) s.SetPayload(kDriverErrorPayload, absl::Cord());
 }
 
-bool IsDriverError(const absl::Status& s) {
-  return s.GetPayload(kDriverErrorPayload).has_value();
-}
+bool IsDriverError(const absl::Status& s) { return s.GetPayload(kDriverErrorPayload).has_value(); }
 
 bool HasErrorDetails(const absl::Status& s) {
   bool any = false;
@@ -95,8 +93,8 @@ absl::Status NotFoundError(std::string_view resource_type, std::string_view reso
   const std::string name = Bounded(resource_name);
   absl::Status s(absl::StatusCode::kNotFound,
                  absl::StrCat(ToAbsl(resource_type), " ", name, " not found"));
-  Attach(s, MakeErrorInfo(reason, {{"resource_type", std::string(resource_type)},
-                                   {"resource_name", name}}));
+  Attach(s, MakeErrorInfo(
+                reason, {{"resource_type", std::string(resource_type)}, {"resource_name", name}}));
   google::rpc::ResourceInfo res;
   res.set_resource_type(std::string(resource_type));
   res.set_resource_name(name);
@@ -119,8 +117,7 @@ absl::Status FailedPreconditionError(
   return s;
 }
 
-absl::Status ErrorWithInfo(absl::StatusCode code, std::string_view message,
-                           std::string_view reason,
+absl::Status ErrorWithInfo(absl::StatusCode code, std::string_view message, std::string_view reason,
                            const std::vector<std::pair<std::string, std::string>>& metadata) {
   absl::Status s(code, Bounded(message, kMaxMessageBytes));
   if (s.ok()) return s;  // an OK status carries no payloads

@@ -78,14 +78,11 @@ void CheckString(Violations& v, const std::string& field, const std::string& rul
   }
   switch (kind) {
     case Kind::kId:
-      CheckId(v, field, value, false, rule != nullptr && rule->max_bytes > 0 ? rule->max_bytes
-                                                                             : kMaxIdBytes);
+      CheckId(v, field, value, false,
+              rule != nullptr && rule->max_bytes > 0 ? rule->max_bytes : kMaxIdBytes);
       return;
-    case Kind::kToken:
-      CheckId(v, field, value, false, kMaxTokenBytes);
-      return;
-    default:
-      break;
+    case Kind::kToken: CheckId(v, field, value, false, kMaxTokenBytes); return;
+    default: break;
   }
   if (rule != nullptr && rule->max_bytes > 0) {
     if (value.size() > rule->max_bytes) {
@@ -265,8 +262,7 @@ void CheckDate(Violations& v, std::string_view field, std::string_view value, bo
   }
   int y = 0, m = 0, d = 0;
   const bool shape = value.size() == 10 && value[4] == '-' && value[7] == '-' &&
-                     Digits(value, 0, 4, &y) && Digits(value, 5, 2, &m) &&
-                     Digits(value, 8, 2, &d);
+                     Digits(value, 0, 4, &y) && Digits(value, 5, 2, &m) && Digits(value, 8, 2, &d);
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (!shape || y < 1970 || m < 1 || m > 12 || d < 1 ||

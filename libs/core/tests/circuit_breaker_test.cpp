@@ -2,10 +2,10 @@
 // lock-free "one failure opens" policy of the Redis path.
 #include "orderly/core/circuit_breaker.hpp"
 
+#include <gtest/gtest.h>
+
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "orderly/core/status.hpp"
 
@@ -87,8 +87,8 @@ TEST(CircuitBreakerTest, OneFailureOpensForAWhileThenAProbeClosesIt) {
   EXPECT_TRUE(b.IsOpen());
   clock->Advance(1ms);
   EXPECT_FALSE(b.IsOpen());
-  EXPECT_TRUE(b.Allow().ok());   // the probe
-  EXPECT_TRUE(b.IsOpen());       // no second probe while it runs
+  EXPECT_TRUE(b.Allow().ok());  // the probe
+  EXPECT_TRUE(b.IsOpen());      // no second probe while it runs
   EXPECT_FALSE(b.Allow().ok());
   b.Record(true);
   EXPECT_EQ(b.state(), CircuitBreaker::State::kClosed);

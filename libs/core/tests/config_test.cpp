@@ -1,8 +1,8 @@
 #include "orderly/core/config.hpp"
 
-#include <cstdlib>
-
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 namespace orderly {
 namespace {

@@ -71,10 +71,8 @@ struct Use {
 
 std::vector<Use> ReasonsUsed(const fs::path& root) {
   // Call name -> position of the reason among its arguments.
-  const std::map<std::string, size_t> kSetters = {{"ErrorWithInfo(", 2},
-                                                  {"NotFoundError(", 2},
-                                                  {"FailedPreconditionError(", 0},
-                                                  {"Next(", 3}};
+  const std::map<std::string, size_t> kSetters = {
+      {"ErrorWithInfo(", 2}, {"NotFoundError(", 2}, {"FailedPreconditionError(", 0}, {"Next(", 3}};
   std::vector<Use> out;
   for (const char* top : {"libs", "services"}) {
     for (const auto& entry : fs::recursive_directory_iterator(root / top)) {

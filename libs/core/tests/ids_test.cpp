@@ -1,11 +1,11 @@
 #include "orderly/core/ids.hpp"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <regex>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace orderly {
 namespace {

@@ -1,12 +1,11 @@
 #include "orderly/core/logging.hpp"
 
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <regex>
-
-#include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
 
 #include "orderly/core/clock.hpp"
 

@@ -1,8 +1,8 @@
 #include "orderly/core/metrics.hpp"
 
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 namespace orderly::metrics {
 namespace {
@@ -13,10 +13,10 @@ TEST(MetricsTest, RendersExactText) {
   r.GetCounter("orderly_orders_created_total", "Orders created.", {{"channel", "app"}}).Inc(2);
   r.GetCounter("orderly_orders_created_total", "Orders created.", {{"channel", "web"}}).Inc();
   r.GetGauge("orderly_outbox_backlog", "Unpublished outbox rows.").Set(7.5);
-  Histogram& h = r.GetHistogram("orderly_latency_seconds", "Latency.", {{"method", "A"}},
-                                {0.1, 0.5, 1});
+  Histogram& h =
+      r.GetHistogram("orderly_latency_seconds", "Latency.", {{"method", "A"}}, {0.1, 0.5, 1});
   h.Observe(0.05);
-  h.Observe(0.1);   // on the bound: counts in le="0.1"
+  h.Observe(0.1);  // on the bound: counts in le="0.1"
   h.Observe(0.7);
   h.Observe(3);
   // prometheus-cpp writes a histogram's _count and _sum before its buckets; the text format
@@ -86,7 +86,7 @@ TEST(MetricsTest, ConcurrentIncrementsAreNotLost) {
   EXPECT_EQ(c.Value(), 40000);
   EXPECT_EQ(h.Count(), 40000u);
   EXPECT_EQ(h.BucketCounts().back(), 40000u);
-  EXPECT_EQ(h.BucketCounts()[0], 0u);   // 0.002 > 0.001
+  EXPECT_EQ(h.BucketCounts()[0], 0u);      // 0.002 > 0.001
   EXPECT_EQ(h.BucketCounts()[1], 40000u);  // <= 0.0025
 }
 

@@ -1,13 +1,15 @@
 #include "orderly/core/money.hpp"
 
-#include <numeric>
-
 #include <gtest/gtest.h>
+
+#include <numeric>
 
 namespace orderly {
 namespace {
 
-int64_t Sum(const std::vector<int64_t>& v) { return std::accumulate(v.begin(), v.end(), int64_t{0}); }
+int64_t Sum(const std::vector<int64_t>& v) {
+  return std::accumulate(v.begin(), v.end(), int64_t{0});
+}
 
 TEST(ApportionTest, SharesSumExactlyToTotal) {
   auto shares = Apportion(1000, {1, 1, 1});
@@ -87,10 +89,10 @@ TEST(MoneyTest, AddRequiresSameCurrency) {
 }
 
 TEST(MulDivRoundHalfUpTest, Cases) {
-  EXPECT_EQ(*MulDivRoundHalfUp(1999, 2, 100), 40);   // 39.98
-  EXPECT_EQ(*MulDivRoundHalfUp(25, 1, 10), 3);       // 2.5 rounds up
-  EXPECT_EQ(*MulDivRoundHalfUp(24, 1, 10), 2);       // 2.4
-  EXPECT_EQ(*MulDivRoundHalfUp(-25, 1, 10), -3);     // -2.5 away from zero
+  EXPECT_EQ(*MulDivRoundHalfUp(1999, 2, 100), 40);  // 39.98
+  EXPECT_EQ(*MulDivRoundHalfUp(25, 1, 10), 3);      // 2.5 rounds up
+  EXPECT_EQ(*MulDivRoundHalfUp(24, 1, 10), 2);      // 2.4
+  EXPECT_EQ(*MulDivRoundHalfUp(-25, 1, 10), -3);    // -2.5 away from zero
   EXPECT_EQ(*MulDivRoundHalfUp(-24, 1, 10), -2);
   EXPECT_EQ(*MulDivRoundHalfUp(25, -1, 10), -3);
   EXPECT_EQ(*MulDivRoundHalfUp(25, 1, -10), -3);

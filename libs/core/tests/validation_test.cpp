@@ -90,9 +90,9 @@ TEST(ValidationTest, RulesWidenAFieldAndBytesAreOnlyBounded) {
   req.set_body(std::string("{\"a\":\n\0}", 8));
   (*req.mutable_headers())["wechatpay-signature"] = std::string(2000, 's');
   EXPECT_FALSE(ValidateMessage(req).ok());  // by default a map value is text of 1000 characters
-  EXPECT_TRUE(ValidateMessage(req, {{.path = "headers.value", .max_bytes = 8192,
-                                     .multiline = false}})
-                  .ok());
+  EXPECT_TRUE(
+      ValidateMessage(req, {{.path = "headers.value", .max_bytes = 8192, .multiline = false}})
+          .ok());
   req.set_body(std::string(kMaxBytesField + 1, 'b'));
   EXPECT_FALSE(ValidateMessage(req, {{.path = "headers.value", .max_bytes = 8192}}).ok());
 }
@@ -109,8 +109,9 @@ TEST(ValidationTest, BoundedNeverEchoesMoreThanItsLimit) {
   const std::string cut = Bounded(cjk, 30);  // 16 bytes of text + "...(300 bytes)"
   EXPECT_TRUE(IsValidUtf8(cut));
   EXPECT_LE(cut.size(), 30u);
-  EXPECT_EQ(cut, "\xe4\xbd\xa0\xe4\xbd\xa0\xe4\xbd\xa0\xe4\xbd\xa0\xe4\xbd\xa0"
-                 "...(300 bytes)");
+  EXPECT_EQ(cut,
+            "\xe4\xbd\xa0\xe4\xbd\xa0\xe4\xbd\xa0\xe4\xbd\xa0\xe4\xbd\xa0"
+            "...(300 bytes)");
 }
 
 }  // namespace

@@ -1,17 +1,16 @@
 #include "orderly/events/inbox_consumer.hpp"
 
-#include "orderly/pg/query.hpp"
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <map>
 #include <set>
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #include "orderly/core/logging.hpp"
 #include "orderly/core/metrics.hpp"
 #include "orderly/events/outbox.hpp"
+#include "orderly/pg/query.hpp"
 
 namespace orderly::events {
 namespace {
@@ -67,9 +66,9 @@ struct InboxConsumer::Impl {
             "orderly_consumer_events_skipped_total",
             "Events skipped by a consumer (duplicate or older than already applied)",
             {{"consumer", opt.name}})),
-        dlq_total(metrics::Registry::Default().GetCounter(
-            "orderly_consumer_dead_letters_total", "Events sent to the dead-letter topic",
-            {{"consumer", opt.name}})),
+        dlq_total(metrics::Registry::Default().GetCounter("orderly_consumer_dead_letters_total",
+                                                          "Events sent to the dead-letter topic",
+                                                          {{"consumer", opt.name}})),
         retries_total(metrics::Registry::Default().GetCounter(
             "orderly_consumer_retries_total", "Handler attempts that failed and were retried",
             {{"consumer", opt.name}})),
@@ -89,8 +88,8 @@ struct InboxConsumer::Impl {
         return absl::OkStatus();
       }
       if (check_sequence && ev.sequence() > 0) {
-        auto last = pg::Exec(tx, kLastSequenceSql, opt.name, ev.aggregate_type(),
-                                   ev.aggregate_id());
+        auto last =
+            pg::Exec(tx, kLastSequenceSql, opt.name, ev.aggregate_type(), ev.aggregate_id());
         if (!last.empty() && last[0][0].as<int64_t>() >= ev.sequence()) {
           // Keep the inbox row: this event is settled (ignored), not to be applied later.
           outcome = Outcome::kStale;
@@ -100,7 +99,7 @@ struct InboxConsumer::Impl {
       if (auto hs = handler(tx, ev); !hs.ok()) return hs;
       if (ev.sequence() > 0) {
         pg::Exec(tx, kSaveSequenceSql, opt.name, ev.aggregate_type(), ev.aggregate_id(),
-                       ev.sequence());
+                 ev.sequence());
       }
       return absl::OkStatus();
     });
@@ -140,8 +139,8 @@ struct InboxConsumer::Impl {
     return last;
   }
 
-  absl::Status DeadLetter(const kafka::ConsumedRecord& rec, const std::string& error,
-                          int attempts, const std::string& event_id) {
+  absl::Status DeadLetter(const kafka::ConsumedRecord& rec, const std::string& error, int attempts,
+                          const std::string& event_id) {
     if (!dlq_producer) {
       kafka::ProducerOptions po;
       po.brokers = opt.brokers;
@@ -164,9 +163,8 @@ struct InboxConsumer::Impl {
     if (!res[0].status.ok()) return res[0].status;
     dead++;
     dlq_total.Inc();
-    spdlog::error("consumer {}: event {} from {}/{}/{} sent to {} after {} attempts: {}",
-                  opt.name, event_id, rec.topic, rec.partition, rec.offset, out.topic, attempts,
-                  error);
+    spdlog::error("consumer {}: event {} from {}/{}/{} sent to {} after {} attempts: {}", opt.name,
+                  event_id, rec.topic, rec.partition, rec.offset, out.topic, attempts, error);
     return absl::OkStatus();
   }
 

@@ -1,16 +1,15 @@
 #include "orderly/events/outbox.hpp"
 
-#include "orderly/pg/query.hpp"
+#include <google/protobuf/util/time_util.h>
 
 #include <atomic>
 #include <string_view>
-
-#include <google/protobuf/util/time_util.h>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/logging.hpp"
 #include "orderly/events/outbox_rows.hpp"
+#include "orderly/pg/query.hpp"
 
 namespace orderly::pg {
 const std::vector<Migration>& orderly_events_migrations();

@@ -1,12 +1,12 @@
 #include "orderly/events/outbox_rows.hpp"
 
+#include <absl/strings/str_cat.h>
 #include <google/protobuf/util/time_util.h>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/logging.hpp"
 #include "orderly/core/status.hpp"
-#include <absl/strings/str_cat.h>
 #include "orderly/pg/json_rows.hpp"
 
 namespace orderly::events {
@@ -48,14 +48,14 @@ absl::StatusOr<OutboxRow> PrepareOutboxRow(v1::EventEnvelope& envelope,
                       envelope.aggregate_type().size() + envelope.aggregate_id().size() +
                       kHeaderOverhead;
   if (size > MaxEventBytes()) {
-    return ErrorWithInfo(absl::StatusCode::kInvalidArgument,
-                         absl::StrCat("event ", type, " of ", envelope.aggregate_type(), " is ",
-                                      size, " bytes, over the limit of ", MaxEventBytes(),
-                                      " bytes: nothing was written"),
-                         "EVENT_TOO_LARGE",
-                         {{"event_type", type},
-                          {"size_bytes", std::to_string(size)},
-                          {"limit_bytes", std::to_string(MaxEventBytes())}});
+    return ErrorWithInfo(
+        absl::StatusCode::kInvalidArgument,
+        absl::StrCat("event ", type, " of ", envelope.aggregate_type(), " is ", size,
+                     " bytes, over the limit of ", MaxEventBytes(), " bytes: nothing was written"),
+        "EVENT_TOO_LARGE",
+        {{"event_type", type},
+         {"size_bytes", std::to_string(size)},
+         {"limit_bytes", std::to_string(MaxEventBytes())}});
   }
   row.event_id = envelope.event_id();
   row.topic = options.topic;

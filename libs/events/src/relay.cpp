@@ -1,6 +1,6 @@
 #include "orderly/events/relay.hpp"
 
-#include "orderly/pg/query.hpp"
+#include <spdlog/spdlog.h>
 
 #include <future>
 #include <map>
@@ -8,11 +8,10 @@
 #include <random>
 #include <set>
 
-#include <spdlog/spdlog.h>
-
 #include "orderly/core/logging.hpp"
 #include "orderly/core/metrics.hpp"
 #include "orderly/events/outbox.hpp"
+#include "orderly/pg/query.hpp"
 
 namespace orderly::events {
 namespace {
@@ -105,7 +104,9 @@ const pg::Query kClearStateSql{"events.relay_clear_state", "DELETE FROM outbox_r
 // Its index is what the claim walks, so index cleanup always runs; no truncation, whose exclusive
 // lock would keep this thread retrying for seconds against the writers' inserts; and no waiting
 // behind an autovacuum of the same table (SKIP_LOCKED: that one cleans it anyway).
-const pg::Query kVacuumQueueSql{"events.relay_vacuum_queue", "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE false) outbox_unpublished"};
+const pg::Query kVacuumQueueSql{
+    "events.relay_vacuum_queue",
+    "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE false) outbox_unpublished"};
 // The relay connection's session settings (see EnsureLeader for why each).
 const pg::Query kForceCustomPlan{"events.relay_set_plan_cache_mode",
                                  "SET plan_cache_mode = force_custom_plan"};
@@ -123,9 +124,9 @@ const pg::Query kUnpark{
 const pg::Query kNotifyRelay{"events.notify_relay", "SELECT pg_notify('orderly_outbox', '')"};
 constexpr auto kQueueVacuumInterval = std::chrono::seconds(5);
 
-const pg::Query kTryLockSql{"events.relay_try_lock", "SELECT pg_try_advisory_lock(7212, hashtext($1))"};
+const pg::Query kTryLockSql{"events.relay_try_lock",
+                            "SELECT pg_try_advisory_lock(7212, hashtext($1))"};
 const pg::Query kUnlockSql{"events.relay_unlock", "SELECT pg_advisory_unlock(7212, hashtext($1))"};
-
 
 class OutboxListener : public pqxx::notification_receiver {
  public:
@@ -325,11 +326,10 @@ struct OutboxRelay::Impl {
   InFlight Send(ClaimedPtr claimed) {
     InFlight f;
     f.claimed = std::move(claimed);
-    f.results = std::async(std::launch::async,
-                           [p = producer.get(), records = &f.claimed->records,
-                            timeout = opt.produce_timeout] {
-                             return p->ProduceBatch(*records, timeout);
-                           });
+    f.results = std::async(std::launch::async, [p = producer.get(), records = &f.claimed->records,
+                                                timeout = opt.produce_timeout] {
+      return p->ProduceBatch(*records, timeout);
+    });
     return f;
   }
 
@@ -389,10 +389,10 @@ struct OutboxRelay::Impl {
         pg::Exec(tx, kMarkPublishedSql, pg::IntArray(out.ok_ids));
       }
       for (const auto& [error, entry] : out.failures) {
-        auto res = pg::Exec(tx, kMarkFailedSql, pg::IntArray(entry.first), error,
-                                  static_cast<double>(opt.base_backoff.count()),
-                                  static_cast<double>(opt.max_backoff.count()), entry.second,
-                                  opt.max_attempts);
+        auto res =
+            pg::Exec(tx, kMarkFailedSql, pg::IntArray(entry.first), error,
+                     static_cast<double>(opt.base_backoff.count()),
+                     static_cast<double>(opt.max_backoff.count()), entry.second, opt.max_attempts);
         for (const auto& r : res) {
           if (r[0].as<bool>()) ++parked_now;
         }
@@ -540,7 +540,8 @@ struct OutboxRelay::Impl {
         total += r.affected_rows();
         if (static_cast<int>(r.affected_rows()) < opt.purge_batch || stop) break;
       }
-      if (total > 0) spdlog::info("outbox relay {}: purged {} published events", opt.service, total);
+      if (total > 0)
+        spdlog::info("outbox relay {}: purged {} published events", opt.service, total);
     } catch (const std::exception& e) {
       spdlog::warn("outbox relay {}: purge failed: {}", opt.service, e.what());
     }
@@ -586,7 +587,7 @@ struct OutboxRelay::Impl {
       backoff = opt.base_backoff;
       published_since_vacuum += *n;
       VacuumQueueIfDue();
-      if (!stats.active) continue;  // the vacuum lost the connection
+      if (!stats.active) continue;        // the vacuum lost the connection
       if (*n > 0 || in_flight) continue;  // more may have committed meanwhile
       PurgeIfDue();
       Idle();
@@ -626,9 +627,8 @@ struct OutboxRelay::Impl {
     auto until = std::chrono::steady_clock::now() + d;
     while (!stop && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
-          std::chrono::milliseconds(50),
-          std::chrono::duration_cast<std::chrono::milliseconds>(until -
-                                                                std::chrono::steady_clock::now())));
+          std::chrono::milliseconds(50), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             until - std::chrono::steady_clock::now())));
     }
   }
 

@@ -131,8 +131,8 @@ class EventFixture : public ::testing::Test {
       v1::EventEnvelope ev;
       EXPECT_TRUE(ev.ParseFromString(r.value));
       int64_t& m = max_seq[r.key];
-      EXPECT_LE(ev.sequence(), m + 1) << "key " << r.key << " jumped from " << m << " to "
-                                      << ev.sequence();
+      EXPECT_LE(ev.sequence(), m + 1)
+          << "key " << r.key << " jumped from " << m << " to " << ev.sequence();
       if (ev.sequence() == m + 1) {
         ++distinct;
         m = ev.sequence();

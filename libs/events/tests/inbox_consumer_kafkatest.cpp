@@ -57,11 +57,13 @@ class InboxFixture : public EventFixture {
 
   std::vector<std::string> AppliedNotes() {
     std::vector<std::string> notes;
-    EXPECT_TRUE(pool_->InTransaction([&](pqxx::transaction_base& tx) {
-                  for (const auto& r : tx.exec("SELECT note FROM applied ORDER BY seq, note"))
-                    notes.push_back(r[0].c_str());
-                  return absl::OkStatus();
-                }).ok());
+    EXPECT_TRUE(pool_
+                    ->InTransaction([&](pqxx::transaction_base& tx) {
+                      for (const auto& r : tx.exec("SELECT note FROM applied ORDER BY seq, note"))
+                        notes.push_back(r[0].c_str());
+                      return absl::OkStatus();
+                    })
+                    .ok());
     return notes;
   }
 
@@ -75,9 +77,9 @@ class InboxFixture : public EventFixture {
 
 TEST_F(InboxFixture, DuplicateAppliedOnceAndOlderSequenceIgnored) {
   Produce({Numbered("o1", 1, "0190a000-0000-7000-8000-000000000001"),
-           Numbered("o1", 1, "0190a000-0000-7000-8000-000000000001"),   // redelivered duplicate
+           Numbered("o1", 1, "0190a000-0000-7000-8000-000000000001"),  // redelivered duplicate
            Numbered("o1", 3, "0190a000-0000-7000-8000-000000000003"),
-           Numbered("o1", 2, "0190a000-0000-7000-8000-000000000002"),   // older than applied
+           Numbered("o1", 2, "0190a000-0000-7000-8000-000000000002"),  // older than applied
            Numbered("o1", 4, "0190a000-0000-7000-8000-000000000004")});
   InboxConsumer consumer(Options(), *pool_, Record);
   ORDERLY_ASSERT_OK(consumer.Start());
@@ -100,15 +102,16 @@ TEST_F(InboxFixture, PoisonEventGoesToDlqAfterThreeTriesOthersFlowAndReplayAppli
   Produce(events);
 
   auto options = Options();
-  InboxConsumer consumer(options, *pool_, [&](pqxx::transaction_base& tx,
-                                              const v1::EventEnvelope& ev) -> absl::Status {
-    if (ev.event_id() == poison_id && poisoned) {
-      ++poison_attempts;
-      (void)Record(tx, ev);  // its effects must be rolled back
-      return absl::InternalError("cannot apply poison");
-    }
-    return Record(tx, ev);
-  });
+  InboxConsumer consumer(
+      options, *pool_,
+      [&](pqxx::transaction_base& tx, const v1::EventEnvelope& ev) -> absl::Status {
+        if (ev.event_id() == poison_id && poisoned) {
+          ++poison_attempts;
+          (void)Record(tx, ev);  // its effects must be rolled back
+          return absl::InternalError("cannot apply poison");
+        }
+        return Record(tx, ev);
+      });
   ORDERLY_ASSERT_OK(consumer.Start());
   WaitFor([&] { return consumer.applied() >= 29 && consumer.dead_lettered() >= 1; });
   EXPECT_EQ(consumer.applied(), 29);

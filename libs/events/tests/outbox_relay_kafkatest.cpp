@@ -130,7 +130,7 @@ TEST_F(EventFixture, LateCommitWithLowerIdIsStillPublished) {
   pqxx::work slow(slow_conn);
   auto slow_ev = Event("order-slow");
   ASSERT_TRUE(Append(slow, slow_ev, {.topic = topic_}).ok());  // lower id, not committed yet
-  Write("order-fast");                                       // higher id, committed
+  Write("order-fast");                                         // higher id, committed
 
   OutboxRelay relay(Relay());
   auto first = relay.RunOnce();
@@ -212,7 +212,7 @@ TEST_F(EventFixture, RelayKilledMidBatchLosesNothingAndInboxAbsorbsDuplicates) {
   auto records = ReadAll(topic_, kEvents, 30s);
   std::set<std::string> ids;
   for (const auto& r : records) ids.insert(r.Header("ce_id"));
-  EXPECT_EQ(ids.size(), size_t{kEvents});    // no loss
+  EXPECT_EQ(ids.size(), size_t{kEvents});      // no loss
   EXPECT_GE(records.size(), size_t{kEvents});  // duplicates possible
   EXPECT_EQ(CheckOrderPerKey(records), size_t{kEvents});
 
@@ -305,8 +305,9 @@ TEST_F(EventFixture, RelayVacuumsTheQueueItPublishesFrom) {
   const auto until = std::chrono::steady_clock::now() + 10s;
   while (vacuums == 0 && std::chrono::steady_clock::now() < until) {
     ORDERLY_ASSERT_OK(pool_->InTransaction([&](pqxx::transaction_base& tx) {
-      vacuums = tx.exec1("SELECT vacuum_count FROM pg_stat_user_tables "
-                         "WHERE relname = 'outbox_unpublished'")[0]
+      vacuums = tx.exec1(
+                      "SELECT vacuum_count FROM pg_stat_user_tables "
+                      "WHERE relname = 'outbox_unpublished'")[0]
                     .as<int64_t>();
       return absl::OkStatus();
     }));

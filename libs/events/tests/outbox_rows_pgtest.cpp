@@ -54,9 +54,9 @@ class OutboxRowsTest : public ::testing::Test {
   std::vector<Row> Rows() {
     std::vector<Row> out;
     ORDERLY_EXPECT_OK(pool_->InTransaction([&](pqxx::transaction_base& tx) {
-      for (const auto& r : tx.exec(
-               "SELECT aggregate_id, sequence, payload, event_id::text, event_type, "
-               "partition_key, topic FROM outbox ORDER BY id")) {
+      for (const auto& r :
+           tx.exec("SELECT aggregate_id, sequence, payload, event_id::text, event_type, "
+                   "partition_key, topic FROM outbox ORDER BY id")) {
         pqxx::binarystring payload(r[2]);
         v1::EventEnvelope ev;
         EXPECT_TRUE(ev.ParseFromArray(payload.data(), static_cast<int>(payload.size())));
@@ -85,8 +85,8 @@ TEST_F(OutboxRowsTest, ContinuesAppendSequencesInArrayOrder) {
   ORDERLY_ASSERT_OK(AppendJson(batch));
   const auto rows = Rows();
   ASSERT_EQ(rows.size(), 6u);
-  const std::vector<std::pair<std::string, int64_t>> want = {
-      {"first", 1}, {"a1", 2}, {"b1", 1}, {"a2", 3}, {"b2", 2}, {"a3", 4}};
+  const std::vector<std::pair<std::string, int64_t>> want = {{"first", 1}, {"a1", 2}, {"b1", 1},
+                                                             {"a2", 3},    {"b2", 2}, {"a3", 4}};
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(rows[i].note, want[i].first) << i;
     EXPECT_EQ(rows[i].sequence, want[i].second) << i;

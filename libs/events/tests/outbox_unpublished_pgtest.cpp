@@ -62,10 +62,12 @@ TEST_F(OutboxUnpublishedTest, UpgradeQueuesEveryRowStillToPublish) {
   ORDERLY_ASSERT_OK(pg::ApplyMigrations(*pool_, "queue-test", before));
   for (const char* agg : {"published", "pending", "retrying", "parked"}) Exec(AppendSql(agg));
   Exec("UPDATE outbox SET published_at = now(), attempts = 1 WHERE aggregate_id = 'published'");
-  Exec("UPDATE outbox SET attempts = 2, next_attempt_at = now() + interval '1 hour', "
-       "last_error = 'broker down' WHERE aggregate_id = 'retrying'");
-  Exec("UPDATE outbox SET attempts = 12, parked_at = now(), last_error = 'too large' "
-       "WHERE aggregate_id = 'parked'");
+  Exec(
+      "UPDATE outbox SET attempts = 2, next_attempt_at = now() + interval '1 hour', "
+      "last_error = 'broker down' WHERE aggregate_id = 'retrying'");
+  Exec(
+      "UPDATE outbox SET attempts = 12, parked_at = now(), last_error = 'too large' "
+      "WHERE aggregate_id = 'parked'");
 
   ORDERLY_ASSERT_OK(pg::ApplyMigrations(*pool_, "queue-test", SchemaMigrations()));
   EXPECT_EQ(Scalar("SELECT string_agg(o.aggregate_id || ':' || u.failed, ',' ORDER BY o.id) "
@@ -82,10 +84,11 @@ TEST_F(OutboxUnpublishedTest, UpgradeQueuesEveryRowStillToPublish) {
 
   // Appends after the upgrade queue their rows, one event or several.
   Exec(AppendSql("after"));
-  Exec("SELECT orderly_outbox_append_json(jsonb_build_array("
-       "jsonb_build_object('event_id', gen_random_uuid(), 'topic', 't', 'partition_key', 'k', "
-       "'aggregate_type', 'order', 'aggregate_id', 'after', 'event_type', 'x', "
-       "'payload', '\\x0b', 'occurred_at', now())))");
+  Exec(
+      "SELECT orderly_outbox_append_json(jsonb_build_array("
+      "jsonb_build_object('event_id', gen_random_uuid(), 'topic', 't', 'partition_key', 'k', "
+      "'aggregate_type', 'order', 'aggregate_id', 'after', 'event_type', 'x', "
+      "'payload', '\\x0b', 'occurred_at', now())))");
   EXPECT_EQ(Scalar("SELECT string_agg(o.aggregate_id || ':' || o.sequence, ',' ORDER BY o.id) "
                    "FROM outbox_unpublished u JOIN outbox o USING (id) WHERE NOT u.failed"),
             "pending:1,after:1,after:2");
@@ -95,8 +98,9 @@ TEST_F(OutboxUnpublishedTest, MarkingPublishedIsAHotUpdate) {
   ORDERLY_ASSERT_OK(pg::ApplyMigrations(*pool_, "queue-test", SchemaMigrations()));
   for (int i = 0; i < 200; ++i) Exec(AppendSql("agg-" + std::to_string(i % 7)));
   // The relay's mark (relay.cpp), on all rows at once.
-  Exec("UPDATE outbox SET published_at = clock_timestamp(), attempts = attempts + 1, "
-       "last_error = NULL WHERE id IN (SELECT id FROM outbox)");
+  Exec(
+      "UPDATE outbox SET published_at = clock_timestamp(), attempts = attempts + 1, "
+      "last_error = NULL WHERE id IN (SELECT id FROM outbox)");
   Exec("CREATE EXTENSION IF NOT EXISTS pageinspect");
   // Counted from the heap itself (statistics are reported asynchronously): every old version
   // points to its successor on the same page with the HEAP_HOT_UPDATED flag.

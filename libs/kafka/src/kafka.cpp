@@ -1,7 +1,9 @@
 #include "orderly/kafka/kafka.hpp"
 
+#include <absl/strings/str_cat.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -9,9 +11,6 @@
 #include <set>
 #include <string_view>
 #include <thread>
-
-#include <absl/strings/str_cat.h>
-#include <spdlog/spdlog.h>
 
 namespace orderly::kafka {
 namespace {
@@ -39,8 +38,7 @@ class LogEvents : public RdKafka::EventCb {
         spdlog::log(event.fatal() ? spdlog::level::err : spdlog::level::warn, "kafka error {}: {}",
                     RdKafka::err2str(event.err()), event.str());
         break;
-      default:
-        break;
+      default: break;
     }
   }
 };
@@ -63,35 +61,27 @@ absl::Status KafkaStatus(int code, const std::string& context, const std::string
   switch (err) {
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-      return absl::DeadlineExceededError(msg);
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT: return absl::DeadlineExceededError(msg);
     case RD_KAFKA_RESP_ERR__FATAL:
     case RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER:
-    case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH:
-      return absl::InternalError(msg);
+    case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH: return absl::InternalError(msg);
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-      return absl::NotFoundError(msg);
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART: return absl::NotFoundError(msg);
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR_INVALID_PARTITIONS:
     case RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR:
     case RD_KAFKA_RESP_ERR_INVALID_CONFIG:
-    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
-      return absl::InvalidArgumentError(msg);
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION: return absl::InvalidArgumentError(msg);
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
-    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-      return absl::CancelledError(msg);
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT: return absl::CancelledError(msg);
     // The partition moved to another group member: the record is redelivered there.
     case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
     case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
-    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
-      return absl::AbortedError(msg);
-    case RD_KAFKA_RESP_ERR__STATE:
-      return absl::FailedPreconditionError(msg);
-    default:
-      return absl::UnavailableError(msg);
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS: return absl::AbortedError(msg);
+    case RD_KAFKA_RESP_ERR__STATE: return absl::FailedPreconditionError(msg);
+    default: return absl::UnavailableError(msg);
   }
 }
 
@@ -391,12 +381,13 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerOptions optio
 }
 
 absl::StatusOr<std::vector<ConsumedRecord>> Consumer::Poll(size_t max_records,
-                                                          std::chrono::milliseconds timeout) {
+                                                           std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   std::vector<ConsumedRecord> out;
   while (out.size() < max_records) {
     // Wait only for the first record; after that take what is already fetched.
-    std::unique_ptr<RdKafka::Message> m(impl_->consumer->consume(out.empty() ? RemainingMs(deadline) : 0));
+    std::unique_ptr<RdKafka::Message> m(
+        impl_->consumer->consume(out.empty() ? RemainingMs(deadline) : 0));
     if (m->err() == RdKafka::ERR__TIMED_OUT) {
       if (!out.empty() || Clock::now() >= deadline) break;
       continue;  // woke early (e.g. after a rebalance callback)
@@ -418,11 +409,11 @@ absl::StatusOr<std::vector<ConsumedRecord>> Consumer::Poll(size_t max_records,
     if (m->payload() != nullptr) r.value.assign(static_cast<const char*>(m->payload()), m->len());
     if (RdKafka::Headers* h = m->headers(); h != nullptr) {
       for (const auto& header : h->get_all()) {
-        r.headers.emplace_back(header.key(),
-                               header.value() == nullptr
-                                   ? std::string()
-                                   : std::string(static_cast<const char*>(header.value()),
-                                                 header.value_size()));
+        r.headers.emplace_back(
+            header.key(),
+            header.value() == nullptr
+                ? std::string()
+                : std::string(static_cast<const char*>(header.value()), header.value_size()));
       }
     }
     r.timestamp_ms = m->timestamp().timestamp;
@@ -435,8 +426,8 @@ absl::Status Consumer::Commit(const ConsumedRecord& record) {
   TopicPartitions offsets;
   offsets.list.push_back(
       RdKafka::TopicPartition::create(record.topic, record.partition, record.offset + 1));
-  const std::string what = absl::StrCat("commit ", record.topic, "[", record.partition, "]@",
-                                        record.offset + 1);
+  const std::string what =
+      absl::StrCat("commit ", record.topic, "[", record.partition, "]@", record.offset + 1);
   if (auto e = impl_->consumer->commitSync(offsets.list); e != RdKafka::ERR_NO_ERROR) {
     return KafkaStatus(e, what);
   }
@@ -541,8 +532,9 @@ absl::Status EnsureTopics(const std::string& brokers, const std::vector<TopicSpe
       const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
       if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         const char* detail = rd_kafka_topic_result_error_string(results[i]);
-        status = KafkaStatus(e, absl::StrCat("create topic ", rd_kafka_topic_result_name(results[i])),
-                             detail != nullptr ? detail : "");
+        status =
+            KafkaStatus(e, absl::StrCat("create topic ", rd_kafka_topic_result_name(results[i])),
+                        detail != nullptr ? detail : "");
       }
     }
   }
@@ -558,7 +550,8 @@ absl::Status EnsureTopics(const std::string& brokers, const std::vector<TopicSpe
     for (;;) {
       rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, t.name.c_str(), nullptr);
       const rd_kafka_metadata_t* md = nullptr;
-      rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, std::max(1, RemainingMs(deadline)));
+      rd_kafka_resp_err_t e =
+          rd_kafka_metadata(rk, 0, rkt, &md, std::max(1, RemainingMs(deadline)));
       bool ready = false;
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0 &&
           md->topics[0].partition_cnt > 0) {

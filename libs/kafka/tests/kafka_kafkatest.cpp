@@ -1,8 +1,8 @@
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <map>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "orderly/kafka/kafka.hpp"
 #include "orderly/testing/env.hpp"
@@ -75,7 +75,8 @@ TEST_F(KafkaTest, ProducedRecordsComeBackInPerKeyOrderWithHeaders) {
   for (int i = 0; i < 1000; ++i) {
     const std::string key = "key-" + std::to_string(i % 10);
     const std::string seq = std::to_string(i / 10);
-    records.push_back({topic, key, key + "/" + seq, {{"seq", seq}, {"trace", "t-" + std::to_string(i)}}});
+    records.push_back(
+        {topic, key, key + "/" + seq, {{"seq", seq}, {"trace", "t-" + std::to_string(i)}}});
   }
   auto results = producer_->ProduceBatch(records, 30s);
   ASSERT_EQ(results.size(), records.size());
@@ -119,7 +120,8 @@ TEST_F(KafkaTest, ProducedRecordsComeBackInPerKeyOrderWithHeaders) {
 // later record with the same key: that one is held back (UNAVAILABLE, the caller retries it after
 // its predecessor), while other keys are produced as usual.
 TEST_F(KafkaTest, ARefusedRecordIsNotOvertakenByItsKeysLaterRecords) {
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string topic, orderly::testing::UniqueTopic("refused", 2));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string topic,
+                               orderly::testing::UniqueTopic("refused", 2));
   auto results = producer_->ProduceBatch({{topic, "a", std::string(1'500'000, 'x'), {}},
                                           {topic, "a", "after the refused one", {}},
                                           {topic, "b", "another key", {}}},
@@ -148,8 +150,12 @@ TEST_F(KafkaTest, CommittedOffsetIsWhereTheGroupResumesAndLagFollowsPosition) {
 
   std::vector<std::pair<std::string, int32_t>> assigned, revoked;
   ConsumerOptions options;
-  options.on_assign = [&](const auto& tps) { assigned.insert(assigned.end(), tps.begin(), tps.end()); };
-  options.on_revoke = [&](const auto& tps) { revoked.insert(revoked.end(), tps.begin(), tps.end()); };
+  options.on_assign = [&](const auto& tps) {
+    assigned.insert(assigned.end(), tps.begin(), tps.end());
+  };
+  options.on_revoke = [&](const auto& tps) {
+    revoked.insert(revoked.end(), tps.begin(), tps.end());
+  };
   ConsumerPtr first = MakeConsumer(topic, group, options);
   ASSERT_NE(first, nullptr);
   auto got = PollUntil(*first, 5, /*batch=*/5);

@@ -1,13 +1,13 @@
 #include "orderly/pg/migrations.hpp"
 
-#include "orderly/pg/query.hpp"
+#include <absl/strings/str_cat.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
 
-#include <absl/strings/str_cat.h>
-#include <openssl/evp.h>
+#include "orderly/pg/query.hpp"
 
 namespace orderly::pg {
 namespace {
@@ -74,10 +74,11 @@ absl::Status ApplyLocked(pqxx::connection& conn, const std::string& service,
     const std::string checksum = Sha256Hex(m.sql);
     if (auto it = applied.find(m.version); it != applied.end()) {
       if (it->second.checksum != checksum) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "migration ", m.version, " (", m.name, ") of ", service,
-            " was changed after it was applied: checksum ", it->second.checksum, " in the database, ",
-            checksum, " in the binary; add a new migration instead of editing an applied one"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("migration ", m.version, " (", m.name, ") of ", service,
+                         " was changed after it was applied: checksum ", it->second.checksum,
+                         " in the database, ", checksum,
+                         " in the binary; add a new migration instead of editing an applied one"));
       }
       continue;
     }
@@ -105,8 +106,8 @@ absl::Status ApplyMigrations(Pool& pool, const std::string& service,
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   for (size_t i = 1; i < sorted.size(); ++i) {
     if (sorted[i].version == sorted[i - 1].version) {
-      return absl::InvalidArgumentError(absl::StrCat("duplicate migration version ",
-                                                     sorted[i].version, " in ", service));
+      return absl::InvalidArgumentError(
+          absl::StrCat("duplicate migration version ", sorted[i].version, " in ", service));
     }
   }
   const int64_t key = LockKey(service);

@@ -1,5 +1,8 @@
 #include "orderly/pg/pool.hpp"
 
+#include <absl/strings/str_cat.h>
+#include <absl/strings/string_view.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -8,9 +11,6 @@
 #include <random>
 #include <string_view>
 #include <thread>
-
-#include <absl/strings/str_cat.h>
-#include <absl/strings/string_view.h>
 
 #include "orderly/core/status.hpp"
 
@@ -33,7 +33,8 @@ absl::Status FromSqlState(const std::string& state, const std::string& what) {
   if (state == "40001" || state == "40P01") {
     return absl::AbortedError(Describe("transaction rollback", state, what));
   }
-  if (state == "40003") return absl::UnknownError(Describe("statement completion unknown", state, what));
+  if (state == "40003")
+    return absl::UnknownError(Describe("statement completion unknown", state, what));
   if (state == "23505") return absl::AlreadyExistsError(Describe("unique violation", state, what));
   if (state == "23503" || state == "23514") {
     return absl::FailedPreconditionError(Describe("constraint violation", state, what));
@@ -139,9 +140,8 @@ struct Pool::Impl {
 
   absl::StatusOr<Lease> Acquire() {
     std::unique_lock lock(mu);
-    const bool ready = cv.wait_for(lock, options.acquire_timeout, [&] {
-      return !idle.empty() || live < options.size;
-    });
+    const bool ready = cv.wait_for(lock, options.acquire_timeout,
+                                   [&] { return !idle.empty() || live < options.size; });
     if (!ready) {
       return absl::UnavailableError(absl::StrCat("pg pool exhausted: all ", options.size,
                                                  " connections busy for ",

@@ -1,7 +1,7 @@
+#include <gtest/gtest.h>
+
 #include <latch>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "orderly/pg/migrations.hpp"
 #include "orderly/testing/env.hpp"

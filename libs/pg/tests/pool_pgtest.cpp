@@ -1,9 +1,9 @@
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <latch>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "orderly/pg/pool.hpp"
 #include "orderly/pg/query.hpp"

@@ -1,13 +1,13 @@
 #include "orderly/pricing/pricing.hpp"
 
+#include <absl/strings/str_cat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
 #include <tuple>
 #include <utility>
-
-#include <absl/strings/str_cat.h>
 
 #include "orderly/core/absl_compat.hpp"
 #include "orderly/core/money.hpp"
@@ -28,8 +28,7 @@ std::string Field(std::string_view list, size_t i, std::string_view name) {
 
 void ValidateScope(const Scope& s, const std::string& field, Violations& v) {
   switch (s.kind) {
-    case Scope::Kind::kAll:
-      break;
+    case Scope::Kind::kAll: break;
     case Scope::Kind::kSkus:
       if (s.sku_ids.empty()) v.Add(field + ".sku_ids", "must name at least one SKU");
       break;
@@ -205,14 +204,10 @@ class Ledger {
  private:
   static int64_t& Component(LineResult& l, DiscountKind kind) {
     switch (kind) {
-      case DiscountKind::kPromotion:
-        return l.promotion_minor;
-      case DiscountKind::kMember:
-        return l.member_minor;
-      case DiscountKind::kCoupon:
-        return l.coupon_minor;
-      case DiscountKind::kPoints:
-        return l.points_minor;
+      case DiscountKind::kPromotion: return l.promotion_minor;
+      case DiscountKind::kMember: return l.member_minor;
+      case DiscountKind::kCoupon: return l.coupon_minor;
+      case DiscountKind::kPoints: return l.points_minor;
     }
     Bug("unknown discount kind");
   }
@@ -226,10 +221,8 @@ class Ledger {
 int64_t PromotionDiscount(const Promotion& p, int64_t eligible) {
   if (eligible <= 0) return 0;
   switch (p.kind) {
-    case Promotion::Kind::kSpendXOffY:
-      return SpendXOffY(p, eligible);
-    case Promotion::Kind::kPercentOff:
-      return PercentOf(eligible, p.percent_bps, p.max_off_minor);
+    case Promotion::Kind::kSpendXOffY: return SpendXOffY(p, eligible);
+    case Promotion::Kind::kPercentOff: return PercentOf(eligible, p.percent_bps, p.max_off_minor);
   }
   return 0;
 }
@@ -345,11 +338,10 @@ absl::Status ApplyPoints(const PricingRequest& req, const PointsPolicy& policy, 
   result.points_cap = cap_points;
   if (req.points_to_use == 0) return absl::OkStatus();
   if (req.points_to_use > cap_points) {
-    return ErrorWithInfo(absl::StatusCode::kFailedPrecondition,
-                         absl::StrCat("points_to_use exceeds the cap ", cap_points),
-                         kPointsInsufficient,
-                         {{"requested", absl::StrCat(req.points_to_use)},
-                          {"available", absl::StrCat(cap_points)}});
+    return ErrorWithInfo(
+        absl::StatusCode::kFailedPrecondition,
+        absl::StrCat("points_to_use exceeds the cap ", cap_points), kPointsInsufficient,
+        {{"requested", absl::StrCat(req.points_to_use)}, {"available", absl::StrCat(cap_points)}});
   }
   const int64_t steps = req.points_to_use / step_points;  // whole steps only: rounds down
   result.points_used = steps * step_points;
@@ -362,28 +354,20 @@ absl::Status ApplyPoints(const PricingRequest& req, const PointsPolicy& policy, 
 
 bool Scope::Covers(const Line& line) const {
   switch (kind) {
-    case Kind::kAll:
-      return true;
-    case Kind::kSkus:
-      return sku_ids.count(line.sku_id) > 0;
-    case Kind::kMerchant:
-      return line.merchant_id == merchant_id;
-    case Kind::kCategory:
-      return line.category.has_value() && *line.category == category;
+    case Kind::kAll: return true;
+    case Kind::kSkus: return sku_ids.count(line.sku_id) > 0;
+    case Kind::kMerchant: return line.merchant_id == merchant_id;
+    case Kind::kCategory: return line.category.has_value() && *line.category == category;
   }
   return false;
 }
 
 std::string_view DiscountKindName(DiscountKind k) {
   switch (k) {
-    case DiscountKind::kPromotion:
-      return "promotion";
-    case DiscountKind::kMember:
-      return "member";
-    case DiscountKind::kCoupon:
-      return "coupon";
-    case DiscountKind::kPoints:
-      return "points";
+    case DiscountKind::kPromotion: return "promotion";
+    case DiscountKind::kMember: return "member";
+    case DiscountKind::kCoupon: return "coupon";
+    case DiscountKind::kPoints: return "points";
   }
   return "unknown";
 }

@@ -1,9 +1,9 @@
 // Checks on a stored result and what its lines are worth when units come back.
+#include <absl/strings/str_cat.h>
+
 #include <algorithm>
 #include <array>
 #include <map>
-
-#include <absl/strings/str_cat.h>
 
 #include "orderly/core/absl_compat.hpp"
 #include "orderly/core/status.hpp"

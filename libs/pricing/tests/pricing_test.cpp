@@ -1,11 +1,11 @@
 #include "orderly/pricing/pricing.hpp"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "orderly/core/status.hpp"
 
@@ -105,9 +105,9 @@ bool HasViolation(const absl::Status& s, const std::string& field) {
 //   shipping (before points): M1 250.60 >= 99.00 free; M2 87.78 < 199.00 -> 8.00
 //   payable 333.38 + 8.00 = 341.38
 TEST(PriceOrder, WorkedExampleToTheCent) {
-  PricingRequest req = Request({MakeLine("L1", "A", "M1", 12000, 2),
-                                MakeLine("L2", "B", "M1", 4550, 1),
-                                MakeLine("L3", "C", "M2", 3333, 3)});
+  PricingRequest req =
+      Request({MakeLine("L1", "A", "M1", 12000, 2), MakeLine("L2", "B", "M1", 4550, 1),
+               MakeLine("L3", "C", "M2", 3333, 3)});
   req.member_tier = "gold";
   req.coupons = {FixedCoupon("C10", 1000, 30000)};
   req.points_to_use = 500;
@@ -165,9 +165,9 @@ TEST(PriceOrder, LargestRemainderSplitsOneYuanOverThreeEqualLines) {
   ASSERT_EQ(r->discounts.size(), 1u);
   EXPECT_THAT(r->discounts[0].allocations,
               ElementsAre(FieldsAre("a", 34), FieldsAre("b", 33), FieldsAre("c", 33)));
-  EXPECT_THAT(r->lines, ElementsAre(Field(&LineResult::final_minor, 66),
-                                    Field(&LineResult::final_minor, 67),
-                                    Field(&LineResult::final_minor, 67)));
+  EXPECT_THAT(r->lines,
+              ElementsAre(Field(&LineResult::final_minor, 66), Field(&LineResult::final_minor, 67),
+                          Field(&LineResult::final_minor, 67)));
   EXPECT_EQ(r->payable_total, 200);
 }
 
@@ -175,8 +175,9 @@ TEST(PriceOrder, LargestRemainderSplitsOneYuanOverThreeEqualLines) {
 // scope in proportion to what each line has LEFT at that step, not to its base amount; cents by
 // largest remainder, ties to the earlier line. Refunds are computed from these shares.
 TEST(PriceOrder, LaterDiscountsAreSplitByWhatEachLineHasLeft) {
-  PricingRequest req = Request({MakeLine("1", "A", "M", 39900, 1), MakeLine("2", "B", "M", 49900, 1),
-                                MakeLine("3", "C", "M", 49900, 1)});
+  PricingRequest req =
+      Request({MakeLine("1", "A", "M", 39900, 1), MakeLine("2", "B", "M", 49900, 1),
+               MakeLine("3", "C", "M", 49900, 1)});
   req.lines[1].category = req.lines[2].category = "shoes";
   req.coupons = {FixedCoupon("C80", 8000)};
   PricingRules rules = Rules();
@@ -202,7 +203,8 @@ TEST(PriceOrder, LaterDiscountsAreSplitByWhatEachLineHasLeft) {
 // one than it still has (by base amount, line 1 would get 25.00 of a 50.00 coupon with 10.00
 // left, and a refund of it would pay back more than the buyer paid for it).
 TEST(PriceOrder, NoLineReceivesMoreOfADiscountThanItHasLeft) {
-  PricingRequest req = Request({MakeLine("1", "A", "M", 10000, 1), MakeLine("2", "B", "M", 10000, 1)});
+  PricingRequest req =
+      Request({MakeLine("1", "A", "M", 10000, 1), MakeLine("2", "B", "M", 10000, 1)});
   req.lines[0].category = "clearance";
   req.coupons = {FixedCoupon("C50", 5000)};
   PricingRules rules = Rules();
@@ -267,8 +269,8 @@ TEST(PriceOrder, RepeatingSpendOffIsCapped) {
 }
 
 TEST(PriceOrder, PromotionsRespectScopeWindowAndPriority) {
-  PricingRequest req = Request({MakeLine("L1", "A", "M1", 10000, 1),
-                                MakeLine("L2", "B", "M2", 10000, 1)});
+  PricingRequest req =
+      Request({MakeLine("L1", "A", "M1", 10000, 1), MakeLine("L2", "B", "M2", 10000, 1)});
   PricingRules rules = Rules();
   Promotion m1 = PercentOff("m1_half", 5000, 1);
   m1.scope = Scope::Merchant("M1");
@@ -396,8 +398,8 @@ TEST(PriceOrder, CouponLargerThanTheOrderStopsAtZero) {
 }
 
 TEST(PriceOrder, PromotionNotCombinableWithCouponsKeepsItsLinesOutOfCoupons) {
-  PricingRequest req = Request({MakeLine("L1", "A", "M", 10000, 1),
-                                MakeLine("L2", "B", "M", 10000, 1)});
+  PricingRequest req =
+      Request({MakeLine("L1", "A", "M", 10000, 1), MakeLine("L2", "B", "M", 10000, 1)});
   PricingRules rules = Rules();
   Promotion flash = PercentOff("flash", 2000);
   flash.scope = Scope::Skus({"A"});
@@ -414,10 +416,10 @@ TEST(PriceOrder, PromotionNotCombinableWithCouponsKeepsItsLinesOutOfCoupons) {
 }
 
 TEST(PriceOrder, ShippingPerMerchantFreeFromTheThresholdAndPointsDoNotBringItBack) {
-  PricingRequest req = Request({MakeLine("L1", "A", "M1", 9900, 1),
-                                MakeLine("L2", "B", "M2", 5000, 1)});
+  PricingRequest req =
+      Request({MakeLine("L1", "A", "M1", 9900, 1), MakeLine("L2", "B", "M2", 5000, 1)});
   PricingRules rules = Rules();
-  rules.shipping.default_rule = {1000, 9900};           // free from 99.00
+  rules.shipping.default_rule = {1000, 9900};              // free from 99.00
   rules.shipping.by_merchant["M2"] = {600, std::nullopt};  // M2 always charges 6.00
   absl::StatusOr<PricingResult> r = PriceOrder(req, rules);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -468,7 +470,7 @@ TEST(PriceOrder, PointsAreSpentInWholeStepsRoundedDown) {
   PricingRequest req = Request({MakeLine("L1", "A", "M", 10000, 1)});
   PricingRules rules = Rules();
   rules.points = {300, 200, 10000, 0};  // 3 points = 2 fen
-  req.points_to_use = 100;             // 33 steps = 99 points = 66 fen; 1 point stays unused
+  req.points_to_use = 100;              // 33 steps = 99 points = 66 fen; 1 point stays unused
   absl::StatusOr<PricingResult> r = PriceOrder(req, rules);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->points_used, 99);
@@ -486,8 +488,8 @@ TEST(PriceOrder, PointsAreSpentInWholeStepsRoundedDown) {
 }
 
 TEST(PriceOrder, ZeroPricedLineTakesNoDiscount) {
-  PricingRequest req = Request({MakeLine("gift", "G", "M", 0, 1),
-                                MakeLine("L1", "A", "M", 999, 3)});
+  PricingRequest req =
+      Request({MakeLine("gift", "G", "M", 0, 1), MakeLine("L1", "A", "M", 999, 3)});
   req.member_tier = "vip";
   req.coupons = {FixedCoupon("C", 100)};
   req.points_to_use = 50;
@@ -571,8 +573,8 @@ TEST(PriceOrder, BrokenRulesAreInternalNotTheCallersFault) {
 }
 
 TEST(ValidateResult, CatchesATamperedResult) {
-  PricingRequest req = Request({MakeLine("L1", "A", "M", 1000, 1),
-                                MakeLine("L2", "B", "M", 2000, 1)});
+  PricingRequest req =
+      Request({MakeLine("L1", "A", "M", 1000, 1), MakeLine("L2", "B", "M", 2000, 1)});
   req.coupons = {FixedCoupon("C", 301)};
   absl::StatusOr<PricingResult> r = PriceOrder(req, Rules());
   ASSERT_TRUE(r.ok()) << r.status();

@@ -1,11 +1,11 @@
 // Random carts and rules with a fixed seed: whatever the mix, the sums are exact, no line goes
 // below zero, and the reported points cap is accepted.
+#include <absl/strings/numbers.h>
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <random>
 #include <string>
-
-#include <absl/strings/numbers.h>
-#include <gtest/gtest.h>
 
 #include "orderly/core/status.hpp"
 #include "orderly/pricing/pricing.hpp"
@@ -26,14 +26,10 @@ class Gen {
 
   Scope RandomScope() {
     switch (Int(0, 3)) {
-      case 0:
-        return Scope::All();
-      case 1:
-        return Scope::Skus({Pick({"S0", "S1", "S2", "S3"}), Pick({"S4", "S5", "S6"})});
-      case 2:
-        return Scope::Merchant(Pick({"M1", "M2", "M3"}));
-      default:
-        return Scope::Category(Pick({"c0", "c1"}));
+      case 0: return Scope::All();
+      case 1: return Scope::Skus({Pick({"S0", "S1", "S2", "S3"}), Pick({"S4", "S5", "S6"})});
+      case 2: return Scope::Merchant(Pick({"M1", "M2", "M3"}));
+      default: return Scope::Category(Pick({"c0", "c1"}));
     }
   }
 
@@ -104,14 +100,11 @@ Case RandomCase(Gen& g) {
   }
   c.rules.max_coupons_per_order = 2;
   switch (g.Int(0, 2)) {
-    case 0:
-      c.rules.points = {100, 100, static_cast<int32_t>(g.Int(0, kBpsPerWhole)), 0};
-      break;
+    case 0: c.rules.points = {100, 100, static_cast<int32_t>(g.Int(0, kBpsPerWhole)), 0}; break;
     case 1:
       c.rules.points = {300, 200, static_cast<int32_t>(g.Int(0, kBpsPerWhole)), g.Int(0, 50)};
       break;
-    default:
-      c.rules.points = {};
+    default: c.rules.points = {};
   }
   c.req.points_to_use = g.Chance(50) ? 0 : g.Int(1, 20000);
   std::optional<int64_t> free_over;

@@ -1,7 +1,7 @@
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "orderly/core/money.hpp"
 #include "orderly/core/status.hpp"

@@ -1,5 +1,7 @@
 #include "orderly/redis/client.hpp"
 
+#include <absl/strings/match.h>
+#include <absl/strings/str_cat.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -8,9 +10,6 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
-
-#include <absl/strings/match.h>
-#include <absl/strings/str_cat.h>
 
 namespace orderly::redis {
 namespace {
@@ -41,9 +40,7 @@ absl::Status ErrorReplyStatus(const std::string& command, absl::string_view text
 // Converts a reply tree; an error anywhere in it (e.g. inside EXEC results) fails the call.
 absl::Status Convert(const std::string& command, const redisReply& r, Reply& out) {
   switch (r.type) {
-    case REDIS_REPLY_NIL:
-      out.type = Reply::Type::kNil;
-      return absl::OkStatus();
+    case REDIS_REPLY_NIL: out.type = Reply::Type::kNil; return absl::OkStatus();
     case REDIS_REPLY_INTEGER:
       out.type = Reply::Type::kInteger;
       out.integer = r.integer;
@@ -63,10 +60,10 @@ absl::Status Convert(const std::string& command, const redisReply& r, Reply& out
         if (absl::Status s = Convert(command, *r.element[i], out.elements[i]); !s.ok()) return s;
       }
       return absl::OkStatus();
-    case REDIS_REPLY_ERROR:
-      return ErrorReplyStatus(command, absl::string_view(r.str, r.len));
+    case REDIS_REPLY_ERROR: return ErrorReplyStatus(command, absl::string_view(r.str, r.len));
     default:
-      return absl::InternalError(absl::StrCat("redis ", command, ": unexpected reply type ", r.type));
+      return absl::InternalError(
+          absl::StrCat("redis ", command, ": unexpected reply type ", r.type));
   }
 }
 
@@ -102,7 +99,8 @@ struct Client::Impl {
       return absl::UnavailableError(absl::StrCat("redis connect ", Endpoint(), ": ", c->errstr));
     }
     if (redisSetTimeout(c.get(), ToTimeval(options.command_timeout)) != REDIS_OK) {
-      return absl::UnavailableError(absl::StrCat("redis set timeout ", Endpoint(), ": ", c->errstr));
+      return absl::UnavailableError(
+          absl::StrCat("redis set timeout ", Endpoint(), ": ", c->errstr));
     }
     return c;
   }
@@ -162,9 +160,9 @@ struct Client::Impl {
     if (r == nullptr) {
       broken = true;
       // hiredis 0.14 reports a read timeout as REDIS_ERR_IO with EAGAIN's text.
-      return absl::UnavailableError(absl::StrCat("redis ", argv[0], " on ", Endpoint(), ": ",
-                                                 c->err == REDIS_ERR_IO ? "I/O error or timeout: " : "",
-                                                 c->errstr));
+      return absl::UnavailableError(
+          absl::StrCat("redis ", argv[0], " on ", Endpoint(), ": ",
+                       c->err == REDIS_ERR_IO ? "I/O error or timeout: " : "", c->errstr));
     }
     Reply out;
     if (absl::Status s = Convert(argv[0], *r, out); !s.ok()) return s;
@@ -220,8 +218,8 @@ absl::StatusOr<Reply> Client::Eval(const std::string& script, const std::vector<
     if (!loaded.ok()) {
       reply = loaded.status();
     } else if (loaded->str != sha) {
-      reply = absl::InternalError(absl::StrCat("redis SCRIPT LOAD returned ", loaded->str,
-                                               ", expected ", sha));
+      reply = absl::InternalError(
+          absl::StrCat("redis SCRIPT LOAD returned ", loaded->str, ", expected ", sha));
     } else {
       reply = impl_->Run(c->get(), argv, broken);
     }

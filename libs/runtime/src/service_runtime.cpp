@@ -1,12 +1,10 @@
 #include "orderly/runtime/service_runtime.hpp"
 
-#include <signal.h>
-
 #include <absl/synchronization/mutex.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <iostream>
-
-#include <spdlog/spdlog.h>
 
 #include "orderly/core/logging.hpp"
 #include "orderly/events/outbox.hpp"
@@ -65,8 +63,7 @@ ServiceRuntime::~ServiceRuntime() {
 
 PeriodicTask& ServiceRuntime::AddPeriodicTask(std::string name, PeriodicTaskOptions options,
                                               PeriodicTask::Fn fn) {
-  PeriodicTask& task =
-      Own(std::make_unique<PeriodicTask>(std::move(name), options, std::move(fn)));
+  PeriodicTask& task = Own(std::make_unique<PeriodicTask>(std::move(name), options, std::move(fn)));
   tasks_.push_back(&task);
   host_->OnShutdown([&task] { task.Stop(); });
   task.Start();
@@ -161,8 +158,8 @@ int ServiceRuntime::Run() {
       if (!name.empty() && c->name() != name) continue;
       auto n = c->ReplayDeadLetters(std::chrono::seconds(30));
       if (!n.ok()) {
-        return Json(500, "{\"consumer\": \"" + log::JsonEscape(c->name()) +
-                             "\", \"error\": \"" + log::JsonEscape(n.status().ToString()) + "\"}");
+        return Json(500, "{\"consumer\": \"" + log::JsonEscape(c->name()) + "\", \"error\": \"" +
+                             log::JsonEscape(n.status().ToString()) + "\"}");
       }
       return Json(200, "{\"consumer\": \"" + log::JsonEscape(c->name()) +
                            "\", \"replayed\": " + std::to_string(*n) + "}");
@@ -178,8 +175,7 @@ int ServiceRuntime::Run() {
   });
   for (auto& c : consumers_) {
     if (auto s = c->Start(); !s.ok()) {
-      spdlog::critical("{}: consumer {} cannot start: {}", defaults_.name, c->name(),
-                       s.ToString());
+      spdlog::critical("{}: consumer {} cannot start: {}", defaults_.name, c->name(), s.ToString());
       return 1;
     }
     events::InboxConsumer* raw = c.get();

@@ -1,11 +1,11 @@
 #include "orderly/server/handler.hpp"
 
-#include <string>
-
 #include <absl/strings/cord.h>
 #include <absl/strings/str_cat.h>
 #include <google/protobuf/message.h>
 #include <spdlog/spdlog.h>
+
+#include <string>
 
 #include "google/rpc/error_details.pb.h"
 #include "orderly/core/absl_compat.hpp"

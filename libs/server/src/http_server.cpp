@@ -1,9 +1,11 @@
 #include "orderly/server/http_server.hpp"
 
 #include <arpa/inet.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,9 +20,6 @@
 #include <set>
 #include <thread>
 #include <vector>
-
-#include <httplib.h>
-#include <spdlog/spdlog.h>
 
 namespace orderly::server {
 
@@ -195,8 +194,9 @@ class ConnectionStream final : public httplib::Stream {
     const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
     while (true) {
       if (stopping_.load()) return -2;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            deadline - SteadyClock::now()).count();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())
+              .count();
       if (left <= 0) return -1;
       pollfd p{fd_, POLLIN, 0};
       const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, kStopPollMs)));
@@ -592,9 +592,8 @@ absl::Status HttpServer::Start() {
   // Only advertised in the Keep-Alive header: the connection loop above enforces both.
   http.set_keep_alive_timeout(std::max(1, o.idle_timeout_ms / 1000));
   http.set_keep_alive_max_count(kMaxRequestsPerConnection);
-  http.set_logger([](const httplib::Request&, const httplib::Response& res) {
-    t_turn.status = res.status;
-  });
+  http.set_logger(
+      [](const httplib::Request&, const httplib::Response& res) { t_turn.status = res.status; });
   // Every path to one dispatch, which routes by itself (exact, prefix, 404, 405 + Allow).
   const auto dispatch = [&m](const httplib::Request& in, httplib::Response& out) {
     m.Dispatch(in, in.body, out);  // a Content-Length body, within the limit by CheckHead

@@ -79,7 +79,9 @@ Caller CallerOf(const grpc::ServerContextBase& ctx) {
   return c;
 }
 
-std::string RequestIdOf(const grpc::ServerContextBase& ctx) { return Metadata(ctx, "x-request-id"); }
+std::string RequestIdOf(const grpc::ServerContextBase& ctx) {
+  return Metadata(ctx, "x-request-id");
+}
 
 TraceContext TraceOf(const grpc::ServerContextBase& ctx) {
   return ParseTraceparent(Metadata(ctx, "traceparent"));

@@ -1,16 +1,5 @@
 #include "orderly/server/service_host.hpp"
 
-#include <pthread.h>
-#include <signal.h>
-
-#include <array>
-#include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <optional>
-#include <shared_mutex>
-#include <thread>
-
 #include <absl/container/flat_hash_map.h>
 #include <absl/status/status.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -19,7 +8,17 @@
 #include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/impl/server_initializer.h>
 #include <grpcpp/support/server_interceptor.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
 
 #include "grpc/health/v1/health.pb.h"
 #include "orderly/core/ids.hpp"
@@ -165,8 +164,9 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
                               status.error_code() == grpc::StatusCode::UNIMPLEMENTED)) {
       return ToGrpcStatus(InvalidArgumentError(
           "request does not parse",
-          {{"", "the request is not a protobuf message of this method's request type, or one of "
-                "its string fields is not valid UTF-8"}}));
+          {{"",
+            "the request is not a protobuf message of this method's request type, or one of "
+            "its string fields is not valid UTF-8"}}));
     }
     const grpc::StatusCode code = status.error_code();
     if ((code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNKNOWN ||
@@ -185,8 +185,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   bool recorded_ = false;
 };
 
-class CallInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class CallInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
@@ -250,7 +249,8 @@ sigset_t ShutdownSignals() {
 struct ServiceHost::Impl {
   explicit Impl(ServiceHostOptions o)
       : options(std::move(o)),
-        http(HttpServerOptions{.host = options.http_host, .port = options.http_port, .workers = 2}) {}
+        http(HttpServerOptions{
+            .host = options.http_host, .port = options.http_port, .workers = 2}) {}
 
   ServiceHostOptions options;
   HttpServer http;
@@ -442,7 +442,9 @@ void ServiceHost::AddReadinessCheck(std::string name, std::function<bool()> chec
   impl_->checks.emplace_back(std::move(name), std::move(check));
 }
 
-void ServiceHost::OnShutdown(std::function<void()> hook) { impl_->hooks.push_back(std::move(hook)); }
+void ServiceHost::OnShutdown(std::function<void()> hook) {
+  impl_->hooks.push_back(std::move(hook));
+}
 
 absl::Status ServiceHost::Start() {
   Impl& m = *impl_;
@@ -477,8 +479,7 @@ absl::Status ServiceHost::Start() {
                               m.options.min_pollers);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               m.options.max_pollers);
-  builder.AddListeningPort(m.options.grpc_address, grpc::InsecureServerCredentials(),
-                           &m.grpc_port);
+  builder.AddListeningPort(m.options.grpc_address, grpc::InsecureServerCredentials(), &m.grpc_port);
   for (grpc::Service* s : m.services) builder.RegisterService(s);
   AddCallInterceptors(builder);
   builder.SetOption(std::make_unique<ServiceNamesOption>(&m.service_names));

@@ -4,11 +4,10 @@
 #include "orderly/server/handler.hpp"
 
 #include <gtest/gtest.h>
-
-#include <sstream>
-
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+
+#include <sstream>
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"

@@ -1,9 +1,9 @@
 #include "orderly/server/http_server.hpp"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "test_http_client.hpp"
 
@@ -35,9 +35,8 @@ class HttpServerTest : public ::testing::Test {
       r.headers["X-Seen"] = std::to_string(req.body.size());
       return r;
     });
-    server_->Handle("GET", "/boom", [](const HttpRequest&) -> HttpResponse {
-      throw std::runtime_error("boom");
-    });
+    server_->Handle("GET", "/boom",
+                    [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
     ASSERT_TRUE(server_->Start().ok());
     ASSERT_GT(server_->port(), 0);
   }

@@ -6,8 +6,7 @@ namespace orderly::server {
 namespace {
 
 TEST(TraceparentTest, ParsesValid) {
-  TraceContext t =
-      ParseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  TraceContext t = ParseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   EXPECT_EQ(t.trace_id, "0af7651916cd43dd8448eb211c80319c");
   EXPECT_EQ(t.span_id, "b7ad6b7169203331");
   EXPECT_EQ(t.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
@@ -28,9 +27,8 @@ TEST(TraceparentTest, RejectsMalformed) {
     EXPECT_TRUE(ParseTraceparent(bad).trace_id.empty()) << bad;
   }
   // A future version may append fields.
-  EXPECT_FALSE(
-      ParseTraceparent("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what")
-          .trace_id.empty());
+  EXPECT_FALSE(ParseTraceparent("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what")
+                   .trace_id.empty());
 }
 
 TEST(TraceparentTest, NewSpanKeepsTraceAndChangesSpan) {

@@ -1,5 +1,8 @@
 #include "orderly/server/service_host.hpp"
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/method_handler.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -7,10 +10,6 @@
 #include <mutex>
 #include <regex>
 #include <thread>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/support/method_handler.h>
-#include <gtest/gtest.h>
 
 #include "orderly/core/logging.hpp"
 #include "orderly/core/metrics.hpp"
@@ -40,8 +39,9 @@ grpc::ByteBuffer FromString(const std::string& s) {
 class TestService : public grpc::Service {
  public:
   TestService() {
-    using Handler = grpc::internal::RpcMethodHandler<TestService, grpc::ByteBuffer, grpc::ByteBuffer,
-                                                     grpc::ByteBuffer, grpc::ByteBuffer>;
+    using Handler =
+        grpc::internal::RpcMethodHandler<TestService, grpc::ByteBuffer, grpc::ByteBuffer,
+                                         grpc::ByteBuffer, grpc::ByteBuffer>;
     AddMethod(new grpc::internal::RpcServiceMethod(
         "/orderly.test.v1.TestService/Echo", grpc::internal::RpcMethod::NORMAL_RPC,
         new Handler(
@@ -74,8 +74,8 @@ struct CallResult {
 
 CallResult Call(int port, const std::string& method, const std::string& request,
                 const std::function<void(grpc::ClientContext*)>& setup = {}) {
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -1,12 +1,11 @@
 #include "orderly/testing/env.hpp"
 
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_format.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <random>
-
-#include <absl/strings/str_cat.h>
-#include <absl/strings/str_format.h>
 
 namespace orderly::testing {
 
@@ -19,8 +18,9 @@ absl::StatusOr<std::string> RequireEnv(const std::string& name) {
   std::string v = Env(name);
   if (v.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        name, " is not set: run `source deploy/local/env.sh && deploy/local/start` before the "
-              "integration tests"));
+        name,
+        " is not set: run `source deploy/local/env.sh && deploy/local/start` before the "
+        "integration tests"));
   }
   return v;
 }

@@ -1,12 +1,12 @@
-#include <algorithm>
-#include <cctype>
-#include <chrono>
-#include <thread>
-
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>
 #include <absl/strings/str_split.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "orderly/pg/pool.hpp"
 #include "orderly/testing/env.hpp"

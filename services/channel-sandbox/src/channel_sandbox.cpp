@@ -49,14 +49,10 @@ std::optional<int64_t> IntAt(const nlohmann::json& j, std::string_view path) {
 
 std::string ChannelName(PaymentChannel c) {
   switch (c) {
-    case payment::v1::PAYMENT_CHANNEL_ALIPAY:
-      return "alipay";
-    case payment::v1::PAYMENT_CHANNEL_WECHAT_PAY:
-      return "wechatpay";
-    case payment::v1::PAYMENT_CHANNEL_UNIONPAY:
-      return "unionpay";
-    default:
-      return "unspecified";
+    case payment::v1::PAYMENT_CHANNEL_ALIPAY: return "alipay";
+    case payment::v1::PAYMENT_CHANNEL_WECHAT_PAY: return "wechatpay";
+    case payment::v1::PAYMENT_CHANNEL_UNIONPAY: return "unionpay";
+    default: return "unspecified";
   }
 }
 PaymentChannel ChannelFromName(std::string_view n) {
@@ -66,7 +62,9 @@ PaymentChannel ChannelFromName(std::string_view n) {
   return payment::v1::PAYMENT_CHANNEL_UNSPECIFIED;
 }
 
-Response Text(int status, std::string body) { return Response{status, "text/plain; charset=utf-8", std::move(body), {}}; }
+Response Text(int status, std::string body) {
+  return Response{status, "text/plain; charset=utf-8", std::move(body), {}};
+}
 Response JsonReply(int status, std::string body) {
   return Response{status, "application/json", std::move(body), {}};
 }
@@ -81,7 +79,8 @@ absl::StatusOr<Fields> QueryAndFormParams(const Request& req) {
     auto form = ParseForm(*part);
     if (!form.ok()) return form.status();
     for (auto& [k, v] : *form) {
-      if (!out.emplace(k, std::move(v)).second) return absl::InvalidArgumentError("parameter in query and body: " + k);
+      if (!out.emplace(k, std::move(v)).second)
+        return absl::InvalidArgumentError("parameter in query and body: " + k);
     }
   }
   return out;
@@ -124,7 +123,8 @@ absl::Status ChannelSandbox::Start() {
     server_->HandlePrefix(method, "/", [this](const Request& r) { return Route(r); });
   }
   if (auto s = server_->Start(); !s.ok()) return s;
-  if (options_.public_base.empty()) options_.public_base = "http://" + options_.host + ":" + std::to_string(server_->port());
+  if (options_.public_base.empty())
+    options_.public_base = "http://" + options_.host + ":" + std::to_string(server_->port());
   delivery_ = std::thread([this] { DeliveryLoop(); });
   settler_ = std::thread([this] {
     std::unique_lock lock(mu_);
@@ -171,8 +171,12 @@ std::string ChannelSandbox::NewTransactionId(PaymentChannel c) {
   std::string date = ShanghaiTime(std::chrono::system_clock::now(), "%Y%m%d");
   char buf[64];
   switch (c) {
-    case payment::v1::PAYMENT_CHANNEL_ALIPAY: snprintf(buf, sizeof(buf), "%s22001%011lld", date.c_str(), static_cast<long long>(seq_)); break;
-    case payment::v1::PAYMENT_CHANNEL_WECHAT_PAY: snprintf(buf, sizeof(buf), "4200%s%010lld", date.c_str(), static_cast<long long>(seq_)); break;
+    case payment::v1::PAYMENT_CHANNEL_ALIPAY:
+      snprintf(buf, sizeof(buf), "%s22001%011lld", date.c_str(), static_cast<long long>(seq_));
+      break;
+    case payment::v1::PAYMENT_CHANNEL_WECHAT_PAY:
+      snprintf(buf, sizeof(buf), "4200%s%010lld", date.c_str(), static_cast<long long>(seq_));
+      break;
     default: snprintf(buf, sizeof(buf), "7%s%011lld", date.c_str(), static_cast<long long>(seq_));
   }
   return std::string(buf) + crypto::RandomToken(4);
@@ -207,12 +211,15 @@ Response ChannelSandbox::Alipay(const Request& req) {
   std::unique_lock lock(mu_);
   if (InjectError()) return fail("20000", "isp.unknow-error", "injected system error");
   const std::string out_trade_no = StrAt(*biz, "out_trade_no");
-  const auto key = std::make_pair(static_cast<int>(payment::v1::PAYMENT_CHANNEL_ALIPAY), out_trade_no);
+  const auto key =
+      std::make_pair(static_cast<int>(payment::v1::PAYMENT_CHANNEL_ALIPAY), out_trade_no);
   auto it = trades_.find(key);
   if (method == "alipay.trade.precreate") {
     auto amount = YuanToFen(StrAt(*biz, "total_amount"));
-    if (out_trade_no.empty() || !amount.ok() || *amount <= 0) return fail("40004", "ACQ.INVALID_PARAMETER", "bad out_trade_no / total_amount");
-    if (it != trades_.end() && it->second.amount != *amount) return fail("40004", "ACQ.CONTEXT_INCONSISTENT", "amount differs");
+    if (out_trade_no.empty() || !amount.ok() || *amount <= 0)
+      return fail("40004", "ACQ.INVALID_PARAMETER", "bad out_trade_no / total_amount");
+    if (it != trades_.end() && it->second.amount != *amount)
+      return fail("40004", "ACQ.CONTEXT_INCONSISTENT", "amount differs");
     if (it == trades_.end()) {
       Trade t{payment::v1::PAYMENT_CHANNEL_ALIPAY,
               out_trade_no,
@@ -235,11 +242,14 @@ Response ChannelSandbox::Alipay(const Request& req) {
     if (it == trades_.end()) return fail("40004", "ACQ.TRADE_NOT_EXIST", "trade does not exist");
     Trade& t = it->second;
     if (method == "alipay.trade.close") {
-      if (t.state == "SUCCEEDED") return fail("40004", "ACQ.TRADE_STATUS_ERROR", "trade already paid");
+      if (t.state == "SUCCEEDED")
+        return fail("40004", "ACQ.TRADE_STATUS_ERROR", "trade already paid");
       t.state = "CLOSED";
       return respond(Json{{"code", "10000"}, {"msg", "Success"}, {"out_trade_no", t.out_trade_no}});
     }
-    std::string status = t.state == "SUCCEEDED" ? "TRADE_SUCCESS" : t.state == "CLOSED" ? "TRADE_CLOSED" : "WAIT_BUYER_PAY";
+    std::string status = t.state == "SUCCEEDED" ? "TRADE_SUCCESS"
+                         : t.state == "CLOSED"  ? "TRADE_CLOSED"
+                                                : "WAIT_BUYER_PAY";
     Json o{{"code", "10000"},
            {"msg", "Success"},
            {"out_trade_no", t.out_trade_no},
@@ -255,15 +265,20 @@ Response ChannelSandbox::Alipay(const Request& req) {
     if (t.state != "SUCCEEDED") return fail("40004", "ACQ.TRADE_STATUS_ERROR", "trade not paid");
     auto amount = YuanToFen(StrAt(*biz, "refund_amount"));
     std::string out_refund_no = StrAt(*biz, "out_request_no");
-    if (!amount.ok() || *amount <= 0 || out_refund_no.empty()) return fail("40004", "ACQ.INVALID_PARAMETER", "bad refund_amount");
-    auto rkey = std::make_pair(static_cast<int>(payment::v1::PAYMENT_CHANNEL_ALIPAY), out_refund_no);
+    if (!amount.ok() || *amount <= 0 || out_refund_no.empty())
+      return fail("40004", "ACQ.INVALID_PARAMETER", "bad refund_amount");
+    auto rkey =
+        std::make_pair(static_cast<int>(payment::v1::PAYMENT_CHANNEL_ALIPAY), out_refund_no);
     bool stall = false;
     auto rit = refunds_.find(rkey);
     if (rit == refunds_.end()) {
       int64_t refunded = 0;
-      for (auto& [k, r] : refunds_) if (r.out_trade_no == t.out_trade_no && r.channel == t.channel) refunded += r.amount;
-      if (refunded + *amount > t.amount) return fail("40004", "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "refund exceeds the paid amount");
-      RefundRec r{payment::v1::PAYMENT_CHANNEL_ALIPAY, out_refund_no, t.out_trade_no, t.transaction_id + ":" + out_refund_no};
+      for (auto& [k, r] : refunds_)
+        if (r.out_trade_no == t.out_trade_no && r.channel == t.channel) refunded += r.amount;
+      if (refunded + *amount > t.amount)
+        return fail("40004", "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "refund exceeds the paid amount");
+      RefundRec r{payment::v1::PAYMENT_CHANNEL_ALIPAY, out_refund_no, t.out_trade_no,
+                  t.transaction_id + ":" + out_refund_no};
       r.amount = *amount;
       r.created_at = std::chrono::system_clock::now();
       if (faults_.refund_timeout > 0) {
@@ -291,7 +306,8 @@ Response ChannelSandbox::Alipay(const Request& req) {
   }
   if (method == "alipay.trade.fastpay.refund.query") {
     std::string out_refund_no = StrAt(*biz, "out_request_no");
-    auto rit = refunds_.find({static_cast<int>(payment::v1::PAYMENT_CHANNEL_ALIPAY), out_refund_no});
+    auto rit =
+        refunds_.find({static_cast<int>(payment::v1::PAYMENT_CHANNEL_ALIPAY), out_refund_no});
     Json o{{"code", "10000"},
            {"msg", "Success"},
            {"out_trade_no", out_trade_no},
@@ -367,7 +383,8 @@ Response ChannelSandbox::Wechat(const Request& req) {
   const std::string kTx = "/v3/pay/transactions/";
   const std::string kByNo = "/v3/pay/transactions/out-trade-no/";
   const std::string kRefunds = "/v3/refund/domestic/refunds";
-  if (req.method == "POST" && sub.rfind(kByNo, 0) == 0 && sub.size() > 6 && sub.substr(sub.size() - 6) == "/close") {
+  if (req.method == "POST" && sub.rfind(kByNo, 0) == 0 && sub.size() > 6 &&
+      sub.substr(sub.size() - 6) == "/close") {
     std::string id = sub.substr(kByNo.size(), sub.size() - kByNo.size() - 6);
     auto it = trades_.find({ch, id});
     if (it == trades_.end()) return error(404, "ORDER_NOT_EXIST", "order does not exist");
@@ -379,7 +396,9 @@ Response ChannelSandbox::Wechat(const Request& req) {
     auto it = trades_.find({ch, sub.substr(kByNo.size())});
     if (it == trades_.end()) return error(404, "ORDER_NOT_EXIST", "order does not exist");
     const Trade& t = it->second;
-    std::string state = t.state == "SUCCEEDED" ? "SUCCESS" : t.state == "CLOSED" ? "CLOSED" : "NOTPAY";
+    std::string state = t.state == "SUCCEEDED" ? "SUCCESS"
+                        : t.state == "CLOSED"  ? "CLOSED"
+                                               : "NOTPAY";
     Json o{{"appid", kSandboxWechatAppId},   {"mchid", kSandboxWechatMchId},
            {"out_trade_no", t.out_trade_no}, {"transaction_id", t.transaction_id},
            {"trade_type", "NATIVE"},         {"trade_state", state},
@@ -398,11 +417,13 @@ Response ChannelSandbox::Wechat(const Request& req) {
     if (!body.ok()) return error(400, "PARAM_ERROR", "body is not JSON");
     std::string out_trade_no = StrAt(*body, "out_trade_no");
     auto total = IntAt(*body, "amount.total");
-    if (out_trade_no.empty() || !total || *total <= 0) return error(400, "PARAM_ERROR", "out_trade_no / amount.total");
+    if (out_trade_no.empty() || !total || *total <= 0)
+      return error(400, "PARAM_ERROR", "out_trade_no / amount.total");
     std::string currency = StrAt(*body, "amount.currency");
     if (currency.empty()) currency = "CNY";
     auto it = trades_.find({ch, out_trade_no});
-    if (it != trades_.end() && it->second.amount != *total) return error(400, "INVALID_REQUEST", "out_trade_no reused with another amount");
+    if (it != trades_.end() && it->second.amount != *total)
+      return error(400, "INVALID_REQUEST", "out_trade_no reused with another amount");
     if (it == trades_.end()) {
       Trade t{payment::v1::PAYMENT_CHANNEL_WECHAT_PAY,
               out_trade_no,
@@ -430,13 +451,16 @@ Response ChannelSandbox::Wechat(const Request& req) {
     auto it = trades_.find({ch, out_trade_no});
     if (it == trades_.end()) return error(404, "RESOURCE_NOT_EXISTS", "order does not exist");
     if (it->second.state != "SUCCEEDED") return error(400, "INVALID_REQUEST", "order not paid");
-    if (!amount || *amount <= 0 || out_refund_no.empty()) return error(400, "PARAM_ERROR", "amount.refund / out_refund_no");
+    if (!amount || *amount <= 0 || out_refund_no.empty())
+      return error(400, "PARAM_ERROR", "amount.refund / out_refund_no");
     auto rit = refunds_.find({ch, out_refund_no});
     bool stall = false;
     if (rit == refunds_.end()) {
       int64_t refunded = 0;
-      for (auto& [k, r] : refunds_) if (r.out_trade_no == out_trade_no && r.channel == ch) refunded += r.amount;
-      if (refunded + *amount > it->second.amount) return error(400, "INVALID_REQUEST", "refund exceeds the paid amount");
+      for (auto& [k, r] : refunds_)
+        if (r.out_trade_no == out_trade_no && r.channel == ch) refunded += r.amount;
+      if (refunded + *amount > it->second.amount)
+        return error(400, "INVALID_REQUEST", "refund exceeds the paid amount");
       RefundRec r{payment::v1::PAYMENT_CHANNEL_WECHAT_PAY, out_refund_no, out_trade_no,
                   "50" + crypto::RandomToken(10) + std::to_string(++seq_),
                   StrAt(*body, "notify_url")};
@@ -487,8 +511,10 @@ Response ChannelSandbox::Wechat(const Request& req) {
   return error(404, "NOT_FOUND", "no such API in the sandbox");
 }
 
-ChannelSandbox::Outgoing ChannelSandbox::WechatNotification(const std::string& url, const std::string& event,
-                                                            const std::string& resource_json, bool corrupt) {
+ChannelSandbox::Outgoing ChannelSandbox::WechatNotification(const std::string& url,
+                                                            const std::string& event,
+                                                            const std::string& resource_json,
+                                                            bool corrupt) {
   const std::string original_type = event.rfind("REFUND", 0) == 0 ? "refund" : "transaction";
   Json resource =
       signatures::WechatSealResource(keys_.wechat_apiv3_key, original_type, resource_json).value();
@@ -520,7 +546,8 @@ ChannelSandbox::Outgoing ChannelSandbox::WechatNotification(const std::string& u
 
 // ---------------------------------------------------------------- UnionPay
 
-std::string ChannelSandbox::UnionpayNotifyBody(const std::map<std::string, std::string>& fields, bool corrupt) {
+std::string ChannelSandbox::UnionpayNotifyBody(const std::map<std::string, std::string>& fields,
+                                               bool corrupt) {
   Fields p = fields;
   p["version"] = "5.1.0";
   p["encoding"] = "UTF-8";
@@ -550,16 +577,25 @@ Response ChannelSandbox::Unionpay(const Request& req) {
     return respond({{"respCode", "11"}, {"respMsg", "验证签名失败"}});
   }
   std::unique_lock lock(mu_);
-  if (InjectError()) return respond({{"respCode", "06"}, {"respMsg", "系统繁忙 (injected)"}, {"orderId", p["orderId"]}});
+  if (InjectError())
+    return respond(
+        {{"respCode", "06"}, {"respMsg", "系统繁忙 (injected)"}, {"orderId", p["orderId"]}});
   const int ch = payment::v1::PAYMENT_CHANNEL_UNIONPAY;
   const std::string api = req.path.substr(strlen("/unionpay"));
   if (api == "/gateway/api/backTransReq.do" && p["txnType"] == "01") {
     auto amount = Digits(p["txnAmt"]);
-    if (p["orderId"].empty() || !amount.ok() || *amount <= 0) return respond({{"respCode", "30"}, {"respMsg", "txnAmt"}});
+    if (p["orderId"].empty() || !amount.ok() || *amount <= 0)
+      return respond({{"respCode", "30"}, {"respMsg", "txnAmt"}});
     auto it = trades_.find({ch, p["orderId"]});
-    if (it != trades_.end() && it->second.amount != *amount) return respond({{"respCode", "12"}, {"respMsg", "重复交易"}});
+    if (it != trades_.end() && it->second.amount != *amount)
+      return respond({{"respCode", "12"}, {"respMsg", "重复交易"}});
     if (it == trades_.end()) {
-      Trade t{payment::v1::PAYMENT_CHANNEL_UNIONPAY, p["orderId"], "", "CNY", p["backUrl"], p["orderDesc"]};
+      Trade t{payment::v1::PAYMENT_CHANNEL_UNIONPAY,
+              p["orderId"],
+              "",
+              "CNY",
+              p["backUrl"],
+              p["orderDesc"]};
       t.amount = *amount;
       t.created_at = std::chrono::system_clock::now();
       t.txn_time = p["txnTime"];
@@ -567,24 +603,37 @@ Response ChannelSandbox::Unionpay(const Request& req) {
     }
     std::string qr = options_.public_base + "/sandbox/cashier?channel=unionpay&out_trade_no=" +
                      PercentEncode(p["orderId"]);
-    return respond({{"respCode", "00"}, {"respMsg", "成功[0000000]"}, {"txnType", "01"}, {"orderId", p["orderId"]},
-                    {"txnTime", p["txnTime"]}, {"qrCode", qr}});
+    return respond({{"respCode", "00"},
+                    {"respMsg", "成功[0000000]"},
+                    {"txnType", "01"},
+                    {"orderId", p["orderId"]},
+                    {"txnTime", p["txnTime"]},
+                    {"qrCode", qr}});
   }
   if (api == "/gateway/api/backTransReq.do" && p["txnType"] == "04") {
     auto amount = Digits(p["txnAmt"]);
     auto tit = std::find_if(trades_.begin(), trades_.end(), [&](auto& kv) {
-      return kv.first.first == ch && kv.second.transaction_id == p["origQryId"] && !p["origQryId"].empty();
+      return kv.first.first == ch && kv.second.transaction_id == p["origQryId"] &&
+             !p["origQryId"].empty();
     });
-    if (tit == trades_.end() || tit->second.state != "SUCCEEDED") return respond({{"respCode", "35"}, {"respMsg", "原交易不存在或状态不正确"}});
-    if (!amount.ok() || *amount <= 0 || p["orderId"].empty()) return respond({{"respCode", "30"}, {"respMsg", "txnAmt"}});
+    if (tit == trades_.end() || tit->second.state != "SUCCEEDED")
+      return respond({{"respCode", "35"}, {"respMsg", "原交易不存在或状态不正确"}});
+    if (!amount.ok() || *amount <= 0 || p["orderId"].empty())
+      return respond({{"respCode", "30"}, {"respMsg", "txnAmt"}});
     auto rit = refunds_.find({ch, p["orderId"]});
     bool stall = false;
     if (rit == refunds_.end()) {
       int64_t refunded = 0;
-      for (auto& [k, r] : refunds_) if (r.out_trade_no == tit->second.out_trade_no && r.channel == ch) refunded += r.amount;
-      if (refunded + *amount > tit->second.amount) return respond({{"respCode", "61"}, {"respMsg", "退货金额超限"}});
-      RefundRec r{payment::v1::PAYMENT_CHANNEL_UNIONPAY, p["orderId"], tit->second.out_trade_no, NewTransactionId(payment::v1::PAYMENT_CHANNEL_UNIONPAY),
-                  p["backUrl"], p["txnTime"]};
+      for (auto& [k, r] : refunds_)
+        if (r.out_trade_no == tit->second.out_trade_no && r.channel == ch) refunded += r.amount;
+      if (refunded + *amount > tit->second.amount)
+        return respond({{"respCode", "61"}, {"respMsg", "退货金额超限"}});
+      RefundRec r{payment::v1::PAYMENT_CHANNEL_UNIONPAY,
+                  p["orderId"],
+                  tit->second.out_trade_no,
+                  NewTransactionId(payment::v1::PAYMENT_CHANNEL_UNIONPAY),
+                  p["backUrl"],
+                  p["txnTime"]};
       r.amount = *amount;
       r.created_at = std::chrono::system_clock::now();
       r.done_at = r.created_at + options_.refund_delay;
@@ -625,9 +674,15 @@ Response ChannelSandbox::Unionpay(const Request& req) {
     auto rit = refunds_.find({ch, p["orderId"]});
     if (rit != refunds_.end()) {
       const RefundRec& r = rit->second;
-      return respond({{"respCode", "00"}, {"respMsg", "成功"}, {"origRespCode", r.state == "SUCCEEDED" ? "00" : "05"},
-                      {"origRespMsg", r.state}, {"txnType", "04"}, {"orderId", r.out_refund_no}, {"queryId", r.refund_id},
-                      {"txnAmt", std::to_string(r.amount)}, {"currencyCode", "156"}});
+      return respond({{"respCode", "00"},
+                      {"respMsg", "成功"},
+                      {"origRespCode", r.state == "SUCCEEDED" ? "00" : "05"},
+                      {"origRespMsg", r.state},
+                      {"txnType", "04"},
+                      {"orderId", r.out_refund_no},
+                      {"queryId", r.refund_id},
+                      {"txnAmt", std::to_string(r.amount)},
+                      {"currencyCode", "156"}});
     }
     return respond({{"respCode", "34"}, {"respMsg", "查无此交易"}, {"orderId", p["orderId"]}});
   }
@@ -728,10 +783,18 @@ void ChannelSandbox::QueueRefundNotification(const RefundRec& r) {
     o = WechatNotification(r.notify_url, "REFUND.SUCCESS", res, false);
   } else {
     o.url = r.notify_url;
-    o.body = UnionpayNotifyBody({{"txnType", "04"}, {"txnSubType", "00"}, {"bizType", "000000"}, {"accessType", "0"},
-                                 {"orderId", r.out_refund_no}, {"txnTime", r.txn_time}, {"txnAmt", std::to_string(r.amount)},
-                                 {"currencyCode", "156"}, {"queryId", r.refund_id}, {"origQryId", tit->second.transaction_id},
-                                 {"respCode", "00"}, {"respMsg", "成功[0000000]"}},
+    o.body = UnionpayNotifyBody({{"txnType", "04"},
+                                 {"txnSubType", "00"},
+                                 {"bizType", "000000"},
+                                 {"accessType", "0"},
+                                 {"orderId", r.out_refund_no},
+                                 {"txnTime", r.txn_time},
+                                 {"txnAmt", std::to_string(r.amount)},
+                                 {"currencyCode", "156"},
+                                 {"queryId", r.refund_id},
+                                 {"origQryId", tit->second.transaction_id},
+                                 {"respCode", "00"},
+                                 {"respMsg", "成功[0000000]"}},
                                 false);
     o.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=UTF-8"}};
   }
@@ -742,7 +805,8 @@ void ChannelSandbox::QueueRefundNotification(const RefundRec& r) {
 void ChannelSandbox::Enqueue(Outgoing o, bool allow_faults, int64_t*) {
   o.due = std::chrono::system_clock::now() + std::chrono::milliseconds(faults_.delay_ms);
   int copies = 1;
-  if (allow_faults && faults_.duplicate > 1) copies = faults_.duplicate, faults_.duplicate = 0, ++stats_["duplicated"];
+  if (allow_faults && faults_.duplicate > 1)
+    copies = faults_.duplicate, faults_.duplicate = 0, ++stats_["duplicated"];
   if (allow_faults && faults_.reorder > 0) {
     for (int i = 0; i < copies; ++i) held_.push_back(o);
     if (--faults_.reorder == 0) {
@@ -814,7 +878,9 @@ void ChannelSandbox::DeliveryLoop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     auto now = std::chrono::system_clock::now();
-    auto next = std::min_element(queue_.begin(), queue_.end(), [](const Outgoing& a, const Outgoing& b) { return a.due < b.due; });
+    auto next =
+        std::min_element(queue_.begin(), queue_.end(),
+                         [](const Outgoing& a, const Outgoing& b) { return a.due < b.due; });
     if (next == queue_.end()) {
       cv_.wait_for(lock, std::chrono::milliseconds(200));
       continue;
@@ -835,8 +901,10 @@ void ChannelSandbox::DeliveryLoop() {
       --stats_["deliveries_in_flight"];
       ++stats_[ok ? "delivered" : "delivery_failed"];
       if (!ok) {
-        spdlog::info("sandbox: notification {} to {} failed (attempt {}): {}", o.what, o.url, o.attempt + 1,
-                     resp.ok() ? std::to_string(resp->status) + " " + resp->body.substr(0, 100) : resp.status().ToString());
+        spdlog::info("sandbox: notification {} to {} failed (attempt {}): {}", o.what, o.url,
+                     o.attempt + 1,
+                     resp.ok() ? std::to_string(resp->status) + " " + resp->body.substr(0, 100)
+                               : resp.status().ToString());
         if (++o.attempt < options_.notify_attempts) {
           o.due = std::chrono::system_clock::now() + options_.notify_retry * (1 << (o.attempt - 1));
           queue_.push_back(std::move(o));
@@ -874,7 +942,8 @@ Response ChannelSandbox::Control(const Request& req) {
   if (req.path == "/sandbox/faults") {
     if (p["reset"] == "1") faults_ = Faults{};
     auto num = [&](const char* k, auto* out) {
-      if (p.count(k)) *out = static_cast<std::remove_pointer_t<decltype(out)>>(std::atof(p[k].c_str()));
+      if (p.count(k))
+        *out = static_cast<std::remove_pointer_t<decltype(out)>>(std::atof(p[k].c_str()));
     };
     num("drop", &faults_.drop);
     num("duplicate", &faults_.duplicate);
@@ -907,7 +976,9 @@ Response ChannelSandbox::Control(const Request& req) {
     auto it = trades_.find({static_cast<int>(c), p["out_trade_no"]});
     if (it == trades_.end()) return Text(404, "no such trade");
     int64_t refunded = 0;
-    for (auto& [k, r] : refunds_) if (r.channel == c && r.out_trade_no == it->second.out_trade_no && r.state == "SUCCEEDED") refunded += r.amount;
+    for (auto& [k, r] : refunds_)
+      if (r.channel == c && r.out_trade_no == it->second.out_trade_no && r.state == "SUCCEEDED")
+        refunded += r.amount;
     return JsonReply(200, Json{{"state", it->second.state},
                                {"transaction_id", it->second.transaction_id},
                                {"amount", it->second.amount},

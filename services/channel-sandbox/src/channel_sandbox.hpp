@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "channel_wire.hpp"
-#include "orderly/server/http_server.hpp"
 #include "orderly/core/clock.hpp"
 #include "orderly/payment/v1/payment.pb.h"
+#include "orderly/server/http_server.hpp"
 #include "sandbox_crypto.hpp"
 #include "sandbox_keys.hpp"
 
@@ -32,8 +32,8 @@ struct SandboxOptions {
   std::string host = "127.0.0.1";
   int port = 9110;
   std::string key_dir;
-  std::string public_base;  // how merchants reach us; default http://host:port
-  std::chrono::milliseconds refund_delay{1000};   // async refunds (WeChat, UnionPay) succeed after
+  std::string public_base;                       // how merchants reach us; default http://host:port
+  std::chrono::milliseconds refund_delay{1000};  // async refunds (WeChat, UnionPay) succeed after
   std::chrono::milliseconds refund_timeout{5000};  // how long a "timing out" refund call stalls
   std::chrono::milliseconds notify_retry{1000};    // first re-send after a failed delivery
   int notify_attempts = 4;
@@ -99,7 +99,8 @@ class ChannelSandbox {
   std::vector<BillLine> BillLocked(PaymentChannel c, const std::string& date);
 
   std::string AlipayNotifyBody(const Trade& t, int64_t amount, bool corrupt);
-  Outgoing WechatNotification(const std::string& url, const std::string& event, const std::string& resource_json, bool corrupt);
+  Outgoing WechatNotification(const std::string& url, const std::string& event,
+                              const std::string& resource_json, bool corrupt);
   std::string UnionpayNotifyBody(const std::map<std::string, std::string>& fields, bool corrupt);
 
   void DeliveryLoop();

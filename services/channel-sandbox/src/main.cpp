@@ -41,10 +41,12 @@ int Client(const std::string& port, const std::string& path, const std::string& 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string port_env = std::getenv("ORDERLY_SANDBOX_PORT") ? std::getenv("ORDERLY_SANDBOX_PORT") : "9110";
+  std::string port_env =
+      std::getenv("ORDERLY_SANDBOX_PORT") ? std::getenv("ORDERLY_SANDBOX_PORT") : "9110";
   if (argc >= 2 && std::string(argv[1]) == "pay") {
     if (argc < 4) {
-      std::cerr << "usage: orderly-channel-sandbox pay <alipay|wechatpay|unionpay> <out_trade_no> [force]\n";
+      std::cerr << "usage: orderly-channel-sandbox pay <alipay|wechatpay|unionpay> <out_trade_no> "
+                   "[force]\n";
       return 2;
     }
     std::string body = "channel=" + orderly::sandbox::PercentEncode(argv[2]) +
@@ -63,10 +65,13 @@ int main(int argc, char** argv) {
   config.Define("port", port_env, "HTTP port (ORDERLY_SANDBOX_PORT)");
   config.Define("http_port", "", "alias of --port (ServiceProcess passes it)");
   config.Define("grpc_port", "", "ignored (the sandbox has no gRPC)");
-  config.Define("key_dir", DefaultKeyDir(), "where the throwaway channel keys live (created when missing)");
-  config.Define("public_base", "", "base URL merchants use to reach the sandbox (default http://host:port)");
+  config.Define("key_dir", DefaultKeyDir(),
+                "where the throwaway channel keys live (created when missing)");
+  config.Define("public_base", "",
+                "base URL merchants use to reach the sandbox (default http://host:port)");
   config.Define("refund_delay", "1s", "async refunds (WeChat Pay, UnionPay) succeed after this");
-  config.Define("refund_timeout", "5s", "how long a refund call stalls under the refund_timeout fault");
+  config.Define("refund_timeout", "5s",
+                "how long a refund call stalls under the refund_timeout fault");
   config.Define("notify_retry", "1s", "first re-send delay of a failed notification (doubles)");
   config.Define("notify_attempts", "4", "deliveries per notification before giving up");
   config.Define("init_keys", "false", "create the keys and exit");
@@ -88,7 +93,8 @@ int main(int argc, char** argv) {
   }
   orderly::sandbox::SandboxOptions o;
   o.host = config.Get("host");
-  o.port = static_cast<int>(config.Get("http_port").empty() ? config.GetInt("port") : config.GetInt("http_port"));
+  o.port = static_cast<int>(config.Get("http_port").empty() ? config.GetInt("port")
+                                                            : config.GetInt("http_port"));
   o.key_dir = config.Get("key_dir");
   o.public_base = config.Get("public_base");
   o.refund_delay = config.GetDuration("refund_delay");
@@ -100,7 +106,8 @@ int main(int argc, char** argv) {
     spdlog::critical("channel sandbox cannot start: {}", s.ToString());
     return 1;
   }
-  spdlog::info("channel sandbox (alipay, wechatpay, unionpay) on http://{}:{} keys in {}", o.host, sandbox.port(), o.key_dir);
+  spdlog::info("channel sandbox (alipay, wechatpay, unionpay) on http://{}:{} keys in {}", o.host,
+               sandbox.port(), o.key_dir);
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));

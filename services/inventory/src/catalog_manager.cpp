@@ -1,11 +1,11 @@
 #include "catalog_manager.hpp"
 
-#include <map>
-#include <set>
-
 #include <absl/strings/escaping.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_split.h>
+
+#include <map>
+#include <set>
 
 #include "orderly/core/money.hpp"
 #include "orderly/core/status.hpp"
@@ -25,7 +25,8 @@ absl::Status ValidateSku(const SkuRecord& s) {
   if (!IsSupportedCurrency(s.currency_code)) {
     v.Add("sku.list_price.currency_code", "unsupported currency '" + s.currency_code + "'");
   }
-  if (s.sale_status != v1::SKU_SALE_STATUS_ON_SALE && s.sale_status != v1::SKU_SALE_STATUS_OFF_SALE) {
+  if (s.sale_status != v1::SKU_SALE_STATUS_ON_SALE &&
+      s.sale_status != v1::SKU_SALE_STATUS_OFF_SALE) {
     v.Add("sku.sale_status", "must be ON_SALE or OFF_SALE");
   }
   if (s.purchase_limit < 0) v.Add("sku.purchase_limit", "must not be negative");
@@ -58,7 +59,8 @@ absl::Status ValidateIds(const std::vector<std::string>& ids, const std::string&
   if (ids.size() > kMaxBatchIds) v.Add(field, absl::StrCat("at most ", kMaxBatchIds, " ids"));
   std::set<std::string> seen;
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i].empty()) v.Add(absl::StrCat(field, "[", i, "]"), "must not be empty");
+    if (ids[i].empty())
+      v.Add(absl::StrCat(field, "[", i, "]"), "must not be empty");
     else if (!seen.insert(ids[i]).second) {
       v.Add(absl::StrCat(field, "[", i, "]"), "duplicate id " + ids[i]);
     }
@@ -79,8 +81,8 @@ absl::StatusOr<std::string> DecodePageToken(const std::string& token,
   if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, '\n');
   if (parts.size() != 4 || parts[0] != "v1" || parts[1] != merchant_id ||
       parts[2] != std::to_string(static_cast<int>(status))) {
-    absl::Status s = InvalidArgumentError("invalid page_token",
-                                          {{"page_token", "malformed or issued for another filter"}});
+    absl::Status s = InvalidArgumentError(
+        "invalid page_token", {{"page_token", "malformed or issued for another filter"}});
     absl::Status info = ErrorWithInfo(absl::StatusCode::kInvalidArgument, "invalid page_token",
                                       "INVALID_PAGE_TOKEN");
     info.ForEachPayload([&s](absl::string_view url, const absl::Cord& p) { s.SetPayload(url, p); });
@@ -89,7 +91,8 @@ absl::StatusOr<std::string> DecodePageToken(const std::string& token,
   return parts[3];
 }
 
-absl::StatusOr<std::vector<SkuRecord>> CatalogManager::GetSkus(const std::vector<std::string>& ids) {
+absl::StatusOr<std::vector<SkuRecord>> CatalogManager::GetSkus(
+    const std::vector<std::string>& ids) {
   if (auto s = ValidateIds(ids, "sku_ids"); !s.ok()) return s;
   auto found = repo_.GetSkus(ids);
   if (!found.ok()) return found.status();
@@ -138,8 +141,7 @@ absl::StatusOr<SkuRecord> CatalogManager::UpsertSku(const SkuRecord& sku) {
   return repo_.UpsertSku(sku);
 }
 
-absl::StatusOr<StockLevel> CatalogManager::ReceiveStock(const std::string& sku_id,
-                                                        int64_t quantity,
+absl::StatusOr<StockLevel> CatalogManager::ReceiveStock(const std::string& sku_id, int64_t quantity,
                                                         const std::string& request_id,
                                                         const std::string& note) {
   Violations v;

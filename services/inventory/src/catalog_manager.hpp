@@ -1,10 +1,10 @@
 #pragma once
 // The SKU catalog and stock receipts: validation and paging around the repository.
-#include <string>
-#include <vector>
-
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
+
+#include <string>
+#include <vector>
 
 #include "inventory_types.hpp"
 #include "stock_repository.hpp"
@@ -41,8 +41,7 @@ class CatalogManager {
                                    int page_size, const std::string& page_token);
   absl::StatusOr<SkuRecord> UpsertSku(const SkuRecord& sku);
   absl::StatusOr<StockLevel> ReceiveStock(const std::string& sku_id, int64_t quantity,
-                                          const std::string& request_id,
-                                          const std::string& note);
+                                          const std::string& request_id, const std::string& note);
   absl::StatusOr<std::vector<StockLevel>> GetStock(const std::vector<std::string>& ids);
   absl::StatusOr<InvariantReport> CheckInvariants(const std::vector<std::string>& ids);
 

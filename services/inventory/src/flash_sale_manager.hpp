@@ -1,11 +1,11 @@
 #pragma once
 // Flash-sale lifecycle around the Redis counter: WarmFlashSale, the drain of grants whose
 // synchronous persist did not happen, and reconciliation of Redis against PostgreSQL.
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 #include "flash_sale_store.hpp"
 #include "reservation_manager.hpp"

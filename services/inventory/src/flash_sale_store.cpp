@@ -1,10 +1,9 @@
 #include "flash_sale_store.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_split.h>
+#include <spdlog/spdlog.h>
 
 namespace orderly::inventory {
 namespace {
@@ -186,11 +185,9 @@ absl::StatusOr<FlashGrant> GrantFromReply(const redis::Reply& reply) {
 
 }  // namespace
 
-absl::StatusOr<FlashGrant> RedisFlashSaleStore::TryReserve(const std::string& sku_id,
-                                                           int64_t epoch,
+absl::StatusOr<FlashGrant> RedisFlashSaleStore::TryReserve(const std::string& sku_id, int64_t epoch,
                                                            const std::string& order_id,
-                                                           int64_t quantity,
-                                                           TimePoint expires_at) {
+                                                           int64_t quantity, TimePoint expires_at) {
   auto reply = client_.Eval(kReserveLua, Keys(sku_id),
                             {order_id, std::to_string(quantity), std::to_string(epoch),
                              std::to_string(ToUnixMillis(expires_at))});
@@ -242,8 +239,7 @@ void FlashSaleStore::MarkPersistedAsync(const std::string& sku_id, const std::st
   }
 }
 
-void RedisFlashSaleStore::MarkPersistedAsync(const std::string& sku_id,
-                                             const std::string& order_id,
+void RedisFlashSaleStore::MarkPersistedAsync(const std::string& sku_id, const std::string& order_id,
                                              const std::string& grant_id) {
   if (pipeline_ == nullptr) return FlashSaleStore::MarkPersistedAsync(sku_id, order_id, grant_id);
   static const std::string kSha = redis::ScriptSha1(kMarkPersistedLua);
@@ -253,8 +249,8 @@ void RedisFlashSaleStore::MarkPersistedAsync(const std::string& sku_id,
                       if (r.status().code() == absl::StatusCode::kNotFound) {
                         FlashSaleStore::MarkPersistedAsync(sku_id, order_id, grant_id);
                       } else if (!r.ok()) {
-                        spdlog::warn("flash sale: marking grant {} persisted failed: {}",
-                                     grant_id, r.status().ToString());
+                        spdlog::warn("flash sale: marking grant {} persisted failed: {}", grant_id,
+                                     r.status().ToString());
                       }
                     });
 }
@@ -262,16 +258,16 @@ void RedisFlashSaleStore::MarkPersistedAsync(const std::string& sku_id,
 absl::Status RedisFlashSaleStore::Revoke(const std::string& sku_id, const std::string& order_id,
                                          const std::string& grant_id, int64_t epoch,
                                          int64_t quantity, RevokeMode mode) {
-  auto reply = client_.Eval(kRevokeLua, Keys(sku_id),
-                            {order_id, grant_id, ModeName(mode), std::to_string(epoch),
-                             std::to_string(quantity)});
+  auto reply = client_.Eval(
+      kRevokeLua, Keys(sku_id),
+      {order_id, grant_id, ModeName(mode), std::to_string(epoch), std::to_string(quantity)});
   return reply.ok() ? absl::OkStatus() : reply.status();
 }
 
 absl::Status RedisFlashSaleStore::Warm(const std::string& sku_id, int64_t epoch, int64_t units) {
   auto keys = Keys(sku_id);
-  auto reply = client_.Eval(kWarmLua, {keys[0], keys[1]},
-                            {std::to_string(epoch), std::to_string(units)});
+  auto reply =
+      client_.Eval(kWarmLua, {keys[0], keys[1]}, {std::to_string(epoch), std::to_string(units)});
   if (!reply.ok()) return reply.status();
   if (Elem(*reply, 0) != "OK") {
     return absl::AbortedError("flash sale of " + sku_id + " was warmed again meanwhile (epoch " +

@@ -12,13 +12,13 @@
 // Redis only admits; PostgreSQL decides. A grant becomes a reservation only when its conditional
 // update on the SKU's flash pool commits (with the epoch checked in the same transaction), so
 // lost, stale or doubled Redis state can refuse sales but never oversell.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/redis/client.hpp"
@@ -57,7 +57,7 @@ struct FlashOrderState {
 };
 
 struct ReconcileResult {
-  bool skipped = false;  // Redis holds a newer epoch (a warm raced ahead)
+  bool skipped = false;   // Redis holds a newer epoch (a warm raced ahead)
   bool rewarmed = false;  // Redis had lost the sale and was loaded again
   int64_t counter_before = 0;
   int64_t expected = 0;
@@ -75,8 +75,8 @@ class FlashSaleStore {
   // TryReserve without blocking the caller where the store can: `done` may run on another
   // thread (keep it short). The default runs TryReserve inline.
   virtual void TryReserveAsync(const std::string& sku_id, int64_t epoch,
-                               const std::string& order_id, int64_t quantity,
-                               TimePoint expires_at, GrantCallback done) {
+                               const std::string& order_id, int64_t quantity, TimePoint expires_at,
+                               GrantCallback done) {
     done(TryReserve(sku_id, epoch, order_id, quantity, expires_at));
   }
   virtual absl::Status MarkPersisted(const std::string& sku_id, const std::string& order_id,
@@ -92,8 +92,7 @@ class FlashSaleStore {
   virtual absl::Status Warm(const std::string& sku_id, int64_t epoch, int64_t units) = 0;
   // Grants older than `before` still in the stream.
   virtual absl::StatusOr<std::vector<PendingGrant>> PendingGrants(const std::string& sku_id,
-                                                                  TimePoint before,
-                                                                  int limit) = 0;
+                                                                  TimePoint before, int limit) = 0;
   // Compares Redis with the database's pool (taken under the pool's row lock); with repair, sets
   // the counter and the order records (and the epoch, if Redis lost the sale) to match.
   virtual absl::StatusOr<ReconcileResult> Reconcile(const std::string& sku_id, int64_t epoch,

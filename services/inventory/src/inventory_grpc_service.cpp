@@ -1,17 +1,17 @@
 #include "inventory_grpc_service.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <initializer_list>
-
-#include <spdlog/spdlog.h>
 
 #include "inventory_proto.hpp"
 #include "orderly/core/logging.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/core/validation.hpp"
-#include "reservation_rules.hpp"
 #include "orderly/server/handler.hpp"
 #include "orderly/server/request_context.hpp"
+#include "reservation_rules.hpp"
 
 namespace orderly::inventory {
 namespace {
@@ -76,8 +76,7 @@ std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::strin
 
 }  // namespace
 
-grpc::Status InventoryGrpcService::GetSkus(grpc::ServerContext* ctx,
-                                           const v1::GetSkusRequest* req,
+grpc::Status InventoryGrpcService::GetSkus(grpc::ServerContext* ctx, const v1::GetSkusRequest* req,
                                            v1::GetSkusResponse* resp) {
   return server::HandleCall("GetSkus", *req, [&]() -> absl::Status {
     auto skus = catalog_.GetSkus(Ids(req->sku_ids()));
@@ -95,8 +94,8 @@ grpc::Status InventoryGrpcService::ListSkus(grpc::ServerContext* ctx,
     // Merchants see their own SKUs only.
     const std::string merchant =
         caller.role == Role::kMerchant ? caller.user_id : req->merchant_id();
-    auto page = catalog_.ListSkus(merchant, req->sale_status(), req->page_size(),
-                                  req->page_token());
+    auto page =
+        catalog_.ListSkus(merchant, req->sale_status(), req->page_size(), req->page_token());
     if (!page.ok()) return page.status();
     for (const auto& s : page->skus) *resp->add_skus() = SkuToProto(s);
     resp->set_next_page_token(page->next_page_token);
@@ -123,8 +122,8 @@ grpc::Status InventoryGrpcService::ReceiveStock(grpc::ServerContext* ctx,
                                                 v1::ReceiveStockResponse* resp) {
   return server::HandleCall("ReceiveStock", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kAdmin}); !s.ok()) return s;
-    auto level = catalog_.ReceiveStock(req->sku_id(), req->quantity(), req->request_id(),
-                                       req->note());
+    auto level =
+        catalog_.ReceiveStock(req->sku_id(), req->quantity(), req->request_id(), req->note());
     if (!level.ok()) return level.status();
     *resp->mutable_stock() = StockLevelToProto(*level);
     return absl::OkStatus();
@@ -195,8 +194,7 @@ grpc::ServerUnaryReactor* InventoryGrpcService::Reserve(grpc::CallbackServerCont
   return reactor;
 }
 
-grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx,
-                                           const v1::ConfirmRequest* req,
+grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx, const v1::ConfirmRequest* req,
                                            v1::ConfirmResponse* resp) {
   return server::HandleCall("Confirm", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
@@ -207,8 +205,7 @@ grpc::Status InventoryGrpcService::Confirm(grpc::ServerContext* ctx,
   });
 }
 
-grpc::Status InventoryGrpcService::Release(grpc::ServerContext* ctx,
-                                           const v1::ReleaseRequest* req,
+grpc::Status InventoryGrpcService::Release(grpc::ServerContext* ctx, const v1::ReleaseRequest* req,
                                            v1::ReleaseResponse* resp) {
   return server::HandleCall("Release", *req, [&]() -> absl::Status {
     if (auto s = Allow(*ctx, {Role::kService, Role::kAdmin}); !s.ok()) return s;
@@ -281,10 +278,9 @@ grpc::Status InventoryGrpcService::CheckInvariants(grpc::ServerContext* ctx,
         auto* out = resp->add_violations();
         out->set_sku_id(r.sku_id);
         out->set_invariant("redis_matches_db");
-        out->set_detail("Redis counter " + std::to_string(r.redis.counter_before) +
-                        " but pool " + std::to_string(r.pool_available) + " - pending " +
-                        std::to_string(r.redis.pending) + " = " +
-                        std::to_string(r.redis.expected));
+        out->set_detail("Redis counter " + std::to_string(r.redis.counter_before) + " but pool " +
+                        std::to_string(r.pool_available) + " - pending " +
+                        std::to_string(r.redis.pending) + " = " + std::to_string(r.redis.expected));
       }
     }
     return absl::OkStatus();

@@ -31,8 +31,7 @@ class InventoryGrpcService final
                             v1::ReceiveStockResponse* resp) override;
   grpc::Status GetStock(grpc::ServerContext* ctx, const v1::GetStockRequest* req,
                         v1::GetStockResponse* resp) override;
-  grpc::ServerUnaryReactor* Reserve(grpc::CallbackServerContext* ctx,
-                                    const v1::ReserveRequest* req,
+  grpc::ServerUnaryReactor* Reserve(grpc::CallbackServerContext* ctx, const v1::ReserveRequest* req,
                                     v1::ReserveResponse* resp) override;
   grpc::Status Confirm(grpc::ServerContext* ctx, const v1::ConfirmRequest* req,
                        v1::ConfirmResponse* resp) override;

@@ -49,13 +49,13 @@ SkuRecord SkuFromProto(const v1::Sku& p) {
 }
 
 bool SameCatalog(const SkuRecord& a, const SkuRecord& b) {
-  return a.sku_id == b.sku_id && a.product_id == b.product_id &&
-         a.product_name == b.product_name && a.specs == b.specs &&
-         a.price_minor == b.price_minor && a.currency_code == b.currency_code &&
-         a.sale_status == b.sale_status && a.merchant_id == b.merchant_id &&
-         a.warehouse_id == b.warehouse_id && a.purchase_limit == b.purchase_limit &&
-         a.deduction_policy == b.deduction_policy && a.flash_sale == b.flash_sale &&
-         a.stock_buckets == b.stock_buckets && a.low_stock_threshold == b.low_stock_threshold;
+  return a.sku_id == b.sku_id && a.product_id == b.product_id && a.product_name == b.product_name &&
+         a.specs == b.specs && a.price_minor == b.price_minor &&
+         a.currency_code == b.currency_code && a.sale_status == b.sale_status &&
+         a.merchant_id == b.merchant_id && a.warehouse_id == b.warehouse_id &&
+         a.purchase_limit == b.purchase_limit && a.deduction_policy == b.deduction_policy &&
+         a.flash_sale == b.flash_sale && a.stock_buckets == b.stock_buckets &&
+         a.low_stock_threshold == b.low_stock_threshold;
 }
 
 v1::StockLevel StockLevelToProto(const StockLevel& l) {

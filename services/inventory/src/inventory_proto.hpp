@@ -3,11 +3,10 @@
 #include <google/protobuf/timestamp.pb.h>
 
 #include "inventory_types.hpp"
-#include "orderly/inventory/v1/inventory.pb.h"
 #include "orderly/core/proto_convert.hpp"
+#include "orderly/inventory/v1/inventory.pb.h"
 
 namespace orderly::inventory {
-
 
 v1::Sku SkuToProto(const SkuRecord& sku);
 // Catalog fields only (timestamps and epoch are the server's). UNSPECIFIED policy means

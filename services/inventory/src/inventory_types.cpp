@@ -25,9 +25,9 @@ std::string_view ToString(LineState s) {
 }
 
 std::optional<ReservationState> ReservationStateFromString(std::string_view s) {
-  for (auto st : {ReservationState::kReserved, ReservationState::kConfirmed,
-                  ReservationState::kReleased, ReservationState::kExpired,
-                  ReservationState::kTombstone}) {
+  for (auto st :
+       {ReservationState::kReserved, ReservationState::kConfirmed, ReservationState::kReleased,
+        ReservationState::kExpired, ReservationState::kTombstone}) {
     if (ToString(st) == s) return st;
   }
   return std::nullopt;

@@ -14,10 +14,10 @@
 
 namespace orderly::inventory {
 
+using common::v1::OrderType;
 using v1::DeductionPolicy;
 using v1::ReleaseReason;
 using v1::SkuSaleStatus;
-using common::v1::OrderType;
 
 // The flash-sale pool: stock WarmFlashSale handed to Redis lives in this bucket.
 inline constexpr int kFlashBucket = -1;
@@ -80,7 +80,7 @@ struct Reservation {
   OrderType order_type = common::v1::ORDER_TYPE_NORMAL;
   std::string fingerprint;
   DecisionPath path = DecisionPath::kDatabase;
-  std::string grant_id;  // Redis path: the grant (stream entry id) persisted here
+  std::string grant_id;                // Redis path: the grant (stream entry id) persisted here
   std::vector<ReservationLine> lines;  // sorted by sku_id; empty for a tombstone
   TimePoint expires_at{};
   ReleaseReason release_reason = v1::RELEASE_REASON_UNSPECIFIED;

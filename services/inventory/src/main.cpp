@@ -1,8 +1,8 @@
 // orderly-inventory: the InventoryService gRPC server, its expiry sweeper, the flash-sale drain
 // and reconciliation, and the order-event consumer. Wiring only; the rules live in the managers.
-#include <memory>
-
 #include <spdlog/spdlog.h>
+
+#include <memory>
 
 #include "catalog_manager.hpp"
 #include "flash_sale_manager.hpp"
@@ -10,9 +10,9 @@
 #include "inventory_grpc_service.hpp"
 #include "inventory_lib_migrations.hpp"
 #include "order_event_handler.hpp"
+#include "orderly/core/periodic_task.hpp"
 #include "orderly/events/inbox_consumer.hpp"
 #include "orderly/events/outbox.hpp"
-#include "orderly/core/periodic_task.hpp"
 #include "orderly/runtime/service_runtime.hpp"
 #include "pg_stock_repository.hpp"
 #include "redis_pipeline.hpp"
@@ -23,7 +23,6 @@ namespace {
 using namespace orderly;
 using namespace orderly::inventory;
 
-
 void DefineOptions(Config& c) {
   c.Define("payment_window", "30m", "reservation hold when Reserve gives no expires_at");
   c.Define("flash_payment_window", "5m", "the same for FLASH_SALE orders");
@@ -31,7 +30,8 @@ void DefineOptions(Config& c) {
   c.Define("sweeper_batch", "200", "reservations expired per sweeper transaction");
   c.Define("flash_interval", "1s", "how often the flash-sale drain and reconciliation run");
   c.Define("flash_drain_age", "5s", "grants older than this without a reservation are drained");
-  c.Define("redis_breaker", "500ms", "after a Redis failure, flash sales use the database this long");
+  c.Define("redis_breaker", "500ms",
+           "after a Redis failure, flash sales use the database this long");
   c.Define("reserve_workers", "16",
            "threads running Reserve's database work (gRPC callback); 0 = pg_pool_size");
   c.Define("consumer_enabled", "true", "consume order events (OrderPaid, OrderCancelled)");
@@ -44,9 +44,8 @@ void DefineOptions(Config& c) {
 
 int main(int argc, char** argv) {
   return runtime::RunService(
-      argc, argv, {"inventory", 17052, 9102, "orderly_inventory"},
-      pg::inventory_lib_migrations(), DefineOptions,
-      [](runtime::ServiceRuntime& rt) -> absl::Status {
+      argc, argv, {"inventory", 17052, 9102, "orderly_inventory"}, pg::inventory_lib_migrations(),
+      DefineOptions, [](runtime::ServiceRuntime& rt) -> absl::Status {
         const Config& c = rt.config();
         ClockPtr clock = SystemClock::Shared();
         ReservationManagerOptions ro;
@@ -54,18 +53,16 @@ int main(int argc, char** argv) {
         ro.windows.flash_sale = c.GetDuration("flash_payment_window");
         ro.redis_breaker_open = c.GetDuration("redis_breaker");
 
-        auto& repo = rt.Own(
-            std::make_unique<PgStockRepository>(rt.pool(), clock, c.Get("inventory_topic")));
+        auto& repo =
+            rt.Own(std::make_unique<PgStockRepository>(rt.pool(), clock, c.Get("inventory_topic")));
         // Flash-sale attempts share pipelined round trips on one connection of their own, sent by
         // whichever gRPC thread finds the pipeline idle (no hand-off thread to wake per batch).
         auto& pipeline = rt.Own(std::make_unique<RedisPipeline>(rt.redis().options(), 512,
                                                                 /*caller_runs=*/true));
         auto& store = rt.Own(std::make_unique<RedisFlashSaleStore>(rt.redis(), &pipeline));
-        auto& reservations =
-            rt.Own(std::make_unique<ReservationManager>(repo, &store, clock, ro));
+        auto& reservations = rt.Own(std::make_unique<ReservationManager>(repo, &store, clock, ro));
         auto& catalog = rt.Own(std::make_unique<CatalogManager>(repo));
-        auto& flash =
-            rt.Own(std::make_unique<FlashSaleManager>(repo, store, reservations, clock));
+        auto& flash = rt.Own(std::make_unique<FlashSaleManager>(repo, store, reservations, clock));
         // More workers than this only add contention on 2 cores (24 measured slower than 16).
         int workers = static_cast<int>(c.GetInt("reserve_workers"));
         if (workers <= 0) workers = static_cast<int>(c.GetInt("pg_pool_size"));
@@ -93,16 +90,16 @@ int main(int argc, char** argv) {
                            });
 
         if (c.GetBool("consumer_enabled")) {
-          auto& handler = rt.Own(std::make_unique<OrderEventHandler>(reservations, clock,
-                                                                     c.Get("inventory_topic")));
+          auto& handler = rt.Own(
+              std::make_unique<OrderEventHandler>(reservations, clock, c.Get("inventory_topic")));
           events::ConsumerOptions co;
           co.name = c.Get("consumer_name");
           co.topics = {c.Get("order_topic")};
           co.brokers = rt.brokers();
-          rt.AddConsumer(co, [&handler](pqxx::transaction_base& tx,
-                                        const events::v1::EventEnvelope& ev) {
-            return handler.Handle(tx, ev);
-          });
+          rt.AddConsumer(
+              co, [&handler](pqxx::transaction_base& tx, const events::v1::EventEnvelope& ev) {
+                return handler.Handle(tx, ev);
+              });
         }
         return absl::OkStatus();
       });

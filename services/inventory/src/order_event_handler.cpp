@@ -17,10 +17,8 @@ bool IsRetryable(const absl::Status& s) {
     case absl::StatusCode::kUnknown:
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-      return true;
-    default:
-      return false;
+    case absl::StatusCode::kResourceExhausted: return true;
+    default: return false;
   }
 }
 
@@ -33,7 +31,8 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
     const std::string order_id =
         paid.parent_order_id().empty() ? paid.order_id() : paid.parent_order_id();
     Outcome out;
-    absl::Status s = pg::InSavepoint(tx, [&] { return reservations_.ConfirmInTx(stx, order_id, &out); });
+    absl::Status s =
+        pg::InSavepoint(tx, [&] { return reservations_.ConfirmInTx(stx, order_id, &out); });
     if (s.ok()) s = out.status;
     if (!s.ok() && IsRetryable(s)) return s;
     if (s.ok()) {
@@ -50,8 +49,7 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
       if (!again.ok() && IsRetryable(again)) return again;
       if (again.ok()) {
         metrics::CountConfirm("reacquired_by_event");
-        spdlog::warn("OrderPaid {}: reservation was {}; its stock was taken again", order_id,
-                     why);
+        spdlog::warn("OrderPaid {}: reservation was {}; its stock was taken again", order_id, why);
         return absl::OkStatus();
       }
       if (ErrorReason(again) == "INSUFFICIENT_STOCK") s = again;
@@ -69,8 +67,7 @@ absl::Status OrderEventHandler::Handle(pqxx::transaction_base& tx,
   if (event.has_order_cancelled()) {
     const auto& c = event.order_cancelled();
     if (c.was_paid()) return absl::OkStatus();  // sold stock returns via after-sale
-    const std::string order_id =
-        c.parent_order_id().empty() ? c.order_id() : c.parent_order_id();
+    const std::string order_id = c.parent_order_id().empty() ? c.order_id() : c.parent_order_id();
     const auto reason = c.reason() == order::v1::CANCEL_REASON_PAYMENT_TIMEOUT
                             ? v1::RELEASE_REASON_PAYMENT_TIMEOUT
                             : v1::RELEASE_REASON_ORDER_CANCELLED;

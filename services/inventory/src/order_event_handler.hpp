@@ -5,9 +5,9 @@
 // (StockDeducted reacquired), else it records the refusal and emits StockConfirmRefused, on
 // which order-core cancels and refunds the order; a refused confirm never ends in a log line
 // only. Infrastructure errors are returned for retry.
-#include <pqxx/pqxx>
-
 #include <absl/status/status.h>
+
+#include <pqxx/pqxx>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/events/outbox.hpp"

@@ -1,22 +1,22 @@
 #include "pg_stock_repository.hpp"
 
-#include <algorithm>
-#include <functional>
-#include <map>
-
 #include <absl/strings/escaping.h>
 #include <absl/strings/str_cat.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <functional>
+#include <map>
+
 #include "inventory_events.hpp"
 #include "inventory_proto.hpp"
 #include "orderly/core/status.hpp"
-#include "reservation_rules.hpp"
 #include "orderly/events/outbox.hpp"
 #include "orderly/events/outbox_rows.hpp"
 #include "orderly/pg/guard.hpp"
 #include "orderly/pg/query.hpp"
+#include "reservation_rules.hpp"
 
 namespace orderly::inventory {
 namespace {
@@ -40,14 +40,20 @@ std::string WithCols(const char* sql) {
   return s;
 }
 
-const pg::Query kFindSkus{"inventory.find_skus", WithCols("SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[])")};
-const pg::Query kFindSkusShare{"inventory.find_skus_share", WithCols("SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[]) ORDER BY sku_id FOR SHARE")};
-const pg::Query kLockSku{"inventory.lock_sku", WithCols("SELECT {cols} FROM skus WHERE sku_id = $1 FOR UPDATE")};
+const pg::Query kFindSkus{"inventory.find_skus",
+                          WithCols("SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[])")};
+const pg::Query kFindSkusShare{
+    "inventory.find_skus_share",
+    WithCols("SELECT {cols} FROM skus WHERE sku_id = ANY($1::text[]) ORDER BY sku_id FOR SHARE")};
+const pg::Query kLockSku{"inventory.lock_sku",
+                         WithCols("SELECT {cols} FROM skus WHERE sku_id = $1 FOR UPDATE")};
 const pg::Query kListSkus{"inventory.list_skus", WithCols(R"sql(
   SELECT {cols} FROM skus
    WHERE ($1 = '' OR merchant_id = $1) AND ($2 = 0 OR sale_status = $2) AND sku_id > $3
    ORDER BY sku_id LIMIT $4)sql")};
-const pg::Query kWarmFlashSkus{"inventory.warm_flash_skus", WithCols("SELECT {cols} FROM skus WHERE flash_sale AND flash_epoch > 0 ORDER BY sku_id")};
+const pg::Query kWarmFlashSkus{
+    "inventory.warm_flash_skus",
+    WithCols("SELECT {cols} FROM skus WHERE flash_sale AND flash_epoch > 0 ORDER BY sku_id")};
 
 const pg::Query kUpsertSku{"inventory.upsert_sku", R"sql(
   INSERT INTO skus (sku_id, product_id, product_name, specs, price_minor, currency_code,
@@ -88,7 +94,9 @@ const pg::Query kReceiveIntoBuckets{"inventory.receive_into_buckets", R"sql(
                    WHERE sku_id = $1 AND bucket_no >= 0 AND bucket_no < $3::int
                    ORDER BY bucket_no FOR UPDATE) locked) r
    WHERE b.sku_id = $1 AND b.bucket_no = r.bucket_no)sql"};
-const pg::Query kReceiveIntoFlashPool{"inventory.receive_into_flash_pool", "UPDATE stock_buckets SET available = available + $2 WHERE sku_id = $1 AND bucket_no = -1"};
+const pg::Query kReceiveIntoFlashPool{
+    "inventory.receive_into_flash_pool",
+    "UPDATE stock_buckets SET available = available + $2 WHERE sku_id = $1 AND bucket_no = -1"};
 const pg::Query kInsertReceipt{"inventory.insert_receipt", R"sql(
   INSERT INTO stock_receipts (request_id, sku_id, quantity, note, available_after,
                               reserved_after, sold_after, total_received_after)
@@ -123,7 +131,9 @@ const pg::Query kShortOfStock{"inventory.short_of_stock", R"sql(
     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(order_id, sku_id, n)
     LEFT JOIN skus s ON s.sku_id = q.sku_id
    ORDER BY q.n)sql"};
-const pg::Query kAvailableOf{"inventory.available_of", "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1"};
+const pg::Query kAvailableOf{
+    "inventory.available_of",
+    "SELECT COALESCE(sum(available), 0) FROM stock_buckets WHERE sku_id = $1"};
 
 // Bucketed SKUs first try every bucket holding enough without waiting on a locked one: the
 // bucket nearest after the order's pick whose row is free ($2 = pick, $4 = bucket count).
@@ -190,7 +200,7 @@ const pg::Query kFindReservation{"inventory.find_reservation", R"sql(
    WHERE r.order_id = $1
    ORDER BY l.sku_id, a.bucket_no)sql"};
 const pg::Query kFindReservationForUpdate{"inventory.find_reservation_for_update",
-                                         kFindReservation.sql() + " FOR UPDATE OF r"};
+                                          kFindReservation.sql() + " FOR UPDATE OF r"};
 const pg::Query kInsertReservation{"inventory.insert_reservation", R"sql(
   INSERT INTO reservations (order_id, state, order_type, fingerprint, path, expires_at,
                             release_reason, version, created_at, updated_at, grant_id)
@@ -250,8 +260,12 @@ const pg::Query kMoveToFlashPool{"inventory.move_to_flash_pool", R"sql(
   UPDATE stock_buckets SET available = available + (SELECT COALESCE(sum(qty), 0) FROM moved)
    WHERE sku_id = $1 AND bucket_no = -1
   RETURNING available)sql"};
-const pg::Query kSetFlashEpoch{"inventory.set_flash_epoch", "UPDATE skus SET flash_epoch = $2, updated_at = now() WHERE sku_id = $1"};
-const pg::Query kLockFlashPool{"inventory.lock_flash_pool", "SELECT available FROM stock_buckets WHERE sku_id = $1 AND bucket_no = -1 FOR UPDATE"};
+const pg::Query kSetFlashEpoch{
+    "inventory.set_flash_epoch",
+    "UPDATE skus SET flash_epoch = $2, updated_at = now() WHERE sku_id = $1"};
+const pg::Query kLockFlashPool{
+    "inventory.lock_flash_pool",
+    "SELECT available FROM stock_buckets WHERE sku_id = $1 AND bucket_no = -1 FOR UPDATE"};
 const pg::Query kFlashOrders{"inventory.flash_orders", R"sql(
   SELECT a.order_id, a.quantity, l.state IN ('RESERVED', 'CONFIRMED', 'DEDUCTED')
     FROM reservation_allocations a
@@ -310,8 +324,8 @@ std::map<std::string, std::string> SpecsFromJson(const std::string& json) {
   std::map<std::string, std::string> out;
   if (!google::protobuf::util::JsonStringToMessage(json, &st).ok()) return out;
   for (const auto& [k, v] : st.fields()) {
-    out[k] = v.kind_case() == google::protobuf::Value::kStringValue ? v.string_value()
-                                                                   : v.DebugString();
+    out[k] =
+        v.kind_case() == google::protobuf::Value::kStringValue ? v.string_value() : v.DebugString();
   }
   return out;
 }
@@ -379,7 +393,7 @@ absl::Status RunGrantStatement(pg::Pool& pool,
 // ---- PgStockTx -----------------------------------------------------------------------------
 
 absl::StatusOr<std::optional<Reservation>> PgStockTx::FindReservation(const std::string& order_id,
-                                                                       bool for_update) {
+                                                                      bool for_update) {
   return Guard([&]() -> absl::StatusOr<std::optional<Reservation>> {
     auto rows = for_update ? pg::Exec(tx_, kFindReservationForUpdate, order_id)
                            : pg::Exec(tx_, kFindReservation, order_id);
@@ -421,7 +435,7 @@ absl::StatusOr<std::optional<Reservation>> PgStockTx::FindReservation(const std:
 }
 
 absl::StatusOr<std::vector<SkuRecord>> PgStockTx::FindSkus(const std::vector<std::string>& ids,
-                                                          bool share_lock) {
+                                                           bool share_lock) {
   return Guard([&]() -> absl::StatusOr<std::vector<SkuRecord>> {
     auto rows = share_lock ? pg::Exec(tx_, kFindSkusShare, TextArray(ids))
                            : pg::Exec(tx_, kFindSkus, TextArray(ids));
@@ -439,8 +453,8 @@ absl::StatusOr<int64_t> PgStockTx::AvailableOf(const std::string& sku_id) {
 }
 
 absl::StatusOr<std::vector<Allocation>> PgStockTx::TakeAvailable(const std::string& sku_id,
-                                                                const std::vector<int>& buckets,
-                                                                int64_t quantity, TakeInto into) {
+                                                                 const std::vector<int>& buckets,
+                                                                 int64_t quantity, TakeInto into) {
   return Guard([&]() -> absl::StatusOr<std::vector<Allocation>> {
     const bool sold = into == TakeInto::kSold;
     // 1. Bucketed: any free bucket holding everything, nearest after the caller's pick.
@@ -496,23 +510,20 @@ absl::Status MoveReserved(pqxx::transaction_base& tx, const pg::Query& query,
 
 absl::Status PgStockTx::ReturnReserved(const std::string& sku_id,
                                        const std::vector<Allocation>& allocations) {
-  return Guard([&]() -> absl::Status {
-    return MoveReserved(tx_, kReturnReserved, sku_id, allocations);
-  });
+  return Guard(
+      [&]() -> absl::Status { return MoveReserved(tx_, kReturnReserved, sku_id, allocations); });
 }
 
 absl::Status PgStockTx::SellReserved(const std::string& sku_id,
                                      const std::vector<Allocation>& allocations) {
-  return Guard([&]() -> absl::Status {
-    return MoveReserved(tx_, kSellReserved, sku_id, allocations);
-  });
+  return Guard(
+      [&]() -> absl::Status { return MoveReserved(tx_, kSellReserved, sku_id, allocations); });
 }
 
 absl::Status PgStockTx::ReturnSold(const std::string& sku_id,
                                    const std::vector<Allocation>& allocations) {
-  return Guard([&]() -> absl::Status {
-    return MoveReserved(tx_, kReturnSold, sku_id, allocations);
-  });
+  return Guard(
+      [&]() -> absl::Status { return MoveReserved(tx_, kReturnSold, sku_id, allocations); });
 }
 
 absl::Status PgStockTx::DropAllocations(const std::string& order_id) {
@@ -534,26 +545,23 @@ absl::StatusOr<std::optional<std::string>> PgStockTx::FindConfirmRefusal(
 absl::StatusOr<bool> PgStockTx::RecordConfirmRefusal(const std::string& order_id,
                                                      const std::string& reason) {
   return Guard([&]() -> absl::StatusOr<bool> {
-    auto r = pg::Exec(tx_, kRecordConfirmRefusal, order_id, reason,
-                  ToUnixMillis(clock_.Now()));
+    auto r = pg::Exec(tx_, kRecordConfirmRefusal, order_id, reason, ToUnixMillis(clock_.Now()));
     return r.affected_rows() == 1;
   });
 }
 
 absl::StatusOr<bool> PgStockTx::InsertReservation(const Reservation& res) {
   return Guard([&]() -> absl::StatusOr<bool> {
-    auto r = pg::Exec(tx_, kInsertReservation, res.order_id,
-                  std::string(ToString(res.state)), static_cast<int>(res.order_type),
-                  res.fingerprint, PathName(res.path), ToUnixMillis(res.expires_at),
-                  static_cast<int>(res.release_reason), ToUnixMillis(res.created_at),
-                  res.grant_id);
+    auto r = pg::Exec(tx_, kInsertReservation, res.order_id, std::string(ToString(res.state)),
+                      static_cast<int>(res.order_type), res.fingerprint, PathName(res.path),
+                      ToUnixMillis(res.expires_at), static_cast<int>(res.release_reason),
+                      ToUnixMillis(res.created_at), res.grant_id);
     if (r.affected_rows() == 0) return false;
     for (const auto& line : res.lines) {
       pg::Exec(tx_, kInsertLine, res.order_id, line.sku_id, line.quantity,
-           static_cast<int>(line.policy), std::string(ToString(line.state)));
+               static_cast<int>(line.policy), std::string(ToString(line.state)));
       for (const auto& a : line.allocations) {
-        pg::Exec(tx_, kInsertAllocation, res.order_id, line.sku_id, a.bucket_no,
-             a.quantity);
+        pg::Exec(tx_, kInsertAllocation, res.order_id, line.sku_id, a.bucket_no, a.quantity);
       }
     }
     return true;
@@ -574,11 +582,12 @@ absl::Status PgStockTx::UpdateReservation(const Reservation& res) {
         alloc_quantities.push_back(a.quantity);
       }
     }
-    auto r = pg::Exec(tx_, kUpdateReservation, res.order_id,
-                  std::string(ToString(res.state)), static_cast<int>(res.release_reason),
-                  ToUnixMillis(clock_.Now()), TextArray(line_skus), TextArray(line_states),
-                  TextArray(alloc_skus), IntArray(alloc_buckets), IntArray(alloc_quantities));
-    if (r[0][0].as<int64_t>() != 1) return absl::InternalError("reservation vanished: " + res.order_id);
+    auto r = pg::Exec(tx_, kUpdateReservation, res.order_id, std::string(ToString(res.state)),
+                      static_cast<int>(res.release_reason), ToUnixMillis(clock_.Now()),
+                      TextArray(line_skus), TextArray(line_states), TextArray(alloc_skus),
+                      IntArray(alloc_buckets), IntArray(alloc_quantities));
+    if (r[0][0].as<int64_t>() != 1)
+      return absl::InternalError("reservation vanished: " + res.order_id);
     if (r[0][1].as<size_t>() != res.lines.size()) {
       return absl::InternalError("reservation lines vanished: " + res.order_id);
     }
@@ -634,8 +643,7 @@ absl::StatusOr<int64_t> PgStockTx::LockFlashPool(const std::string& sku_id) {
   });
 }
 
-absl::StatusOr<std::vector<StockTx::FlashOrder>> PgStockTx::FlashOrders(
-    const std::string& sku_id) {
+absl::StatusOr<std::vector<StockTx::FlashOrder>> PgStockTx::FlashOrders(const std::string& sku_id) {
   return Guard([&]() -> absl::StatusOr<std::vector<FlashOrder>> {
     std::vector<FlashOrder> out;
     for (const auto& r : pg::Exec(tx_, kFlashOrders, sku_id)) {
@@ -654,8 +662,7 @@ absl::Status PgStockRepository::InTransaction(const StockTxFn& fn) {
   });
 }
 
-absl::Status PgStockRepository::InPgTransaction(
-    const std::function<absl::Status(PgStockTx&)>& fn) {
+absl::Status PgStockRepository::InPgTransaction(const std::function<absl::Status(PgStockTx&)>& fn) {
   return pool_.InTransaction([&](pqxx::transaction_base& tx) {
     PgStockTx stx(tx, *clock_, topic_);
     return fn(stx);
@@ -679,14 +686,15 @@ absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::GetSkus(
   return out;
 }
 
-absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::ListSkus(
-    const std::string& merchant_id, SkuSaleStatus status, const std::string& after_sku_id,
-    int limit) {
+absl::StatusOr<std::vector<SkuRecord>> PgStockRepository::ListSkus(const std::string& merchant_id,
+                                                                   SkuSaleStatus status,
+                                                                   const std::string& after_sku_id,
+                                                                   int limit) {
   std::vector<SkuRecord> out;
   auto s = pool_.InTransaction([&](pqxx::transaction_base& tx) -> absl::Status {
     return Guard([&]() -> absl::Status {
-      for (const auto& r : pg::Exec(tx, kListSkus, merchant_id,
-                                static_cast<int>(status), after_sku_id, limit)) {
+      for (const auto& r :
+           pg::Exec(tx, kListSkus, merchant_id, static_cast<int>(status), after_sku_id, limit)) {
         out.push_back(SkuFromRow(r));
       }
       return absl::OkStatus();
@@ -731,13 +739,12 @@ absl::StatusOr<SkuRecord> PgStockRepository::UpsertSku(const SkuRecord& sku) {
         }
         if (!v.empty()) return v.ToStatus();
       }
-      pg::Exec(tx, kUpsertSku, sku.sku_id, sku.product_id, sku.product_name,
-           SpecsToJson(sku.specs), sku.price_minor, sku.currency_code,
-           static_cast<int>(sku.sale_status), sku.merchant_id, sku.warehouse_id,
-           sku.purchase_limit, static_cast<int>(sku.deduction_policy), sku.flash_sale,
-           sku.stock_buckets, sku.low_stock_threshold);
-      pg::Exec(tx, kCreateBuckets, sku.sku_id, sku.flash_sale ? -1 : 0,
-           sku.stock_buckets);
+      pg::Exec(tx, kUpsertSku, sku.sku_id, sku.product_id, sku.product_name, SpecsToJson(sku.specs),
+               sku.price_minor, sku.currency_code, static_cast<int>(sku.sale_status),
+               sku.merchant_id, sku.warehouse_id, sku.purchase_limit,
+               static_cast<int>(sku.deduction_policy), sku.flash_sale, sku.stock_buckets,
+               sku.low_stock_threshold);
+      pg::Exec(tx, kCreateBuckets, sku.sku_id, sku.flash_sale ? -1 : 0, sku.stock_buckets);
       pg::Exec(tx, kDropEmptyBuckets, sku.sku_id, sku.stock_buckets);
       auto after = stx.LockSku(sku.sku_id);
       if (!after.ok()) return after.status();
@@ -785,8 +792,8 @@ absl::StatusOr<StockLevel> PgStockRepository::ReceiveStock(const std::string& sk
       }
       auto l = LevelInTx(tx, sku_id);
       if (!l.ok()) return l.status();
-      auto ins = pg::Exec(tx, kInsertReceipt, request_id, sku_id, quantity, note,
-                      l->available, l->reserved, l->sold, l->total_received + quantity);
+      auto ins = pg::Exec(tx, kInsertReceipt, request_id, sku_id, quantity, note, l->available,
+                          l->reserved, l->sold, l->total_received + quantity);
       if (ins.affected_rows() == 0) {
         return absl::AbortedError("concurrent ReceiveStock with the same request_id");
       }
@@ -907,14 +914,13 @@ absl::StatusOr<StockRepository::OneStatementOutcome> PgStockRepository::ReserveI
     try {
       // No BEGIN/COMMIT: the statement is its own transaction; a raise rolls all of it back.
       pqxx::nontransaction tx(conn);
-      auto rows = pg::Exec(tx, kReserveFunction, cmd.order_id,
-                       static_cast<int>(cmd.order_type),
-                       cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE, req.fingerprint,
-                       ToUnixMillis(req.expires_at), ToUnixMillis(req.now), TextArray(skus),
-                       IntArray(quantities), IntArray(policies), hash,
-                       req.event->event_id(), topic_,
-                       row->partition_key, row->event_type, pqxx::binarystring(row->payload),
-                       req.event->traceparent(), row->occurred_at_ms);
+      auto rows =
+          pg::Exec(tx, kReserveFunction, cmd.order_id, static_cast<int>(cmd.order_type),
+                   cmd.order_type == common::v1::ORDER_TYPE_FLASH_SALE, req.fingerprint,
+                   ToUnixMillis(req.expires_at), ToUnixMillis(req.now), TextArray(skus),
+                   IntArray(quantities), IntArray(policies), hash, req.event->event_id(), topic_,
+                   row->partition_key, row->event_type, pqxx::binarystring(row->payload),
+                   req.event->traceparent(), row->occurred_at_ms);
       if (rows.size() != 1) return absl::InternalError("inventory_reserve returned no row");
       const auto& r = rows[0];
       const std::string outcome = r[0].as<std::string>();
@@ -988,12 +994,12 @@ absl::StatusOr<bool> PgStockRepository::PersistFlashGrantInOneStatement(
   if (!row.ok()) return row.status();
   bool persisted = false;
   auto s = RunGrantStatement(pool_, [&](pqxx::nontransaction& tx) -> absl::Status {
-    auto rows = pg::Exec(tx, kPersistGrantFunction, r.order_id,
-                       static_cast<int>(r.order_type), r.fingerprint, ToUnixMillis(r.expires_at),
-                       ToUnixMillis(r.created_at), r.lines[0].sku_id, r.lines[0].quantity, epoch,
-                       r.grant_id, event.event_id(), topic_,
-                       row->partition_key, row->event_type, pqxx::binarystring(row->payload),
-                       event.traceparent(), row->occurred_at_ms);
+    auto rows =
+        pg::Exec(tx, kPersistGrantFunction, r.order_id, static_cast<int>(r.order_type),
+                 r.fingerprint, ToUnixMillis(r.expires_at), ToUnixMillis(r.created_at),
+                 r.lines[0].sku_id, r.lines[0].quantity, epoch, r.grant_id, event.event_id(),
+                 topic_, row->partition_key, row->event_type, pqxx::binarystring(row->payload),
+                 event.traceparent(), row->occurred_at_ms);
     persisted = rows.size() == 1 && rows[0][0].as<std::string>() == "persisted";
     return absl::OkStatus();
   });
@@ -1030,17 +1036,16 @@ absl::StatusOr<std::vector<bool>> PgStockRepository::PersistFlashGrantsInOneStat
   }
   std::vector<bool> out(grants.size(), false);
   auto s = RunGrantStatement(pool_, [&](pqxx::nontransaction& tx) -> absl::Status {
-    auto rows = pg::Exec(tx, kPersistGrantsFunction, TextArray(order_ids),
-                       IntArray(order_types), TextArray(fingerprints), IntArray(expires),
-                       IntArray(nows), TextArray(skus), IntArray(qtys), IntArray(epochs),
-                       TextArray(grant_ids), TextArray(event_ids),
-                       topic_, TextArray(keys), TextArray(types),
-                       ByteaArray(payloads), TextArray(traceparents), IntArray(occurred));
-      if (rows.size() != 1) return absl::InternalError("inventory_persist_flash_grants: no row");
-      const auto outcomes = ArrayValues(rows[0][0]);
-      if (outcomes.size() != grants.size()) {
-        return absl::InternalError("inventory_persist_flash_grants: outcome count differs");
-      }
+    auto rows = pg::Exec(tx, kPersistGrantsFunction, TextArray(order_ids), IntArray(order_types),
+                         TextArray(fingerprints), IntArray(expires), IntArray(nows),
+                         TextArray(skus), IntArray(qtys), IntArray(epochs), TextArray(grant_ids),
+                         TextArray(event_ids), topic_, TextArray(keys), TextArray(types),
+                         ByteaArray(payloads), TextArray(traceparents), IntArray(occurred));
+    if (rows.size() != 1) return absl::InternalError("inventory_persist_flash_grants: no row");
+    const auto outcomes = ArrayValues(rows[0][0]);
+    if (outcomes.size() != grants.size()) {
+      return absl::InternalError("inventory_persist_flash_grants: outcome count differs");
+    }
     for (size_t i = 0; i < outcomes.size(); ++i) out[i] = outcomes[i] == "persisted";
     return absl::OkStatus();
   });
@@ -1052,9 +1057,8 @@ absl::StatusOr<InvariantReport> CheckInvariantsInTx(pqxx::transaction_base& tx,
                                                     const std::vector<std::string>& ids) {
   return Guard([&]() -> absl::StatusOr<InvariantReport> {
     InvariantReport report;
-    pqxx::result rows = ids.empty()
-                            ? pg::Exec(tx, kCheckInvariants, nullptr)
-                            : pg::Exec(tx, kCheckInvariants, pg::TextArray(ids));
+    pqxx::result rows = ids.empty() ? pg::Exec(tx, kCheckInvariants, nullptr)
+                                    : pg::Exec(tx, kCheckInvariants, pg::TextArray(ids));
     std::map<std::string, bool> seen;
     for (const auto& r : rows) {
       const std::string sku = r[0].as<std::string>();
@@ -1073,8 +1077,8 @@ absl::StatusOr<InvariantReport> CheckInvariantsInTx(pqxx::transaction_base& tx,
       }
       if (lowest < 0 || available < 0 || reserved < 0 || sold < 0) {
         report.violations.push_back(
-            {sku, "non_negative", absl::StrCat("a bucket counter is negative (lowest ", lowest,
-                                               ")")});
+            {sku, "non_negative",
+             absl::StrCat("a bucket counter is negative (lowest ", lowest, ")")});
       }
       if (reserved != lines_reserved) {
         report.violations.push_back(
@@ -1091,7 +1095,8 @@ absl::StatusOr<InvariantReport> CheckInvariantsInTx(pqxx::transaction_base& tx,
       if (bad_lines > 0) {
         report.violations.push_back(
             {sku, "allocations_match_lines",
-             absl::StrCat(bad_lines, " live lines whose allocations do not add up to their quantity")});
+             absl::StrCat(bad_lines,
+                          " live lines whose allocations do not add up to their quantity")});
       }
     }
     for (const auto& id : ids) {

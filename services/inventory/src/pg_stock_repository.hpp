@@ -1,10 +1,9 @@
 #pragma once
 // StockRepository on PostgreSQL. SQL lives as named constants in pg_stock_repository.cpp.
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/events/outbox.hpp"

@@ -1,9 +1,8 @@
 #include "redis_pipeline.hpp"
 
-#include <hiredis/hiredis.h>
-
 #include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
+#include <hiredis/hiredis.h>
 
 namespace orderly::inventory {
 namespace {
@@ -18,9 +17,7 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
 absl::StatusOr<redis::Reply> FromHiredis(const redisReply* r) {
   redis::Reply out;
   switch (r->type) {
-    case REDIS_REPLY_NIL:
-      out.type = redis::Reply::Type::kNil;
-      break;
+    case REDIS_REPLY_NIL: out.type = redis::Reply::Type::kNil; break;
     case REDIS_REPLY_INTEGER:
       out.type = redis::Reply::Type::kInteger;
       out.integer = r->integer;
@@ -47,8 +44,7 @@ absl::StatusOr<redis::Reply> FromHiredis(const redisReply* r) {
         out.elements.push_back(*std::move(e));
       }
       break;
-    default:
-      return absl::InternalError("redis: unexpected reply type");
+    default: return absl::InternalError("redis: unexpected reply type");
   }
   return out;
 }
@@ -136,9 +132,9 @@ void RedisPipeline::RunBatch(std::vector<Pending>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
-      return fail_from(i, absl::StrCat("redis pipeline: ",
-                                       ctx_ != nullptr && ctx_->errstr[0] ? ctx_->errstr
-                                                                          : "connection lost"));
+      return fail_from(
+          i, absl::StrCat("redis pipeline: ",
+                          ctx_ != nullptr && ctx_->errstr[0] ? ctx_->errstr : "connection lost"));
     }
     auto* reply = static_cast<redisReply*>(raw);
     auto converted = FromHiredis(reply);

@@ -14,6 +14,8 @@
 // Errors: a Redis error reply is INTERNAL (NOT_FOUND "NOSCRIPT ..." when EVALSHA misses the
 // script); connection loss or timeout fails the whole batch UNAVAILABLE and the next batch
 // reconnects.
+#include <absl/status/statusor.h>
+
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -21,8 +23,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 #include "orderly/redis/client.hpp"
 
@@ -59,7 +59,7 @@ class RedisPipeline {
   std::deque<Pending> queue_;
   bool stop_ = false;
   const bool caller_runs_;
-  bool leading_ = false;  // a caller is sending a batch (caller_runs_)
+  bool leading_ = false;         // a caller is sending a batch (caller_runs_)
   redisContext* ctx_ = nullptr;  // pipeline thread / the leading caller only
   std::thread thread_;
 };

@@ -1,11 +1,11 @@
 #include "reservation_manager.hpp"
 
-#include <algorithm>
-#include <map>
-
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_cat.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
 
 #include "inventory_events.hpp"
 #include "inventory_metrics.hpp"
@@ -24,13 +24,10 @@ std::string OutcomeOf(const absl::Status& s) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kNotFound:
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kAlreadyExists:
-      return "refused";
-    default:
-      return "error";
+    case absl::StatusCode::kAlreadyExists: return "refused";
+    default: return "error";
   }
 }
-
 
 Reservation NewReservation(const ReserveCommand& cmd, TimePoint now_exact,
                            const PaymentWindows& w) {
@@ -58,8 +55,8 @@ std::vector<ReserveItem> SortedItems(const ReserveCommand& cmd) {
 
 }  // namespace
 
-ReservationManager::ReservationManager(StockRepository& repo, FlashSaleStore* flash,
-                                       ClockPtr clock, ReservationManagerOptions options)
+ReservationManager::ReservationManager(StockRepository& repo, FlashSaleStore* flash, ClockPtr clock,
+                                       ReservationManagerOptions options)
     : repo_(repo),
       flash_(flash),
       clock_(std::move(clock)),
@@ -212,8 +209,7 @@ std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneState
   // which answers kPolicy with the catalog's when they differ.
   std::vector<DeductionPolicy> policies;
   for (const auto& it : cmd.items) {
-    policies.push_back(flash_order ? v1::DEDUCTION_POLICY_RESERVE_AT_ORDER
-                                   : PolicyHint(it.sku_id));
+    policies.push_back(flash_order ? v1::DEDUCTION_POLICY_RESERVE_AT_ORDER : PolicyHint(it.sku_id));
   }
   // A SKU that was sold out a moment ago is asked the cheap question first. The answer is the
   // database's, now: the hint only picks which statement to send, it never refuses by itself.
@@ -299,8 +295,7 @@ std::optional<absl::StatusOr<Reservation>> ReservationManager::ReserveInOneState
         if (one_line) SetSoldOutHint(out->sku_id, out->available <= 0);
         return absl::StatusOr<Reservation>(
             InsufficientStock(out->sku_id, out->requested, out->available));
-      case Kind::kSlowPath:
-        return std::nullopt;
+      case Kind::kSlowPath: return std::nullopt;
     }
   }
   return std::nullopt;  // kept racing: the transaction path decides
@@ -346,8 +341,7 @@ absl::StatusOr<Reservation> ReservationManager::ReserveInTransaction(const Reser
         if (!taken.ok()) return taken.status();
         if (taken->empty()) {
           auto now_available = tx.AvailableOf(it.sku_id);
-          return InsufficientStock(it.sku_id, it.quantity,
-                                   now_available.ok() ? *now_available : 0);
+          return InsufficientStock(it.sku_id, it.quantity, now_available.ok() ? *now_available : 0);
         }
         line.allocations = *std::move(taken);
       }
@@ -443,8 +437,8 @@ absl::StatusOr<Reservation> ReservationManager::ReserveFlash(const ReserveComman
   if (auto refused = CheckFlashCatalog(cmd, *sku)) return *std::move(refused);
   if (!redis_breaker_.Allow().ok()) return FlashFallback(cmd, "breaker_open");
   const TimePoint expires_at = ExpiryOf(cmd, clock_->Now(), options_.windows);
-  auto grant = flash_->TryReserve(item.sku_id, sku->flash_epoch, cmd.order_id, item.quantity,
-                                  expires_at);
+  auto grant =
+      flash_->TryReserve(item.sku_id, sku->flash_epoch, cmd.order_id, item.quantity, expires_at);
   redis_breaker_.Record(grant.ok());
   return AfterFlashDecision(cmd, *sku, expires_at, grant);
 }
@@ -507,9 +501,8 @@ void ReservationManager::ReserveAsync(const ReserveCommand& cmd_in, const Submit
         }
         // Persisting a grant, replays and fallbacks use the database: not on this thread.
         submit([this, cmd = std::move(cmd), sku = std::move(sku), expires_at,
-                grant = std::move(grant), done = std::move(done)] {
-          done(AfterFlashDecision(cmd, sku, expires_at, grant));
-        });
+                grant = std::move(grant),
+                done = std::move(done)] { done(AfterFlashDecision(cmd, sku, expires_at, grant)); });
       });
 }
 
@@ -573,8 +566,8 @@ absl::StatusOr<Reservation> ReservationManager::AfterFlashDecision(
   auto fallback = [&](const char* reason) { return FlashFallback(cmd, reason); };
   if (!grant.ok()) {
     // The caller recorded the failure in the breaker.
-    spdlog::warn("flash sale: Redis failed for sku {} ({}); deciding on the database",
-                 item.sku_id, grant.status().ToString());
+    spdlog::warn("flash sale: Redis failed for sku {} ({}); deciding on the database", item.sku_id,
+                 grant.status().ToString());
     return fallback("unavailable");
   }
   switch (grant->kind) {
@@ -607,8 +600,7 @@ absl::StatusOr<Reservation> ReservationManager::AfterFlashDecision(
         return **existing;
       }
       break;
-    case FlashGrant::Kind::kGranted:
-      break;
+    case FlashGrant::Kind::kGranted: break;
   }
   ReserveCommand persisted = cmd;
   persisted.expires_at = expires_at;
@@ -665,8 +657,7 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
       const bool same_grant = e.grant_id == grant_id;
       auto o = ReserveRetryOutcome(e, r.fingerprint, now);
       if (!same_grant) {
-        revoke = (e.state == ReservationState::kTombstone ||
-                  e.state == ReservationState::kReleased)
+        revoke = (e.state == ReservationState::kTombstone || e.state == ReservationState::kReleased)
                      ? RevokeMode::kTombstone
                      : RevokeMode::kDuplicate;
       } else {
@@ -716,11 +707,11 @@ absl::StatusOr<Reservation> ReservationManager::PersistFlashGrant(const ReserveC
   if (revoke) {
     static const char* kNames[] = {"drop", "restock", "tombstone", "duplicate"};
     metrics::CountRevoked(kNames[static_cast<int>(*revoke)]);
-    if (auto rs = flash_->Revoke(item.sku_id, cmd.order_id, grant_id, epoch, item.quantity,
-                                 *revoke);
+    if (auto rs =
+            flash_->Revoke(item.sku_id, cmd.order_id, grant_id, epoch, item.quantity, *revoke);
         !rs.ok()) {
-      spdlog::warn("flash sale: revoking grant {} of order {} failed: {}", grant_id,
-                   cmd.order_id, rs.ToString());
+      spdlog::warn("flash sale: revoking grant {} of order {} failed: {}", grant_id, cmd.order_id,
+                   rs.ToString());
     }
   } else if (persisted && s.ok()) {
     if (auto ms = flash_->MarkPersisted(item.sku_id, cmd.order_id, grant_id); !ms.ok()) {
@@ -761,17 +752,14 @@ absl::Status ReservationManager::ConfirmInTx(StockTx& tx, const std::string& ord
   auto action = DecideConfirm(r, clock_->Now());
   if (!action.ok()) return action.status();
   switch (*action) {
-    case ConfirmAction::kReturnExisting:
-      out->reservation = r;
-      return absl::OkStatus();
+    case ConfirmAction::kReturnExisting: out->reservation = r; return absl::OkStatus();
     case ConfirmAction::kExpire:
       // Paid after the window: expire now (its stock returns) and tell payment to refund.
       if (auto s = ExpireInTx(tx, r); !s.ok()) return s;
       out->reservation = r;
       out->status = ExpiredError(order_id);
       return absl::OkStatus();
-    case ConfirmAction::kConfirm:
-      break;
+    case ConfirmAction::kConfirm: break;
   }
   std::vector<std::string> ids;
   for (const auto& l : r.lines) ids.push_back(l.sku_id);
@@ -789,8 +777,8 @@ absl::Status ReservationManager::ConfirmInTx(StockTx& tx, const std::string& ord
     const SkuRecord& sku = skus.at(l.sku_id);
     // Deduct at payment: the check at order time was advisory; this conditional update is the
     // real one and may fail, which refunds the payment.
-    auto taken = tx.TakeAvailable(l.sku_id, BucketOrder(order_id, sku), l.quantity,
-                                  TakeInto::kSold);
+    auto taken =
+        tx.TakeAvailable(l.sku_id, BucketOrder(order_id, sku), l.quantity, TakeInto::kSold);
     if (!taken.ok()) return taken.status();
     if (taken->empty()) {
       auto available = tx.AvailableOf(l.sku_id);
@@ -844,8 +832,8 @@ absl::Status ReservationManager::ReacquireInTx(StockTx& tx, const std::string& o
   for (auto& l : r.lines) {
     auto sku = skus.find(l.sku_id);
     if (sku == skus.end()) return InsufficientStock(l.sku_id, l.quantity, 0);
-    auto taken = tx.TakeAvailable(l.sku_id, BucketOrder(order_id, sku->second), l.quantity,
-                                  TakeInto::kSold);
+    auto taken =
+        tx.TakeAvailable(l.sku_id, BucketOrder(order_id, sku->second), l.quantity, TakeInto::kSold);
     if (!taken.ok()) return taken.status();
     if (taken->empty()) {
       auto available = tx.AvailableOf(l.sku_id);
@@ -912,9 +900,8 @@ absl::Status ReservationManager::RefuseConfirmInTx(StockTx& tx, const std::strin
     auto inserted = tx.InsertReservation(t);
     if (!inserted.ok()) return inserted.status();
   }
-  StockRefusal what{.paid_order_id = paid_order_id,
-                    .reason = reason,
-                    .sku_id = ErrorMetadata(refusal, "sku_id")};
+  StockRefusal what{
+      .paid_order_id = paid_order_id, .reason = reason, .sku_id = ErrorMetadata(refusal, "sku_id")};
   (void)absl::SimpleAtoi(ErrorMetadata(refusal, "requested"), &what.requested);
   (void)absl::SimpleAtoi(ErrorMetadata(refusal, "available"), &what.available);
   auto ev = StockConfirmRefusedEvent(order_id, r, what, clock_->Now());
@@ -924,7 +911,8 @@ absl::Status ReservationManager::RefuseConfirmInTx(StockTx& tx, const std::strin
 }
 
 absl::StatusOr<Reservation> ReservationManager::Confirm(const std::string& order_id) {
-  if (order_id.empty()) return InvalidArgumentError("invalid Confirm request", {{"order_id", "required"}});
+  if (order_id.empty())
+    return InvalidArgumentError("invalid Confirm request", {{"order_id", "required"}});
   Outcome out;
   auto s = repo_.InTransaction([&](StockTx& tx) { return ConfirmInTx(tx, order_id, &out); });
   const absl::Status& final_status = s.ok() ? out.status : s;
@@ -1010,8 +998,8 @@ absl::StatusOr<Reservation> ReservationManager::Release(const std::string& order
   if (!v.empty()) return v.ToStatus("invalid Release request");
   if (reason == v1::RELEASE_REASON_UNSPECIFIED) reason = v1::RELEASE_REASON_ORDER_CANCELLED;
   Outcome out;
-  auto s = repo_.InTransaction(
-      [&](StockTx& tx) { return ReleaseInTx(tx, order_id, reason, &out); });
+  auto s =
+      repo_.InTransaction([&](StockTx& tx) { return ReleaseInTx(tx, order_id, reason, &out); });
   const absl::Status& final_status = s.ok() ? out.status : s;
   metrics::CountRelease(final_status.ok() ? "released" : OutcomeOf(final_status));
   if (!final_status.ok()) return final_status;

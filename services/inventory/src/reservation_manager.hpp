@@ -12,6 +12,9 @@
 //    PostgreSQL. Grants whose persist did not happen are drained later by FlashSaleWorker.
 //    ReserveAsync (the gRPC handler) runs the same decisions without blocking: Lua over a
 //    pipelined connection, grants persisted in batches, database work on the caller's pool.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -25,9 +28,6 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "flash_sale_store.hpp"
 #include "orderly/core/circuit_breaker.hpp"

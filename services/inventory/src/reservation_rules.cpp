@@ -1,11 +1,11 @@
 #include "reservation_rules.hpp"
 
+#include <absl/strings/str_cat.h>
+
 #include <algorithm>
 #include <array>
 #include <functional>
 #include <set>
-
-#include <absl/strings/str_cat.h>
 
 #include "orderly/core/status.hpp"
 
@@ -14,9 +14,8 @@ namespace orderly::inventory {
 absl::Status WithErrorInfo(absl::Status s, std::string_view reason,
                            const std::vector<std::pair<std::string, std::string>>& metadata) {
   absl::Status info = ErrorWithInfo(s.code(), std::string(s.message()), reason, metadata);
-  info.ForEachPayload([&s](absl::string_view url, const absl::Cord& payload) {
-    s.SetPayload(url, payload);
-  });
+  info.ForEachPayload(
+      [&s](absl::string_view url, const absl::Cord& payload) { s.SetPayload(url, payload); });
   return s;
 }
 
@@ -55,10 +54,11 @@ absl::Status ValidateReserve(const ReserveCommand& cmd, TimePoint now,
   if (cmd.expires_at) {
     if (*cmd.expires_at <= now) v.Add("expires_at", "must be in the future");
     if (*cmd.expires_at > now + windows.max_ahead) {
-      v.Add("expires_at",
-            absl::StrCat("at most ",
-                         std::chrono::duration_cast<std::chrono::minutes>(windows.max_ahead).count(),
-                         " minutes ahead"));
+      v.Add(
+          "expires_at",
+          absl::StrCat("at most ",
+                       std::chrono::duration_cast<std::chrono::minutes>(windows.max_ahead).count(),
+                       " minutes ahead"));
     }
   }
   return v.ToStatus("invalid Reserve request");
@@ -98,10 +98,10 @@ absl::Status CheckAgainstCatalog(const ReserveCommand& cmd,
                                      {{"sku_id", sku.sku_id}});
     }
     if (!flash_order && sku.flash_sale) {
-      return FailedPreconditionError("FLASH_SALE_NOT_READY", subject,
-                                     "flash-sale SKU " + sku.sku_id +
-                                         " is sold to FLASH_SALE orders only",
-                                     {{"sku_id", sku.sku_id}});
+      return FailedPreconditionError(
+          "FLASH_SALE_NOT_READY", subject,
+          "flash-sale SKU " + sku.sku_id + " is sold to FLASH_SALE orders only",
+          {{"sku_id", sku.sku_id}});
     }
     if (flash_order && sku.flash_epoch == 0) {
       return FailedPreconditionError("FLASH_SALE_NOT_READY", subject,
@@ -115,9 +115,9 @@ absl::Status CheckAgainstCatalog(const ReserveCommand& cmd,
   for (size_t i = 0; i < cmd.items.size(); ++i) {
     const SkuRecord& sku = skus.at(cmd.items[i].sku_id);
     if (sku.purchase_limit > 0 && cmd.items[i].quantity > sku.purchase_limit) {
-      over.Add(absl::StrCat("items[", i, "].quantity"),
-               absl::StrCat("SKU ", sku.sku_id, " allows at most ", sku.purchase_limit,
-                            " per order"));
+      over.Add(
+          absl::StrCat("items[", i, "].quantity"),
+          absl::StrCat("SKU ", sku.sku_id, " allows at most ", sku.purchase_limit, " per order"));
       if (first_sku.empty()) {
         first_sku = sku.sku_id;
         first_limit = sku.purchase_limit;
@@ -171,10 +171,10 @@ absl::Status InsufficientStock(const std::string& sku_id, int64_t requested, int
 }
 
 absl::Status ExpiredError(const std::string& order_id) {
-  return FailedPreconditionError("RESERVATION_EXPIRED", "order/" + order_id,
-                                 "reservation of order " + order_id +
-                                     " expired and its stock was returned",
-                                 {{"order_id", order_id}, {"current_state", "EXPIRED"}});
+  return FailedPreconditionError(
+      "RESERVATION_EXPIRED", "order/" + order_id,
+      "reservation of order " + order_id + " expired and its stock was returned",
+      {{"order_id", order_id}, {"current_state", "EXPIRED"}});
 }
 
 absl::Status ReleasedError(const std::string& order_id) {
@@ -184,11 +184,9 @@ absl::Status ReleasedError(const std::string& order_id) {
 }
 
 absl::Status ReservationNotFound(const std::string& order_id) {
-  return WithErrorInfo(NotFoundError("reservation", order_id, "RESERVATION_NOT_FOUND"),
-                       "RESERVATION_NOT_FOUND",
-                       {{"order_id", order_id},
-                        {"resource_type", "reservation"},
-                        {"resource_name", order_id}});
+  return WithErrorInfo(
+      NotFoundError("reservation", order_id, "RESERVATION_NOT_FOUND"), "RESERVATION_NOT_FOUND",
+      {{"order_id", order_id}, {"resource_type", "reservation"}, {"resource_name", order_id}});
 }
 
 absl::Status SkuNotFound(const std::string& sku_id) {
@@ -200,13 +198,10 @@ absl::Status ReserveRetryOutcome(const Reservation& existing, const std::string&
                                  TimePoint now) {
   switch (existing.state) {
     case ReservationState::kTombstone:
-    case ReservationState::kReleased:
-      return ReleasedError(existing.order_id);
-    case ReservationState::kExpired:
-      return ExpiredError(existing.order_id);
+    case ReservationState::kReleased: return ReleasedError(existing.order_id);
+    case ReservationState::kExpired: return ExpiredError(existing.order_id);
     case ReservationState::kReserved:
-    case ReservationState::kConfirmed:
-      break;
+    case ReservationState::kConfirmed: break;
   }
   if (existing.fingerprint != fingerprint) {
     return ErrorWithInfo(absl::StatusCode::kAlreadyExists,
@@ -221,13 +216,10 @@ absl::Status ReserveRetryOutcome(const Reservation& existing, const std::string&
 
 absl::StatusOr<ConfirmAction> DecideConfirm(const Reservation& r, TimePoint now) {
   switch (r.state) {
-    case ReservationState::kConfirmed:
-      return ConfirmAction::kReturnExisting;
+    case ReservationState::kConfirmed: return ConfirmAction::kReturnExisting;
     case ReservationState::kTombstone:
-    case ReservationState::kReleased:
-      return ReleasedError(r.order_id);
-    case ReservationState::kExpired:
-      return ExpiredError(r.order_id);
+    case ReservationState::kReleased: return ReleasedError(r.order_id);
+    case ReservationState::kExpired: return ExpiredError(r.order_id);
     case ReservationState::kReserved:
       return r.expires_at <= now ? ConfirmAction::kExpire : ConfirmAction::kConfirm;
   }
@@ -243,10 +235,8 @@ absl::StatusOr<ReleaseAction> DecideRelease(const Reservation& r) {
           {{"order_id", r.order_id}, {"current_state", "CONFIRMED"}});
     case ReservationState::kTombstone:
     case ReservationState::kReleased:
-    case ReservationState::kExpired:
-      return ReleaseAction::kReturnExisting;
-    case ReservationState::kReserved:
-      return ReleaseAction::kRelease;
+    case ReservationState::kExpired: return ReleaseAction::kReturnExisting;
+    case ReservationState::kReserved: return ReleaseAction::kRelease;
   }
   return absl::InternalError("unknown reservation state");
 }

@@ -2,13 +2,13 @@
 // The rules of reservations as pure functions: request validation, idempotency fingerprints,
 // the payment window, bucket choice, and what Reserve / Confirm / Release do from each state.
 // No I/O here, so *_test.cpp covers every branch.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "inventory_types.hpp"
 

@@ -1,16 +1,17 @@
 #pragma once
 // The storage the inventory domain needs, as small interfaces (pg_stock_repository.* implements
-// them on PostgreSQL; tests/mock_stock_repository.hpp mocks them for domain unit tests). A StockTx is one database transaction: everything
-// done through it commits or rolls back together, including the outbox events it appends.
+// them on PostgreSQL; tests/mock_stock_repository.hpp mocks them for domain unit tests). A StockTx
+// is one database transaction: everything done through it commits or rolls back together, including
+// the outbox events it appends.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "inventory_types.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
@@ -42,7 +43,8 @@ class StockTx {
   // taken part). `buckets` lists the bucket numbers to use.
   virtual absl::StatusOr<std::vector<Allocation>> TakeAvailable(const std::string& sku_id,
                                                                 const std::vector<int>& buckets,
-                                                                int64_t quantity, TakeInto into) = 0;
+                                                                int64_t quantity,
+                                                                TakeInto into) = 0;
   // reserved -> available (release) or reserved -> sold (confirm) for each allocation.
   virtual absl::Status ReturnReserved(const std::string& sku_id,
                                       const std::vector<Allocation>& allocations) = 0;
@@ -77,8 +79,7 @@ class StockTx {
   virtual absl::StatusOr<std::optional<SkuRecord>> LockSku(const std::string& sku_id) = 0;
   // Moves every ordinary bucket's available into the flash pool and sets the new epoch;
   // returns the pool's available.
-  virtual absl::StatusOr<int64_t> MoveToFlashPool(const std::string& sku_id,
-                                                  int64_t new_epoch) = 0;
+  virtual absl::StatusOr<int64_t> MoveToFlashPool(const std::string& sku_id, int64_t new_epoch) = 0;
   // Locks the flash pool row and returns its available.
   virtual absl::StatusOr<int64_t> LockFlashPool(const std::string& sku_id) = 0;
   struct FlashOrder {
@@ -160,9 +161,8 @@ class StockRepository {
   // reservation (path redis, grant_id, one line on the flash pool) and `event` its
   // StockReserved. true = written; false = nothing written, the transaction path must decide
   // (existing reservation, other epoch, missing SKU, pool short, low-stock crossing).
-  virtual absl::StatusOr<bool> PersistFlashGrantInOneStatement(const Reservation& reservation,
-                                                               int64_t epoch,
-                                                               events::v1::EventEnvelope& event) = 0;
+  virtual absl::StatusOr<bool> PersistFlashGrantInOneStatement(
+      const Reservation& reservation, int64_t epoch, events::v1::EventEnvelope& event) = 0;
   // Many grants in one statement (one commit and one pool update per SKU for all of them).
   // Returns per grant whether it was persisted; the others (and all of them when the batch
   // rolled back: pool short, low-stock crossing) must take PersistFlashGrant.

@@ -38,9 +38,9 @@ TEST_F(CatalogTest, InvalidSkuIsRefusedWithFieldViolations) {
   ASSERT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   std::vector<std::string> fields;
   for (const auto& fv : ErrorFieldViolations(r.status())) fields.push_back(fv.field);
-  EXPECT_THAT(fields, ::testing::UnorderedElementsAre("sku.list_price.amount_minor",
-                                                      "sku.list_price.currency_code",
-                                                      "sku.stock_buckets"));
+  EXPECT_THAT(fields,
+              ::testing::UnorderedElementsAre("sku.list_price.amount_minor",
+                                              "sku.list_price.currency_code", "sku.stock_buckets"));
   EXPECT_EQ(Count("SELECT count(*) FROM skus"), 0);
 }
 
@@ -82,7 +82,8 @@ TEST_F(CatalogTest, ListSkusPagesWithOpaqueTokens) {
     s.merchant_id = i % 2 == 0 ? "m1" : "m2";
     ORDERLY_ASSERT_OK(catalog_->UpsertSku(s));
   }
-  ORDERLY_ASSERT_OK_AND_ASSIGN(auto p1, catalog_->ListSkus("", v1::SKU_SALE_STATUS_UNSPECIFIED, 2, ""));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(auto p1,
+                               catalog_->ListSkus("", v1::SKU_SALE_STATUS_UNSPECIFIED, 2, ""));
   ASSERT_EQ(p1.skus.size(), 2u);
   ASSERT_FALSE(p1.next_page_token.empty());
   ORDERLY_ASSERT_OK_AND_ASSIGN(
@@ -92,7 +93,8 @@ TEST_F(CatalogTest, ListSkusPagesWithOpaqueTokens) {
       auto p3, catalog_->ListSkus("", v1::SKU_SALE_STATUS_UNSPECIFIED, 2, p2.next_page_token));
   EXPECT_EQ(p3.skus.size(), 1u);
   EXPECT_TRUE(p3.next_page_token.empty());
-  ORDERLY_ASSERT_OK_AND_ASSIGN(auto m1, catalog_->ListSkus("m1", v1::SKU_SALE_STATUS_UNSPECIFIED, 0, ""));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(auto m1,
+                               catalog_->ListSkus("m1", v1::SKU_SALE_STATUS_UNSPECIFIED, 0, ""));
   EXPECT_EQ(m1.skus.size(), 3u);
   auto wrong = catalog_->ListSkus("m2", v1::SKU_SALE_STATUS_UNSPECIFIED, 2, p1.next_page_token);
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);

@@ -16,9 +16,9 @@
 #include <thread>
 
 #include "inventory_fixture.hpp"
+#include "orderly/core/metrics.hpp"
 #include "redis_pipeline.hpp"
 #include "worker_pool.hpp"
-#include "orderly/core/metrics.hpp"
 
 extern char** environ;
 
@@ -45,9 +45,9 @@ class PrivateRedis {
 
   void Start() {
     const std::string port = std::to_string(port_);
-    std::vector<std::string> args = {"redis-server", "--port", port, "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                     "--loglevel", "warning"};
+    std::vector<std::string> args = {
+        "redis-server", "--port", port,          "--bind", "127.0.0.1",  "--save", "",
+        "--appendonly", "no",     "--daemonize", "no",     "--loglevel", "warning"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -153,14 +153,16 @@ TEST_F(FlashSaleTest, TwoHundredClientsRaceForTheLastHundredOnRedis) {
   }
   const double redis_before = Metric("orderly_inventory_reserve_decisions_total",
                                      {{"path", "redis"}, {"outcome", "reserved"}});
-  const int ok =
-      Race(200, [&](int i) { return reservations_->Reserve(Flash("r" + std::to_string(i), "hot")).ok(); });
+  const int ok = Race(200, [&](int i) {
+    return reservations_->Reserve(Flash("r" + std::to_string(i), "hot")).ok();
+  });
   EXPECT_EQ(ok, 100);
   EXPECT_EQ(Counter("hot"), 0);
   EXPECT_EQ(Level("hot").reserved, 1000);
   EXPECT_EQ(Level("hot").available, 0);
   EXPECT_EQ(Metric("orderly_inventory_reserve_decisions_total",
-                   {{"path", "redis"}, {"outcome", "reserved"}}) - redis_before,
+                   {{"path", "redis"}, {"outcome", "reserved"}}) -
+                redis_before,
             100);
   ORDERLY_ASSERT_OK_AND_ASSIGN(auto report, flash_->Reconcile("hot", false));
   EXPECT_EQ(report.drift(), 0);
@@ -237,18 +239,17 @@ TEST_F(AsyncFlashSaleTest, CallerRunPipelineAnswersEveryCommandOnceInOrder) {
   int answered = 0, failed = 0;
   {
     RedisPipeline pipeline(ro, 16, /*caller_runs=*/true);
-    std::function<void(absl::StatusOr<redis::Reply>)> record =
-        [&](absl::StatusOr<redis::Reply> r) {
-          std::lock_guard lock(mu);
-          ++senders[std::this_thread::get_id()];
-          if (!r.ok()) {
-            ++failed;
-          } else {
-            seen.insert(r->integer);
-          }
-          ++answered;
-          cv.notify_all();
-        };
+    std::function<void(absl::StatusOr<redis::Reply>)> record = [&](absl::StatusOr<redis::Reply> r) {
+      std::lock_guard lock(mu);
+      ++senders[std::this_thread::get_id()];
+      if (!r.ok()) {
+        ++failed;
+      } else {
+        seen.insert(r->integer);
+      }
+      ++answered;
+      cv.notify_all();
+    };
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&] {
@@ -500,14 +501,14 @@ TEST_F(FlashSaleTest, ReconciliationReportsAndRepairsDrift) {
 TEST_F(FlashSaleTest, RewarmFencesGrantsOfTheOlderEpoch) {
   AddSku(FlashSku("f"), 10);
   ORDERLY_ASSERT_OK_AND_ASSIGN(auto w1, flash_->Warm("f"));
-  ORDERLY_ASSERT_OK_AND_ASSIGN(
-      auto g, store_->TryReserve("f", w1.epoch, "old", 2, clock_->Now() + 15min));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(auto g,
+                               store_->TryReserve("f", w1.epoch, "old", 2, clock_->Now() + 15min));
   ASSERT_EQ(g.kind, FlashGrant::Kind::kGranted);
   ORDERLY_ASSERT_OK_AND_ASSIGN(auto w2, flash_->Warm("f"));
   EXPECT_EQ(Counter("f"), 10);  // the unpersisted old grant is not subtracted
   ORDERLY_ASSERT_OK_AND_ASSIGN(auto skus, repo_->GetSkus({"f"}));
-  auto stale = reservations_->PersistFlashGrant(Flash("old", "f", 2), skus[0], w1.epoch,
-                                                g.grant_id);
+  auto stale =
+      reservations_->PersistFlashGrant(Flash("old", "f", 2), skus[0], w1.epoch, g.grant_id);
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(Counter("f"), 10);
   // The client's retry is decided again under the new epoch.
@@ -533,7 +534,10 @@ TEST_F(FlashSaleTest, BatchPersistWritesWhatItCanAndLeavesTheRest) {
     r.grant_id = "g-" + order;
     r.created_at = r.updated_at = clock_->Now();
     r.expires_at = clock_->Now() + 15min;
-    r.lines.push_back({"bp", q, v1::DEDUCTION_POLICY_RESERVE_AT_ORDER, LineState::kReserved,
+    r.lines.push_back({"bp",
+                       q,
+                       v1::DEDUCTION_POLICY_RESERVE_AT_ORDER,
+                       LineState::kReserved,
                        {{kFlashBucket, q}}});
     g.epoch = epoch;
     g.event.set_aggregate_type("reservation");
@@ -547,7 +551,7 @@ TEST_F(FlashSaleTest, BatchPersistWritesWhatItCanAndLeavesTheRest) {
   batch.push_back(grant("b2", 3, w.epoch - 1));  // fenced off
   batch.push_back(grant("taken", 1, w.epoch));   // has its reservation
   batch.push_back(grant("b3", 1, w.epoch));
-  batch.push_back(grant("b1", 2, w.epoch));      // duplicate inside the batch
+  batch.push_back(grant("b1", 2, w.epoch));  // duplicate inside the batch
   ORDERLY_ASSERT_OK_AND_ASSIGN(auto out, repo_->PersistFlashGrantsInOneStatement(batch));
   EXPECT_EQ(out, (std::vector<bool>{true, false, false, true, false}));
   EXPECT_EQ(Level("bp").reserved, 1 + 2 + 1);

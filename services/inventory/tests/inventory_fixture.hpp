@@ -2,15 +2,15 @@
 // Shared set-up of the inventory integration tests: a temporary database with the service's
 // migrations, the repository and managers on a ManualClock, SKU helpers, and the invariant check
 // every test ends with.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "catalog_manager.hpp"
 #include "flash_sale_manager.hpp"
@@ -37,8 +37,8 @@ class InventoryFixture : public ::testing::Test {
     po.dsn = db_->dsn();
     po.size = PoolSize();
     ORDERLY_ASSERT_OK_AND_ASSIGN(pool_, pg::Pool::Create(po));
-    ORDERLY_ASSERT_OK(pg::ApplyMigrations(
-        *pool_, "inventory", events::WithEventSchema(pg::inventory_lib_migrations())));
+    ORDERLY_ASSERT_OK(pg::ApplyMigrations(*pool_, "inventory",
+                                          events::WithEventSchema(pg::inventory_lib_migrations())));
     clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::now());
     repo_ = std::make_unique<PgStockRepository>(*pool_, clock_);
     catalog_ = std::make_unique<CatalogManager>(*repo_);

@@ -11,8 +11,7 @@ class OrderEventsTest : public InventoryFixture {
  protected:
   absl::Status Deliver(const events::v1::EventEnvelope& ev) {
     OrderEventHandler handler(*reservations_, clock_);
-    return pool_->InTransaction(
-        [&](pqxx::transaction_base& tx) { return handler.Handle(tx, ev); });
+    return pool_->InTransaction([&](pqxx::transaction_base& tx) { return handler.Handle(tx, ev); });
   }
   static events::v1::EventEnvelope Paid(const std::string& order, const std::string& parent = "") {
     events::v1::EventEnvelope ev;
@@ -38,17 +37,19 @@ class OrderEventsTest : public InventoryFixture {
   }
   std::vector<events::v1::EventEnvelope> Events(const std::string& order) {
     std::vector<events::v1::EventEnvelope> out;
-    EXPECT_TRUE(pool_->InTransaction([&](pqxx::transaction_base& tx) {
-                     for (const auto& r : tx.exec_params(
-                              "SELECT payload FROM outbox WHERE aggregate_id = $1 ORDER BY id",
-                              order)) {
-                       pqxx::binarystring b(r[0]);
-                       events::v1::EventEnvelope ev;
-                       EXPECT_TRUE(ev.ParseFromArray(b.data(), static_cast<int>(b.size())));
-                       out.push_back(std::move(ev));
-                     }
-                     return absl::OkStatus();
-                   }).ok());
+    EXPECT_TRUE(
+        pool_
+            ->InTransaction([&](pqxx::transaction_base& tx) {
+              for (const auto& r : tx.exec_params(
+                       "SELECT payload FROM outbox WHERE aggregate_id = $1 ORDER BY id", order)) {
+                pqxx::binarystring b(r[0]);
+                events::v1::EventEnvelope ev;
+                EXPECT_TRUE(ev.ParseFromArray(b.data(), static_cast<int>(b.size())));
+                out.push_back(std::move(ev));
+              }
+              return absl::OkStatus();
+            })
+            .ok());
     return out;
   }
   static events::v1::EventEnvelope Cancelled(const std::string& order, bool was_paid = false) {

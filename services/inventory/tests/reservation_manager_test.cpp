@@ -1,11 +1,12 @@
 // Reservation rules of the paid-order path checked against mocked storage (no database): what is
 // read, taken and written, and what is never touched.
+#include "reservation_manager.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "mock_stock_repository.hpp"
 #include "orderly/core/status.hpp"
-#include "reservation_manager.hpp"
 
 namespace orderly::inventory::testing {
 namespace {

@@ -18,7 +18,8 @@ class ReservationTest : public InventoryFixture {
 
   // ReserveAsync (the gRPC handler's entry) for every command at once from 4 threads, database
   // work on a pool of 8; returns the answers in command order.
-  std::vector<absl::StatusOr<Reservation>> ReserveAllAsync(const std::vector<ReserveCommand>& cmds) {
+  std::vector<absl::StatusOr<Reservation>> ReserveAllAsync(
+      const std::vector<ReserveCommand>& cmds) {
     WorkerPool pool(8);
     ReservationManager::Submit submit = [&pool](std::function<void()> t) {
       pool.Submit(std::move(t));
@@ -42,7 +43,8 @@ class ReservationTest : public InventoryFixture {
     }
     for (auto& c : callers) c.join();
     std::unique_lock lock(mu);
-    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == int(cmds.size()); }));
+    EXPECT_TRUE(
+        cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == int(cmds.size()); }));
     return out;
   }
 
@@ -415,8 +417,7 @@ TEST_F(ReservationTest, OneStatementReserveWritesLinesAllocationsAndTheEvent) {
   ASSERT_EQ(ev.stock_reserved().lines_size(), 3);
   EXPECT_EQ(ev.stock_reserved().lines(2).deduction_policy(),
             v1::DEDUCTION_POLICY_DEDUCT_AT_PAYMENT);
-  EXPECT_EQ(ev.stock_reserved().lines(0).deduction_policy(),
-            v1::DEDUCTION_POLICY_RESERVE_AT_ORDER);
+  EXPECT_EQ(ev.stock_reserved().lines(0).deduction_policy(), v1::DEDUCTION_POLICY_RESERVE_AT_ORDER);
 
   // Confirm sells what Reserve allocated.
   ORDERLY_ASSERT_OK(reservations_->Confirm("o1"));
@@ -466,14 +467,16 @@ TEST_F(ReservationTest, InvariantCheckReportsBrokenCounters) {
   ORDERLY_ASSERT_OK(broken);
   ASSERT_EQ(broken->violations.size(), 1u);
   EXPECT_EQ(broken->violations[0].invariant, "total_received_balance");
-  Exec("UPDATE stock_buckets SET available = available - 2, reserved = reserved + 1 "
-       "WHERE sku_id = 'a'");
+  Exec(
+      "UPDATE stock_buckets SET available = available - 2, reserved = reserved + 1 "
+      "WHERE sku_id = 'a'");
   auto wrong_reserved = repo_->CheckInvariants({"a"});
   ORDERLY_ASSERT_OK(wrong_reserved);
   ASSERT_EQ(wrong_reserved->violations.size(), 1u);
   EXPECT_EQ(wrong_reserved->violations[0].invariant, "reserved_matches_reservations");
-  Exec("UPDATE stock_buckets SET available = available + 1, reserved = reserved - 1 "
-       "WHERE sku_id = 'a'");
+  Exec(
+      "UPDATE stock_buckets SET available = available + 1, reserved = reserved - 1 "
+      "WHERE sku_id = 'a'");
   auto missing = repo_->CheckInvariants({"a", "ghost"});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
 }

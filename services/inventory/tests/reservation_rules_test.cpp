@@ -1,10 +1,11 @@
 // The pure reservation rules: validation, fingerprints, expiry, catalog checks, bucket choice and
 // the state decisions of Reserve / Confirm / Release.
+#include "reservation_rules.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "orderly/core/status.hpp"
-#include "reservation_rules.hpp"
 
 namespace orderly::inventory {
 namespace {
@@ -75,7 +76,8 @@ TEST(CheckAgainstCatalog, RefusesInAFixedOrder) {
   lim.purchase_limit = 2;
   SkuRecord flash = Sku("flash");
   flash.flash_sale = true;
-  std::map<std::string, SkuRecord> skus{{"off", off}, {"lim", lim}, {"flash", flash}, {"a", Sku("a")}};
+  std::map<std::string, SkuRecord> skus{
+      {"off", off}, {"lim", lim}, {"flash", flash}, {"a", Sku("a")}};
 
   auto missing = CheckAgainstCatalog(Cmd({{"off", 1}, {"ghost", 1}}), skus);
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
@@ -86,13 +88,15 @@ TEST(CheckAgainstCatalog, RefusesInAFixedOrder) {
   EXPECT_THAT(Fields(over), ElementsAre("items[1].quantity"));
   EXPECT_EQ(ErrorMetadata(over, "limit"), "2");
   EXPECT_EQ(ErrorReason(CheckAgainstCatalog(Cmd({{"flash", 1}}), skus)), "FLASH_SALE_NOT_READY");
-  EXPECT_EQ(ErrorReason(CheckAgainstCatalog(Cmd({{"flash", 1}}, common::v1::ORDER_TYPE_FLASH_SALE),
-                                            skus)),
+  EXPECT_EQ(ErrorReason(
+                CheckAgainstCatalog(Cmd({{"flash", 1}}, common::v1::ORDER_TYPE_FLASH_SALE), skus)),
             "FLASH_SALE_NOT_READY");  // not warmed
   skus["flash"].flash_epoch = 1;
-  EXPECT_TRUE(CheckAgainstCatalog(Cmd({{"flash", 1}}, common::v1::ORDER_TYPE_FLASH_SALE), skus).ok());
-  EXPECT_EQ(ErrorReason(CheckAgainstCatalog(Cmd({{"a", 1}}, common::v1::ORDER_TYPE_FLASH_SALE), skus)),
-            "FLASH_SALE_NOT_READY");
+  EXPECT_TRUE(
+      CheckAgainstCatalog(Cmd({{"flash", 1}}, common::v1::ORDER_TYPE_FLASH_SALE), skus).ok());
+  EXPECT_EQ(
+      ErrorReason(CheckAgainstCatalog(Cmd({{"a", 1}}, common::v1::ORDER_TYPE_FLASH_SALE), skus)),
+      "FLASH_SALE_NOT_READY");
   EXPECT_TRUE(CheckAgainstCatalog(Cmd({{"a", 100}, {"lim", 2}}), skus).ok());
 }
 
@@ -178,8 +182,8 @@ TEST(InsufficientStockTest, RepeatsShareOneStatusAndNeverMixUpArguments) {
       EXPECT_EQ(ErrorMetadata(s, "sku_id"), c.sku);
       EXPECT_EQ(ErrorMetadata(s, "requested"), std::to_string(c.requested));
       EXPECT_EQ(ErrorMetadata(s, "available"), std::to_string(c.available));
-      EXPECT_EQ(s.message(), "SKU " + c.sku + ": " + std::to_string(c.requested) +
-                                 " requested, " + std::to_string(c.available) + " available");
+      EXPECT_EQ(s.message(), "SKU " + c.sku + ": " + std::to_string(c.requested) + " requested, " +
+                                 std::to_string(c.available) + " available");
       EXPECT_EQ(ErrorMetadata(InsufficientStock("sku-a", 1, 0), "sku_id"), "sku-a");
     }
   }

@@ -23,10 +23,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--dsn") dsn = value();
-    else if (a == "--sku") skus.push_back(value());
-    else if (a == "--redis") redis_addr = value();
-    else if (a == "--redis-prefix") redis_prefix = value();
+    if (a == "--dsn")
+      dsn = value();
+    else if (a == "--sku")
+      skus.push_back(value());
+    else if (a == "--redis")
+      redis_addr = value();
+    else if (a == "--redis-prefix")
+      redis_prefix = value();
     else {
       std::cerr << "usage: orderly-inventory-check --dsn DSN [--sku ID]... [--redis HOST:PORT]\n";
       return 2;

@@ -1,9 +1,9 @@
+#include <absl/strings/str_cat.h>
+
 #include <atomic>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
-
-#include <absl/strings/str_cat.h>
 
 #include "inventory_client.hpp"
 #include "orderly/core/status.hpp"

@@ -1,14 +1,14 @@
 #pragma once
 // What order-core needs from the inventory service, as a small interface so the domain can be
 // tested with a fake and run against the real gRPC service.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <grpcpp/grpcpp.h>
 
 #include "orderly/inventory/v1/inventory_service.grpc.pb.h"
 #include "orderly/server/request_context.hpp"

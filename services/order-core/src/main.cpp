@@ -1,19 +1,19 @@
 // orderly-order-core: the OrderService gRPC server, the payment-timeout scheduler and sweep, the
 // create-intent recovery pass, and the consumer of payment, inventory and fulfillment events.
-#include <memory>
-
 #include <spdlog/spdlog.h>
+
+#include <memory>
 
 #include "inventory_client.hpp"
 #include "order_core_lib_migrations.hpp"
 #include "order_grpc_service.hpp"
 #include "order_manager.hpp"
 #include "order_timeouts.hpp"
-#include "pg_marketing_repository.hpp"
-#include "pg_order_repository.hpp"
 #include "orderly/events/inbox_consumer.hpp"
 #include "orderly/events/outbox.hpp"
 #include "orderly/runtime/service_runtime.hpp"
+#include "pg_marketing_repository.hpp"
+#include "pg_order_repository.hpp"
 
 namespace oc = orderly::order_core;
 
@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
                  "topic of inventory events (StockConfirmRefused)");
         c.Define("fulfillment_topic", orderly::events::kFulfillmentTopic,
                  "topic of fulfillment events");
-        c.Define("order_topic", orderly::events::kOrderTopic, "topic order events are published to");
+        c.Define("order_topic", orderly::events::kOrderTopic,
+                 "topic order events are published to");
         c.Define("timeouts_enabled", "true", "run the timeout scheduler, sweep and recovery");
       },
       [](orderly::runtime::ServiceRuntime& rt) -> absl::Status {
@@ -89,22 +90,20 @@ int main(int argc, char** argv) {
           co.topics = {c.Get("payment_topic"), c.Get("inventory_topic"),
                        c.Get("fulfillment_topic")};
           // The inventory topic carries a few events per order; only the refusal concerns orders.
-          co.event_types = {"orderly.events.v1.PaymentSucceeded",
-                            "orderly.events.v1.StockConfirmRefused",
-                            "orderly.events.v1.FulfillmentAccepted",
-                            "orderly.events.v1.ShipmentShipped",
-                            "orderly.events.v1.ShipmentDelivered"};
+          co.event_types = {
+              "orderly.events.v1.PaymentSucceeded", "orderly.events.v1.StockConfirmRefused",
+              "orderly.events.v1.FulfillmentAccepted", "orderly.events.v1.ShipmentShipped",
+              "orderly.events.v1.ShipmentDelivered"};
           co.brokers = rt.brokers();
-          rt.AddConsumer(
-              co, [order_topic, &manager](pqxx::transaction_base& tx,
-                                const orderly::events::v1::EventEnvelope& e) {
-                // The inbox's transaction: its dedupe row commits with the handler's writes.
-                oc::PgOrderTx order_tx(tx, order_topic);
-                // Post-commit work (cache fences) is skipped here: fences only protect readers
-                // from older copies, and event-driven writes bump the version the cache checks.
-                oc::AfterCommit after;
-                return manager.HandleEvent(order_tx, e, &after);
-              });
+          rt.AddConsumer(co, [order_topic, &manager](pqxx::transaction_base& tx,
+                                                     const orderly::events::v1::EventEnvelope& e) {
+            // The inbox's transaction: its dedupe row commits with the handler's writes.
+            oc::PgOrderTx order_tx(tx, order_topic);
+            // Post-commit work (cache fences) is skipped here: fences only protect readers
+            // from older copies, and event-driven writes bump the version the cache checks.
+            oc::AfterCommit after;
+            return manager.HandleEvent(order_tx, e, &after);
+          });
         }
         return absl::OkStatus();
       });

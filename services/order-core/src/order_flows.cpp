@@ -97,8 +97,8 @@ absl::StatusOr<OrderStatus> OrderFlow::Next(const GuardInput& order, std::string
                                             std::string_view actor,
                                             std::string_view error_reason) const {
   const std::string from = StatusName(order.status);
-  const std::vector<std::pair<std::string, std::string>> meta = {
-      {"current_status", from}, {"action", std::string(action)}};
+  const std::vector<std::pair<std::string, std::string>> meta = {{"current_status", from},
+                                                                 {"action", std::string(action)}};
   if (!machine_.CanApply(from, action)) {
     return FailedPreconditionError(
         error_reason, absl::StrCat("order_status/", from),
@@ -201,9 +201,8 @@ std::shared_ptr<const OrderFlows> OrderFlows::Default(const FlowOptions& options
   flows->Add(std::make_unique<OrderFlow>(::orderly::common::v1::ORDER_TYPE_NORMAL, "normal",
                                          NormalTable(), options.normal_payment_window,
                                          options.after_sale_window));
-  flows->Add(std::make_unique<OrderFlow>(::orderly::common::v1::ORDER_TYPE_FLASH_SALE,
-                                         "flash_sale", FlashSaleTable(),
-                                         options.flash_sale_payment_window,
+  flows->Add(std::make_unique<OrderFlow>(::orderly::common::v1::ORDER_TYPE_FLASH_SALE, "flash_sale",
+                                         FlashSaleTable(), options.flash_sale_payment_window,
                                          options.after_sale_window));
   return flows;
 }

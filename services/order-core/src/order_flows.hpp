@@ -2,14 +2,14 @@
 // The order state machines, one table per order type, plus the status views and the rule that
 // derives a split parent's status from its children. Adding an order type means adding a table
 // (and a payment window) to OrderFlows::Default, never editing the code paths that use it.
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 #include "orderly/common/v1/order_type.pb.h"
 #include "orderly/core/clock.hpp"

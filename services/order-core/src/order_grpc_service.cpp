@@ -1,8 +1,8 @@
 #include "order_grpc_service.hpp"
 
-#include <exception>
-
 #include <spdlog/spdlog.h>
+
+#include <exception>
 
 #include "orderly/core/status.hpp"
 #include "orderly/server/handler.hpp"
@@ -30,7 +30,10 @@ grpc::Status OrderGrpcService::GenerateOrderId(grpc::ServerContext* ctx,
                                                const ov1::GenerateOrderIdRequest* req,
                                                ov1::GenerateOrderIdResponse* resp) {
   return server::HandleCall("GenerateOrderId", *req, [&] {
-    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin, Role::kService}); !s.ok()) return s;
+    if (auto s = server::RequireRole(server::CallerOf(*ctx),
+                                     {Role::kBuyer, Role::kAdmin, Role::kService});
+        !s.ok())
+      return s;
     return Into(manager_.GenerateOrderId(server::CallerOf(*ctx), req->buyer_id()),
                 resp->mutable_order_id());
   });
@@ -40,7 +43,8 @@ grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* ctx,
                                            const ov1::CreateOrderRequest* req,
                                            ov1::CreateOrderResponse* resp) {
   return server::HandleCall("CreateOrder", *req, [&] {
-    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin}); !s.ok()) return s;
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin}); !s.ok())
+      return s;
     return Into(manager_.CreateOrder(server::CallerOf(*ctx), *req, ContextOf(*ctx)),
                 resp->mutable_order());
   });
@@ -49,7 +53,10 @@ grpc::Status OrderGrpcService::CreateOrder(grpc::ServerContext* ctx,
 grpc::Status OrderGrpcService::GetOrder(grpc::ServerContext* ctx, const ov1::GetOrderRequest* req,
                                         ov1::GetOrderResponse* resp) {
   return server::HandleCall("GetOrder", *req, [&] {
-    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kMerchant, Role::kAdmin, Role::kService}); !s.ok()) return s;
+    if (auto s = server::RequireRole(server::CallerOf(*ctx),
+                                     {Role::kBuyer, Role::kMerchant, Role::kAdmin, Role::kService});
+        !s.ok())
+      return s;
     return Into(manager_.GetOrder(server::CallerOf(*ctx), req->order_id()), resp->mutable_order());
   });
 }
@@ -71,17 +78,19 @@ grpc::Status OrderGrpcService::CancelOrder(grpc::ServerContext* ctx,
                                            const ov1::CancelOrderRequest* req,
                                            ov1::CancelOrderResponse* resp) {
   return server::HandleCall("CancelOrder", *req, [&] {
-    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin}); !s.ok()) return s;
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin}); !s.ok())
+      return s;
     return Into(manager_.CancelOrder(server::CallerOf(*ctx), *req, ContextOf(*ctx)),
                 resp->mutable_order());
   });
 }
 
-grpc::Status OrderGrpcService::ChangeShippingAddress(
-    grpc::ServerContext* ctx, const ov1::ChangeShippingAddressRequest* req,
-    ov1::ChangeShippingAddressResponse* resp) {
+grpc::Status OrderGrpcService::ChangeShippingAddress(grpc::ServerContext* ctx,
+                                                     const ov1::ChangeShippingAddressRequest* req,
+                                                     ov1::ChangeShippingAddressResponse* resp) {
   return server::HandleCall("ChangeShippingAddress", *req, [&] {
-    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin}); !s.ok()) return s;
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin}); !s.ok())
+      return s;
     return Into(manager_.ChangeShippingAddress(server::CallerOf(*ctx), *req),
                 resp->mutable_order());
   });
@@ -91,7 +100,8 @@ grpc::Status OrderGrpcService::ConfirmReceipt(grpc::ServerContext* ctx,
                                               const ov1::ConfirmReceiptRequest* req,
                                               ov1::ConfirmReceiptResponse* resp) {
   return server::HandleCall("ConfirmReceipt", *req, [&] {
-    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin}); !s.ok()) return s;
+    if (auto s = server::RequireRole(server::CallerOf(*ctx), {Role::kBuyer, Role::kAdmin}); !s.ok())
+      return s;
     return Into(manager_.ConfirmReceipt(server::CallerOf(*ctx), *req), resp->mutable_order());
   });
 }

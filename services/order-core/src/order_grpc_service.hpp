@@ -11,7 +11,8 @@ class OrderGrpcService final : public order::v1::OrderService::Service {
  public:
   explicit OrderGrpcService(OrderManager& manager) : manager_(manager) {}
 
-  grpc::Status GenerateOrderId(grpc::ServerContext* ctx, const order::v1::GenerateOrderIdRequest* req,
+  grpc::Status GenerateOrderId(grpc::ServerContext* ctx,
+                               const order::v1::GenerateOrderIdRequest* req,
                                order::v1::GenerateOrderIdResponse* resp) override;
   grpc::Status CreateOrder(grpc::ServerContext* ctx, const order::v1::CreateOrderRequest* req,
                            order::v1::CreateOrderResponse* resp) override;

@@ -1,10 +1,10 @@
 #include "order_plan.hpp"
 
+#include <absl/strings/str_cat.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
-
-#include <absl/strings/str_cat.h>
 
 #include "order_flows.hpp"
 #include "orderly/core/proto_convert.hpp"

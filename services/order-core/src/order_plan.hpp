@@ -2,12 +2,12 @@
 // Pure assembly of a new order from the request, the SKU snapshots and the pricing result:
 // lines with their per-line discount shares, the order-level discount lines, and the split into
 // one parent (payment unit) plus one child per (merchant, warehouse) (fulfillment units).
+#include <absl/status/statusor.h>
+
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 #include "order_repository.hpp"
 #include "orderly/inventory/v1/inventory.pb.h"

@@ -7,10 +7,10 @@
 //    the second insurance.
 // The same worker runs the recovery pass for create intents (reservations without an order).
 // Each of the three is a PeriodicTask (libs/core).
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 #include "order_manager.hpp"
 #include "orderly/core/periodic_task.hpp"

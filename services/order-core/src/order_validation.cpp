@@ -1,9 +1,9 @@
 #include "order_validation.hpp"
 
-#include <set>
-
 #include <absl/strings/str_cat.h>
 #include <openssl/sha.h>
+
+#include <set>
 
 #include "orderly/core/ids.hpp"
 #include "orderly/core/money.hpp"
@@ -64,8 +64,7 @@ absl::Status ValidateCreate(const order::v1::CreateOrderRequest& req, const Orde
       v.Add(f + ".sku_id", "duplicate sku_id; merge the lines");
     }
     if (item.quantity() < kMinQuantity || item.quantity() > kMaxQuantity) {
-      v.Add(f + ".quantity",
-            absl::StrCat("must be between ", kMinQuantity, " and ", kMaxQuantity));
+      v.Add(f + ".quantity", absl::StrCat("must be between ", kMinQuantity, " and ", kMaxQuantity));
     }
   }
   if (!req.has_shipping_address()) {

@@ -1,11 +1,11 @@
 #pragma once
 // Pure request checks: every malformed field becomes one BadRequest field violation, and nothing
 // is read, reserved or written before they pass.
+#include <absl/status/status.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include <absl/status/status.h>
 
 #include "order_flows.hpp"
 #include "orderly/core/status.hpp"
@@ -14,7 +14,7 @@
 
 namespace orderly::order_core {
 
-inline constexpr int kMaxLines = 50;        // API contract (and below the 100)
+inline constexpr int kMaxLines = 50;  // API contract (and below the 100)
 inline constexpr int kMinQuantity = 1;
 inline constexpr int kMaxQuantity = 999;
 inline constexpr int kMaxCoupons = 10;

@@ -36,5 +36,4 @@ std::vector<std::string> SplitUnitSeparated(const std::string& s) {
   return out;
 }
 
-
 }  // namespace orderly::order_core

@@ -1,13 +1,13 @@
 #pragma once
 // Small helpers for passing values to libpqxx 6.4 as text parameters.
+#include <google/protobuf/timestamp.pb.h>
+
 #include <cstdint>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <google/protobuf/timestamp.pb.h>
-#include <pqxx/pqxx>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/core/proto_convert.hpp"
@@ -22,6 +22,5 @@ int64_t ToUnixMicros(TimePoint t);
 TimePoint FromUnixMicros(int64_t us);
 // Splits a string joined with chr(31) (array_to_string(arr, chr(31))).
 std::vector<std::string> SplitUnitSeparated(const std::string& s);
-
 
 }  // namespace orderly::order_core

@@ -13,8 +13,8 @@ namespace orderly::order_core::testing {
 
 class FakeInventory : public InventoryClient {
  public:
-  void AddSku(const std::string& id, int64_t price, int64_t stock, const std::string& merchant = "m1",
-              const std::string& warehouse = "w1") {
+  void AddSku(const std::string& id, int64_t price, int64_t stock,
+              const std::string& merchant = "m1", const std::string& warehouse = "w1") {
     std::lock_guard<std::mutex> lock(mu_);
     inventory::v1::Sku s;
     s.set_sku_id(id);
@@ -83,7 +83,8 @@ class FakeInventory : public InventoryClient {
     ++confirm_calls;
     if (!confirm_error_.ok()) return confirm_error_;
     auto it = reservations_.find(order_id);
-    if (it == reservations_.end()) return NotFoundError("reservation", order_id, "RESERVATION_NOT_FOUND");
+    if (it == reservations_.end())
+      return NotFoundError("reservation", order_id, "RESERVATION_NOT_FOUND");
     Res& r = it->second;
     if (r.state == "confirmed") return absl::OkStatus();
     if (r.state == "released" || r.state == "expired") {

@@ -1,7 +1,8 @@
 // The state-machine tables, status views and parent derivation (pure).
+#include "order_flows.hpp"
+
 #include <gtest/gtest.h>
 
-#include "order_flows.hpp"
 #include "orderly/core/status.hpp"
 
 namespace orderly::order_core {
@@ -35,7 +36,8 @@ TEST_F(OrderFlowsTest, HappyPathOfANormalOrder) {
       {ov1::ORDER_STATUS_PAID, kActionAccept, kActorSystem, ov1::ORDER_STATUS_AWAITING_SHIPMENT},
       {ov1::ORDER_STATUS_AWAITING_SHIPMENT, kActionShip, kActorSystem, ov1::ORDER_STATUS_SHIPPED},
       {ov1::ORDER_STATUS_SHIPPED, kActionDeliver, kActorSystem, ov1::ORDER_STATUS_DELIVERED},
-      {ov1::ORDER_STATUS_DELIVERED, kActionConfirmReceipt, kActorBuyer, ov1::ORDER_STATUS_COMPLETED},
+      {ov1::ORDER_STATUS_DELIVERED, kActionConfirmReceipt, kActorBuyer,
+       ov1::ORDER_STATUS_COMPLETED},
   };
   for (const auto& s : steps) {
     auto to = normal().Next(At(s.from), s.action, s.actor);
@@ -56,9 +58,9 @@ TEST_F(OrderFlowsTest, CancelledNeverBecomesPaid) {
 
 TEST_F(OrderFlowsTest, NoStepBackwards) {
   const std::vector<OrderStatus> order = {
-      ov1::ORDER_STATUS_PENDING_PAYMENT, ov1::ORDER_STATUS_PAID,
+      ov1::ORDER_STATUS_PENDING_PAYMENT,   ov1::ORDER_STATUS_PAID,
       ov1::ORDER_STATUS_AWAITING_SHIPMENT, ov1::ORDER_STATUS_SHIPPED,
-      ov1::ORDER_STATUS_DELIVERED, ov1::ORDER_STATUS_COMPLETED};
+      ov1::ORDER_STATUS_DELIVERED,         ov1::ORDER_STATUS_COMPLETED};
   auto rank = [&](OrderStatus s) {
     return std::find(order.begin(), order.end(), s) - order.begin();
   };
@@ -66,7 +68,8 @@ TEST_F(OrderFlowsTest, NoStepBackwards) {
     for (const auto& t : flow->machine().table()) {
       const OrderStatus from = StatusFromName(t.from);
       const OrderStatus to = StatusFromName(t.to);
-      if (rank(from) < static_cast<long>(order.size()) && rank(to) < static_cast<long>(order.size())) {
+      if (rank(from) < static_cast<long>(order.size()) &&
+          rank(to) < static_cast<long>(order.size())) {
         EXPECT_GE(rank(to), rank(from)) << t.from << " -" << t.action << "-> " << t.to;
       }
     }

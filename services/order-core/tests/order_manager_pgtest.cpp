@@ -50,9 +50,9 @@ class OrderManagerTest : public ::testing::Test {
     ASSERT_TRUE(redis.ok()) << redis.status();
     redis_ = std::move(*redis);
     clock_ = std::make_shared<ManualClock>(std::chrono::system_clock::now());
-    inventory_.AddSku("sku-a", 10000, 100);              // 100.00
-    inventory_.AddSku("sku-b", 2550, 100);               // 25.50
-    inventory_.AddSku("sku-c", 999, 100, "m2", "w7");    // another merchant
+    inventory_.AddSku("sku-a", 10000, 100);            // 100.00
+    inventory_.AddSku("sku-b", 2550, 100);             // 25.50
+    inventory_.AddSku("sku-c", 999, 100, "m2", "w7");  // another merchant
     OrderManagerOptions o;
     o.flows.normal_payment_window = minutes(30);
     manager_ = std::make_unique<OrderManager>(
@@ -92,37 +92,43 @@ class OrderManagerTest : public ::testing::Test {
 
   int64_t Count(const std::string& sql) {
     int64_t n = -1;
-    EXPECT_TRUE(pool_->InTransaction([&](pqxx::transaction_base& tx) {
-                     n = tx.exec(sql)[0][0].as<int64_t>();
-                     return absl::OkStatus();
-                   }).ok());
+    EXPECT_TRUE(pool_
+                    ->InTransaction([&](pqxx::transaction_base& tx) {
+                      n = tx.exec(sql)[0][0].as<int64_t>();
+                      return absl::OkStatus();
+                    })
+                    .ok());
     return n;
   }
 
   std::vector<std::string> OutboxTypes(const std::string& order_id) {
     std::vector<std::string> out;
-    EXPECT_TRUE(pool_->InTransaction([&](pqxx::transaction_base& tx) {
-                     for (const auto& r : tx.exec_params(
-                              "SELECT event_type FROM outbox WHERE aggregate_id = $1 ORDER BY id",
-                              order_id)) {
-                       out.push_back(r[0].c_str());
-                     }
-                     return absl::OkStatus();
-                   }).ok());
+    EXPECT_TRUE(pool_
+                    ->InTransaction([&](pqxx::transaction_base& tx) {
+                      for (const auto& r : tx.exec_params(
+                               "SELECT event_type FROM outbox WHERE aggregate_id = $1 ORDER BY id",
+                               order_id)) {
+                        out.push_back(r[0].c_str());
+                      }
+                      return absl::OkStatus();
+                    })
+                    .ok());
     return out;
   }
 
   ev1::EventEnvelope LastEvent(const std::string& order_id) {
     ev1::EventEnvelope e;
-    EXPECT_TRUE(pool_->InTransaction([&](pqxx::transaction_base& tx) {
-                     auto r = tx.exec_params(
-                         "SELECT payload FROM outbox WHERE aggregate_id = $1 ORDER BY id DESC "
-                         "LIMIT 1",
-                         order_id);
-                     pqxx::binarystring b(r[0][0]);
-                     e.ParseFromArray(b.data(), static_cast<int>(b.size()));
-                     return absl::OkStatus();
-                   }).ok());
+    EXPECT_TRUE(pool_
+                    ->InTransaction([&](pqxx::transaction_base& tx) {
+                      auto r = tx.exec_params(
+                          "SELECT payload FROM outbox WHERE aggregate_id = $1 ORDER BY id DESC "
+                          "LIMIT 1",
+                          order_id);
+                      pqxx::binarystring b(r[0][0]);
+                      e.ParseFromArray(b.data(), static_cast<int>(b.size()));
+                      return absl::OkStatus();
+                    })
+                    .ok());
     return e;
   }
 
@@ -256,8 +262,8 @@ TEST_F(OrderManagerTest, APendingKeyLeftByALostRedisWriteReplaysTheCommittedOrde
     return Create(req);
   };
   auto elapsed_ms = [](auto since) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now() - since)
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 since)
         .count();
   };
 
@@ -291,10 +297,11 @@ TEST_F(OrderManagerTest, APendingKeyLeftByALostRedisWriteReplaysTheCommittedOrde
   // creates the order instead of waiting for a request that will never finish.
   auto fresh = Request("buyer-1", {{"sku-b", 1}});
   const std::string fresh_key = redis_->Key("create:buyer-1:" + fresh.request_id());
-  ASSERT_TRUE(redis_->Set(fresh_key,
-                          "Q|" + std::to_string(claimed_at) + "|" + fresh.order_id() + "|" +
-                              RequestFingerprint(fresh),
-                          minutes(5))
+  ASSERT_TRUE(redis_
+                  ->Set(fresh_key,
+                        "Q|" + std::to_string(claimed_at) + "|" + fresh.order_id() + "|" +
+                            RequestFingerprint(fresh),
+                        minutes(5))
                   .ok());
   t0 = std::chrono::steady_clock::now();
   auto created = Create(fresh);
@@ -305,9 +312,11 @@ TEST_F(OrderManagerTest, APendingKeyLeftByALostRedisWriteReplaysTheCommittedOrde
   // A pending entry of another body is still another request.
   auto other = Request("buyer-1", {{"sku-b", 2}});
   other.set_request_id(fresh.request_id());
-  ASSERT_TRUE(redis_->Set(fresh_key, "Q|" + std::to_string(claimed_at) + "|" + fresh.order_id() +
-                                         "|" + RequestFingerprint(fresh),
-                          minutes(5))
+  ASSERT_TRUE(redis_
+                  ->Set(fresh_key,
+                        "Q|" + std::to_string(claimed_at) + "|" + fresh.order_id() + "|" +
+                            RequestFingerprint(fresh),
+                        minutes(5))
                   .ok());
   EXPECT_EQ(ErrorReason(Create(other).status()), "REQUEST_FINGERPRINT_MISMATCH");
 }

@@ -1,8 +1,8 @@
 // Assembling an order from SKUs and a real pricing result: split by merchant/warehouse, and the
 // per-line discount shares that partial refunds rely on (pure).
-#include <gtest/gtest.h>
-
 #include "order_plan.hpp"
+
+#include <gtest/gtest.h>
 
 namespace orderly::order_core {
 namespace {

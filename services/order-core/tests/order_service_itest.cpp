@@ -1,11 +1,10 @@
 // End to end through gRPC against the real binaries: orderly-order-core and orderly-inventory
 // with their own temporary databases, real Redis, and Kafka for payment events. Stock is checked
 // with inventory's own GetStock / CheckInvariants after each scenario.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
-
 #include <thread>
 
 #include "orderly/core/ids.hpp"
@@ -64,12 +63,12 @@ class OrderServiceIT : public ::testing::Test {
     auto ftopic = orderly::testing::UniqueTopic("orderly.fulfillment.v1.it", 3);
     ASSERT_TRUE(ftopic.ok()) << ftopic.status();
 
-    auto inv = orderly::testing::ServiceProcess::Start(
-        {orderly::testing::ServiceBinary("inventory"),
-         {{"pg_database", env->inv_db->name()},
-          {"consumer_enabled", "false"},
-          {"relay_enabled", "false"},
-          {"kafka_brokers", env->brokers}}});
+    auto inv =
+        orderly::testing::ServiceProcess::Start({orderly::testing::ServiceBinary("inventory"),
+                                                 {{"pg_database", env->inv_db->name()},
+                                                  {"consumer_enabled", "false"},
+                                                  {"relay_enabled", "false"},
+                                                  {"kafka_brokers", env->brokers}}});
     ASSERT_TRUE(inv.ok()) << inv.status();
     env->inventory = std::move(*inv);
     env->inv = iv1::InventoryService::NewStub(
@@ -149,9 +148,11 @@ class OrderServiceIT : public ::testing::Test {
     Identity(&cc, "admin", "admin");
     auto s = env->inv->CheckInvariants(&cc, req, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    for (const auto& v : resp.violations()) ADD_FAILURE() << v.sku_id() << " " << v.invariant() << ": " << v.detail();
+    for (const auto& v : resp.violations())
+      ADD_FAILURE() << v.sku_id() << " " << v.invariant() << ": " << v.detail();
     if (HasFailure()) {
-      std::cerr << "order-core log:\n" << env->order_core->LogTail(60) << "\ninventory log:\n"
+      std::cerr << "order-core log:\n"
+                << env->order_core->LogTail(60) << "\ninventory log:\n"
                 << env->inventory->LogTail(30);
     }
   }
@@ -206,9 +207,8 @@ class OrderServiceIT : public ::testing::Test {
     return resp.order();
   }
 
-  absl::StatusOr<ov1::Order> Cancel(
-      const std::string& buyer, const std::string& id,
-      ov1::CancelReason reason = ov1::CANCEL_REASON_BUYER_REQUESTED) {
+  absl::StatusOr<ov1::Order> Cancel(const std::string& buyer, const std::string& id,
+                                    ov1::CancelReason reason = ov1::CANCEL_REASON_BUYER_REQUESTED) {
     ov1::CancelOrderRequest req;
     req.set_order_id(id);
     req.set_reason(reason);
@@ -403,9 +403,9 @@ TEST_F(OrderServiceIT, CancelContractAndMalformedIds) {
   EXPECT_EQ(ErrorFieldViolations(unspecified.status())[0].field, "reason");
 
   PublishPayment(*o, "pay-cancel-" + o->order_id());
-  ASSERT_TRUE(WaitFor(
-      [&] { return Get("it-buyer-6", o->order_id())->status() == ov1::ORDER_STATUS_PAID; },
-      seconds(20)));
+  ASSERT_TRUE(
+      WaitFor([&] { return Get("it-buyer-6", o->order_id())->status() == ov1::ORDER_STATUS_PAID; },
+              seconds(20)));
   auto refused = Cancel("it-buyer-6", o->order_id());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
   EXPECT_EQ(ErrorReason(refused.status()), "ORDER_NOT_CANCELLABLE");
@@ -476,7 +476,8 @@ TEST_F(OrderServiceIT, PaymentRacingTheTimeout) {
         << o.order_id();
     auto g = Get("it-buyer-5", o.order_id());
     auto types = OutboxTypes(o.order_id());
-    const bool cancelled = std::count(types.begin(), types.end(), "orderly.events.v1.OrderCancelled");
+    const bool cancelled =
+        std::count(types.begin(), types.end(), "orderly.events.v1.OrderCancelled");
     const bool paid = std::count(types.begin(), types.end(), "orderly.events.v1.OrderPaid");
     EXPECT_NE(cancelled, paid) << o.order_id();
     if (paid) {

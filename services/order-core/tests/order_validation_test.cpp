@@ -1,7 +1,8 @@
 // Bad input is rejected with one field violation per bad field (pure).
+#include "order_validation.hpp"
+
 #include <gtest/gtest.h>
 
-#include "order_validation.hpp"
 #include "orderly/core/status.hpp"
 
 namespace orderly::order_core {
@@ -70,8 +71,8 @@ TEST_F(ValidationTest, ItemsEmptyTooManyQuantityAndDuplicates) {
   auto* dup = r.add_items();
   dup->set_sku_id("sku-1");
   dup->set_quantity(1000);
-  EXPECT_EQ(Fields(Check(r)), (std::set<std::string>{"items[0].quantity", "items[1].sku_id",
-                                                     "items[1].quantity"}));
+  EXPECT_EQ(Fields(Check(r)),
+            (std::set<std::string>{"items[0].quantity", "items[1].sku_id", "items[1].quantity"}));
 }
 
 TEST_F(ValidationTest, AddressUtf8AndLengths) {
@@ -98,9 +99,8 @@ TEST_F(ValidationTest, NegativeAmountsAndPoints) {
   r.set_points_to_use(-1);
   r.mutable_expected_total()->set_amount_minor(-5);
   r.mutable_expected_total()->set_currency_code("XXX");
-  EXPECT_EQ(Fields(Check(r)),
-            (std::set<std::string>{"points_to_use", "expected_total.amount_minor",
-                                   "expected_total.currency_code"}));
+  EXPECT_EQ(Fields(Check(r)), (std::set<std::string>{"points_to_use", "expected_total.amount_minor",
+                                                     "expected_total.currency_code"}));
 }
 
 TEST_F(ValidationTest, FlashSaleIsOneLine) {
@@ -129,9 +129,9 @@ TEST_F(ValidationTest, ControlCharactersAreRefusedButNotesKeepLineBreaks) {
 TEST(Utf8, RejectsOverlongAndSurrogates) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("\xe4\xbd\xa0\xe5\xa5\xbd"));
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));      // truncated
   EXPECT_EQ(Utf8Length("\xe4\xbd\xa0\xe5\xa5\xbd"), 2u);
 }
 

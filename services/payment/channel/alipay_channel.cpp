@@ -15,8 +15,11 @@ using wire::Params;
 
 class AlipayChannel : public Channel {
  public:
-  AlipayChannel(AlipayConfig c, crypto::KeyPtr merchant_key, crypto::KeyPtr alipay_key, ClockPtr clock)
-      : c_(std::move(c)), merchant_key_(std::move(merchant_key)), alipay_key_(std::move(alipay_key)),
+  AlipayChannel(AlipayConfig c, crypto::KeyPtr merchant_key, crypto::KeyPtr alipay_key,
+                ClockPtr clock)
+      : c_(std::move(c)),
+        merchant_key_(std::move(merchant_key)),
+        alipay_key_(std::move(alipay_key)),
         clock_(std::move(clock)) {}
 
   PaymentChannel id() const override { return v1::PAYMENT_CHANNEL_ALIPAY; }
@@ -44,11 +47,8 @@ class AlipayChannel : public Channel {
         break;
       }
       case v1::PAYMENT_METHOD_H5:
-      case v1::PAYMENT_METHOD_WEB:
-        out.pay_url = qr;
-        break;
-      default:
-        out.qr_code = qr;
+      case v1::PAYMENT_METHOD_WEB: out.pay_url = qr; break;
+      default: out.qr_code = qr;
     }
     return out;
   }
@@ -63,9 +63,10 @@ class AlipayChannel : public Channel {
       if (wire::JsonString(*node, "sub_code") == "ACQ.TRADE_NOT_EXIST") return out;  // kNotFound
       return BusinessStatus(*node);
     }
-    return TradeFromFields(wire::JsonString(*node, "trade_status"), wire::JsonString(*node, "trade_no"),
-                           wire::JsonString(*node, "total_amount"), wire::JsonString(*node, "send_pay_date"),
-                           t.out_trade_no);
+    return TradeFromFields(wire::JsonString(*node, "trade_status"),
+                           wire::JsonString(*node, "trade_no"),
+                           wire::JsonString(*node, "total_amount"),
+                           wire::JsonString(*node, "send_pay_date"), t.out_trade_no);
   }
 
   absl::Status ClosePayment(const TradeRef& t) override {
@@ -134,19 +135,28 @@ class AlipayChannel : public Channel {
   absl::StatusOr<ChannelNotification> ParseNotification(
       const std::string& body, const std::map<std::string, std::string>& headers) override {
     auto form = wire::ParseFormStrict(body);
-    if (!form.ok()) return absl::InvalidArgumentError(ToAbsl("alipay notify: unreadable body (" + std::string(form.status().message()) + ")"));
+    if (!form.ok())
+      return absl::InvalidArgumentError(
+          ToAbsl("alipay notify: unreadable body (" + std::string(form.status().message()) + ")"));
     auto sig = form->find("sign");
-    if (sig == form->end() || !crypto::VerifySha256Rsa(alipay_key_, protocol::AlipayNotifySigningString(*form), sig->second)) {
+    if (sig == form->end() ||
+        !crypto::VerifySha256Rsa(alipay_key_, protocol::AlipayNotifySigningString(*form),
+                                 sig->second)) {
       return absl::UnauthenticatedError("alipay notify: RSA2 signature does not verify");
     }
     Params& p = *form;
-    if (p["app_id"] != c_.app_id) return absl::InvalidArgumentError("alipay notify: app_id is not ours");
-    if (p["notify_type"] != "trade_status_sync") return absl::InvalidArgumentError("alipay notify: unknown notify_type");
+    if (p["app_id"] != c_.app_id)
+      return absl::InvalidArgumentError("alipay notify: app_id is not ours");
+    if (p["notify_type"] != "trade_status_sync")
+      return absl::InvalidArgumentError("alipay notify: unknown notify_type");
     if (p["out_trade_no"].empty() || p["notify_id"].empty()) {
       return absl::InvalidArgumentError("alipay notify: out_trade_no / notify_id missing");
     }
-    auto trade = TradeFromFields(p["trade_status"], p["trade_no"], p["total_amount"], p["gmt_payment"], p["out_trade_no"]);
-    if (!trade.ok()) return absl::InvalidArgumentError(ToAbsl("alipay notify: " + std::string(trade.status().message())));
+    auto trade = TradeFromFields(p["trade_status"], p["trade_no"], p["total_amount"],
+                                 p["gmt_payment"], p["out_trade_no"]);
+    if (!trade.ok())
+      return absl::InvalidArgumentError(
+          ToAbsl("alipay notify: " + std::string(trade.status().message())));
     ChannelNotification n;
     n.notify_id = p["notify_id"];
     n.trade = std::move(*trade);
@@ -159,9 +169,10 @@ class AlipayChannel : public Channel {
 
  private:
   Params BaseParams(const std::string& method, const std::string& biz, bool with_notify) const {
-    Params p{{"app_id", c_.app_id}, {"method", method}, {"format", "JSON"}, {"charset", "utf-8"},
+    Params p{{"app_id", c_.app_id}, {"method", method},
+             {"format", "JSON"},    {"charset", "utf-8"},
              {"sign_type", "RSA2"}, {"timestamp", ChinaTime(clock_->Now(), "%Y-%m-%d %H:%M:%S")},
-             {"version", "1.0"}, {"biz_content", biz}};
+             {"version", "1.0"},    {"biz_content", biz}};
     if (with_notify) p["notify_url"] = c_.notify_url;
     return p;
   }
@@ -181,7 +192,8 @@ class AlipayChannel : public Channel {
     req.timeout = c_.timeout;
     auto resp = HttpFetch(req);
     if (!resp.ok()) return resp.status();
-    if (resp->status >= 500) return absl::UnavailableError(ToAbsl("alipay: HTTP " + std::to_string(resp->status)));
+    if (resp->status >= 500)
+      return absl::UnavailableError(ToAbsl("alipay: HTTP " + std::to_string(resp->status)));
     const std::string key = protocol::AlipayResponseKey(method);
     auto doc = wire::ParseJsonObject(resp->body);
     auto node_text = wire::RawJsonMember(resp->body, key);
@@ -198,13 +210,17 @@ class AlipayChannel : public Channel {
   static absl::Status BusinessStatus(const nlohmann::json& node) {
     std::string code = wire::JsonString(node, "code");
     if (code == "10000") return absl::OkStatus();
-    std::string msg = "alipay " + code + " " + wire::JsonString(node, "sub_code") + ": " + wire::JsonString(node, "sub_msg");
-    if (code == "20000" || wire::JsonString(node, "sub_code") == "ACQ.SYSTEM_ERROR") return absl::UnavailableError(ToAbsl(msg));
+    std::string msg = "alipay " + code + " " + wire::JsonString(node, "sub_code") + ": " +
+                      wire::JsonString(node, "sub_msg");
+    if (code == "20000" || wire::JsonString(node, "sub_code") == "ACQ.SYSTEM_ERROR")
+      return absl::UnavailableError(ToAbsl(msg));
     return absl::FailedPreconditionError(ToAbsl(msg));
   }
 
-  static absl::StatusOr<ChannelTrade> TradeFromFields(const std::string& status, const std::string& trade_no,
-                                                      const std::string& total, const std::string& paid_time,
+  static absl::StatusOr<ChannelTrade> TradeFromFields(const std::string& status,
+                                                      const std::string& trade_no,
+                                                      const std::string& total,
+                                                      const std::string& paid_time,
                                                       const std::string& out_trade_no) {
     ChannelTrade t;
     t.out_trade_no = out_trade_no;
@@ -237,9 +253,13 @@ class AlipayChannel : public Channel {
 
 absl::StatusOr<ChannelPtr> MakeAlipayChannel(AlipayConfig config, ClockPtr clock) {
   auto mk = crypto::PrivateKeyFromPem(config.merchant_private_key_pem);
-  if (!mk.ok()) return absl::InvalidArgumentError(ToAbsl("alipay merchant key: " + std::string(mk.status().message())));
+  if (!mk.ok())
+    return absl::InvalidArgumentError(
+        ToAbsl("alipay merchant key: " + std::string(mk.status().message())));
   auto ak = crypto::PublicKeyFromPem(config.alipay_public_key_pem);
-  if (!ak.ok()) return absl::InvalidArgumentError(ToAbsl("alipay public key: " + std::string(ak.status().message())));
+  if (!ak.ok())
+    return absl::InvalidArgumentError(
+        ToAbsl("alipay public key: " + std::string(ak.status().message())));
   return ChannelPtr(new AlipayChannel(std::move(config), *mk, *ak, std::move(clock)));
 }
 

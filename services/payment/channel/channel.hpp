@@ -7,14 +7,14 @@
 // SYSTEM_ERROR, 5xx; retry), DEADLINE_EXCEEDED = sent but no answer (in doubt: query before
 // acting again), UNAUTHENTICATED = the channel's answer or notification failed verification,
 // FAILED_PRECONDITION = the channel refused for a business reason (message says which).
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/payment/v1/payment.pb.h"
@@ -23,7 +23,7 @@ namespace orderly::payment {
 
 using v1::PaymentChannel;
 
-std::string ChannelName(PaymentChannel c);  // "alipay", "wechatpay", "unionpay"
+std::string ChannelName(PaymentChannel c);              // "alipay", "wechatpay", "unionpay"
 PaymentChannel ChannelFromName(std::string_view name);  // UNSPECIFIED when unknown
 
 struct ChannelCreateRequest {
@@ -161,7 +161,7 @@ struct UnionPayConfig {
   std::string mer_id;
   std::string merchant_private_key_pem;
   std::string merchant_cert_pem;
-  std::string root_cert_pem;  // trusted root the channel's signing certificate must chain to
+  std::string root_cert_pem;     // trusted root the channel's signing certificate must chain to
   std::string signer_cn_prefix;  // required prefix of the signing certificate's CN
   std::string notify_url;
   std::chrono::milliseconds timeout{3000};
@@ -176,7 +176,7 @@ absl::StatusOr<ChannelPtr> MakeUnionPayChannel(UnionPayConfig config, ClockPtr c
 absl::StatusOr<std::vector<BillRecord>> ParseBillCsv(const std::string& csv);
 
 // Local date/time in China Standard Time (UTC+8, no DST), used by the CN channels' wire formats.
-std::string ChinaTime(TimePoint t, const char* fmt);  // strftime format
+std::string ChinaTime(TimePoint t, const char* fmt);              // strftime format
 TimePoint ParseChinaTime(const std::string& s, const char* fmt);  // epoch on failure
 
 }  // namespace orderly::payment

@@ -78,9 +78,12 @@ absl::StatusOr<std::vector<BillRecord>> ParseBillCsv(const std::string& csv) {
     while (std::getline(ls, cell, ',')) f.push_back(cell);
     if (f.size() != 8) return absl::DataLossError("bill: a line does not have 8 fields");
     BillRecord r;
-    if (f[0] == "payment") r.kind = BillRecord::Kind::kPayment;
-    else if (f[0] == "refund") r.kind = BillRecord::Kind::kRefund;
-    else return absl::DataLossError("bill: unknown record type");
+    if (f[0] == "payment")
+      r.kind = BillRecord::Kind::kPayment;
+    else if (f[0] == "refund")
+      r.kind = BillRecord::Kind::kRefund;
+    else
+      return absl::DataLossError("bill: unknown record type");
     r.out_trade_no = f[1];
     r.transaction_id = f[2];
     r.out_refund_no = f[3];

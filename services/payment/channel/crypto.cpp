@@ -150,8 +150,8 @@ absl::StatusOr<std::string> SignSha256Rsa(const KeyPtr& key, std::string_view da
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   size_t len = 0;
   if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &len,
-                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
+      EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1) {
     return absl::InternalError(OpensslError("sign init"));
   }
   std::string sig(len, '\0');
@@ -172,9 +172,9 @@ bool VerifySha256Rsa(const KeyPtr& key, std::string_view data, std::string_view 
     ERR_clear_error();
     return false;
   }
-  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig->data()),
-                            sig->size(), reinterpret_cast<const unsigned char*>(data.data()),
-                            data.size());
+  int rc =
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig->data()), sig->size(),
+                       reinterpret_cast<const unsigned char*>(data.data()), data.size());
   ERR_clear_error();
   return rc == 1;
 }
@@ -195,7 +195,8 @@ absl::StatusOr<std::string> AesGcmDecrypt(std::string_view key, std::string_view
       EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr,
                          reinterpret_cast<const unsigned char*>(key.data()),
                          reinterpret_cast<const unsigned char*>(nonce.data())) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len,
+                        reinterpret_cast<const unsigned char*>(aad.data()),
                         static_cast<int>(aad.size())) != 1 ||
       EVP_DecryptUpdate(ctx.get(), o, &len, reinterpret_cast<const unsigned char*>(ct.data()),
                         static_cast<int>(body)) != 1 ||

@@ -3,12 +3,12 @@
 // signatures, AES-256-GCM (WeChat Pay v3 notification resources), X.509 certificates (UnionPay's
 // signPubKeyCert checked against a trusted root), Base64 and SHA-256 hex. Keys are loaded from PEM;
 // every OpenSSL failure becomes an absl::Status, never an exception or a crash.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 typedef struct evp_pkey_st EVP_PKEY;
 

@@ -68,16 +68,14 @@ bool NeverSent(CURLcode rc, CURL* c) {
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SEND_ERROR:
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-      return true;
+    case CURLE_URL_MALFORMAT: return true;
     case CURLE_OPERATION_TIMEDOUT: {
       // Timed out before the request went out (connect or handshake): it never reached the channel.
       curl_off_t pretransfer = 0;
       curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
       return pretransfer == 0;
     }
-    default:
-      return false;
+    default: return false;
   }
 }
 

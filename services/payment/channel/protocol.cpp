@@ -12,7 +12,8 @@ std::string AlipayNotifySigningString(const wire::Params& p) {
 }
 std::string AlipayResponseKey(std::string_view method) {
   std::string k(method);
-  for (auto& c : k) if (c == '.') c = '_';
+  for (auto& c : k)
+    if (c == '.') c = '_';
   return k + "_response";
 }
 
@@ -41,7 +42,8 @@ std::string WechatAuthorization(std::string_view mchid, std::string_view serial,
 }
 absl::StatusOr<std::map<std::string, std::string>> ParseWechatAuthorization(std::string_view h) {
   std::string_view scheme(kWechatAuthScheme);
-  if (h.substr(0, scheme.size()) != scheme) return absl::InvalidArgumentError("unknown auth scheme");
+  if (h.substr(0, scheme.size()) != scheme)
+    return absl::InvalidArgumentError("unknown auth scheme");
   h.remove_prefix(scheme.size());
   std::map<std::string, std::string> out;
   while (!h.empty()) {

@@ -1,11 +1,11 @@
 #pragma once
 // Signing strings of the three channel styles, merchant side. The channel sandbox has its own
 // (services/channel-sandbox/src/channel_signatures.*), so the two check each other.
+#include <absl/status/statusor.h>
+
 #include <map>
 #include <string>
 #include <string_view>
-
-#include <absl/status/statusor.h>
 
 #include "channel/crypto.hpp"
 #include "channel/wire_util.hpp"
@@ -18,7 +18,8 @@ namespace orderly::payment::protocol {
 std::string AlipayRequestSigningString(const wire::Params& p);
 std::string AlipayNotifySigningString(const wire::Params& p);
 // A response {"<method>_response":{...},"sign":"..."} is signed over the exact node text.
-std::string AlipayResponseKey(std::string_view method);  // "alipay.trade.query" -> "alipay_trade_query_response"
+std::string AlipayResponseKey(
+    std::string_view method);  // "alipay.trade.query" -> "alipay_trade_query_response"
 
 // WeChat Pay v3: request message "METHOD\nTARGET\nTIMESTAMP\nNONCE\nBODY\n" signed with the
 // merchant key; responses and notifications "TIMESTAMP\nNONCE\nBODY\n" with the platform key.
@@ -32,7 +33,8 @@ std::string WechatAuthorization(std::string_view mchid, std::string_view serial,
                                 std::string_view nonce, std::string_view timestamp,
                                 std::string_view signature);
 // mchid, nonce_str, timestamp, serial_no, signature; INVALID_ARGUMENT when malformed.
-absl::StatusOr<std::map<std::string, std::string>> ParseWechatAuthorization(std::string_view header);
+absl::StatusOr<std::map<std::string, std::string>> ParseWechatAuthorization(
+    std::string_view header);
 
 // UnionPay (signMethod 01): SHA-256 hex of the sorted k=v&... without `signature`, then
 // SHA256withRSA of that hex string, Base64.

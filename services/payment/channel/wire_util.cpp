@@ -5,7 +5,8 @@
 namespace orderly::payment::wire {
 
 absl::StatusOr<nlohmann::json> ParseJsonObject(std::string_view text) {
-  if (text.empty() || text.size() > (1 << 20)) return absl::InvalidArgumentError("json: empty or too large");
+  if (text.empty() || text.size() > (1 << 20))
+    return absl::InvalidArgumentError("json: empty or too large");
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError("json: not valid JSON (or not UTF-8)");
   if (!j.is_object()) return absl::InvalidArgumentError("json: not an object");
@@ -49,13 +50,21 @@ std::optional<std::string> RawJsonMember(std::string_view json, std::string_view
   // nested object never matches.
   size_t i = 0;
   auto skip_ws = [&] {
-    while (i < json.size() && (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) ++i;
+    while (i < json.size() &&
+           (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t'))
+      ++i;
   };
   auto skip_string = [&]() -> bool {
     if (i >= json.size() || json[i] != '"') return false;
     for (++i; i < json.size(); ++i) {
-      if (json[i] == '\\') { ++i; continue; }
-      if (json[i] == '"') { ++i; return true; }
+      if (json[i] == '\\') {
+        ++i;
+        continue;
+      }
+      if (json[i] == '"') {
+        ++i;
+        return true;
+      }
     }
     return false;
   };
@@ -67,9 +76,18 @@ std::optional<std::string> RawJsonMember(std::string_view json, std::string_view
       int depth = 0;
       while (i < json.size()) {
         char c = json[i];
-        if (c == '"') { if (!skip_string()) return false; continue; }
+        if (c == '"') {
+          if (!skip_string()) return false;
+          continue;
+        }
         if (c == '{' || c == '[') ++depth;
-        if (c == '}' || c == ']') { --depth; if (depth == 0) { ++i; return true; } }
+        if (c == '}' || c == ']') {
+          --depth;
+          if (depth == 0) {
+            ++i;
+            return true;
+          }
+        }
         ++i;
       }
       return false;
@@ -95,7 +113,10 @@ std::optional<std::string> RawJsonMember(std::string_view json, std::string_view
     while (vend > vstart && (json[vend - 1] == ' ' || json[vend - 1] == '\n')) --vend;
     if (k == key) return std::string(json.substr(vstart, vend - vstart));
     skip_ws();
-    if (i < json.size() && json[i] == ',') { ++i; continue; }
+    if (i < json.size() && json[i] == ',') {
+      ++i;
+      continue;
+    }
     return std::nullopt;
   }
   return std::nullopt;
@@ -192,11 +213,16 @@ bool IsValidUtf8(std::string_view s) {
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     size_t n;
-    if (c < 0x80) n = 0;
-    else if (c >= 0xC2 && c <= 0xDF) n = 1;
-    else if ((c >> 4) == 0xE) n = 2;
-    else if (c >= 0xF0 && c <= 0xF4) n = 3;
-    else return false;
+    if (c < 0x80)
+      n = 0;
+    else if (c >= 0xC2 && c <= 0xDF)
+      n = 1;
+    else if ((c >> 4) == 0xE)
+      n = 2;
+    else if (c >= 0xF0 && c <= 0xF4)
+      n = 3;
+    else
+      return false;
     if (i + n >= s.size() && n > 0) return false;
     for (size_t j = 1; j <= n; ++j) {
       if ((static_cast<unsigned char>(s[i + j]) >> 6) != 2) return false;
@@ -210,8 +236,8 @@ std::string FormatYuan(int64_t minor) {
   bool neg = minor < 0;
   uint64_t m = neg ? static_cast<uint64_t>(-(minor + 1)) + 1 : static_cast<uint64_t>(minor);
   char buf[40];
-  snprintf(buf, sizeof(buf), "%s%llu.%02llu", neg ? "-" : "", static_cast<unsigned long long>(m / 100),
-           static_cast<unsigned long long>(m % 100));
+  snprintf(buf, sizeof(buf), "%s%llu.%02llu", neg ? "-" : "",
+           static_cast<unsigned long long>(m / 100), static_cast<unsigned long long>(m % 100));
   return buf;
 }
 

@@ -29,7 +29,8 @@ void DefineOptions(Config& c) {
            "the channel sandbox's key directory (.local/channel-sandbox/keys); --sandbox only");
   c.Define("channel_sandbox_url", "http://127.0.0.1:9110",
            "base URL of the channel sandbox; --sandbox only");
-  c.Define("notify_base_url", "", "base URL channels call back (default http://127.0.0.1:<http_port>)");
+  c.Define("notify_base_url", "",
+           "base URL channels call back (default http://127.0.0.1:<http_port>)");
   c.Define("channels", "alipay,wechatpay,unionpay", "channels to enable");
   c.Define("channel_timeout", "3s", "timeout of one channel API call");
   c.Define("alipay_gateway_url", "",
@@ -63,15 +64,18 @@ void DefineOptions(Config& c) {
   c.Define("breaker_window", "30s", "breaker window");
   c.Define("breaker_open_for", "10s", "how long an open breaker refuses before probing");
   c.Define("poll_tick", "1s", "how often the background loops look for due work");
-  c.Define("reconciliation_at", "10:00", "China time after which yesterday's bills are reconciled ('off' disables)");
-  c.Define("order_core_target", "127.0.0.1:17051", "order-core gRPC for orders not yet in the projection ('' = projection only)");
+  c.Define("reconciliation_at", "10:00",
+           "China time after which yesterday's bills are reconciled ('off' disables)");
+  c.Define("order_core_target", "127.0.0.1:17051",
+           "order-core gRPC for orders not yet in the projection ('' = projection only)");
   c.Define("order_topic", "orderly.order.v1", "topic of order events");
   c.Define("consumer_enabled", "true", "consume order events");
   c.Define("consumer_name", "payment", "order-event consumer name and Kafka group id");
   c.Define("payment_topic", "orderly.payment.v1", "topic payment events are published to");
 }
 
-absl::StatusOr<std::string> KeyOr(const Config& c, const std::string& file_option, const std::string& sandbox_value) {
+absl::StatusOr<std::string> KeyOr(const Config& c, const std::string& file_option,
+                                  const std::string& sandbox_value) {
   const std::string path = c.Get(file_option);
   if (path.empty()) return sandbox_value;
   return pay::crypto::ReadFile(path);
@@ -93,8 +97,11 @@ absl::Status RequireConfigured(
                       "(ORDERLY_SANDBOX=1) to use orderly-channel-sandbox"));
 }
 
-absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::BreakerOptions breaker, int http_port) {
-  std::string notify = c.Get("notify_base_url").empty() ? "http://127.0.0.1:" + std::to_string(http_port) : c.Get("notify_base_url");
+absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg,
+                           orderly::BreakerOptions breaker, int http_port) {
+  std::string notify = c.Get("notify_base_url").empty()
+                           ? "http://127.0.0.1:" + std::to_string(http_port)
+                           : c.Get("notify_base_url");
   const bool sandbox = c.GetBool("sandbox");
   pay::ChannelConfigs sc;
   if (sandbox) {
@@ -108,7 +115,9 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
     spdlog::warn("payment runs against the channel sandbox at {} (--sandbox): no real money moves",
                  c.Get("channel_sandbox_url"));
   }
-  auto pick = [&](const std::string& opt, const std::string& dflt) { return c.Get(opt).empty() ? dflt : c.Get(opt); };
+  auto pick = [&](const std::string& opt, const std::string& dflt) {
+    return c.Get(opt).empty() ? dflt : c.Get(opt);
+  };
   const std::string enabled = "," + c.Get("channels") + ",";
   auto clock = orderly::SystemClock::Shared();
   const auto timeout = c.GetDuration("channel_timeout");
@@ -145,11 +154,13 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
     auto k1 = KeyOr(c, "wechatpay_private_key_file", w.merchant_private_key_pem);
     auto k2 = KeyOr(c, "wechatpay_platform_key_file", w.platform_public_key_pem);
     auto k3 = KeyOr(c, "wechatpay_apiv3_key_file", w.apiv3_key);
-    if (!k1.ok() || !k2.ok() || !k3.ok()) return absl::FailedPreconditionError("wechatpay keys unreadable");
+    if (!k1.ok() || !k2.ok() || !k3.ok())
+      return absl::FailedPreconditionError("wechatpay keys unreadable");
     w.merchant_private_key_pem = *k1;
     w.platform_public_key_pem = *k2;
     w.apiv3_key = *k3;
-    while (!w.apiv3_key.empty() && (w.apiv3_key.back() == '\n' || w.apiv3_key.back() == '\r')) w.apiv3_key.pop_back();
+    while (!w.apiv3_key.empty() && (w.apiv3_key.back() == '\n' || w.apiv3_key.back() == '\r'))
+      w.apiv3_key.pop_back();
     w.notify_url = notify + "/notify/wechatpay";
     w.timeout = timeout;
     if (auto s = RequireConfigured("wechatpay",
@@ -175,7 +186,8 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
     auto k1 = KeyOr(c, "unionpay_private_key_file", u.merchant_private_key_pem);
     auto k2 = KeyOr(c, "unionpay_cert_file", u.merchant_cert_pem);
     auto k3 = KeyOr(c, "unionpay_root_cert_file", u.root_cert_pem);
-    if (!k1.ok() || !k2.ok() || !k3.ok()) return absl::FailedPreconditionError("unionpay keys unreadable");
+    if (!k1.ok() || !k2.ok() || !k3.ok())
+      return absl::FailedPreconditionError("unionpay keys unreadable");
     u.merchant_private_key_pem = *k1;
     u.merchant_cert_pem = *k2;
     u.root_cert_pem = *k3;
@@ -202,7 +214,8 @@ absl::Status BuildChannels(const Config& c, pay::ChannelRegistry& reg, orderly::
 
 int main(int argc, char** argv) {
   return orderly::runtime::RunService(
-      argc, argv, {"payment", 17053, 9103, "orderly_payment"}, orderly::pg::payment_lib_migrations(), DefineOptions,
+      argc, argv, {"payment", 17053, 9103, "orderly_payment"},
+      orderly::pg::payment_lib_migrations(), DefineOptions,
       [](orderly::runtime::ServiceRuntime& rt) -> absl::Status {
         const Config& c = rt.config();
         pay::PaymentSettings st;
@@ -212,34 +225,42 @@ int main(int argc, char** argv) {
         st.refund_query_interval = c.GetDuration("refund_query_interval");
         st.refund_retry_base = c.GetDuration("refund_retry_base");
         st.refund_max_attempts = static_cast<int>(c.GetInt("refund_max_attempts"));
-        st.refund_lease = std::max<std::chrono::milliseconds>(c.GetDuration("channel_timeout") * 4, std::chrono::seconds(10));
+        st.refund_lease = std::max<std::chrono::milliseconds>(c.GetDuration("channel_timeout") * 4,
+                                                              std::chrono::seconds(10));
         st.breaker.failure_rate = std::stod(c.Get("breaker_failure_rate"));
         st.breaker.min_calls = static_cast<int>(c.GetInt("breaker_min_calls"));
         st.breaker.window = c.GetDuration("breaker_window");
         st.breaker.open_for = c.GetDuration("breaker_open_for");
         auto& channels = rt.Own(std::make_unique<pay::ChannelRegistry>());
-        if (auto s = BuildChannels(c, channels, st.breaker, static_cast<int>(c.GetInt("http_port"))); !s.ok()) return s;
-        auto& repo = rt.Own(std::make_unique<pay::PgPaymentRepository>(rt.pool(), c.Get("payment_topic")));
+        if (auto s =
+                BuildChannels(c, channels, st.breaker, static_cast<int>(c.GetInt("http_port")));
+            !s.ok())
+          return s;
+        auto& repo =
+            rt.Own(std::make_unique<pay::PgPaymentRepository>(rt.pool(), c.Get("payment_topic")));
         auto& orders = rt.Own(pay::MakeOrderDirectory(repo, c.Get("order_core_target")));
-        auto& manager = rt.Own(std::make_unique<pay::PaymentManager>(repo, &rt.redis(), channels, orders,
-                                                                     orderly::SystemClock::Shared(), st));
+        auto& manager = rt.Own(std::make_unique<pay::PaymentManager>(
+            repo, &rt.redis(), channels, orders, orderly::SystemClock::Shared(), st));
         auto& reconciler = rt.Own(std::make_unique<pay::Reconciler>(manager));
-        rt.host().AddService(&rt.Own(std::make_unique<pay::PaymentGrpcService>(manager, reconciler)));
+        rt.host().AddService(
+            &rt.Own(std::make_unique<pay::PaymentGrpcService>(manager, reconciler)));
         for (auto id : channels.ids()) {
-          rt.host().http().Handle("POST", "/notify/" + pay::ChannelName(id), [id, &manager](const orderly::server::HttpRequest& req) {
-            orderly::server::HttpResponse resp;
-            try {
-              pay::NotifyResult r = manager.HandleNotification(id, req.body, req.headers);
-              resp.status = r.http_status;
-              resp.content_type = r.ack.content_type;
-              resp.body = r.ack.body;
-            } catch (const std::exception& e) {
-              spdlog::error("notify endpoint: {}", e.what());
-              resp.status = 500;
-              resp.body = "internal error";
-            }
-            return resp;
-          });
+          rt.host().http().Handle("POST", "/notify/" + pay::ChannelName(id),
+                                  [id, &manager](const orderly::server::HttpRequest& req) {
+                                    orderly::server::HttpResponse resp;
+                                    try {
+                                      pay::NotifyResult r =
+                                          manager.HandleNotification(id, req.body, req.headers);
+                                      resp.status = r.http_status;
+                                      resp.content_type = r.ack.content_type;
+                                      resp.body = r.ack.body;
+                                    } catch (const std::exception& e) {
+                                      spdlog::error("notify endpoint: {}", e.what());
+                                      resp.status = 500;
+                                      resp.body = "internal error";
+                                    }
+                                    return resp;
+                                  });
         }
         pay::WorkerOptions wo;
         wo.poll_tick = c.GetDuration("poll_tick");

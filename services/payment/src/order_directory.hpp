@@ -2,10 +2,10 @@
 // Where payment learns an order's payable amount, buyer and status: the `orders` projection fed by
 // OrderCreated / OrderCancelled / OrderPaid, falling back to order-core GetOrder (role service)
 // for an order whose OrderCreated has not arrived yet.
+#include <absl/status/statusor.h>
+
 #include <memory>
 #include <string>
-
-#include <absl/status/statusor.h>
 
 #include "orderly/order/v1/order_service.grpc.pb.h"
 #include "payment_repository.hpp"

@@ -3,6 +3,8 @@
 // active query, reconciliation all go through ApplyTrade / ApplyRefundResult, so each is applied
 // the same way and exactly once), closing, refunds with their journal and retries, and the
 // reactions to order events. No gRPC here; payment_grpc_service.* is the thin glue.
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -11,11 +13,9 @@
 #include <string>
 #include <string_view>
 
-#include <absl/status/statusor.h>
-
 #include "channel/channel.hpp"
-#include "orderly/core/circuit_breaker.hpp"
 #include "order_directory.hpp"
+#include "orderly/core/circuit_breaker.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
 #include "orderly/payment/v1/payment_service.pb.h"
 #include "orderly/redis/client.hpp"
@@ -25,14 +25,15 @@
 namespace orderly::payment {
 
 struct PaymentSettings {
-  std::chrono::milliseconds query_interval{60000};      // active query of a pending payment
-  std::chrono::milliseconds query_window{30 * 60000};   // ... for this long after creation
+  std::chrono::milliseconds query_interval{60000};     // active query of a pending payment
+  std::chrono::milliseconds query_window{30 * 60000};  // ... for this long after creation
   std::chrono::milliseconds first_query_after{60000};
-  std::chrono::milliseconds payment_ttl{30 * 60000};    // when the order has no deadline
-  std::chrono::milliseconds refund_query_interval{180000};  // a timed-out refund is queried this often
-  std::chrono::milliseconds refund_retry_base{5000};    // backoff after a failed refund call
-  int refund_max_attempts = 5;                          // then MANUAL_REVIEW
-  std::chrono::milliseconds refund_lease{60000};        // a claimed refund is not re-claimed before
+  std::chrono::milliseconds payment_ttl{30 * 60000};  // when the order has no deadline
+  std::chrono::milliseconds refund_query_interval{
+      180000};                                        // a timed-out refund is queried this often
+  std::chrono::milliseconds refund_retry_base{5000};  // backoff after a failed refund call
+  int refund_max_attempts = 5;                        // then MANUAL_REVIEW
+  std::chrono::milliseconds refund_lease{60000};      // a claimed refund is not re-claimed before
   std::chrono::milliseconds dedupe_ttl{24 * 3600 * 1000};
   BreakerOptions breaker;
 };
@@ -74,27 +75,35 @@ std::string_view StatusName(order::v1::OrderStatus s);
 
 class PaymentManager {
  public:
-  PaymentManager(PaymentRepository& repo, redis::Client* redis, ChannelRegistry& channels, OrderDirectory& orders, ClockPtr clock,
-                 PaymentSettings settings);
+  PaymentManager(PaymentRepository& repo, redis::Client* redis, ChannelRegistry& channels,
+                 OrderDirectory& orders, ClockPtr clock, PaymentSettings settings);
 
-  absl::StatusOr<v1::Payment> CreatePayment(const v1::CreatePaymentRequest& req, const server::Caller& caller);
-  absl::StatusOr<v1::Payment> GetPayment(const std::string& payment_id, const std::string& order_id, const server::Caller& caller);
-  absl::StatusOr<v1::Payment> ClosePayment(const std::string& order_id, const std::string& request_id, const server::Caller& caller);
+  absl::StatusOr<v1::Payment> CreatePayment(const v1::CreatePaymentRequest& req,
+                                            const server::Caller& caller);
+  absl::StatusOr<v1::Payment> GetPayment(const std::string& payment_id, const std::string& order_id,
+                                         const server::Caller& caller);
+  absl::StatusOr<v1::Payment> ClosePayment(const std::string& order_id,
+                                           const std::string& request_id,
+                                           const server::Caller& caller);
 
   NotifyResult HandleNotification(v1::PaymentChannel channel, const std::string& body,
                                   const std::map<std::string, std::string>& headers);
   // The single path by which a channel's word about a trade changes a payment.
-  absl::StatusOr<ApplyOutcome> ApplyTrade(v1::PaymentChannel channel, const ChannelTrade& trade, const std::string& source,
+  absl::StatusOr<ApplyOutcome> ApplyTrade(v1::PaymentChannel channel, const ChannelTrade& trade,
+                                          const std::string& source,
                                           std::string* payment_id = nullptr);
-  absl::StatusOr<ApplyOutcome> ApplyRefundResult(const ChannelRefund& result, const std::string& source);
+  absl::StatusOr<ApplyOutcome> ApplyRefundResult(const ChannelRefund& result,
+                                                 const std::string& source);
 
   absl::StatusOr<v1::Refund> CreateRefund(const v1::RefundRequest& req);
   // The same inside the caller's transaction (order events): no kick of the worker.
   absl::StatusOr<RefundRow> CreateRefundTx(PaymentTx& tx, const v1::RefundRequest& req);
   absl::StatusOr<v1::Refund> GetRefund(const std::string& refund_id);
   absl::StatusOr<v1::ListRefundsResponse> ListRefunds(const v1::ListRefundsRequest& req);
-  absl::StatusOr<v1::ListManualReviewRefundsResponse> ListManualReview(const v1::ListManualReviewRefundsRequest& req);
-  absl::StatusOr<v1::Refund> RetryRefund(const std::string& refund_id, const std::string& request_id);
+  absl::StatusOr<v1::ListManualReviewRefundsResponse> ListManualReview(
+      const v1::ListManualReviewRefundsRequest& req);
+  absl::StatusOr<v1::Refund> RetryRefund(const std::string& refund_id,
+                                         const std::string& request_id);
 
   // One round of the background work; each returns how many items it handled.
   int PollPayments(int limit = 50);
@@ -113,12 +122,16 @@ class PaymentManager {
   const PaymentSettings& settings() const { return settings_; }
 
  private:
-  absl::Status CheckChannelAndCurrency(v1::PaymentChannel c, const std::string& currency, Channel** out);
-  absl::StatusOr<ApplyOutcome> ApplyTradeTx(PaymentTx& tx, v1::PaymentChannel channel, const ChannelTrade& trade,
-                                            const std::string& source, std::string* payment_id);
-  absl::StatusOr<ApplyOutcome> ApplyRefundTx(PaymentTx& tx, const ChannelRefund& r, const std::string& source);
+  absl::Status CheckChannelAndCurrency(v1::PaymentChannel c, const std::string& currency,
+                                       Channel** out);
+  absl::StatusOr<ApplyOutcome> ApplyTradeTx(PaymentTx& tx, v1::PaymentChannel channel,
+                                            const ChannelTrade& trade, const std::string& source,
+                                            std::string* payment_id);
+  absl::StatusOr<ApplyOutcome> ApplyRefundTx(PaymentTx& tx, const ChannelRefund& r,
+                                             const std::string& source);
   void AttemptRefund(const std::string& refund_id);
-  absl::Status EmitRefundFailed(PaymentTx& tx, const RefundRow& r, v1::RefundStatus status, const std::string& error);
+  absl::Status EmitRefundFailed(PaymentTx& tx, const RefundRow& r, v1::RefundStatus status,
+                                const std::string& error);
   void KickRefunds();
   // Feeds the channel's circuit breaker with a call's outcome.
   void RecordOutcome(v1::PaymentChannel c, const absl::Status& s);

@@ -23,23 +23,33 @@ std::map<std::string, std::string> AppParamsFromColumn(const std::string& text) 
 
 // Times cross the boundary as Unix milliseconds (0 = NULL).
 #define TS(col) "COALESCE((extract(epoch FROM " col ") * 1000)::bigint, 0)"
-#define AT(n) "CASE WHEN $" #n "::bigint = 0 THEN NULL ELSE to_timestamp($" #n "::bigint / 1000.0) END"
+#define AT(n) \
+  "CASE WHEN $" #n "::bigint = 0 THEN NULL ELSE to_timestamp($" #n "::bigint / 1000.0) END"
 
 constexpr char kPaymentColumns[] =
-    "payment_id, order_id, request_id, fingerprint, channel, method, amount_minor, currency, status, description, "
-    "pay_url, qr_code, app_params, COALESCE(channel_transaction_id, ''), failure_reason, refunded_minor, paid_after_close, "
-    "close_at_channel, " TS("expires_at") ", " TS("paid_at") ", " TS("closed_at") ", " TS("created_at") ", " TS("updated_at")
-    ", " TS("query_until") ", query_attempts";
+    "payment_id, order_id, request_id, fingerprint, channel, method, amount_minor, currency, "
+    "status, description, "
+    "pay_url, qr_code, app_params, COALESCE(channel_transaction_id, ''), failure_reason, "
+    "refunded_minor, paid_after_close, "
+    "close_at_channel, " TS("expires_at") ", " TS("paid_at") ", " TS("closed_at") ", " TS(
+        "created_at") ", " TS("updated_at") ", " TS("query_until") ", query_attempts";
 
 constexpr char kRefundColumns[] =
-    "refund_id, payment_id, order_id, request_id, fingerprint, amount_minor, currency, reason, reason_text, after_sale_case_id, "
-    "status, channel_refund_id, last_error, retry_request_id, attempts, in_doubt, " TS("created_at") ", " TS("updated_at") ", "
-    TS("succeeded_at");
+    "refund_id, payment_id, order_id, request_id, fingerprint, amount_minor, currency, reason, "
+    "reason_text, after_sale_case_id, "
+    "status, channel_refund_id, last_error, retry_request_id, attempts, in_doubt, " TS(
+        "created_at") ", " TS("updated_at") ", " TS("succeeded_at");
 
-const pg::Query kInsertPayment{"payment.insert_payment", "INSERT INTO payments (payment_id, order_id, request_id, fingerprint, channel, method, amount_minor, currency, status, "
+const pg::Query kInsertPayment{
+    "payment.insert_payment",
+    "INSERT INTO payments (payment_id, order_id, request_id, fingerprint, channel, method, "
+    "amount_minor, currency, status, "
     "description, expires_at, created_at, updated_at, next_query_at, query_until) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, " AT(10) ", " AT(11) ", " AT(11) ", " AT(12) ", " AT(13) ")"};
-const pg::Query kSetChannelLinks{"payment.set_channel_links", "UPDATE payments SET pay_url = $2, qr_code = $3, app_params = $4 WHERE payment_id = $1"};
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', $9, " AT(10) ", " AT(11) ", " AT(
+        11) ", " AT(12) ", " AT(13) ")"};
+const pg::Query kSetChannelLinks{
+    "payment.set_channel_links",
+    "UPDATE payments SET pay_url = $2, qr_code = $3, app_params = $4 WHERE payment_id = $1"};
 const pg::Query kMarkSucceeded{"payment.mark_succeeded", "UPDATE payments SET status = 'SUCCEEDED', channel_transaction_id = $2, paid_at = " AT(3) ", paid_after_close = $4, "
     "updated_at = " AT(5) ", close_at_channel = false, next_query_at = NULL WHERE payment_id = $1"};
 const pg::Query kMarkFailed{"payment.mark_failed", "UPDATE payments SET status = 'FAILED', failure_reason = $2, updated_at = " AT(3) ", next_query_at = NULL "
@@ -47,8 +57,10 @@ const pg::Query kMarkFailed{"payment.mark_failed", "UPDATE payments SET status =
 // A closed payment is still queried until query_until: a payment that slipped in is found.
 const pg::Query kMarkClosed{"payment.mark_closed", "UPDATE payments SET status = 'CLOSED', closed_at = " AT(3) ", updated_at = " AT(3) ", close_at_channel = $2, "
     "next_query_at = CASE WHEN $2 THEN " AT(3) " ELSE next_query_at END WHERE payment_id = $1"};
-const pg::Query kInsertTransaction{"payment.insert_transaction", "INSERT INTO payment_transactions (order_id, channel_transaction_id, payment_id, source, applied_at) "
-    "VALUES ($1, $2, $3, $4, " AT(5) ") ON CONFLICT DO NOTHING"};
+const pg::Query kInsertTransaction{"payment.insert_transaction",
+                                   "INSERT INTO payment_transactions (order_id, "
+                                   "channel_transaction_id, payment_id, source, applied_at) "
+                                   "VALUES ($1, $2, $3, $4, " AT(5) ") ON CONFLICT DO NOTHING"};
 const pg::Query kClaimPaymentsToQuery{"payment.claim_payments_to_query", "WITH due AS (SELECT payment_id FROM payments WHERE next_query_at <= " AT(1) " AND status IN ('PENDING', 'CLOSED') "
     "ORDER BY next_query_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
     "UPDATE payments p SET query_attempts = query_attempts + 1, next_query_at = CASE "
@@ -56,24 +68,40 @@ const pg::Query kClaimPaymentsToQuery{"payment.claim_payments_to_query", "WITH d
     "  WHEN " AT(1) " + ($2::bigint * interval '1 millisecond') > query_until THEN NULL "
     "  ELSE " AT(1) " + ($2::bigint * interval '1 millisecond') END "
     "FROM due WHERE p.payment_id = due.payment_id RETURNING p.payment_id"};
-const pg::Query kInsertAnomaly{"payment.insert_anomaly", "INSERT INTO payment_anomalies (kind, channel, payment_id, order_id, channel_transaction_id, expected_minor, actual_minor, "
-    "detail, source, created_at) VALUES ($1, $2, $3, $4, $5, NULLIF($6, -1), NULLIF($7, -1), $8, $9, " AT(10) ")"};
+const pg::Query kInsertAnomaly{"payment.insert_anomaly",
+                               "INSERT INTO payment_anomalies (kind, channel, payment_id, "
+                               "order_id, channel_transaction_id, expected_minor, actual_minor, "
+                               "detail, source, created_at) VALUES ($1, $2, $3, $4, $5, NULLIF($6, "
+                               "-1), NULLIF($7, -1), $8, $9, " AT(10) ")"};
 
-const pg::Query kInsertRefund{"payment.insert_refund", "INSERT INTO refunds (refund_id, payment_id, order_id, request_id, fingerprint, amount_minor, currency, reason, reason_text, "
+const pg::Query kInsertRefund{
+    "payment.insert_refund",
+    "INSERT INTO refunds (refund_id, payment_id, order_id, request_id, fingerprint, amount_minor, "
+    "currency, reason, reason_text, "
     "after_sale_case_id, status, created_at, updated_at, next_attempt_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'PROCESSING', " AT(11) ", " AT(11) ", " AT(12) ")"};
-const pg::Query kCommittedRefunds{"payment.committed_refunds", "SELECT COALESCE(SUM(amount_minor), 0) FROM refunds WHERE payment_id = $1 "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'PROCESSING', " AT(11) ", " AT(11) ", " AT(
+        12) ")"};
+const pg::Query kCommittedRefunds{
+    "payment.committed_refunds",
+    "SELECT COALESCE(SUM(amount_minor), 0) FROM refunds WHERE payment_id = $1 "
     "AND status IN ('PROCESSING', 'SUCCEEDED', 'MANUAL_REVIEW')"};
 const pg::Query kClaimDueRefunds{"payment.claim_due_refunds", "WITH due AS (SELECT refund_id FROM refunds WHERE status = 'PROCESSING' AND next_attempt_at <= " AT(1) " "
     "ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
     "UPDATE refunds r SET next_attempt_at = " AT(1) " + ($2::bigint * interval '1 millisecond') "
     "FROM due WHERE r.refund_id = due.refund_id RETURNING r.refund_id"};
-const pg::Query kUpdateRefundAttempt{"payment.update_refund_attempt", "UPDATE refunds SET attempts = $2, in_doubt = $3, last_error = $4, channel_refund_id = $5, "
+const pg::Query kUpdateRefundAttempt{
+    "payment.update_refund_attempt",
+    "UPDATE refunds SET attempts = $2, in_doubt = $3, last_error = $4, channel_refund_id = $5, "
     "next_attempt_at = " AT(6) ", updated_at = " AT(7) " WHERE refund_id = $1"};
-const pg::Query kMarkRefundSucceeded{"payment.mark_refund_succeeded", "UPDATE refunds SET status = 'SUCCEEDED', channel_refund_id = CASE WHEN $2 = '' THEN channel_refund_id ELSE $2 END, "
-    "in_doubt = false, next_attempt_at = NULL, succeeded_at = " AT(3) ", updated_at = " AT(3) " WHERE refund_id = $1"};
-const pg::Query kMarkRefundFinal{"payment.mark_refund_final", "UPDATE refunds SET status = $2, last_error = $3, attempts = $4, next_attempt_at = NULL, in_doubt = false, "
-    "updated_at = " AT(5) " WHERE refund_id = $1"};
+const pg::Query kMarkRefundSucceeded{"payment.mark_refund_succeeded",
+                                     "UPDATE refunds SET status = 'SUCCEEDED', channel_refund_id = "
+                                     "CASE WHEN $2 = '' THEN channel_refund_id ELSE $2 END, "
+                                     "in_doubt = false, next_attempt_at = NULL, succeeded_at = " AT(
+                                         3) ", updated_at = " AT(3) " WHERE refund_id = $1"};
+const pg::Query kMarkRefundFinal{"payment.mark_refund_final",
+                                 "UPDATE refunds SET status = $2, last_error = $3, attempts = $4, "
+                                 "next_attempt_at = NULL, in_doubt = false, "
+                                 "updated_at = " AT(5) " WHERE refund_id = $1"};
 const pg::Query kReopenRefund{"payment.reopen_refund", "UPDATE refunds SET status = 'PROCESSING', retry_request_id = $2, attempts = 0, next_attempt_at = " AT(3) ", "
     "updated_at = " AT(3) " WHERE refund_id = $1"};
 
@@ -82,18 +110,21 @@ const pg::Query kUpsertOrder{"payment.upsert_order", "INSERT INTO orders (order_
     "payable_minor = EXCLUDED.payable_minor, currency = EXCLUDED.currency, payment_deadline = EXCLUDED.payment_deadline, "
     "updated_at = now()"};
 // Status only moves forward: a late OrderCreated never re-opens a cancelled order.
-const pg::Query kSetOrderStatus{"payment.set_order_status", "UPDATE orders SET status = $2, updated_at = now() WHERE order_id = $1 AND status <> 'CANCELLED'"};
+const pg::Query kSetOrderStatus{"payment.set_order_status",
+                                "UPDATE orders SET status = $2, updated_at = now() WHERE order_id "
+                                "= $1 AND status <> 'CANCELLED'"};
 
 const pg::Query kSaveReport{"payment.save_report", "INSERT INTO reconciliation_reports (channel, bill_date, report_id, status, report, updated_at) "
     "VALUES ($1, $2::date, $3, $4, $5, " AT(6) ") ON CONFLICT (channel, bill_date) DO UPDATE SET report_id = EXCLUDED.report_id, "
     "status = EXCLUDED.status, report = EXCLUDED.report, updated_at = EXCLUDED.updated_at"};
 
 // Reads, by what they look up.
-const pg::Query kFindPayment{"payment.find_payment",
-                             std::string("SELECT ") + kPaymentColumns + " FROM payments WHERE payment_id = $1"};
+const pg::Query kFindPayment{"payment.find_payment", std::string("SELECT ") + kPaymentColumns +
+                                                         " FROM payments WHERE payment_id = $1"};
 const pg::Query kLockPayment{"payment.lock_payment", kFindPayment.sql() + " FOR UPDATE"};
-const pg::Query kFindPaymentByRequest{"payment.find_payment_by_request",
-                                      std::string("SELECT ") + kPaymentColumns + " FROM payments WHERE request_id = $1"};
+const pg::Query kFindPaymentByRequest{
+    "payment.find_payment_by_request",
+    std::string("SELECT ") + kPaymentColumns + " FROM payments WHERE request_id = $1"};
 const pg::Query kLatestPaymentOfOrder{
     "payment.latest_payment_of_order",
     std::string("SELECT ") + kPaymentColumns +
@@ -102,27 +133,30 @@ const pg::Query kLockLatestPaymentOfOrder{"payment.lock_latest_payment_of_order"
                                           kLatestPaymentOfOrder.sql() + " FOR UPDATE"};
 const pg::Query kPendingPaymentOfOrder{
     "payment.pending_payment_of_order",
-    std::string("SELECT ") + kPaymentColumns + " FROM payments WHERE order_id = $1 AND status = 'PENDING' FOR UPDATE"};
+    std::string("SELECT ") + kPaymentColumns +
+        " FROM payments WHERE order_id = $1 AND status = 'PENDING' FOR UPDATE"};
 const pg::Query kOrderHasSucceededPayment{
     "payment.order_has_succeeded_payment",
     "SELECT 1 FROM payments WHERE order_id = $1 AND status = 'SUCCEEDED' LIMIT 1"};
 const pg::Query kSucceededPaymentsPaidBetween{
     "payment.succeeded_payments_paid_between",
     std::string("SELECT ") + kPaymentColumns +
-        " FROM payments WHERE channel = $1 AND status = 'SUCCEEDED' AND paid_at >= " AT(2) " AND paid_at < " AT(3)};
-const pg::Query kFindRefund{"payment.find_refund",
-                            std::string("SELECT ") + kRefundColumns + " FROM refunds WHERE refund_id = $1"};
+        " FROM payments WHERE channel = $1 AND status = 'SUCCEEDED' AND paid_at >= " AT(
+            2) " AND paid_at < " AT(3)};
+const pg::Query kFindRefund{"payment.find_refund", std::string("SELECT ") + kRefundColumns +
+                                                       " FROM refunds WHERE refund_id = $1"};
 const pg::Query kLockRefund{"payment.lock_refund", kFindRefund.sql() + " FOR UPDATE"};
-const pg::Query kFindRefundByRequest{"payment.find_refund_by_request",
-                                     std::string("SELECT ") + kRefundColumns + " FROM refunds WHERE request_id = $1"};
+const pg::Query kFindRefundByRequest{
+    "payment.find_refund_by_request",
+    std::string("SELECT ") + kRefundColumns + " FROM refunds WHERE request_id = $1"};
 const pg::Query kListRefunds{
     "payment.list_refunds",
     std::string("SELECT ") + kRefundColumns +
         " FROM refunds WHERE payment_id = $1 ORDER BY created_at, refund_id OFFSET $2 LIMIT $3"};
-const pg::Query kListManualReview{
-    "payment.list_manual_review",
-    std::string("SELECT ") + kRefundColumns +
-        " FROM refunds WHERE status = 'MANUAL_REVIEW' ORDER BY created_at, refund_id OFFSET $1 LIMIT $2"};
+const pg::Query kListManualReview{"payment.list_manual_review",
+                                  std::string("SELECT ") + kRefundColumns +
+                                      " FROM refunds WHERE status = 'MANUAL_REVIEW' ORDER BY "
+                                      "created_at, refund_id OFFSET $1 LIMIT $2"};
 const pg::Query kSucceededRefundsBetween{
     "payment.succeeded_refunds_between",
     "SELECT r.refund_id, r.payment_id, r.order_id, r.request_id, r.fingerprint, r.amount_minor, r.currency, r.reason, "
@@ -130,19 +164,22 @@ const pg::Query kSucceededRefundsBetween{
     "r.in_doubt, " TS("r.created_at") ", " TS("r.updated_at") ", " TS("r.succeeded_at") " "
     "FROM refunds r JOIN payments p USING (payment_id) WHERE p.channel = $1 AND r.status = 'SUCCEEDED' "
     "AND r.succeeded_at >= " AT(2) " AND r.succeeded_at < " AT(3)};
-const pg::Query kFindOrder{
-    "payment.find_order",
-    "SELECT order_id, buyer_id, payable_minor, currency, status, " TS("payment_deadline") " FROM orders WHERE order_id = $1"};
-const pg::Query kFindReport{"payment.find_report",
-                            "SELECT report FROM reconciliation_reports WHERE channel = $1 AND bill_date = $2::date"};
+const pg::Query kFindOrder{"payment.find_order",
+                           "SELECT order_id, buyer_id, payable_minor, currency, status, " TS(
+                               "payment_deadline") " FROM orders WHERE order_id = $1"};
+const pg::Query kFindReport{
+    "payment.find_report",
+    "SELECT report FROM reconciliation_reports WHERE channel = $1 AND bill_date = $2::date"};
 const pg::Query kMarkOrderCancelled{
     "payment.mark_order_cancelled",
     "UPDATE orders SET status = 'CANCELLED', updated_at = now() WHERE order_id = $1"};
-const pg::Query kClearCloseAtChannel{"payment.clear_close_at_channel",
-                                     "UPDATE payments SET close_at_channel = false WHERE payment_id = $1"};
+const pg::Query kClearCloseAtChannel{
+    "payment.clear_close_at_channel",
+    "UPDATE payments SET close_at_channel = false WHERE payment_id = $1"};
 const pg::Query kAddRefunded{
     "payment.add_refunded",
-    "UPDATE payments SET refunded_minor = refunded_minor + $2, updated_at = " AT(3) " WHERE payment_id = $1"};
+    "UPDATE payments SET refunded_minor = refunded_minor + $2, updated_at = " AT(
+        3) " WHERE payment_id = $1"};
 
 // Statuses are stored as text. These tables are the one place they become enums and back; a text
 // no table knows reads as UNSPECIFIED.

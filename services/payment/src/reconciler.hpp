@@ -4,10 +4,10 @@
 // says paid and we are not: apply the payment as if notified; a refund the bill confirms but we
 // still process: apply it; we say refunded or paid and the bill does not: re-query the channel)
 // and stores the report.
+#include <absl/status/statusor.h>
+
 #include <string>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 #include "channel/channel.hpp"
 #include "payment_manager.hpp"
@@ -30,7 +30,8 @@ struct BillComparison {
 };
 
 // Matches by out_trade_no (payments) / out_refund_no (refunds).
-BillComparison CompareBill(const std::vector<BillRecord>& bill, const std::vector<LocalRecord>& local, const std::string& currency);
+BillComparison CompareBill(const std::vector<BillRecord>& bill,
+                           const std::vector<LocalRecord>& local, const std::string& currency);
 
 // Validates "YYYY-MM-DD" and returns [start, end) of that day in China Standard Time.
 absl::Status ChinaDayBounds(const std::string& date, TimePoint* start, TimePoint* end);
@@ -38,8 +39,10 @@ absl::Status ChinaDayBounds(const std::string& date, TimePoint* start, TimePoint
 class Reconciler {
  public:
   explicit Reconciler(PaymentManager& manager) : m_(manager) {}
-  absl::StatusOr<v1::ReconciliationReport> Run(v1::PaymentChannel channel, const std::string& bill_date, bool rerun);
-  absl::StatusOr<v1::ReconciliationReport> Get(v1::PaymentChannel channel, const std::string& bill_date);
+  absl::StatusOr<v1::ReconciliationReport> Run(v1::PaymentChannel channel,
+                                               const std::string& bill_date, bool rerun);
+  absl::StatusOr<v1::ReconciliationReport> Get(v1::PaymentChannel channel,
+                                               const std::string& bill_date);
 
  private:
   PaymentManager& m_;

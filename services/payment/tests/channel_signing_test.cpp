@@ -31,7 +31,8 @@ namespace signatures = sandbox::signatures;
 class ChannelSigningTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(std::filesystem::temp_directory_path().string() + "/orderly_paykeys_" + testing::UniqueSuffix());
+    dir_ = new std::string(std::filesystem::temp_directory_path().string() + "/orderly_paykeys_" +
+                           testing::UniqueSuffix());
     ASSERT_TRUE(sandbox::EnsureSandboxKeys(*dir_).ok());
     keys_ = new SandboxKeys(*sandbox::LoadSandboxKeys(*dir_));
   }
@@ -50,16 +51,24 @@ class ChannelSigningTest : public ::testing::Test {
   }
 
   std::string AlipayNotify(int64_t amount, bool forge) {
-    Params p{{"notify_id", "n1"}, {"notify_type", "trade_status_sync"}, {"app_id", kSandboxAlipayAppId}, {"sign_type", "RSA2"},
-             {"out_trade_no", "pay-1"}, {"trade_no", "2026112222001"}, {"trade_status", "TRADE_SUCCESS"},
-             {"total_amount", wire::FormatYuan(amount)}, {"gmt_payment", "2026-11-22 10:00:00"}};
+    Params p{{"notify_id", "n1"},
+             {"notify_type", "trade_status_sync"},
+             {"app_id", kSandboxAlipayAppId},
+             {"sign_type", "RSA2"},
+             {"out_trade_no", "pay-1"},
+             {"trade_no", "2026112222001"},
+             {"trade_status", "TRADE_SUCCESS"},
+             {"total_amount", wire::FormatYuan(amount)},
+             {"gmt_payment", "2026-11-22 10:00:00"}};
     auto key = *sandbox::crypto::LoadPrivateKey(forge ? keys_->alipay_app_private
                                                       : keys_->alipay_platform_private);
     p["sign"] = *signatures::AlipaySignNotification(key, p);
     return wire::EncodeForm(p);
   }
 
-  std::pair<std::string, std::map<std::string, std::string>> WechatNotify(int64_t amount, bool forge, int64_t skew_s = 0) {
+  std::pair<std::string, std::map<std::string, std::string>> WechatNotify(int64_t amount,
+                                                                          bool forge,
+                                                                          int64_t skew_s = 0) {
     std::string res = Json{{"mchid", kSandboxWechatMchId},
                            {"out_trade_no", "pay-2"},
                            {"transaction_id", "4200001"},
@@ -70,7 +79,9 @@ class ChannelSigningTest : public ::testing::Test {
     auto resource = *signatures::WechatSealResource(keys_->wechat_apiv3_key, "transaction", res);
     std::string body =
         Json{{"id", "evt-1"}, {"event_type", "TRANSACTION.SUCCESS"}, {"resource", resource}}.dump();
-    std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count() + skew_s);
+    std::string ts = std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count() +
+        skew_s);
     auto key = *sandbox::crypto::LoadPrivateKey(forge ? keys_->wechat_merchant_private
                                                       : keys_->wechat_platform_private);
     std::map<std::string, std::string> h{
@@ -82,9 +93,18 @@ class ChannelSigningTest : public ::testing::Test {
   }
 
   std::string UnionpayNotify(int64_t amount, const std::string& cert, const std::string& key_pem) {
-    Params p{{"version", "5.1.0"}, {"encoding", "UTF-8"}, {"signMethod", "01"}, {"txnType", "01"}, {"merId", kSandboxUnionpayMerId},
-             {"orderId", "pay-3"}, {"queryId", "7001"}, {"txnAmt", std::to_string(amount)}, {"currencyCode", "156"},
-             {"respCode", "00"}, {"txnTime", "20261122100000"}, {"signPubKeyCert", cert}};
+    Params p{{"version", "5.1.0"},
+             {"encoding", "UTF-8"},
+             {"signMethod", "01"},
+             {"txnType", "01"},
+             {"merId", kSandboxUnionpayMerId},
+             {"orderId", "pay-3"},
+             {"queryId", "7001"},
+             {"txnAmt", std::to_string(amount)},
+             {"currencyCode", "156"},
+             {"respCode", "00"},
+             {"txnTime", "20261122100000"},
+             {"signPubKeyCert", cert}};
     EXPECT_TRUE(signatures::UnionpaySign(*sandbox::crypto::LoadPrivateKey(key_pem), p).ok());
     return wire::EncodeForm(p);
   }
@@ -98,7 +118,8 @@ std::string* ChannelSigningTest::dir_ = nullptr;
 SandboxKeys* ChannelSigningTest::keys_ = nullptr;
 
 TEST(CryptoTest, Base64IsStrictAndRoundTrips) {
-  for (std::string s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (std::string s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     auto d = crypto::Base64Decode(crypto::Base64Encode(s));
     ASSERT_TRUE(d.ok());
     EXPECT_EQ(*d, s);
@@ -124,12 +145,15 @@ TEST(WireTest, AmountsFormsAndRawJson) {
   EXPECT_EQ(wire::FormatYuan(5), "0.05");
   EXPECT_EQ(*wire::ParseYuan("12.3"), 1230);
   EXPECT_EQ(*wire::ParseYuan("7"), 700);
-  for (const char* bad : {"", "1.234", "-1", "1.", ".5", "1e3", "12,34", "99999999999999999999"}) EXPECT_FALSE(wire::ParseYuan(bad).ok()) << bad;
+  for (const char* bad : {"", "1.234", "-1", "1.", ".5", "1e3", "12,34", "99999999999999999999"})
+    EXPECT_FALSE(wire::ParseYuan(bad).ok()) << bad;
   EXPECT_FALSE(wire::ParseFormStrict("a=%zz").ok());
   EXPECT_FALSE(wire::ParseFormStrict("a=1&a=2").ok());
   EXPECT_FALSE(wire::ParseFormStrict("a=%ff%fe").ok());  // not UTF-8
   EXPECT_EQ((*wire::ParseFormStrict("a=x%20y&b=%E4%BD%A0"))["b"], "\xE4\xBD\xA0");
-  EXPECT_EQ(*wire::RawJsonMember(R"({"x_response":{"a":"}\"","b":[1,{"c":2}]},"sign":"S"})", "x_response"), R"({"a":"}\"","b":[1,{"c":2}]})");
+  EXPECT_EQ(*wire::RawJsonMember(R"({"x_response":{"a":"}\"","b":[1,{"c":2}]},"sign":"S"})",
+                                 "x_response"),
+            R"({"a":"}\"","b":[1,{"c":2}]})");
   EXPECT_EQ(*wire::RawJsonMember(R"({"a":"sign","sign":"S"})", "sign"), "\"S\"");
   EXPECT_FALSE(wire::RawJsonMember("not json", "a").has_value());
 }
@@ -140,11 +164,13 @@ TEST_F(ChannelSigningTest, AlipayNotifyVerifiesAndRejectsForgery) {
   EXPECT_EQ(n->trade.state, TradeState::kSucceeded);
   EXPECT_EQ(n->trade.amount_minor, 1234);
   EXPECT_EQ(n->trade.transaction_id, "2026112222001");
-  EXPECT_EQ(alipay_->ParseNotification(AlipayNotify(1234, true), {}).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(alipay_->ParseNotification(AlipayNotify(1234, true), {}).status().code(),
+            absl::StatusCode::kUnauthenticated);
   // Changing a signed field after signing breaks the signature.
   std::string body = AlipayNotify(1234, false);
   body.replace(body.find("total_amount=12.34"), 18, "total_amount=99.99");
-  EXPECT_EQ(alipay_->ParseNotification(body, {}).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(alipay_->ParseNotification(body, {}).status().code(),
+            absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(alipay_->Ack(true, "").body, "success");
 }
 
@@ -154,19 +180,29 @@ TEST_F(ChannelSigningTest, AlipayNotifyVerifiesAndRejectsForgery) {
 TEST_F(ChannelSigningTest, AlipayNotifyWithAnEmptyFieldVerifiesOverKeyEquals) {
   std::string signed_text =
       "app_id=" + std::string(kSandboxAlipayAppId) +
-      "&body=&gmt_payment=2026-11-22 10:00:00&notify_id=n2&notify_type=trade_status_sync&out_trade_no=pay-1"
+      "&body=&gmt_payment=2026-11-22 "
+      "10:00:00&notify_id=n2&notify_type=trade_status_sync&out_trade_no=pay-1"
       "&passback_params=&total_amount=12.34&trade_no=2026112222002&trade_status=TRADE_SUCCESS";
   auto key = *crypto::PrivateKeyFromPem(keys_->alipay_platform_private);
-  Params p{{"app_id", kSandboxAlipayAppId}, {"body", ""}, {"gmt_payment", "2026-11-22 10:00:00"}, {"notify_id", "n2"},
-           {"notify_type", "trade_status_sync"}, {"out_trade_no", "pay-1"}, {"passback_params", ""},
-           {"total_amount", "12.34"}, {"trade_no", "2026112222002"}, {"trade_status", "TRADE_SUCCESS"},
-           {"sign_type", "RSA2"}, {"sign", *crypto::SignSha256Rsa(key, signed_text)}};
+  Params p{{"app_id", kSandboxAlipayAppId},
+           {"body", ""},
+           {"gmt_payment", "2026-11-22 10:00:00"},
+           {"notify_id", "n2"},
+           {"notify_type", "trade_status_sync"},
+           {"out_trade_no", "pay-1"},
+           {"passback_params", ""},
+           {"total_amount", "12.34"},
+           {"trade_no", "2026112222002"},
+           {"trade_status", "TRADE_SUCCESS"},
+           {"sign_type", "RSA2"},
+           {"sign", *crypto::SignSha256Rsa(key, signed_text)}};
   auto n = alipay_->ParseNotification(wire::EncodeForm(p), {});
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(n->trade.amount_minor, 1234);
   // Dropping the empty field changes the signed text.
   p.erase("body");
-  EXPECT_EQ(alipay_->ParseNotification(wire::EncodeForm(p), {}).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(alipay_->ParseNotification(wire::EncodeForm(p), {}).status().code(),
+            absl::StatusCode::kUnauthenticated);
 }
 
 TEST_F(ChannelSigningTest, WechatNotifyDecryptsVerifiesAndRefusesReplays) {
@@ -176,15 +212,19 @@ TEST_F(ChannelSigningTest, WechatNotifyDecryptsVerifiesAndRefusesReplays) {
   EXPECT_EQ(n->trade.amount_minor, 500);
   EXPECT_EQ(n->trade.out_trade_no, "pay-2");
   auto forged = WechatNotify(500, true);
-  EXPECT_EQ(wechat_->ParseNotification(forged.first, forged.second).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(wechat_->ParseNotification(forged.first, forged.second).status().code(),
+            absl::StatusCode::kUnauthenticated);
   auto old = WechatNotify(500, false, -3600);
-  EXPECT_EQ(wechat_->ParseNotification(old.first, old.second).status().code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(wechat_->ParseNotification(body, {}).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(wechat_->ParseNotification(old.first, old.second).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(wechat_->ParseNotification(body, {}).status().code(),
+            absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(wechat_->Ack(true, "").http_status, 204);
 }
 
 TEST_F(ChannelSigningTest, UnionpayNotifyNeedsACertificateFromTheTrustedRoot) {
-  auto n = unionpay_->ParseNotification(UnionpayNotify(700, keys_->unionpay_signer_cert, keys_->unionpay_signer_private), {});
+  auto n = unionpay_->ParseNotification(
+      UnionpayNotify(700, keys_->unionpay_signer_cert, keys_->unionpay_signer_private), {});
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(n->trade.amount_minor, 700);
   EXPECT_EQ(n->trade.transaction_id, "7001");
@@ -195,7 +235,12 @@ TEST_F(ChannelSigningTest, UnionpayNotifyNeedsACertificateFromTheTrustedRoot) {
       unionpay_->ParseNotification(UnionpayNotify(700, rogue_cert, rogue_key), {}).status().code(),
       absl::StatusCode::kUnauthenticated);
   // The merchant's own certificate chains to the root but is not UnionPay's signer.
-  EXPECT_EQ(unionpay_->ParseNotification(UnionpayNotify(700, keys_->unionpay_merchant_cert, keys_->unionpay_merchant_private), {}).status().code(),
+  EXPECT_EQ(unionpay_
+                ->ParseNotification(UnionpayNotify(700, keys_->unionpay_merchant_cert,
+                                                   keys_->unionpay_merchant_private),
+                                    {})
+                .status()
+                .code(),
             absl::StatusCode::kUnauthenticated);
 }
 
@@ -208,9 +253,12 @@ TEST_F(ChannelSigningTest, FuzzedNotificationBodiesNeverCrashOrChangeTheTrade) {
     std::string valid;
     std::map<std::string, std::string> headers;
   };
-  std::vector<Case> cases{{alipay_.get(), AlipayNotify(1234, false), {}},
-                          {wechat_.get(), wbody, wheaders},
-                          {unionpay_.get(), UnionpayNotify(700, keys_->unionpay_signer_cert, keys_->unionpay_signer_private), {}}};
+  std::vector<Case> cases{
+      {alipay_.get(), AlipayNotify(1234, false), {}},
+      {wechat_.get(), wbody, wheaders},
+      {unionpay_.get(),
+       UnionpayNotify(700, keys_->unionpay_signer_cert, keys_->unionpay_signer_private),
+       {}}};
   for (auto& c : cases) {
     auto good = c.ch->ParseNotification(c.valid, c.headers);
     ASSERT_TRUE(good.ok());
@@ -224,12 +272,15 @@ TEST_F(ChannelSigningTest, FuzzedNotificationBodiesNeverCrashOrChangeTheTrade) {
           break;
         }
         case 1: body = c.valid.substr(0, rng() % c.valid.size()); break;  // truncated
-        case 2: {  // flipped bytes
+        case 2: {                                                         // flipped bytes
           body = c.valid;
-          for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k) body[rng() % body.size()] ^= static_cast<char>(1 + rng() % 255);
+          for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
+            body[rng() % body.size()] ^= static_cast<char>(1 + rng() % 255);
           break;
         }
-        case 3: body = std::string(70000 + rng() % 1000, static_cast<char>('a' + rng() % 26)); break;  // huge
+        case 3:
+          body = std::string(70000 + rng() % 1000, static_cast<char>('a' + rng() % 26));
+          break;    // huge
         default: {  // wrong encoding: latin-1 / overlong UTF-8 spliced in
           body = c.valid;
           body.insert(rng() % body.size(), (rng() & 1) ? "%C0%AF\xC0\xAF" : "\xE9t\xE9");
@@ -242,7 +293,8 @@ TEST_F(ChannelSigningTest, FuzzedNotificationBodiesNeverCrashOrChangeTheTrade) {
         EXPECT_EQ(n->trade.amount_minor, good->trade.amount_minor);
         EXPECT_EQ(n->trade.transaction_id, good->trade.transaction_id);
       } else {
-        EXPECT_TRUE(n.status().code() == absl::StatusCode::kUnauthenticated || n.status().code() == absl::StatusCode::kInvalidArgument)
+        EXPECT_TRUE(n.status().code() == absl::StatusCode::kUnauthenticated ||
+                    n.status().code() == absl::StatusCode::kInvalidArgument)
             << n.status();
       }
     }

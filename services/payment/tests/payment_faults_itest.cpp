@@ -5,9 +5,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <future>
-
 #include <filesystem>
+#include <future>
 #include <pqxx/pqxx>
 #include <random>
 #include <thread>
@@ -62,7 +61,8 @@ std::string Sql1(const std::string& sql) {
 }
 
 std::string Sandbox(const std::string& path, const std::string& body = "") {
-  auto r = t::HttpCall(env->sandbox->http_port(), "POST", path, body, {{"Content-Type", "application/x-www-form-urlencoded"}});
+  auto r = t::HttpCall(env->sandbox->http_port(), "POST", path, body,
+                       {{"Content-Type", "application/x-www-form-urlencoded"}});
   return r.ok() ? r->body : "";
 }
 
@@ -70,7 +70,8 @@ class PaymentFaultsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     env = new Env;
-    env->key_dir = std::filesystem::temp_directory_path().string() + "/orderly_pay_itest_" + t::UniqueSuffix();
+    env->key_dir =
+        std::filesystem::temp_directory_path().string() + "/orderly_pay_itest_" + t::UniqueSuffix();
     ASSERT_TRUE(EnsureSandboxKeys(env->key_dir).ok());
     auto db = t::CreateTempDatabase("payment_itest");
     ASSERT_TRUE(db.ok()) << db.status();
@@ -82,7 +83,9 @@ class PaymentFaultsTest : public ::testing::Test {
     ASSERT_TRUE(topic.ok()) << topic.status();
     env->topic = *topic;
     auto sandbox = t::ServiceProcess::Start({t::ServiceBinary("channel-sandbox"),
-                                             {{"key_dir", env->key_dir}, {"refund_delay", "300ms"}, {"refund_timeout", "2500ms"},
+                                             {{"key_dir", env->key_dir},
+                                              {"refund_delay", "300ms"},
+                                              {"refund_timeout", "2500ms"},
                                               {"notify_retry", "300ms"}}});
     ASSERT_TRUE(sandbox.ok()) << sandbox.status();
     env->sandbox = std::move(*sandbox);
@@ -104,7 +107,8 @@ class PaymentFaultsTest : public ::testing::Test {
           {"breaker_open_for", "2s"}}});
     ASSERT_TRUE(payment.ok()) << payment.status();
     env->payment = std::move(*payment);
-    env->stub = v1::PaymentService::NewStub(grpc::CreateChannel(env->payment->grpc_target(), grpc::InsecureChannelCredentials()));
+    env->stub = v1::PaymentService::NewStub(
+        grpc::CreateChannel(env->payment->grpc_target(), grpc::InsecureChannelCredentials()));
     kafka::ProducerOptions po;
     po.brokers = env->brokers;
     env->producer = *kafka::Producer::Create(po);
@@ -115,7 +119,8 @@ class PaymentFaultsTest : public ::testing::Test {
   }
   void SetUp() override { Sandbox("/sandbox/faults", "reset=1"); }
   void TearDown() override {
-    if (HasFailure()) std::cerr << env->payment->LogTail(30) << "\n" << env->sandbox->LogTail(10) << "\n";
+    if (HasFailure())
+      std::cerr << env->payment->LogTail(30) << "\n" << env->sandbox->LogTail(10) << "\n";
   }
 
   static grpc::ClientContext* Ctx(grpc::ClientContext* c, const char* role = "service") {
@@ -128,12 +133,14 @@ class PaymentFaultsTest : public ::testing::Test {
   // An order payment knows about (as if from OrderCreated).
   static std::string NewOrder(int64_t amount) {
     std::string id = NewUuidV7();
-    Sql1("INSERT INTO orders (order_id, buyer_id, payable_minor, currency) VALUES ('" + id + "', 'buyer-1', " + std::to_string(amount) + ", 'CNY')");
+    Sql1("INSERT INTO orders (order_id, buyer_id, payable_minor, currency) VALUES ('" + id +
+         "', 'buyer-1', " + std::to_string(amount) + ", 'CNY')");
     return id;
   }
 
-  static absl::StatusOr<v1::Payment> Create(const std::string& order, int64_t amount, v1::PaymentChannel ch, const std::string& cur = "CNY",
-                                             v1::PaymentMethod method = v1::PAYMENT_METHOD_NATIVE_QR) {
+  static absl::StatusOr<v1::Payment> Create(
+      const std::string& order, int64_t amount, v1::PaymentChannel ch,
+      const std::string& cur = "CNY", v1::PaymentMethod method = v1::PAYMENT_METHOD_NATIVE_QR) {
     v1::CreatePaymentRequest req;
     req.set_order_id(order);
     req.mutable_amount()->set_amount_minor(amount);
@@ -148,22 +155,29 @@ class PaymentFaultsTest : public ::testing::Test {
     return resp.payment();
   }
 
-  static std::string Status(const std::string& payment_id) { return Sql1("SELECT status FROM payments WHERE payment_id = '" + payment_id + "'"); }
+  static std::string Status(const std::string& payment_id) {
+    return Sql1("SELECT status FROM payments WHERE payment_id = '" + payment_id + "'");
+  }
   static std::string Pay(const v1::Payment& p, bool force = false) {
-    return Sandbox("/sandbox/pay", "channel=" + ChannelName(p.channel()) + "&out_trade_no=" + p.payment_id() + (force ? "&force=1" : ""));
+    return Sandbox("/sandbox/pay", "channel=" + ChannelName(p.channel()) + "&out_trade_no=" +
+                                       p.payment_id() + (force ? "&force=1" : ""));
   }
   static int64_t Count(const std::string& sql) { return std::stoll(Sql1(sql)); }
   static int64_t SucceededEvents(const std::string& payment_id) {
-    return Count("SELECT count(*) FROM outbox WHERE aggregate_id = '" + payment_id + "' AND event_type = 'orderly.events.v1.PaymentSucceeded'");
+    return Count("SELECT count(*) FROM outbox WHERE aggregate_id = '" + payment_id +
+                 "' AND event_type = 'orderly.events.v1.PaymentSucceeded'");
   }
 
   static void Produce(events::v1::EventEnvelope e) {
     e.set_event_id(NewUuidV7());
     e.set_aggregate_type("order");
     e.set_aggregate_id(e.order_id());
-    e.set_sequence(std::stoll(Sql1("SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint")));
-    e.set_event_type(e.has_order_cancelled() ? "orderly.events.v1.OrderCancelled" : "orderly.events.v1.OrderRefundRequested");
-    auto res = env->producer->ProduceBatch({kafka::Record{env->topic, e.order_id(), e.SerializeAsString()}}, 10s);
+    e.set_sequence(
+        std::stoll(Sql1("SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint")));
+    e.set_event_type(e.has_order_cancelled() ? "orderly.events.v1.OrderCancelled"
+                                             : "orderly.events.v1.OrderRefundRequested");
+    auto res = env->producer->ProduceBatch(
+        {kafka::Record{env->topic, e.order_id(), e.SerializeAsString()}}, 10s);
     ASSERT_TRUE(res[0].status.ok()) << res[0].status;
   }
 };
@@ -191,7 +205,8 @@ TEST_F(PaymentFaultsTest, AlipayAppPaymentReturnsTheWholeSignedOrderString) {
     EXPECT_NE((*order)["biz_content"].find(p->payment_id()), std::string::npos);
     std::string sign = (*order)["sign"];
     order->erase("sign");
-    EXPECT_TRUE(crypto::VerifySha256Rsa(merchant_public, protocol::AlipayRequestSigningString(*order), sign));
+    EXPECT_TRUE(crypto::VerifySha256Rsa(merchant_public,
+                                        protocol::AlipayRequestSigningString(*order), sign));
   }
 }
 
@@ -203,7 +218,9 @@ TEST_F(PaymentFaultsTest, DroppedCallbackIsResolvedByTheActiveQuery) {
   Sandbox("/sandbox/faults", "drop=1");
   Pay(*p);
   ASSERT_TRUE(Eventually([&] { return Status(p->payment_id()) == "SUCCEEDED"; }));
-  EXPECT_EQ(Sql1("SELECT source FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"), "query");
+  EXPECT_EQ(
+      Sql1("SELECT source FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"),
+      "query");
   EXPECT_EQ(SucceededEvents(p->payment_id()), 1);
   EXPECT_EQ(Sql1("SELECT status FROM orders WHERE order_id = '" + order + "'"), "PAID");
 }
@@ -213,11 +230,18 @@ TEST_F(PaymentFaultsTest, DuplicateNotificationSentFiveTimesIsAppliedOnce) {
   ASSERT_TRUE(p.ok()) << p.status();
   Sandbox("/sandbox/faults", "duplicate=5");
   Pay(*p);
-  ASSERT_TRUE(Eventually([&] { return Sandbox("/sandbox/stats").find("\"delivered\"") != std::string::npos && Status(p->payment_id()) == "SUCCEEDED"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return Sandbox("/sandbox/stats").find("\"delivered\"") != std::string::npos &&
+           Status(p->payment_id()) == "SUCCEEDED";
+  }));
   std::this_thread::sleep_for(1500ms);  // let every copy land
-  EXPECT_EQ(Count("SELECT count(*) FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM payment_transactions WHERE payment_id = '" +
+                  p->payment_id() + "'"),
+            1);
   EXPECT_EQ(SucceededEvents(p->payment_id()), 1);
-  EXPECT_EQ(Sql1("SELECT source FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"), "notify");
+  EXPECT_EQ(
+      Sql1("SELECT source FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"),
+      "notify");
 }
 
 TEST_F(PaymentFaultsTest, ForgedSignatureIsRejectedAndChangesNothing) {
@@ -225,8 +249,10 @@ TEST_F(PaymentFaultsTest, ForgedSignatureIsRejectedAndChangesNothing) {
   ASSERT_TRUE(p.ok()) << p.status();
   // A notification signed with a key that is not Alipay's (made and used by the sandbox's code).
   auto key = *sandbox::crypto::LoadPrivateKey(sandbox::GenerateKeyPair()->private_pem);
-  wire::Params f{{"notify_id", "forged-1"}, {"notify_type", "trade_status_sync"}, {"app_id", kSandboxAlipayAppId}, {"sign_type", "RSA2"},
-                 {"out_trade_no", p->payment_id()}, {"trade_no", "FORGED"}, {"trade_status", "TRADE_SUCCESS"}, {"total_amount", "7.00"}};
+  wire::Params f{{"notify_id", "forged-1"},         {"notify_type", "trade_status_sync"},
+                 {"app_id", kSandboxAlipayAppId},   {"sign_type", "RSA2"},
+                 {"out_trade_no", p->payment_id()}, {"trade_no", "FORGED"},
+                 {"trade_status", "TRADE_SUCCESS"}, {"total_amount", "7.00"}};
   f["sign"] = *sandbox::signatures::AlipaySignNotification(key, f);
   auto r = t::HttpCall(env->payment->http_port(), "POST", "/notify/alipay", wire::EncodeForm(f),
                        {{"Content-Type", "application/x-www-form-urlencoded"}});
@@ -234,12 +260,16 @@ TEST_F(PaymentFaultsTest, ForgedSignatureIsRejectedAndChangesNothing) {
   EXPECT_EQ(r->status, 401);
   EXPECT_EQ(r->body, "failure");
   EXPECT_EQ(Status(p->payment_id()), "PENDING");
-  EXPECT_EQ(Count("SELECT count(*) FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM payment_transactions WHERE payment_id = '" +
+                  p->payment_id() + "'"),
+            0);
   // The sandbox's own bad-signature fault: rejected on every re-send; the active query settles it.
   Sandbox("/sandbox/faults", "bad_signature=10");
   Pay(*p);
   ASSERT_TRUE(Eventually([&] { return Status(p->payment_id()) == "SUCCEEDED"; }));
-  EXPECT_EQ(Sql1("SELECT source FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"), "query");
+  EXPECT_EQ(
+      Sql1("SELECT source FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"),
+      "query");
   auto m = t::HttpCall(env->payment->http_port(), "GET", "/metrics");
   ASSERT_TRUE(m.ok());
   EXPECT_NE(m->body.find("outcome=\"forged\""), std::string::npos);
@@ -249,12 +279,19 @@ TEST_F(PaymentFaultsTest, WrongAmountIsFlaggedNotPaid) {
   auto p = Create(NewOrder(900), 900, v1::PAYMENT_CHANNEL_UNIONPAY);
   ASSERT_TRUE(p.ok()) << p.status();
   // Hold the active query off so the flag is seen before the query settles the payment.
-  Sql1("UPDATE payments SET next_query_at = now() + interval '1 hour' WHERE payment_id = '" + p->payment_id() + "'");
+  Sql1("UPDATE payments SET next_query_at = now() + interval '1 hour' WHERE payment_id = '" +
+       p->payment_id() + "'");
   Sandbox("/sandbox/faults", "wrong_amount=1");
   Pay(*p);
-  ASSERT_TRUE(Eventually([&] { return Count("SELECT count(*) FROM payment_anomalies WHERE payment_id = '" + p->payment_id() + "'") > 0; }));
-  EXPECT_EQ(Sql1("SELECT kind FROM payment_anomalies WHERE payment_id = '" + p->payment_id() + "'"), "AMOUNT_MISMATCH");
-  EXPECT_EQ(Sql1("SELECT actual_minor FROM payment_anomalies WHERE payment_id = '" + p->payment_id() + "'"), "901");
+  ASSERT_TRUE(Eventually([&] {
+    return Count("SELECT count(*) FROM payment_anomalies WHERE payment_id = '" + p->payment_id() +
+                 "'") > 0;
+  }));
+  EXPECT_EQ(Sql1("SELECT kind FROM payment_anomalies WHERE payment_id = '" + p->payment_id() + "'"),
+            "AMOUNT_MISMATCH");
+  EXPECT_EQ(Sql1("SELECT actual_minor FROM payment_anomalies WHERE payment_id = '" +
+                 p->payment_id() + "'"),
+            "901");
   EXPECT_EQ(Status(p->payment_id()), "PENDING");
   EXPECT_EQ(SucceededEvents(p->payment_id()), 0);
   // The channel's own answer to a query carries the true amount.
@@ -268,7 +305,8 @@ TEST_F(PaymentFaultsTest, LatePaymentAfterCancelIsRefunded) {
   ASSERT_TRUE(p.ok()) << p.status();
   // The buyer pays as the order is cancelled: the notification is late and the next active query
   // comes only after the cancellation.
-  Sql1("UPDATE payments SET next_query_at = now() + interval '1 hour' WHERE payment_id = '" + p->payment_id() + "'");
+  Sql1("UPDATE payments SET next_query_at = now() + interval '1 hour' WHERE payment_id = '" +
+       p->payment_id() + "'");
   Sandbox("/sandbox/faults", "delay_ms=30000");
   Pay(*p);
   events::v1::EventEnvelope cancelled;
@@ -278,8 +316,12 @@ TEST_F(PaymentFaultsTest, LatePaymentAfterCancelIsRefunded) {
   // OrderCancelled closes it here at once; closing at the channel then finds it paid.
   ASSERT_TRUE(Eventually([&] { return Status(p->payment_id()) != "PENDING"; }, 30s));
   ASSERT_TRUE(Eventually([&] { return Status(p->payment_id()) == "SUCCEEDED"; }));
-  EXPECT_EQ(Sql1("SELECT paid_after_close FROM payments WHERE payment_id = '" + p->payment_id() + "'"), "t");
-  EXPECT_EQ(Count("SELECT count(*) FROM outbox WHERE aggregate_id = '" + p->payment_id() + "' AND event_type = 'orderly.events.v1.PaymentClosed'"), 1);
+  EXPECT_EQ(
+      Sql1("SELECT paid_after_close FROM payments WHERE payment_id = '" + p->payment_id() + "'"),
+      "t");
+  EXPECT_EQ(Count("SELECT count(*) FROM outbox WHERE aggregate_id = '" + p->payment_id() +
+                  "' AND event_type = 'orderly.events.v1.PaymentClosed'"),
+            1);
   EXPECT_EQ(SucceededEvents(p->payment_id()), 1);
   // What order-core answers to PaymentSucceeded{after_close} on a cancelled order.
   events::v1::EventEnvelope refund;
@@ -293,9 +335,14 @@ TEST_F(PaymentFaultsTest, LatePaymentAfterCancelIsRefunded) {
   rr->set_refund_request_id("order:" + order + ":paid-after-cancel:" + p->payment_id());
   Produce(refund);
   Produce(refund);  // redelivered: still one refund
-  ASSERT_TRUE(Eventually([&] { return Sql1("SELECT refunded_minor FROM payments WHERE payment_id = '" + p->payment_id() + "'") == "1500"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return Sql1("SELECT refunded_minor FROM payments WHERE payment_id = '" + p->payment_id() +
+                "'") == "1500";
+  }));
   EXPECT_EQ(Count("SELECT count(*) FROM refunds WHERE payment_id = '" + p->payment_id() + "'"), 1);
-  EXPECT_NE(Sandbox("/sandbox/trade?channel=wechatpay&out_trade_no=" + p->payment_id()).find("\"refunded\":1500"), std::string::npos);
+  EXPECT_NE(Sandbox("/sandbox/trade?channel=wechatpay&out_trade_no=" + p->payment_id())
+                .find("\"refunded\":1500"),
+            std::string::npos);
 }
 
 TEST_F(PaymentFaultsTest, RefundThatTimesOutIsResolvedByQuerying) {
@@ -315,9 +362,16 @@ TEST_F(PaymentFaultsTest, RefundThatTimesOutIsResolvedByQuerying) {
   ASSERT_TRUE(env->stub->Refund(Ctx(&c, "admin"), req, &resp).ok());
   EXPECT_EQ(resp.refund().status(), v1::REFUND_STATUS_PROCESSING);
   const std::string id = resp.refund().refund_id();
-  ASSERT_TRUE(Eventually([&] { return Sql1("SELECT status FROM refunds WHERE refund_id = '" + id + "'") == "SUCCEEDED"; }, 30s));
-  EXPECT_EQ(Sql1("SELECT attempts FROM refunds WHERE refund_id = '" + id + "'"), "1");  // queried, never re-sent
-  EXPECT_NE(Sandbox("/sandbox/trade?channel=alipay&out_trade_no=" + p->payment_id()).find("\"refunded\":800"), std::string::npos);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Sql1("SELECT status FROM refunds WHERE refund_id = '" + id + "'") == "SUCCEEDED";
+      },
+      30s));
+  EXPECT_EQ(Sql1("SELECT attempts FROM refunds WHERE refund_id = '" + id + "'"),
+            "1");  // queried, never re-sent
+  EXPECT_NE(Sandbox("/sandbox/trade?channel=alipay&out_trade_no=" + p->payment_id())
+                .find("\"refunded\":800"),
+            std::string::npos);
   // Partial refunds up to the captured amount, never beyond.
   req.set_request_id("refund2:" + p->payment_id());
   req.mutable_amount()->set_amount_minor(1201);
@@ -348,13 +402,17 @@ TEST_F(PaymentFaultsTest, ReconciliationFindsAndFixesAPlantedMismatch) {
   EXPECT_EQ(resp.report().status(), v1::RECONCILIATION_STATUS_COMPLETED);
   bool fixed = false, reported = false;
   for (const auto& m : resp.report().mismatches()) {
-    if (m.kind() == v1::MISMATCH_KIND_STATUS_DIFFERS && m.payment_id() == p->payment_id()) fixed = true;
-    if (m.kind() == v1::MISMATCH_KIND_MISSING_LOCAL && m.channel_amount().amount_minor() == 4200) reported = true;
+    if (m.kind() == v1::MISMATCH_KIND_STATUS_DIFFERS && m.payment_id() == p->payment_id())
+      fixed = true;
+    if (m.kind() == v1::MISMATCH_KIND_MISSING_LOCAL && m.channel_amount().amount_minor() == 4200)
+      reported = true;
   }
   EXPECT_TRUE(fixed);
   EXPECT_TRUE(reported);
   EXPECT_EQ(Status(p->payment_id()), "SUCCEEDED");
-  EXPECT_EQ(Sql1("SELECT source FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"), "reconciliation");
+  EXPECT_EQ(
+      Sql1("SELECT source FROM payment_transactions WHERE payment_id = '" + p->payment_id() + "'"),
+      "reconciliation");
   v1::GetReconciliationReportRequest get;
   get.set_channel(v1::PAYMENT_CHANNEL_UNIONPAY);
   get.set_bill_date(req.bill_date());
@@ -366,12 +424,15 @@ TEST_F(PaymentFaultsTest, ReconciliationFindsAndFixesAPlantedMismatch) {
 
 TEST_F(PaymentFaultsTest, BadInputGetsClearErrorsAndChangesNothing) {
   const std::string order = NewOrder(1000);
-  EXPECT_EQ(ErrorReason(Create(NewUuidV7(), 1000, v1::PAYMENT_CHANNEL_ALIPAY).status()), "ORDER_NOT_FOUND");
+  EXPECT_EQ(ErrorReason(Create(NewUuidV7(), 1000, v1::PAYMENT_CHANNEL_ALIPAY).status()),
+            "ORDER_NOT_FOUND");
   auto mismatch = Create(order, 999, v1::PAYMENT_CHANNEL_ALIPAY).status();
   EXPECT_EQ(ErrorReason(mismatch), "AMOUNT_MISMATCH");
   EXPECT_EQ(ErrorMetadata(mismatch, "expected"), "1000");
-  EXPECT_EQ(ErrorReason(Create(order, 1000, v1::PAYMENT_CHANNEL_ALIPAY, "USD").status()), "CURRENCY_MISMATCH");
-  EXPECT_EQ(Create(order, 1000, static_cast<v1::PaymentChannel>(9)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(Create(order, 1000, v1::PAYMENT_CHANNEL_ALIPAY, "USD").status()),
+            "CURRENCY_MISMATCH");
+  EXPECT_EQ(Create(order, 1000, static_cast<v1::PaymentChannel>(9)).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Count("SELECT count(*) FROM payments WHERE order_id = '" + order + "'"), 0);
   // Garbage at the live endpoints: 4xx, never a 5xx or a crash.
   std::mt19937_64 rng(7);
@@ -379,7 +440,9 @@ TEST_F(PaymentFaultsTest, BadInputGetsClearErrorsAndChangesNothing) {
   for (int i = 0; i < 1500; ++i) {
     std::string body(rng() % 300, '\0');
     for (auto& ch : body) ch = static_cast<char>(rng());
-    const char* path = i % 3 == 0 ? "/notify/alipay" : i % 3 == 1 ? "/notify/wechatpay" : "/notify/unionpay";
+    const char* path = i % 3 == 0   ? "/notify/alipay"
+                       : i % 3 == 1 ? "/notify/wechatpay"
+                                    : "/notify/unionpay";
     auto r = t::HttpCall(env->payment->http_port(), "POST", path, body);
     if (!r.ok() || r->status >= 500) ++server_errors;
   }
@@ -448,9 +511,10 @@ TEST_F(PaymentFaultsTest, MalformedRequestsAreInvalidArgumentAndChangeNothing) {
   }
 
   // Bytes that are not a CreatePaymentRequest.
-  grpc::GenericStub generic(grpc::CreateChannel(env->payment->grpc_target(),
-                                                grpc::InsecureChannelCredentials()));
-  for (const std::string bytes : {std::string("\xff\xff\xff\xff"), std::string("\x0a\x02\xc0\xaf", 4)}) {
+  grpc::GenericStub generic(
+      grpc::CreateChannel(env->payment->grpc_target(), grpc::InsecureChannelCredentials()));
+  for (const std::string bytes :
+       {std::string("\xff\xff\xff\xff"), std::string("\x0a\x02\xc0\xaf", 4)}) {
     grpc::ClientContext c;
     Ctx(&c);
     grpc::Slice slice(bytes);
@@ -470,10 +534,12 @@ TEST_F(PaymentFaultsTest, ChannelErrorsOpenTheBreakerThenItRecovers) {
   absl::Status last;
   for (int i = 0; i < 10; ++i) {
     last = Create(NewOrder(100), 100, v1::PAYMENT_CHANNEL_UNIONPAY).status();
-    if (std::string(last.message()).find("payment busy, try again later") != std::string::npos) break;
+    if (std::string(last.message()).find("payment busy, try again later") != std::string::npos)
+      break;
   }
   EXPECT_EQ(last.code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(std::string(last.message()).find("payment busy, try again later"), std::string::npos) << last;
+  EXPECT_NE(std::string(last.message()).find("payment busy, try again later"), std::string::npos)
+      << last;
   Sandbox("/sandbox/faults", "reset=1");
   std::this_thread::sleep_for(2500ms);  // open_for, then half-open probes
   auto ok = Create(NewOrder(100), 100, v1::PAYMENT_CHANNEL_UNIONPAY);

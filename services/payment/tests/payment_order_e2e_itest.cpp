@@ -3,18 +3,16 @@
 // Kafka on topics unique to this run (order events, payment events) and through gRPC (order-core ->
 // inventory, payment -> order-core). Nothing is played by the test: it only buys, pays at the
 // sandbox and looks at each service through its own API.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <optional>
+#include <pqxx/pqxx>
 #include <sstream>
 #include <thread>
 
-#include <pqxx/pqxx>
-
 #include "channel/channel.hpp"
-#include "sandbox_keys.hpp"
 #include "orderly/core/ids.hpp"
 #include "orderly/core/status.hpp"
 #include "orderly/events/v1/event_envelope.pb.h"
@@ -25,6 +23,7 @@
 #include "orderly/testing/env.hpp"
 #include "orderly/testing/service_process.hpp"
 #include "orderly/testing/status_matchers.hpp"
+#include "sandbox_keys.hpp"
 
 namespace orderly::payment {
 namespace {
@@ -89,7 +88,8 @@ class PaymentOrderE2ETest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     env = new Env;
-    env->key_dir = std::filesystem::temp_directory_path().string() + "/orderly_e2e_keys_" + t::UniqueSuffix();
+    env->key_dir =
+        std::filesystem::temp_directory_path().string() + "/orderly_e2e_keys_" + t::UniqueSuffix();
     ORDERLY_ASSERT_OK(sandbox::EnsureSandboxKeys(env->key_dir));
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->brokers, t::KafkaBrokersFromEnv());
     ORDERLY_ASSERT_OK_AND_ASSIGN(auto inv_db, t::CreateTempDatabase("pay_e2e_inv"));
@@ -101,48 +101,56 @@ class PaymentOrderE2ETest : public ::testing::Test {
     // Topics of our own: no other test's events reach these services, and ours reach no one else.
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->order_topic, t::UniqueTopic("orderly.order.v1.e2e", 3));
     ORDERLY_ASSERT_OK_AND_ASSIGN(env->payment_topic, t::UniqueTopic("orderly.payment.v1.e2e", 3));
-    ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string fulfillment_topic, t::UniqueTopic("orderly.fulfillment.v1.e2e", 1));
-    ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string inventory_topic, t::UniqueTopic("orderly.inventory.v1.e2e", 3));
+    ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string fulfillment_topic,
+                                 t::UniqueTopic("orderly.fulfillment.v1.e2e", 1));
+    ORDERLY_ASSERT_OK_AND_ASSIGN(const std::string inventory_topic,
+                                 t::UniqueTopic("orderly.inventory.v1.e2e", 3));
     const std::string run = t::UniqueSuffix();
 
-    ORDERLY_ASSERT_OK_AND_ASSIGN(env->sandbox,
-                                 (t::ServiceProcess::Start({t::ServiceBinary("channel-sandbox"),
-                                                            {{"key_dir", env->key_dir},
-                                                             {"notify_retry", "300ms"},
-                                                             {"refund_delay", "300ms"}}})));
-    ORDERLY_ASSERT_OK_AND_ASSIGN(env->inventory, (Start("inventory", {{"pg_database", env->inv_db->name()},
-                                                                     {"order_topic", env->order_topic},
-                                                                     {"inventory_topic", inventory_topic},
-                                                                     {"consumer_name", "inventory-e2e-" + run}})));
-    ORDERLY_ASSERT_OK_AND_ASSIGN(env->order_core, (Start("order-core", {{"pg_database", env->order_db->name()},
-                                                                       {"inventory_target", env->inventory->grpc_target()},
-                                                                       {"order_topic", env->order_topic},
-                                                                       {"payment_topic", env->payment_topic},
-                                                                       {"fulfillment_topic", fulfillment_topic},
-                                                                       {"inventory_topic", inventory_topic},
-                                                                       {"consumer_name", "order-core-e2e-" + run},
-                                                                       {"normal_payment_window", "10m"},
-                                                                       {"sku_cache_ttl", "0"}})));
+    ORDERLY_ASSERT_OK_AND_ASSIGN(
+        env->sandbox,
+        (t::ServiceProcess::Start(
+            {t::ServiceBinary("channel-sandbox"),
+             {{"key_dir", env->key_dir}, {"notify_retry", "300ms"}, {"refund_delay", "300ms"}}})));
+    ORDERLY_ASSERT_OK_AND_ASSIGN(env->inventory,
+                                 (Start("inventory", {{"pg_database", env->inv_db->name()},
+                                                      {"order_topic", env->order_topic},
+                                                      {"inventory_topic", inventory_topic},
+                                                      {"consumer_name", "inventory-e2e-" + run}})));
+    ORDERLY_ASSERT_OK_AND_ASSIGN(
+        env->order_core, (Start("order-core", {{"pg_database", env->order_db->name()},
+                                               {"inventory_target", env->inventory->grpc_target()},
+                                               {"order_topic", env->order_topic},
+                                               {"payment_topic", env->payment_topic},
+                                               {"fulfillment_topic", fulfillment_topic},
+                                               {"inventory_topic", inventory_topic},
+                                               {"consumer_name", "order-core-e2e-" + run},
+                                               {"normal_payment_window", "10m"},
+                                               {"sku_cache_ttl", "0"}})));
     // Short intervals: a dropped callback is found by the active query within a second or two.
     ORDERLY_ASSERT_OK_AND_ASSIGN(
         env->payment,
         (Start("payment", {{"pg_database", env->pay_db->name()},
-                          {"sandbox", "true"},
-                          {"channel_key_dir", env->key_dir},
-                          {"channel_sandbox_url", "http://127.0.0.1:" + std::to_string(env->sandbox->http_port())},
-                          {"order_core_target", env->order_core->grpc_target()},
-                          {"order_topic", env->order_topic},
-                          {"payment_topic", env->payment_topic},
-                          {"consumer_name", "payment-e2e-" + run},
-                          {"query_interval", "1s"},
-                          {"poll_tick", "200ms"},
-                          {"refund_query_interval", "1s"},
-                          {"refund_retry_base", "200ms"},
-                          {"channel_timeout", "2s"},
-                          {"reconciliation_at", "off"}})));
-    env->inv = iv1::InventoryService::NewStub(grpc::CreateChannel(env->inventory->grpc_target(), grpc::InsecureChannelCredentials()));
-    env->orders = ov1::OrderService::NewStub(grpc::CreateChannel(env->order_core->grpc_target(), grpc::InsecureChannelCredentials()));
-    env->payments = v1::PaymentService::NewStub(grpc::CreateChannel(env->payment->grpc_target(), grpc::InsecureChannelCredentials()));
+                           {"sandbox", "true"},
+                           {"channel_key_dir", env->key_dir},
+                           {"channel_sandbox_url",
+                            "http://127.0.0.1:" + std::to_string(env->sandbox->http_port())},
+                           {"order_core_target", env->order_core->grpc_target()},
+                           {"order_topic", env->order_topic},
+                           {"payment_topic", env->payment_topic},
+                           {"consumer_name", "payment-e2e-" + run},
+                           {"query_interval", "1s"},
+                           {"poll_tick", "200ms"},
+                           {"refund_query_interval", "1s"},
+                           {"refund_retry_base", "200ms"},
+                           {"channel_timeout", "2s"},
+                           {"reconciliation_at", "off"}})));
+    env->inv = iv1::InventoryService::NewStub(
+        grpc::CreateChannel(env->inventory->grpc_target(), grpc::InsecureChannelCredentials()));
+    env->orders = ov1::OrderService::NewStub(
+        grpc::CreateChannel(env->order_core->grpc_target(), grpc::InsecureChannelCredentials()));
+    env->payments = v1::PaymentService::NewStub(
+        grpc::CreateChannel(env->payment->grpc_target(), grpc::InsecureChannelCredentials()));
 
     ORDERLY_ASSERT_OK(AddSku(kSku));
   }
@@ -170,12 +178,17 @@ class PaymentOrderE2ETest : public ::testing::Test {
     iv1::CheckInvariantsRequest req;
     iv1::CheckInvariantsResponse resp;
     grpc::ClientContext c;
-    ORDERLY_EXPECT_OK(FromGrpcStatus(env->inv->CheckInvariants(Ctx(&c, "admin", "admin"), req, &resp)));
+    ORDERLY_EXPECT_OK(
+        FromGrpcStatus(env->inv->CheckInvariants(Ctx(&c, "admin", "admin"), req, &resp)));
     EXPECT_GE(resp.checked_sku_count(), 1);
-    for (const auto& v : resp.violations()) ADD_FAILURE() << v.sku_id() << " " << v.invariant() << ": " << v.detail();
+    for (const auto& v : resp.violations())
+      ADD_FAILURE() << v.sku_id() << " " << v.invariant() << ": " << v.detail();
     if (HasFailure()) {
-      std::cerr << "--- payment\n" << env->payment->LogTail(30) << "\n--- order-core\n" << env->order_core->LogTail(30)
-                << "\n--- inventory\n" << env->inventory->LogTail(15) << "\n--- sandbox\n" << env->sandbox->LogTail(10) << "\n";
+      std::cerr << "--- payment\n"
+                << env->payment->LogTail(30) << "\n--- order-core\n"
+                << env->order_core->LogTail(30) << "\n--- inventory\n"
+                << env->inventory->LogTail(15) << "\n--- sandbox\n"
+                << env->sandbox->LogTail(10) << "\n";
     }
   }
 
@@ -194,7 +207,8 @@ class PaymentOrderE2ETest : public ::testing::Test {
     up.set_request_id(NewUuidV7());
     iv1::UpsertSkuResponse ur;
     grpc::ClientContext c1;
-    if (auto s = FromGrpcStatus(env->inv->UpsertSku(Ctx(&c1, "admin", "admin"), up, &ur)); !s.ok()) return s;
+    if (auto s = FromGrpcStatus(env->inv->UpsertSku(Ctx(&c1, "admin", "admin"), up, &ur)); !s.ok())
+      return s;
     iv1::ReceiveStockRequest rs;
     rs.set_sku_id(sku_id);
     rs.set_quantity(stock);
@@ -213,12 +227,15 @@ class PaymentOrderE2ETest : public ::testing::Test {
   }
 
   // A buyer's order of `quantity` mugs, PENDING_PAYMENT with its stock reserved.
-  static absl::StatusOr<ov1::Order> BuyMugs(const std::string& buyer, int quantity, const std::string& sku_id = kSku) {
+  static absl::StatusOr<ov1::Order> BuyMugs(const std::string& buyer, int quantity,
+                                            const std::string& sku_id = kSku) {
     ov1::GenerateOrderIdRequest idreq;
     idreq.set_buyer_id(buyer);
     ov1::GenerateOrderIdResponse id;
     grpc::ClientContext c1;
-    if (auto s = FromGrpcStatus(env->orders->GenerateOrderId(Ctx(&c1, buyer, "buyer"), idreq, &id)); !s.ok()) return s;
+    if (auto s = FromGrpcStatus(env->orders->GenerateOrderId(Ctx(&c1, buyer, "buyer"), idreq, &id));
+        !s.ok())
+      return s;
     ov1::CreateOrderRequest req;
     req.set_order_id(id.order_id());
     req.set_buyer_id(buyer);
@@ -234,11 +251,14 @@ class PaymentOrderE2ETest : public ::testing::Test {
     a->set_detail("1 Demo Road");
     ov1::CreateOrderResponse resp;
     grpc::ClientContext c2;
-    if (auto s = FromGrpcStatus(env->orders->CreateOrder(Ctx(&c2, buyer, "buyer"), req, &resp)); !s.ok()) return s;
+    if (auto s = FromGrpcStatus(env->orders->CreateOrder(Ctx(&c2, buyer, "buyer"), req, &resp));
+        !s.ok())
+      return s;
     return resp.order();
   }
 
-  static absl::StatusOr<v1::Payment> CreatePayment(const ov1::Order& o, v1::PaymentChannel channel) {
+  static absl::StatusOr<v1::Payment> CreatePayment(const ov1::Order& o,
+                                                   v1::PaymentChannel channel) {
     v1::CreatePaymentRequest req;
     req.set_order_id(o.order_id());
     *req.mutable_amount() = o.price().payable_total();
@@ -247,13 +267,16 @@ class PaymentOrderE2ETest : public ::testing::Test {
     req.set_request_id("e2e-pay:" + o.order_id());
     v1::CreatePaymentResponse resp;
     grpc::ClientContext c;
-    if (auto s = FromGrpcStatus(env->payments->CreatePayment(Ctx(&c, o.buyer_id(), "buyer"), req, &resp)); !s.ok()) return s;
+    if (auto s = FromGrpcStatus(
+            env->payments->CreatePayment(Ctx(&c, o.buyer_id(), "buyer"), req, &resp));
+        !s.ok())
+      return s;
     return resp.payment();
   }
 
   static std::string PayAtSandbox(const v1::Payment& p, bool force = false) {
-    return SandboxPost("/sandbox/pay", "channel=" + ChannelName(p.channel()) + "&out_trade_no=" + p.payment_id() +
-                                           (force ? "&force=1" : ""));
+    return SandboxPost("/sandbox/pay", "channel=" + ChannelName(p.channel()) + "&out_trade_no=" +
+                                           p.payment_id() + (force ? "&force=1" : ""));
   }
 
   static ov1::Order GetOrder(const ov1::Order& o) {
@@ -312,7 +335,9 @@ class PaymentOrderE2ETest : public ::testing::Test {
       if (!records.ok()) continue;
       for (const auto& r : *records) {
         ev1::EventEnvelope e;
-        if (e.ParseFromString(r.value) && e.has_payment_succeeded() && e.payment_succeeded().order_id() == order_id) ++count;
+        if (e.ParseFromString(r.value) && e.has_payment_succeeded() &&
+            e.payment_succeeded().order_id() == order_id)
+          ++count;
       }
       auto lag = (*consumer)->Lag();
       if (!lag.empty()) assigned = true;
@@ -323,7 +348,8 @@ class PaymentOrderE2ETest : public ::testing::Test {
     return count;
   }
 
-  static int64_t OutboxCount(const t::TempDatabase& db, const std::string& aggregate_id, const std::string& type) {
+  static int64_t OutboxCount(const t::TempDatabase& db, const std::string& aggregate_id,
+                             const std::string& type) {
     return std::stoll(Sql1(db, "SELECT count(*) FROM outbox WHERE aggregate_id = '" + aggregate_id +
                                    "' AND event_type = 'orderly.events.v1." + type + "'"));
   }
@@ -336,17 +362,21 @@ class PaymentOrderE2ETest : public ::testing::Test {
   static bool Paid(const ov1::Order& o) { return GetOrder(o).status() == ov1::ORDER_STATUS_PAID; }
 
   static int64_t PaySqlCount(const std::string& table, const v1::Payment& p) {
-    return std::stoll(Sql1(*env->pay_db, "SELECT count(*) FROM " + table + " WHERE payment_id = '" + p.payment_id() + "'"));
+    return std::stoll(Sql1(*env->pay_db, "SELECT count(*) FROM " + table + " WHERE payment_id = '" +
+                                             p.payment_id() + "'"));
   }
 
   static std::string TxSource(const v1::Payment& p) {
-    return Sql1(*env->pay_db, "SELECT string_agg(source, ',') FROM payment_transactions WHERE payment_id = '" + p.payment_id() + "'");
+    return Sql1(*env->pay_db,
+                "SELECT string_agg(source, ',') FROM payment_transactions WHERE payment_id = '" +
+                    p.payment_id() + "'");
   }
 
   // Holds the active query off the payment (or lets it run now), so what a notification alone did
   // can be seen before the query settles the payment. Waits out a query already claimed.
   static void HoldActiveQuery(const v1::Payment& p, bool hold) {
-    Sql1(*env->pay_db, std::string("UPDATE payments SET next_query_at = ") + (hold ? "now() + interval '1 hour'" : "now()") +
+    Sql1(*env->pay_db, std::string("UPDATE payments SET next_query_at = ") +
+                           (hold ? "now() + interval '1 hour'" : "now()") +
                            " WHERE payment_id = '" + p.payment_id() + "'");
     if (hold) std::this_thread::sleep_for(1500ms);
   }
@@ -366,29 +396,32 @@ class PaymentOrderE2ETest : public ::testing::Test {
     int64_t total = 0;
     std::istringstream lines(m->body);
     for (std::string line; std::getline(lines, line);) {
-      if (line.rfind("orderly_payment_notifications_total{", 0) == 0 && line.find("outcome=\"forged\"") != std::string::npos) {
+      if (line.rfind("orderly_payment_notifications_total{", 0) == 0 &&
+          line.find("outcome=\"forged\"") != std::string::npos) {
         total += static_cast<int64_t>(std::stod(line.substr(line.rfind(' ') + 1)));
       }
     }
     return total;
   }
 
-  static absl::StatusOr<ov1::Order> Cancel(const ov1::Order& o, const std::string& user, const std::string& role,
-                                           ov1::CancelReason reason) {
+  static absl::StatusOr<ov1::Order> Cancel(const ov1::Order& o, const std::string& user,
+                                           const std::string& role, ov1::CancelReason reason) {
     ov1::CancelOrderRequest req;
     req.set_order_id(o.order_id());
     req.set_reason(reason);
     req.set_request_id(NewUuidV7());
     ov1::CancelOrderResponse resp;
     grpc::ClientContext c;
-    if (auto s = FromGrpcStatus(env->orders->CancelOrder(Ctx(&c, user, role), req, &resp)); !s.ok()) return s;
+    if (auto s = FromGrpcStatus(env->orders->CancelOrder(Ctx(&c, user, role), req, &resp)); !s.ok())
+      return s;
     return resp.order();
   }
 
   // The order is PAID once: one PaymentSucceeded written and published, one OrderPaid, and its
   // `quantity` mugs sold out of its reservation.
-  static void ExpectPaidOnce(const ov1::Order& order, const v1::Payment& payment, const std::string& sku_id,
-                             const iv1::StockLevel& before, int quantity) {
+  static void ExpectPaidOnce(const ov1::Order& order, const v1::Payment& payment,
+                             const std::string& sku_id, const iv1::StockLevel& before,
+                             int quantity) {
     EXPECT_EQ(GetOrder(order).status(), ov1::ORDER_STATUS_PAID);
     EXPECT_EQ(GetPayment(payment).status(), v1::PAYMENT_STATUS_SUCCEEDED);
     EXPECT_EQ(PaySqlCount("payment_transactions", payment), 1);
@@ -397,7 +430,8 @@ class PaymentOrderE2ETest : public ::testing::Test {
     EXPECT_EQ(PublishedPaymentSucceeded(order.order_id()), 1);
     EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderPaid"), 1);
     EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderRefundRequested"), 0);
-    ASSERT_TRUE(Eventually([&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
+    ASSERT_TRUE(Eventually(
+        [&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
     const auto after = Stock(sku_id);
     EXPECT_EQ(after.sold(), before.sold() + quantity);
     EXPECT_EQ(after.reserved(), before.reserved());
@@ -429,15 +463,20 @@ TEST_F(PaymentOrderE2ETest, PaidAtTheChannelMakesTheOrderPaidAndConfirmsItsStock
   EXPECT_EQ(Reservation(order.order_id()).state(), iv1::RESERVATION_STATE_RESERVED);
   EXPECT_EQ(Stock().reserved(), before.reserved() + 2);
 
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment,
+                               CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
   EXPECT_EQ(payment.status(), v1::PAYMENT_STATUS_PENDING);
   EXPECT_FALSE(payment.qr_code().empty());
   EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
 
-  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  ASSERT_TRUE(Eventually([&] { return Paid(order); }))
+      << ov1::OrderStatus_Name(GetOrder(order).status());
   EXPECT_EQ(GetPayment(payment).status(), v1::PAYMENT_STATUS_SUCCEEDED);
-  EXPECT_EQ(Sql1(*env->pay_db, "SELECT source FROM payment_transactions WHERE payment_id = '" + payment.payment_id() + "'"), "notify");
-  ASSERT_TRUE(Eventually([&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
+  EXPECT_EQ(Sql1(*env->pay_db, "SELECT source FROM payment_transactions WHERE payment_id = '" +
+                                   payment.payment_id() + "'"),
+            "notify");
+  ASSERT_TRUE(Eventually(
+      [&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
   const auto after = Stock();
   EXPECT_EQ(after.reserved(), before.reserved());
   EXPECT_EQ(after.sold(), before.sold() + 2);
@@ -454,15 +493,20 @@ TEST_F(PaymentOrderE2ETest, PaidAtTheChannelMakesTheOrderPaidAndConfirmsItsStock
 TEST_F(PaymentOrderE2ETest, DroppedCallbackStillPaysTheOrderThroughTheActiveQuery) {
   const auto before = Stock();
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-2", 1));
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_WECHAT_PAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment,
+                               CreatePayment(order, v1::PAYMENT_CHANNEL_WECHAT_PAY));
   SandboxPost("/sandbox/faults", "drop=1");
   EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
 
-  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  ASSERT_TRUE(Eventually([&] { return Paid(order); }))
+      << ov1::OrderStatus_Name(GetOrder(order).status());
   // No notification ever reached payment: the query found the trade paid.
-  EXPECT_EQ(Sql1(*env->pay_db, "SELECT source FROM payment_transactions WHERE payment_id = '" + payment.payment_id() + "'"), "query");
+  EXPECT_EQ(Sql1(*env->pay_db, "SELECT source FROM payment_transactions WHERE payment_id = '" +
+                                   payment.payment_id() + "'"),
+            "query");
   EXPECT_NE(SandboxPost("/sandbox/stats", "").find("\"dropped\":1"), std::string::npos);
-  ASSERT_TRUE(Eventually([&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
   EXPECT_EQ(Stock().sold(), before.sold() + 1);
   EXPECT_EQ(Stock().reserved(), before.reserved());
   EXPECT_EQ(OutboxCount(*env->pay_db, payment.payment_id(), "PaymentSucceeded"), 1);
@@ -473,7 +517,8 @@ TEST_F(PaymentOrderE2ETest, DroppedCallbackStillPaysTheOrderThroughTheActiveQuer
 TEST_F(PaymentOrderE2ETest, LatePaymentOnACancelledOrderIsRefundedAndTheOrderStaysCancelled) {
   const auto before = Stock();
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-3", 3));
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment,
+                               CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
 
   ov1::CancelOrderRequest cancel;
   cancel.set_order_id(order.order_id());
@@ -481,26 +526,35 @@ TEST_F(PaymentOrderE2ETest, LatePaymentOnACancelledOrderIsRefundedAndTheOrderSta
   cancel.set_request_id(NewUuidV7());
   ov1::CancelOrderResponse cancelled;
   grpc::ClientContext c;
-  ORDERLY_ASSERT_OK(FromGrpcStatus(env->orders->CancelOrder(Ctx(&c, order.buyer_id(), "buyer"), cancel, &cancelled)));
+  ORDERLY_ASSERT_OK(FromGrpcStatus(
+      env->orders->CancelOrder(Ctx(&c, order.buyer_id(), "buyer"), cancel, &cancelled)));
   EXPECT_EQ(cancelled.order().status(), ov1::ORDER_STATUS_CANCELLED);
   // OrderCancelled reaches payment (closes the payment) and inventory (releases the stock).
   ASSERT_TRUE(Eventually([&] { return GetPayment(payment).status() == v1::PAYMENT_STATUS_CLOSED; }))
       << v1::PaymentStatus_Name(GetPayment(payment).status());
-  ASSERT_TRUE(Eventually([&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_RELEASED; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_RELEASED; }));
   EXPECT_EQ(Stock().reserved(), before.reserved());
 
   // The buyer had the QR code open and pays anyway.
   EXPECT_EQ(PayAtSandbox(payment, /*force=*/true).substr(0, 3), "200");
-  ASSERT_TRUE(Eventually([&] { return GetPayment(payment).refund_state() == v1::PAYMENT_REFUND_STATE_REFUNDED; }, 30s))
+  ASSERT_TRUE(Eventually(
+      [&] { return GetPayment(payment).refund_state() == v1::PAYMENT_REFUND_STATE_REFUNDED; }, 30s))
       << GetPayment(payment).DebugString();
   const v1::Payment refunded = GetPayment(payment);
   EXPECT_EQ(refunded.status(), v1::PAYMENT_STATUS_SUCCEEDED);
-  EXPECT_EQ(refunded.refunded_amount().amount_minor(), order.price().payable_total().amount_minor());
-  EXPECT_EQ(Sql1(*env->pay_db, "SELECT paid_after_close FROM payments WHERE payment_id = '" + payment.payment_id() + "'"), "t");
-  EXPECT_EQ(std::stoll(Sql1(*env->pay_db, "SELECT count(*) FROM refunds WHERE payment_id = '" + payment.payment_id() + "'")), 1);
-  EXPECT_NE(SandboxPost("/sandbox/trade", "channel=alipay&out_trade_no=" + payment.payment_id())
-                .find("\"refunded\":" + std::to_string(order.price().payable_total().amount_minor())),
-            std::string::npos);
+  EXPECT_EQ(refunded.refunded_amount().amount_minor(),
+            order.price().payable_total().amount_minor());
+  EXPECT_EQ(Sql1(*env->pay_db, "SELECT paid_after_close FROM payments WHERE payment_id = '" +
+                                   payment.payment_id() + "'"),
+            "t");
+  EXPECT_EQ(std::stoll(Sql1(*env->pay_db, "SELECT count(*) FROM refunds WHERE payment_id = '" +
+                                              payment.payment_id() + "'")),
+            1);
+  EXPECT_NE(
+      SandboxPost("/sandbox/trade", "channel=alipay&out_trade_no=" + payment.payment_id())
+          .find("\"refunded\":" + std::to_string(order.price().payable_total().amount_minor())),
+      std::string::npos);
   // order-core asked for the refund exactly once and never re-opened the order.
   EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderRefundRequested"), 1);
   EXPECT_EQ(OutboxCount(*env->order_db, order.order_id(), "OrderPaid"), 0);
@@ -518,17 +572,20 @@ TEST_F(PaymentOrderE2ETest, NotificationSentFiveTimesPaysTheOrderOnce) {
   const std::string sku = ScenarioSku("dup");
   const auto before = Stock(sku);
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-dup", 2, sku));
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_WECHAT_PAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment,
+                               CreatePayment(order, v1::PAYMENT_CHANNEL_WECHAT_PAY));
   const int64_t duplicated = SandboxStat("duplicated");
   const int64_t landed = SandboxStat("delivered") + SandboxStat("delivery_failed");
   SandboxPost("/sandbox/faults", "duplicate=5");
   EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
 
-  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  ASSERT_TRUE(Eventually([&] { return Paid(order); }))
+      << ov1::OrderStatus_Name(GetOrder(order).status());
   EXPECT_EQ(SandboxStat("duplicated"), duplicated + 1);
   // Every copy has reached payment before we count what it did.
   ASSERT_TRUE(Eventually([&] {
-    return SandboxStat("delivered") + SandboxStat("delivery_failed") >= landed + 5 && SandboxStat("deliveries_in_flight") == 0;
+    return SandboxStat("delivered") + SandboxStat("delivery_failed") >= landed + 5 &&
+           SandboxStat("deliveries_in_flight") == 0;
   }));
   EXPECT_EQ(TxSource(payment), "notify");
   ExpectPaidOnce(order, payment, sku, before, 2);
@@ -538,7 +595,8 @@ TEST_F(PaymentOrderE2ETest, ForgedNotificationLeavesTheOrderPendingUntilTheActiv
   const std::string sku = ScenarioSku("forged");
   const auto before = Stock(sku);
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-forged", 1, sku));
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment,
+                               CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
   HoldActiveQuery(payment, true);
   const int64_t corrupted = SandboxStat("bad_signature");
   const int64_t forged = ForgedNotificationsSeen();
@@ -547,7 +605,8 @@ TEST_F(PaymentOrderE2ETest, ForgedNotificationLeavesTheOrderPendingUntilTheActiv
   EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
 
   // The forged notification has reached payment and been rejected: nothing moved.
-  ASSERT_TRUE(Eventually([&] { return ForgedNotificationsSeen() > forged; })) << ForgedNotificationsSeen();
+  ASSERT_TRUE(Eventually([&] { return ForgedNotificationsSeen() > forged; }))
+      << ForgedNotificationsSeen();
   EXPECT_EQ(SandboxStat("bad_signature"), corrupted + 1);
   EXPECT_EQ(GetPayment(payment).status(), v1::PAYMENT_STATUS_PENDING);
   EXPECT_EQ(PaySqlCount("payment_transactions", payment), 0);
@@ -559,7 +618,8 @@ TEST_F(PaymentOrderE2ETest, ForgedNotificationLeavesTheOrderPendingUntilTheActiv
 
   // The genuine path: the channel's answer to a query.
   HoldActiveQuery(payment, false);
-  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  ASSERT_TRUE(Eventually([&] { return Paid(order); }))
+      << ov1::OrderStatus_Name(GetOrder(order).status());
   EXPECT_EQ(TxSource(payment), "query");
   ExpectPaidOnce(order, payment, sku, before, 1);
 }
@@ -568,7 +628,8 @@ TEST_F(PaymentOrderE2ETest, WrongAmountInTheNotificationDoesNotPayTheOrder) {
   const std::string sku = ScenarioSku("amount");
   const auto before = Stock(sku);
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-amount", 1, sku));
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_WECHAT_PAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment,
+                               CreatePayment(order, v1::PAYMENT_CHANNEL_WECHAT_PAY));
   const int64_t payable = order.price().payable_total().amount_minor();
   HoldActiveQuery(payment, true);
   const int64_t wrong = SandboxStat("wrong_amount");
@@ -577,7 +638,8 @@ TEST_F(PaymentOrderE2ETest, WrongAmountInTheNotificationDoesNotPayTheOrder) {
 
   ASSERT_TRUE(Eventually([&] { return PaySqlCount("payment_anomalies", payment) > 0; }));
   EXPECT_EQ(SandboxStat("wrong_amount"), wrong + 1);
-  const std::string where = " FROM payment_anomalies WHERE payment_id = '" + payment.payment_id() + "'";
+  const std::string where =
+      " FROM payment_anomalies WHERE payment_id = '" + payment.payment_id() + "'";
   EXPECT_EQ(Sql1(*env->pay_db, "SELECT kind" + where), "AMOUNT_MISMATCH");
   EXPECT_EQ(Sql1(*env->pay_db, "SELECT expected_minor" + where), std::to_string(payable));
   EXPECT_EQ(Sql1(*env->pay_db, "SELECT actual_minor" + where), std::to_string(payable + 1));
@@ -592,7 +654,8 @@ TEST_F(PaymentOrderE2ETest, WrongAmountInTheNotificationDoesNotPayTheOrder) {
 
   // The channel's own answer to a query carries the true amount.
   HoldActiveQuery(payment, false);
-  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  ASSERT_TRUE(Eventually([&] { return Paid(order); }))
+      << ov1::OrderStatus_Name(GetOrder(order).status());
   EXPECT_EQ(TxSource(payment), "query");
   ExpectPaidOnce(order, payment, sku, before, 1);
 }
@@ -601,11 +664,14 @@ TEST_F(PaymentOrderE2ETest, RefundThatTimesOutAfterAPaidOrderIsCancelledSucceeds
   const std::string sku = ScenarioSku("refund");
   const auto before = Stock(sku);
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-refund", 2, sku));
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment,
+                               CreatePayment(order, v1::PAYMENT_CHANNEL_ALIPAY));
   const int64_t payable = order.price().payable_total().amount_minor();
   EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
-  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
-  ASSERT_TRUE(Eventually([&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
+  ASSERT_TRUE(Eventually([&] { return Paid(order); }))
+      << ov1::OrderStatus_Name(GetOrder(order).status());
+  ASSERT_TRUE(Eventually(
+      [&] { return Reservation(order.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }));
 
   const int64_t timeouts = SandboxStat("refund_timeouts");
   SandboxPost("/sandbox/faults", "refund_timeout=1");
@@ -614,15 +680,19 @@ TEST_F(PaymentOrderE2ETest, RefundThatTimesOutAfterAPaidOrderIsCancelledSucceeds
   EXPECT_EQ(cancelled.status(), ov1::ORDER_STATUS_CANCELLED);
 
   const std::string where = " FROM refunds WHERE payment_id = '" + payment.payment_id() + "'";
-  ASSERT_TRUE(Eventually([&] { return Sql1(*env->pay_db, "SELECT string_agg(status, ',')" + where) == "SUCCEEDED"; }, 40s))
-      << Sql1(*env->pay_db, "SELECT string_agg(status || ' ' || coalesce(last_error, ''), ',')" + where);
+  ASSERT_TRUE(Eventually(
+      [&] { return Sql1(*env->pay_db, "SELECT string_agg(status, ',')" + where) == "SUCCEEDED"; },
+      40s))
+      << Sql1(*env->pay_db,
+              "SELECT string_agg(status || ' ' || coalesce(last_error, ''), ',')" + where);
   // The refund call stalled past payment's timeout; it was queried until final, never re-sent.
   EXPECT_EQ(SandboxStat("refund_timeouts"), timeouts + 1);
   EXPECT_EQ(PaySqlCount("refunds", payment), 1);
   EXPECT_EQ(Sql1(*env->pay_db, "SELECT attempts" + where), "1");
   EXPECT_EQ(Sql1(*env->pay_db, "SELECT amount_minor" + where), std::to_string(payable));
-  ASSERT_TRUE(Eventually([&] { return GetPayment(payment).refund_state() == v1::PAYMENT_REFUND_STATE_REFUNDED; }))
-      << GetPayment(payment).DebugString();
+  ASSERT_TRUE(Eventually([&] {
+    return GetPayment(payment).refund_state() == v1::PAYMENT_REFUND_STATE_REFUNDED;
+  })) << GetPayment(payment).DebugString();
   EXPECT_EQ(GetPayment(payment).refunded_amount().amount_minor(), payable);
   EXPECT_NE(SandboxPost("/sandbox/trade", "channel=alipay&out_trade_no=" + payment.payment_id())
                 .find("\"refunded\":" + std::to_string(payable)),
@@ -641,16 +711,19 @@ TEST_F(PaymentOrderE2ETest, ReconciliationPaysAnOrderTheChannelBilledAsPaid) {
   const auto before = Stock(sku);
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order order, BuyMugs("e2e-buyer-recon", 1, sku));
   // UnionPay only here, so the bill's other records are this scenario's own.
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment, CreatePayment(order, v1::PAYMENT_CHANNEL_UNIONPAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment payment,
+                               CreatePayment(order, v1::PAYMENT_CHANNEL_UNIONPAY));
   // Past its query window and its notification lost: only the bill knows it was paid.
-  Sql1(*env->pay_db, "UPDATE payments SET next_query_at = NULL WHERE payment_id = '" + payment.payment_id() + "'");
+  Sql1(*env->pay_db, "UPDATE payments SET next_query_at = NULL WHERE payment_id = '" +
+                         payment.payment_id() + "'");
   std::this_thread::sleep_for(1500ms);
   const int64_t dropped = SandboxStat("dropped");
   SandboxPost("/sandbox/faults", "drop=1");
   EXPECT_EQ(PayAtSandbox(payment).substr(0, 3), "200");
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(SandboxStat("dropped"), dropped + 1);
-  EXPECT_NE(SandboxPost("/sandbox/trade", "channel=unionpay&out_trade_no=" + payment.payment_id()).find("\"state\":\"SUCCEEDED\""),
+  EXPECT_NE(SandboxPost("/sandbox/trade", "channel=unionpay&out_trade_no=" + payment.payment_id())
+                .find("\"state\":\"SUCCEEDED\""),
             std::string::npos);
   ASSERT_EQ(GetPayment(payment).status(), v1::PAYMENT_STATUS_PENDING);
   ASSERT_EQ(GetOrder(order).status(), ov1::ORDER_STATUS_PENDING_PAYMENT);
@@ -661,16 +734,19 @@ TEST_F(PaymentOrderE2ETest, ReconciliationPaysAnOrderTheChannelBilledAsPaid) {
   req.set_rerun(true);
   v1::RunReconciliationResponse resp;
   grpc::ClientContext c;
-  ORDERLY_ASSERT_OK(FromGrpcStatus(env->payments->RunReconciliation(Ctx(&c, "e2e-admin", "admin"), req, &resp)));
+  ORDERLY_ASSERT_OK(
+      FromGrpcStatus(env->payments->RunReconciliation(Ctx(&c, "e2e-admin", "admin"), req, &resp)));
   EXPECT_EQ(resp.report().status(), v1::RECONCILIATION_STATUS_COMPLETED);
   int fixed = 0;
   for (const auto& m : resp.report().mismatches()) {
-    if (m.kind() == v1::MISMATCH_KIND_STATUS_DIFFERS && m.payment_id() == payment.payment_id()) ++fixed;
+    if (m.kind() == v1::MISMATCH_KIND_STATUS_DIFFERS && m.payment_id() == payment.payment_id())
+      ++fixed;
   }
   EXPECT_EQ(fixed, 1) << resp.report().DebugString();
   EXPECT_EQ(TxSource(payment), "reconciliation");
 
-  ASSERT_TRUE(Eventually([&] { return Paid(order); })) << ov1::OrderStatus_Name(GetOrder(order).status());
+  ASSERT_TRUE(Eventually([&] { return Paid(order); }))
+      << ov1::OrderStatus_Name(GetOrder(order).status());
   ExpectPaidOnce(order, payment, sku, before, 1);
 }
 
@@ -692,9 +768,12 @@ TEST_F(PaymentOrderE2ETest, PaidAfterItsReservationWasReleasedGetsTheStockOrItsM
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order first, BuyMugs("e2e-race-1", 1, kept));
   ORDERLY_ASSERT_OK(release(first));
   EXPECT_EQ(Reservation(first.order_id()).state(), iv1::RESERVATION_STATE_RELEASED);
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment p1, CreatePayment(first, v1::PAYMENT_CHANNEL_ALIPAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment p1,
+                               CreatePayment(first, v1::PAYMENT_CHANNEL_ALIPAY));
   EXPECT_EQ(PayAtSandbox(p1).substr(0, 3), "200");
-  ASSERT_TRUE(Eventually([&] { return Reservation(first.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; }, 30s))
+  ASSERT_TRUE(Eventually(
+      [&] { return Reservation(first.order_id()).state() == iv1::RESERVATION_STATE_CONFIRMED; },
+      30s))
       << iv1::ReservationState_Name(Reservation(first.order_id()).state());
   EXPECT_EQ(GetOrder(first).status(), ov1::ORDER_STATUS_PAID);
   EXPECT_EQ(Stock(kept).sold(), 1);
@@ -705,16 +784,20 @@ TEST_F(PaymentOrderE2ETest, PaidAfterItsReservationWasReleasedGetsTheStockOrItsM
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order late, BuyMugs("e2e-race-2", 1, gone));
   ORDERLY_ASSERT_OK(release(late));
   ORDERLY_ASSERT_OK_AND_ASSIGN(const ov1::Order other, BuyMugs("e2e-race-3", 2, gone));
-  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment p2, CreatePayment(late, v1::PAYMENT_CHANNEL_WECHAT_PAY));
+  ORDERLY_ASSERT_OK_AND_ASSIGN(const v1::Payment p2,
+                               CreatePayment(late, v1::PAYMENT_CHANNEL_WECHAT_PAY));
   EXPECT_EQ(PayAtSandbox(p2).substr(0, 3), "200");
-  ASSERT_TRUE(Eventually([&] { return GetOrder(late).status() == ov1::ORDER_STATUS_CANCELLED; }, 30s))
+  ASSERT_TRUE(
+      Eventually([&] { return GetOrder(late).status() == ov1::ORDER_STATUS_CANCELLED; }, 30s))
       << ov1::OrderStatus_Name(GetOrder(late).status());
   const ov1::Order cancelled = GetOrder(late);
   EXPECT_EQ(cancelled.cancel_reason(), ov1::CANCEL_REASON_OUT_OF_STOCK);
   EXPECT_EQ(cancelled.status_history(cancelled.status_history_size() - 1).action(), "out_of_stock");
-  ASSERT_TRUE(Eventually([&] { return GetPayment(p2).refund_state() == v1::PAYMENT_REFUND_STATE_REFUNDED; }, 30s))
+  ASSERT_TRUE(Eventually(
+      [&] { return GetPayment(p2).refund_state() == v1::PAYMENT_REFUND_STATE_REFUNDED; }, 30s))
       << GetPayment(p2).DebugString();
-  EXPECT_EQ(GetPayment(p2).refunded_amount().amount_minor(), late.price().payable_total().amount_minor());
+  EXPECT_EQ(GetPayment(p2).refunded_amount().amount_minor(),
+            late.price().payable_total().amount_minor());
   EXPECT_EQ(OutboxCount(*env->order_db, late.order_id(), "OrderRefundRequested"), 1);
   EXPECT_EQ(OutboxCount(*env->inv_db, late.order_id(), "StockConfirmRefused"), 1);
   const auto stock = Stock(gone);

@@ -1,8 +1,8 @@
 // Pure domain rules: the channels' breaker settings and the bill comparison.
 #include <gtest/gtest.h>
 
-#include "payment_manager.hpp"
 #include "orderly/core/status.hpp"
+#include "payment_manager.hpp"
 #include "reconciler.hpp"
 
 namespace orderly::payment {
@@ -40,11 +40,12 @@ TEST(CompareBillTest, FindsEveryKindOfDifference) {
   bill[3].out_trade_no = "p-ok";
   bill[3].out_refund_no = "r-ok";
   bill[3].amount_minor = 10;
-  std::vector<LocalRecord> local{{BillRecord::Kind::kPayment, "p-ok", "", "t1", 100, "SUCCEEDED"},
-                                 {BillRecord::Kind::kPayment, "p-amount", "", "t2", 200, "SUCCEEDED"},
-                                 {BillRecord::Kind::kPayment, "p-only-local", "", "t3", 70, "SUCCEEDED"},
-                                 {BillRecord::Kind::kRefund, "p-ok", "r-ok", "c1", 10, "SUCCEEDED"},
-                                 {BillRecord::Kind::kRefund, "p-ok", "r-only-local", "c2", 5, "SUCCEEDED"}};
+  std::vector<LocalRecord> local{
+      {BillRecord::Kind::kPayment, "p-ok", "", "t1", 100, "SUCCEEDED"},
+      {BillRecord::Kind::kPayment, "p-amount", "", "t2", 200, "SUCCEEDED"},
+      {BillRecord::Kind::kPayment, "p-only-local", "", "t3", 70, "SUCCEEDED"},
+      {BillRecord::Kind::kRefund, "p-ok", "r-ok", "c1", 10, "SUCCEEDED"},
+      {BillRecord::Kind::kRefund, "p-ok", "r-only-local", "c2", 5, "SUCCEEDED"}};
   auto cmp = CompareBill(bill, local, "CNY");
   EXPECT_EQ(cmp.matched, 2);
   ASSERT_EQ(cmp.unmatched_bill.size(), 1u);
@@ -62,7 +63,8 @@ TEST(ChinaDayTest, ValidatesDates) {
   ASSERT_TRUE(ChinaDayBounds("2026-11-21", &a, &b).ok());
   EXPECT_EQ(ToRfc3339(a), "2026-11-20T16:00:00.000Z");
   EXPECT_EQ(b - a, std::chrono::hours(24));
-  for (const char* bad : {"2026-13-01", "2026-02-30", "20261121", "", "2026-1-01"}) EXPECT_FALSE(ChinaDayBounds(bad, &a, &b).ok()) << bad;
+  for (const char* bad : {"2026-13-01", "2026-02-30", "20261121", "", "2026-1-01"})
+    EXPECT_FALSE(ChinaDayBounds(bad, &a, &b).ok()) << bad;
 }
 
 }  // namespace

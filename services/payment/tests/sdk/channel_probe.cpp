@@ -46,13 +46,19 @@ Json RefundJson(const ChannelRefund& r) {
               {"amount_minor", r.amount_minor}};
 }
 
-std::string Run(Channel& ch, const std::string& op, const std::string& out_trade_no, int64_t amount) {
+std::string Run(Channel& ch, const std::string& op, const std::string& out_trade_no,
+                int64_t amount) {
   auto now = std::chrono::system_clock::now();
   TradeRef ref{out_trade_no, "", amount, "CNY", now};
   if (op == "create-app" || op == "create-qr") {
-    ChannelCreateRequest req{out_trade_no, amount, "CNY", "Orderly probe & test",
-                             op == "create-app" ? v1::PAYMENT_METHOD_APP : v1::PAYMENT_METHOD_NATIVE_QR, now,
-                             now + std::chrono::minutes(15)};
+    ChannelCreateRequest req{
+        out_trade_no,
+        amount,
+        "CNY",
+        "Orderly probe & test",
+        op == "create-app" ? v1::PAYMENT_METHOD_APP : v1::PAYMENT_METHOD_NATIVE_QR,
+        now,
+        now + std::chrono::minutes(15)};
     auto r = ch.CreatePayment(req);
     if (!r.ok()) return Failure(r.status());
     return wire::DumpJson(Json{{"ok", true},
@@ -69,13 +75,15 @@ std::string Run(Channel& ch, const std::string& op, const std::string& out_trade
     return s.ok() ? wire::DumpJson(Json{{"ok", true}}) : Failure(s);
   }
   if (op == "refund") {
-    auto r = ch.Refund(ChannelRefundRequest{ref, out_trade_no + "-r1", amount, "probe refund", now});
+    auto r =
+        ch.Refund(ChannelRefundRequest{ref, out_trade_no + "-r1", amount, "probe refund", now});
     return r.ok() ? wire::DumpJson(RefundJson(*r)) : Failure(r.status());
   }
   return Failure(absl::InvalidArgumentError(ToAbsl("unknown op " + op)));
 }
 
-std::string Notify(Channel& ch, const std::string& body, const std::map<std::string, std::string>& headers) {
+std::string Notify(Channel& ch, const std::string& body,
+                   const std::map<std::string, std::string>& headers) {
   auto n = ch.ParseNotification(body, headers);
   if (!n.ok()) return Failure(n.status());
   if (n->kind == ChannelNotification::Kind::kRefund) {

@@ -2,9 +2,9 @@
 // Debian's Abseil is built with its own absl::string_view and absl::optional (not the std ones), so
 // a std::string_view does not convert to absl::string_view implicitly (absl::StrCat, absl::Status
 // messages, SimpleAtoi). These spell the conversion once.
-#include <string_view>
-
 #include <absl/strings/string_view.h>
+
+#include <string_view>
 
 namespace orderly {
 

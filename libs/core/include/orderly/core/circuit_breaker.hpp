@@ -10,13 +10,13 @@
 // fallback for a while", the Redis path's policy at 15k+ calls/s). Other outcomes take a mutex.
 //
 //   orderly_circuit_breaker_opened_total{breaker}, orderly_circuit_breaker_rejected_total{breaker}
+#include <absl/status/status.h>
+
 #include <atomic>
 #include <chrono>
 #include <deque>
 #include <mutex>
 #include <string>
-
-#include <absl/status/status.h>
 
 #include "orderly/core/clock.hpp"
 

@@ -2,14 +2,14 @@
 // Config from flags and ORDERLY_* environment variables, with documented defaults.
 // Precedence: --flag=value > ORDERLY_<UPPER_NAME> > default. `--help` prints every option with its
 // default and environment name.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 namespace orderly {
 
@@ -26,7 +26,7 @@ class Config {
   int64_t GetInt(std::string_view name) const;  // aborts loudly on a non-integer (bad config)
   bool GetBool(std::string_view name) const;    // true/false/1/0/yes/no
   std::chrono::milliseconds GetDuration(std::string_view name) const;  // "250ms", "5s", "30m", "2h"
-  void Set(std::string_view name, std::string value);  // tests
+  void Set(std::string_view name, std::string value);                  // tests
   std::string Usage() const;
 
  private:

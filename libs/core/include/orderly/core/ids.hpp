@@ -5,12 +5,12 @@
 //    7 bits  sequence within the millisecond (128 ids/ms per worker)
 //   10 bits  shard gene = the buyer's shard (ShardGene(buyer_id)), so an order id alone routes
 //            to the buyer's shard without a lookup (design articles: "gene" method).
+#include <absl/status/statusor.h>
+
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
-
-#include <absl/status/statusor.h>
 
 #include "orderly/core/clock.hpp"
 

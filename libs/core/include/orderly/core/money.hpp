@@ -1,12 +1,12 @@
 #pragma once
 // Money is integer minor units (cents, fen) plus an ISO-4217 code. Never floating point. Every
 // arithmetic step is overflow-checked; rounding is explicit.
+#include <absl/status/statusor.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 namespace orderly {
 

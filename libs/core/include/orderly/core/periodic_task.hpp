@@ -6,6 +6,8 @@
 // and exceptions are logged with the task's name and counted; the task runs again next interval.
 //
 //   orderly_periodic_task_runs_total{task, outcome="ok"|"error"}
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -13,8 +15,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <absl/status/statusor.h>
 
 namespace orderly {
 

@@ -1,9 +1,9 @@
 #pragma once
 // Conversions between Orderly's value types and their protobuf forms, shared by every service.
+#include <google/protobuf/timestamp.pb.h>
+
 #include <cstdint>
 #include <string_view>
-
-#include <google/protobuf/timestamp.pb.h>
 
 #include "orderly/common/v1/money.pb.h"
 #include "orderly/core/clock.hpp"

@@ -1,13 +1,13 @@
 #pragma once
 // A table-driven state machine: states and actions are names, a transition is a row
 // (from, action, to, allowed actors). Adding an order type means adding a table, not code paths.
+#include <absl/status/statusor.h>
+
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 namespace orderly {
 

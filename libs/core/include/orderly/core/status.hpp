@@ -4,14 +4,14 @@
 // at the gRPC edge, so a client learns *what to do*: INVALID_ARGUMENT + BadRequest = fix the
 // request, FAILED_PRECONDITION + ErrorInfo/PreconditionFailure = fix state first, ABORTED = retry
 // the whole transaction, UNAVAILABLE = retry this call, UNKNOWN = outcome in doubt, reconcile.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <grpcpp/support/status.h>
+
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <grpcpp/support/status.h>
 
 namespace orderly {
 
@@ -45,8 +45,7 @@ absl::Status FailedPreconditionError(
     std::string_view reason, std::string_view subject, std::string_view message,
     const std::vector<std::pair<std::string, std::string>>& metadata = {});
 // Any code with an ErrorInfo{reason, domain="orderly", metadata}.
-absl::Status ErrorWithInfo(absl::StatusCode code, std::string_view message,
-                           std::string_view reason,
+absl::Status ErrorWithInfo(absl::StatusCode code, std::string_view message, std::string_view reason,
                            const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
 // The ErrorInfo.reason carried by a status, or "" when none.

@@ -9,14 +9,14 @@
 // Both add to a Violations list, so a request answers INVALID_ARGUMENT with BadRequest field
 // violations and nothing is read or written. Bounded() is what error details and messages may
 // carry of a client's input: never more than a few dozen bytes of it.
+#include <absl/status/status.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <absl/status/status.h>
 
 #include "orderly/core/status.hpp"
 
@@ -26,11 +26,11 @@ class Message;
 
 namespace orderly::validation {
 
-inline constexpr size_t kMaxIdBytes = 128;          // ids, request ids, codes
-inline constexpr size_t kMaxTokenBytes = 1024;      // opaque page tokens
-inline constexpr size_t kMaxTextChars = 1000;       // any other string, in code points
+inline constexpr size_t kMaxIdBytes = 128;           // ids, request ids, codes
+inline constexpr size_t kMaxTokenBytes = 1024;       // opaque page tokens
+inline constexpr size_t kMaxTextChars = 1000;        // any other string, in code points
 inline constexpr size_t kMaxBytesField = 64 * 1024;  // bytes fields (raw bodies)
-inline constexpr int kMaxRepeated = 1000;           // elements of any repeated / map field
+inline constexpr int kMaxRepeated = 1000;            // elements of any repeated / map field
 // Money: 10^12 minor units (10 billion in a 2-decimal currency). Sums of an order's lines
 // (50 lines x 999 units) stay far inside int64.
 inline constexpr int64_t kMaxAmountMinor = 1'000'000'000'000;

@@ -10,16 +10,16 @@
 // `<topic>.dlq` with error headers, orderly_consumer_dead_letters_total counts it, an error line
 // names the event, and the consumer moves on. ReplayDeadLetters() feeds the DLQ back to the
 // handler (an operator action, so the stale-sequence check is skipped; the inbox still dedupes).
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <pqxx/pqxx>
 
 #include "orderly/events/v1/event_envelope.pb.h"
 #include "orderly/kafka/kafka.hpp"
@@ -29,8 +29,8 @@ namespace orderly::events {
 
 // Returns OK to commit the effects, or an error to roll back and retry. A handler must do all of
 // its effects through tx (or be idempotent by itself).
-using EventHandler = std::function<absl::Status(pqxx::transaction_base& tx,
-                                                const v1::EventEnvelope& event)>;
+using EventHandler =
+    std::function<absl::Status(pqxx::transaction_base& tx, const v1::EventEnvelope& event)>;
 
 struct ConsumerOptions {
   std::string name;  // consumer name: inbox key, metric label, DLQ header; also the group id
@@ -58,7 +58,7 @@ class InboxConsumer {
 
   const std::string& name() const;
   int64_t applied() const;
-  int64_t skipped() const;      // duplicates + stale
+  int64_t skipped() const;  // duplicates + stale
   int64_t dead_lettered() const;
 
  private:

@@ -6,13 +6,13 @@
 // so two transactions touching one aggregate serialize there; the later one gets the next
 // sequence *and* a larger outbox id, and it cannot become visible before the earlier one commits.
 // Per-aggregate sequence order is therefore also visibility order and id order.
+#include <absl/status/statusor.h>
+
 #include <cstdint>
+#include <pqxx/pqxx>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <absl/status/statusor.h>
-#include <pqxx/pqxx>
 
 #include "orderly/events/v1/event_envelope.pb.h"
 #include "orderly/pg/migrations.hpp"
@@ -52,10 +52,10 @@ absl::StatusOr<int64_t> Append(pqxx::transaction_base& tx, v1::EventEnvelope& en
 // of one aggregate get consecutive sequences in the order given, and ids follow that order too.
 // The aggregates' sequence rows are locked in a fixed (aggregate_type, aggregate_id) order, so
 // two AppendMany calls never deadlock each other (an Append of another aggregate earlier in the
-// same transaction takes its lock out of that order; a deadlock is then ABORTED and retried). options apply to every event (an empty
-// partition_key still defaults per event). Returns the sequences in the order of `envelopes`;
-// nothing is written when any envelope is invalid. Identical in effect to calling Append for each
-// envelope in turn.
+// same transaction takes its lock out of that order; a deadlock is then ABORTED and retried).
+// options apply to every event (an empty partition_key still defaults per event). Returns the
+// sequences in the order of `envelopes`; nothing is written when any envelope is invalid. Identical
+// in effect to calling Append for each envelope in turn.
 absl::StatusOr<std::vector<int64_t>> AppendMany(pqxx::transaction_base& tx,
                                                 std::span<v1::EventEnvelope> envelopes,
                                                 const AppendOptions& options);

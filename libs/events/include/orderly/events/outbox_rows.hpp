@@ -5,10 +5,10 @@
 // Each envelope is completed exactly as Append completes it (event id, type, source, occurred_at,
 // traceparent, partition key), and the SQL function gives the same per-aggregate sequences,
 // lock order and NOTIFY as Append.
+#include <absl/status/statusor.h>
+
 #include <span>
 #include <string>
-
-#include <absl/status/statusor.h>
 
 #include "orderly/events/outbox.hpp"
 
@@ -29,7 +29,8 @@ struct OutboxRow {
 
 // Completes `envelope` in place as Append does (the sequence is cleared: the database assigns
 // it) and returns its row. INVALID_ARGUMENT when it lacks an aggregate, a topic or a payload.
-absl::StatusOr<OutboxRow> PrepareOutboxRow(v1::EventEnvelope& envelope, const AppendOptions& options);
+absl::StatusOr<OutboxRow> PrepareOutboxRow(v1::EventEnvelope& envelope,
+                                           const AppendOptions& options);
 
 // The JSON array orderly_outbox_append_json takes; `options` apply to every envelope.
 absl::StatusOr<std::string> OutboxRowsJson(std::span<v1::EventEnvelope> envelopes,

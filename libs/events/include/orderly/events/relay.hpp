@@ -14,20 +14,20 @@
 // after max_attempts they are parked with their error (alert metric orderly_outbox_parked) and
 // block the rest of *their* aggregate only.
 // Batches overlap by one: while a full batch N is produced, batch N+1 is claimed (leaving out
-// N's rows; after a small N, once N is acknowledged); N+1 is handed to the producer only after N's delivery reports, without the rows of an
-// aggregate that failed in N, and N is marked while N+1 is produced.
-// The relay wakes on LISTEN/NOTIFY and polls as a fallback. While it finds rows it keeps
+// N's rows; after a small N, once N is acknowledged); N+1 is handed to the producer only after N's
+// delivery reports, without the rows of an aggregate that failed in N, and N is marked while N+1 is
+// produced. The relay wakes on LISTEN/NOTIFY and polls as a fallback. While it finds rows it keeps
 // claiming and flags itself busy (table outbox_relay_state) so writers skip the NOTIFY, which
 // serializes their commits; when a claim comes back empty it clears the flag and waits. Writers
 // notify only while a relay waits: with no relay running (or after one released) they don't.
+#include <absl/status/status.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <absl/status/status.h>
 
 #include "orderly/core/clock.hpp"
 #include "orderly/kafka/kafka.hpp"
@@ -36,13 +36,13 @@
 namespace orderly::events {
 
 struct RelayOptions {
-  std::string service;                  // lock and metric label
-  std::string dsn;                      // the service database
+  std::string service;  // lock and metric label
+  std::string dsn;      // the service database
   kafka::ProducerOptions producer;
   int batch_size = 1000;
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds produce_timeout{15000};
-  int max_attempts = 12;                // then parked
+  int max_attempts = 12;  // then parked
   std::chrono::milliseconds base_backoff{200};
   std::chrono::milliseconds max_backoff{30000};
   std::chrono::hours retention{24 * 7};  // published rows kept this long

@@ -1,6 +1,9 @@
 #pragma once
 // Thin librdkafka (rdkafka++) wrappers. Errors become absl::Status: broker/transport errors =
 // UNAVAILABLE, message timeouts = DEADLINE_EXCEEDED, fatal idempotence errors = INTERNAL.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -9,9 +12,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 namespace orderly::kafka {
 

@@ -5,11 +5,11 @@
 // Applied at start under a PostgreSQL advisory lock so several instances starting at once apply
 // each migration exactly once; applied versions and checksums are kept in schema_migrations and a
 // changed checksum of an applied migration refuses to start (FAILED_PRECONDITION).
+#include <absl/status/status.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
 
 #include "orderly/pg/pool.hpp"
 

@@ -3,16 +3,16 @@
 // absl::Status: serialization failure / deadlock = ABORTED (and retried by InTransaction),
 // unique violation = ALREADY_EXISTS, broken connection = UNAVAILABLE (the connection is replaced),
 // commit in doubt = UNKNOWN (never blindly retried), other SQL errors = INTERNAL.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <pqxx/pqxx>
 
 namespace orderly::pg {
 

@@ -10,17 +10,17 @@
 // latency histogram, orderly_pg_query_duration_seconds{query}, and the warning logged when one run
 // takes longer than SetSlowQueryThreshold (default 200 ms). Arrays go in as literals built by the
 // helpers below, never by hand.
+#include <absl/status/status.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <pqxx/pqxx>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <pqxx/pqxx>
 
 namespace orderly::metrics {
 class Histogram;

@@ -31,6 +31,9 @@
 // scope has left. Every discount is split over the lines of its scope in proportion to what each
 // line has left at that step, by largest remainder (orderly::Apportion), so the shares sum
 // exactly to the discount.
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -38,9 +41,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "orderly/core/clock.hpp"
 
@@ -116,10 +116,10 @@ struct PricingRequest {
   std::string currency;  // ISO 4217, must equal PricingRules::currency
   std::vector<Line> lines;
   std::string buyer_id;
-  std::string member_tier;       // "" or a tier without a MemberRight: no member discount
-  std::vector<Coupon> coupons;   // the ones the buyer chose
-  int64_t points_to_use = 0;     // >= 0; over PricingResult::points_cap is POINTS_INSUFFICIENT
-  TimePoint now;                 // injected: coupon and promotion windows are checked against it
+  std::string member_tier;      // "" or a tier without a MemberRight: no member discount
+  std::vector<Coupon> coupons;  // the ones the buyer chose
+  int64_t points_to_use = 0;    // >= 0; over PricingResult::points_cap is POINTS_INSUFFICIENT
+  TimePoint now;                // injected: coupon and promotion windows are checked against it
 };
 
 struct Promotion {
@@ -220,8 +220,8 @@ struct PricingResult {
   int64_t points_used = 0;
   int64_t points_cap = 0;  // the most points this order could take (for the frontend)
   int64_t shipping_fee = 0;
-  int64_t payable_total = 0;  // sum of line finals + shipping_fee
-  std::vector<LineResult> lines;  // in request order
+  int64_t payable_total = 0;               // sum of line finals + shipping_fee
+  std::vector<LineResult> lines;           // in request order
   std::vector<MerchantShipping> shipping;  // by merchant id
   std::vector<DiscountLine> discounts;     // in order of application
 };

@@ -3,15 +3,15 @@
 // absl::Status: timeout or connection loss = UNAVAILABLE (the connection is dropped and replaced
 // on next use), a Redis error reply = INTERNAL (or FAILED_PRECONDITION for script errors that
 // start with "ORDERLY_").
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 namespace orderly::redis {
 

@@ -11,12 +11,12 @@
 //   pg_pool_size 16 · redis_host/redis_port ORDERLY_REDIS_* 127.0.0.1/16379
 //   kafka_brokers ORDERLY_KAFKA_BROKERS 127.0.0.1:19092 · worker_id 0 · drain_timeout 10s
 //   relay_enabled true
+#include <absl/status/statusor.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 #include "orderly/core/config.hpp"
 #include "orderly/core/periodic_task.hpp"
@@ -70,8 +70,7 @@ class ServiceRuntime {
   }
 
   // A background task (libs/core PeriodicTask) that starts with the service and stops at drain.
-  PeriodicTask& AddPeriodicTask(std::string name, PeriodicTaskOptions options,
-                                PeriodicTask::Fn fn);
+  PeriodicTask& AddPeriodicTask(std::string name, PeriodicTaskOptions options, PeriodicTask::Fn fn);
 
   // Starts the process: the outbox relay (unless relay_enabled=false), the host, and blocks until
   // SIGTERM/SIGINT; then drains and runs shutdown hooks. Returns the process exit code.

@@ -5,13 +5,13 @@
 // made for clients (INTERNAL, UNKNOWN, DATA_LOSS, one built from a driver's exception, or any
 // without google.rpc details) leaves with a generic message and an error id; the log line with
 // the same error id has the real text (SQL, driver messages).
+#include <absl/status/status.h>
+#include <grpcpp/support/status.h>
+
 #include <functional>
 #include <initializer_list>
 #include <string_view>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <grpcpp/support/status.h>
 
 #include "orderly/core/validation.hpp"
 #include "orderly/server/request_context.hpp"

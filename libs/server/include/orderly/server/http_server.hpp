@@ -5,21 +5,21 @@
 // before the library parses it (400, 413 for a declared body over the limit, 431), a connection
 // whose request could not be framed is closed, open connections are capped, idle ones time out,
 // and routes match an exact path or a prefix, with 404 and 405 + Allow.
+#include <absl/status/status.h>
+
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
-#include <absl/status/status.h>
-
 namespace orderly::server {
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST"
-  std::string path;    // as sent, without query
-  std::string query;   // raw, without '?'
+  std::string method;                          // "GET", "POST"
+  std::string path;                            // as sent, without query
+  std::string query;                           // raw, without '?'
   std::map<std::string, std::string> headers;  // keys lower-cased
-  std::string body;    // Content-Length or chunked, decoded
+  std::string body;                            // Content-Length or chunked, decoded
   std::string Header(const std::string& lower_name) const;
 };
 
@@ -38,11 +38,11 @@ struct HttpServerOptions {
   // httplib serves a connection on one thread for its whole life; this many start with the
   // server, more on demand, up to max_connections.
   int workers = 4;
-  size_t max_body_bytes = 1 << 20;     // larger is 413
+  size_t max_body_bytes = 1 << 20;  // larger is 413
   // Request line + headers; larger, or one line over 8 KiB (httplib's own limit), is 431.
   size_t max_header_bytes = 16 << 10;
-  int max_connections = 256;           // further connections are closed at accept
-  int idle_timeout_ms = 30000;         // idle keep-alive (or half-sent request) is closed after
+  int max_connections = 256;    // further connections are closed at accept
+  int idle_timeout_ms = 30000;  // idle keep-alive (or half-sent request) is closed after
 };
 
 class HttpServer {

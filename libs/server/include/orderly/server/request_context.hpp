@@ -2,11 +2,11 @@
 // Who is calling and which request/trace this is, read from gRPC metadata in one place so that
 // later authentication replaces only this file. Metadata keys:
 //   x-user-id, x-user-role (buyer | merchant | admin | service), x-request-id, traceparent (W3C).
-#include <string>
-#include <string_view>
-
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
+
+#include <string>
+#include <string_view>
 
 namespace orderly::server {
 
@@ -19,8 +19,8 @@ struct Caller {
 };
 
 struct TraceContext {
-  std::string trace_id;   // 32 hex
-  std::string span_id;    // 16 hex
+  std::string trace_id;     // 32 hex
+  std::string span_id;      // 16 hex
   std::string traceparent;  // "00-<trace>-<span>-01"
 };
 

@@ -4,21 +4,21 @@
 // context, per-method request count and latency histogram), the HTTP admin port (/metrics, /readyz,
 // /healthz), and graceful drain on SIGTERM/SIGINT: health goes NOT_SERVING, /readyz 503, in-flight
 // calls finish within the drain deadline, then shutdown hooks run (relays, consumers, sweepers).
+#include <absl/status/status.h>
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <absl/status/status.h>
-#include <grpcpp/grpcpp.h>
-
 #include "orderly/server/http_server.hpp"
 
 namespace orderly::server {
 
 struct ServiceHostOptions {
-  std::string service_name;             // "order-core"
+  std::string service_name;                      // "order-core"
   std::string grpc_address = "127.0.0.1:17051";  // port 0 = ephemeral (tests), see grpc_port()
   std::string http_host = "127.0.0.1";
   int http_port = 9101;
@@ -51,14 +51,14 @@ class ServiceHost {
   // Runs at shutdown after the gRPC server drained, in reverse order of registration.
   void OnShutdown(std::function<void()> hook);
 
-  // Non-blocking. Blocks SIGTERM/SIGINT in the calling thread (threads started later inherit it) and
-  // takes them on a dedicated thread: call it from main before starting other threads.
+  // Non-blocking. Blocks SIGTERM/SIGINT in the calling thread (threads started later inherit it)
+  // and takes them on a dedicated thread: call it from main before starting other threads.
   absl::Status Start();
   int grpc_port() const;
   int http_port() const;
   // Blocks until SIGTERM/SIGINT (or Shutdown()), then drains and runs the hooks.
   void Wait();
-  void Shutdown();               // programmatic (tests)
+  void Shutdown();  // programmatic (tests)
 
  private:
   struct Impl;

@@ -1,10 +1,10 @@
 #pragma once
 // Integration-test environment: the servers started by deploy/local/start, found through the
-// ORDERLY_* variables of deploy/local/env.sh. A missing variable is an error, never a skip: CI always
-// starts the servers, so a test that silently skipped would hide a broken setup.
-#include <string>
-
+// ORDERLY_* variables of deploy/local/env.sh. A missing variable is an error, never a skip: CI
+// always starts the servers, so a test that silently skipped would hide a broken setup.
 #include <absl/status/statusor.h>
+
+#include <string>
 
 #include "orderly/redis/client.hpp"
 

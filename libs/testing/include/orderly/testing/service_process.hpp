@@ -2,14 +2,13 @@
 // Runs a real Orderly service binary as a child process for integration tests: free ports,
 // flags, a log file, and a wait until its /readyz answers 200. SIGTERM (then SIGKILL) on
 // destruction, so a failed test leaves nothing running.
+#include <absl/status/statusor.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <absl/status/statusor.h>
 
 namespace orderly::testing {
 
@@ -21,7 +20,7 @@ int FreePort();
 std::string ServiceBinary(const std::string& dir);
 
 struct ServiceProcessOptions {
-  std::string binary;                       // ServiceBinary("inventory")
+  std::string binary;                        // ServiceBinary("inventory")
   std::map<std::string, std::string> flags;  // {"pg_database", "..."} -> --pg_database=...
   std::chrono::milliseconds ready_timeout{30000};
 };
