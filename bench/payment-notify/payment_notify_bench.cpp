@@ -255,12 +255,17 @@ void Bench::Setup() {
       Must(t::UniqueTopic("orderly.payment.v1.notify_bench", 6), "topic");
   const std::string fulfillment_topic =
       Must(t::UniqueTopic("orderly.fulfillment.v1.notify_bench", 1), "topic");
+  // order-core reads the inventory topic (StockConfirmRefused): one of the run's own, not the
+  // shared one, whose whole history a new consumer group would read first.
+  const std::string inventory_topic =
+      Must(t::UniqueTopic("orderly.inventory.v1.notify_bench", 6), "topic");
   const std::string run = t::UniqueSuffix();
 
   Log("starting orderly-channel-sandbox, orderly-inventory, orderly-order-core, orderly-payment");
   sandbox_ = Must(Start("channel-sandbox", {{"key_dir", key_dir_}}), "channel sandbox");
   inventory_ = Must(Start("inventory", {{"pg_database", inv_db_->name()},
                                         {"order_topic", order_topic},
+                                        {"inventory_topic", inventory_topic},
                                         {"consumer_name", "inventory-notify-bench-" + run},
                                         {"relay_enabled", "false"}}),
                     "inventory");
@@ -269,6 +274,7 @@ void Bench::Setup() {
                                           {"order_topic", order_topic},
                                           {"payment_topic", payment_topic},
                                           {"fulfillment_topic", fulfillment_topic},
+                                          {"inventory_topic", inventory_topic},
                                           {"consumer_name", "order-core-notify-bench-" + run},
                                           {"normal_payment_window", "60m"}}),
                      "order-core");

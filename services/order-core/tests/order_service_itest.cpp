@@ -62,6 +62,8 @@ class OrderServiceIT : public ::testing::Test {
     env->payment_topic = *topic;
     auto ftopic = orderly::testing::UniqueTopic("orderly.fulfillment.v1.it", 3);
     ASSERT_TRUE(ftopic.ok()) << ftopic.status();
+    auto itopic = orderly::testing::UniqueTopic("orderly.inventory.v1.it", 3);
+    ASSERT_TRUE(itopic.ok()) << itopic.status();
 
     auto inv =
         orderly::testing::ServiceProcess::Start({orderly::testing::ServiceBinary("inventory"),
@@ -84,6 +86,7 @@ class OrderServiceIT : public ::testing::Test {
           {"kafka_brokers", env->brokers},
           {"payment_topic", env->payment_topic},
           {"fulfillment_topic", *ftopic},
+          {"inventory_topic", *itopic},
           {"consumer_name", "order-core-it-" + orderly::testing::UniqueSuffix()},
           {"sku_cache_ttl", "0"}}});
     ASSERT_TRUE(oc.ok()) << oc.status();

@@ -8,34 +8,16 @@
 #include "orderly/core/money.hpp"
 #include "orderly/core/proto_convert.hpp"
 #include "orderly/core/status.hpp"
+#include "payment_events.hpp"
 
 namespace orderly::payment {
 namespace {
 
 using server::Role;
 
-void SetTs(google::protobuf::Timestamp* ts, TimePoint t) {
-  int64_t ms = ToUnixMillis(t);
-  ts->set_seconds(ms / 1000);
-  ts->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
-}
-
 metrics::Counter& Counter(const std::string& name, const std::string& help,
                           const metrics::Labels& labels) {
   return metrics::Registry::Default().GetCounter(name, help, labels);
-}
-
-absl::Status Emit(PaymentTx& tx, const PaymentRow& p, events::v1::EventEnvelope& env) {
-  env.set_aggregate_type("payment");
-  env.set_aggregate_id(p.payment_id);
-  env.set_order_id(p.order_id);
-  return tx.AppendEvent(env);
-}
-
-v1::PaymentRefundState RefundStateOf(int64_t refunded, int64_t amount) {
-  if (refunded <= 0) return v1::PAYMENT_REFUND_STATE_NONE;
-  return refunded < amount ? v1::PAYMENT_REFUND_STATE_PARTIALLY_REFUNDED
-                           : v1::PAYMENT_REFUND_STATE_REFUNDED;
 }
 
 }  // namespace
@@ -442,16 +424,12 @@ absl::StatusOr<v1::Payment> PaymentManager::ClosePayment(const std::string& orde
     if (cur->status == v1::PAYMENT_STATUS_PENDING) {
       const TimePoint now = clock_->Now();
       if (auto ms = tx.MarkClosed(cur->payment_id, false, now); !ms.ok()) return ms;
-      events::v1::EventEnvelope env;
-      auto* e = env.mutable_payment_closed();
-      e->set_payment_id(cur->payment_id);
-      e->set_order_id(cur->order_id);
-      e->set_channel(cur->channel);
-      e->set_reason(caller.role == Role::kBuyer
-                        ? "closed by buyer"
-                        : "closed by " + std::string(server::RoleName(caller.role)));
-      SetTs(e->mutable_closed_at(), now);
-      if (auto es = Emit(tx, *cur, env); !es.ok()) return es;
+      auto env = PaymentClosedEvent(*cur,
+                                    caller.role == Role::kBuyer
+                                        ? "closed by buyer"
+                                        : "closed by " + std::string(server::RoleName(caller.role)),
+                                    now);
+      if (auto es = tx.AppendEvent(env); !es.ok()) return es;
     }
     auto closed_row = tx.FindPayment(p->payment_id, false);
     if (!closed_row.ok()) return closed_row.status();
@@ -634,17 +612,8 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(PaymentTx& tx, v1::Pay
         !s.ok())
       return s;
     if (auto s = tx.SetOrderStatus(p->order_id, order::v1::ORDER_STATUS_PAID); !s.ok()) return s;
-    events::v1::EventEnvelope env;
-    auto* e = env.mutable_payment_succeeded();
-    e->set_payment_id(p->payment_id);
-    e->set_order_id(p->order_id);
-    SetProtoMoney(e->mutable_amount(), p->amount, p->currency);
-    e->set_channel(p->channel);
-    e->set_method(p->method);
-    e->set_channel_transaction_id(trade.transaction_id);
-    SetTs(e->mutable_paid_at(), paid_at);
-    e->set_after_close(after_close);
-    if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+    auto env = PaymentSucceededEvent(*p, trade.transaction_id, paid_at, after_close);
+    if (auto s = tx.AppendEvent(env); !s.ok()) return s;
     spdlog::info("payment {} of order {} SUCCEEDED via {} ({}){}", p->payment_id, p->order_id,
                  source, trade.transaction_id, after_close ? " after close" : "");
     return ApplyOutcome::kApplied;
@@ -653,23 +622,12 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyTradeTx(PaymentTx& tx, v1::Pay
   events::v1::EventEnvelope env;
   if (trade.state == TradeState::kFailed) {
     if (auto s = tx.MarkFailed(p->payment_id, trade.failure, now); !s.ok()) return s;
-    auto* e = env.mutable_payment_failed();
-    e->set_payment_id(p->payment_id);
-    e->set_order_id(p->order_id);
-    SetProtoMoney(e->mutable_amount(), p->amount, p->currency);
-    e->set_channel(p->channel);
-    e->set_failure_reason(trade.failure);
-    SetTs(e->mutable_failed_at(), now);
+    env = PaymentFailedEvent(*p, trade.failure, now);
   } else {
     if (auto s = tx.MarkClosed(p->payment_id, false, now); !s.ok()) return s;
-    auto* e = env.mutable_payment_closed();
-    e->set_payment_id(p->payment_id);
-    e->set_order_id(p->order_id);
-    e->set_channel(p->channel);
-    e->set_reason("closed at the channel");
-    SetTs(e->mutable_closed_at(), now);
+    env = PaymentClosedEvent(*p, "closed at the channel", now);
   }
-  if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+  if (auto s = tx.AppendEvent(env); !s.ok()) return s;
   return ApplyOutcome::kApplied;
 }
 
@@ -739,20 +697,10 @@ absl::StatusOr<ApplyOutcome> PaymentManager::ApplyRefundTx(PaymentTx& tx,
     return s;
   if (auto s = tx.AddRefunded(p->payment_id, r->amount, now); !s.ok()) return s;
   const int64_t total = p->refunded + r->amount;
-  events::v1::EventEnvelope env;
-  auto* e = env.mutable_refund_succeeded();
-  e->set_refund_id(r->refund_id);
-  e->set_payment_id(r->payment_id);
-  e->set_order_id(r->order_id);
-  SetProtoMoney(e->mutable_amount(), r->amount, r->currency);
-  e->set_reason(r->reason);
-  e->set_after_sale_case_id(r->after_sale_case_id);
-  e->set_channel_refund_id(result.channel_refund_id.empty() ? r->channel_refund_id
-                                                            : result.channel_refund_id);
-  SetTs(e->mutable_succeeded_at(), now);
-  SetProtoMoney(e->mutable_total_refunded(), total, p->currency);
-  e->set_refund_state(RefundStateOf(total, p->amount));
-  if (auto s = Emit(tx, *p, env); !s.ok()) return s;
+  auto env = RefundSucceededEvent(
+      *p, *r, result.channel_refund_id.empty() ? r->channel_refund_id : result.channel_refund_id,
+      total, now);
+  if (auto s = tx.AppendEvent(env); !s.ok()) return s;
   Counter("orderly_payment_refunds_succeeded_total", "refunds confirmed by the channel",
           {{"source", source}})
       .Inc();
@@ -766,19 +714,8 @@ absl::Status PaymentManager::EmitRefundFailed(PaymentTx& tx, const RefundRow& r,
   if (!p.ok()) return p.status();
   if (!*p)
     return absl::InternalError("refund " + r.refund_id + " of a missing payment " + r.payment_id);
-  events::v1::EventEnvelope env;
-  auto* e = env.mutable_refund_failed();
-  e->set_refund_id(r.refund_id);
-  e->set_payment_id(r.payment_id);
-  e->set_order_id(r.order_id);
-  SetProtoMoney(e->mutable_amount(), r.amount, r.currency);
-  e->set_reason(r.reason);
-  e->set_after_sale_case_id(r.after_sale_case_id);
-  e->set_status(status);
-  e->set_error(error);
-  e->set_attempts(r.attempts);
-  SetTs(e->mutable_failed_at(), clock_->Now());
-  return Emit(tx, **p, env);
+  auto env = RefundFailedEvent(**p, r, status, error, clock_->Now());
+  return tx.AppendEvent(env);
 }
 
 // ------------------------------------------------------------------ refunds
@@ -1180,15 +1117,9 @@ absl::Status PaymentManager::OnOrderEvent(PaymentTx& tx, const events::v1::Event
       // Closed here at once; the poller closes it at the channel and keeps watching for a late
       // payment.
       if (auto s = tx.MarkClosed(p->payment_id, true, now); !s.ok()) return s;
-      events::v1::EventEnvelope env;
+      auto env = PaymentClosedEvent(*p, "order cancelled", now);
       env.set_causation_id(event.event_id());
-      auto* c = env.mutable_payment_closed();
-      c->set_payment_id(p->payment_id);
-      c->set_order_id(p->order_id);
-      c->set_channel(p->channel);
-      c->set_reason("order cancelled");
-      SetTs(c->mutable_closed_at(), now);
-      return Emit(tx, *p, env);
+      return tx.AppendEvent(env);
     }
     case E::kOrderRefundRequested: {
       const auto& e = event.order_refund_requested();
