@@ -459,6 +459,12 @@ void HttpServer::Impl::Serve(int fd) {
 
 void HttpServer::Impl::ReadAndDispatch(const httplib::Request& in, httplib::Response& out,
                                        const httplib::ContentReader& reader) {
+  // No Content-Length and no Transfer-Encoding: no body (RFC 9112 6.3). httplib's reader would
+  // call that malformed; `curl -X POST url` sends exactly this.
+  if (!in.has_header("Content-Length") && !in.has_header("Transfer-Encoding")) {
+    Dispatch(in, std::string(), out);
+    return;
+  }
   std::string body;
   bool too_large = false;
   const bool read = reader([&](const char* data, size_t n) {

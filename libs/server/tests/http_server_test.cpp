@@ -77,6 +77,17 @@ TEST_F(HttpServerTest, PostWithBodyAndQuery) {
   EXPECT_EQ(posts_.load(), 1);
 }
 
+// A POST with no Content-Length and no Transfer-Encoding has no body (RFC 9112 6.3); it is served,
+// not refused as malformed (`curl -X POST url` sends exactly this).
+TEST_F(HttpServerTest, PostWithoutAnyBodyHeaderHasAnEmptyBody) {
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Send("POST /notify?channel=wechat HTTP/1.1\r\nHost: x\r\n\r\n");
+  RawResponse r = c.Read();
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, "got  q=channel=wechat ct=");
+}
+
 TEST_F(HttpServerTest, BodyArrivingInPieces) {
   RawClient c(server_->port());
   c.Send("POST /notify HTTP/1.1\r\nContent-Le");
