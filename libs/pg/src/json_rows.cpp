@@ -1,85 +1,69 @@
 #include "orderly/pg/json_rows.hpp"
 
 #include <absl/strings/escaping.h>
-#include <absl/strings/str_cat.h>
+
+#include <nlohmann/json.hpp>
 
 #include "orderly/core/clock.hpp"
-#include "orderly/core/logging.hpp"
 
 namespace orderly::pg {
 
+struct JsonRows::Impl {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  nlohmann::ordered_json& Set(std::string_view column) { return rows.back()[std::string(column)]; }
+};
+
 std::string TimestampLiteral(int64_t unix_micros) { return Rfc3339FromUnixMicros(unix_micros); }
 
-JsonRows& JsonRows::Row() {
-  if (rows_ > 0) out_ += "},";
-  out_ += '{';
-  ++rows_;
-  first_column_ = true;
-  return *this;
-}
+JsonRows::JsonRows() : impl_(std::make_unique<Impl>()) {}
+JsonRows::~JsonRows() = default;
+JsonRows::JsonRows(JsonRows&&) noexcept = default;
+JsonRows& JsonRows::operator=(JsonRows&&) noexcept = default;
 
-JsonRows& JsonRows::Key(std::string_view column) {
-  if (!first_column_) out_ += ',';
-  first_column_ = false;
-  out_ += '"';
-  out_.append(column);
-  out_ += "\":";
+JsonRows& JsonRows::Row() {
+  impl_->rows.push_back(nlohmann::ordered_json::object());
   return *this;
 }
 
 JsonRows& JsonRows::Int(std::string_view column, int64_t value) {
-  Key(column);
-  absl::StrAppend(&out_, value);
+  impl_->Set(column) = value;
   return *this;
 }
 
 JsonRows& JsonRows::Bool(std::string_view column, bool value) {
-  Key(column);
-  out_ += value ? "true" : "false";
+  impl_->Set(column) = value;
   return *this;
 }
 
 JsonRows& JsonRows::Text(std::string_view column, std::string_view value) {
-  Key(column);
-  out_ += '"';
-  out_ += log::JsonEscape(value);
-  out_ += '"';
+  impl_->Set(column) = std::string(value);
   return *this;
 }
 
+// bytea input format in hex: \x0aff.
 JsonRows& JsonRows::Bytea(std::string_view column, std::string_view bytes) {
-  Key(column);
-  out_ += "\"\\\\x";
-  out_ += absl::BytesToHexString(absl::string_view(bytes.data(), bytes.size()));
-  out_ += '"';
+  impl_->Set(column) =
+      "\\x" + absl::BytesToHexString(absl::string_view(bytes.data(), bytes.size()));
   return *this;
 }
 
 JsonRows& JsonRows::TimeMicros(std::string_view column, int64_t unix_micros) {
-  Key(column);
-  out_ += '"';
-  out_ += TimestampLiteral(unix_micros);
-  out_ += '"';
+  impl_->Set(column) = TimestampLiteral(unix_micros);
   return *this;
 }
 
 JsonRows& JsonRows::TextArray(std::string_view column, const std::vector<std::string>& values) {
-  Key(column);
-  out_ += '[';
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out_ += ',';
-    out_ += '"';
-    out_ += log::JsonEscape(values[i]);
-    out_ += '"';
-  }
-  out_ += ']';
+  impl_->Set(column) = values;
   return *this;
 }
 
 JsonRows& JsonRows::Null(std::string_view column) {
-  Key(column);
-  out_ += "null";
+  impl_->Set(column) = nullptr;
   return *this;
 }
+
+int JsonRows::size() const { return static_cast<int>(impl_->rows.size()); }
+
+std::string JsonRows::Json() const { return impl_->rows.dump(); }
 
 }  // namespace orderly::pg
