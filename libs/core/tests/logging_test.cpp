@@ -16,6 +16,8 @@ TEST(LoggingTest, JsonEscape) {
   EXPECT_EQ(log::JsonEscape("plain"), "plain");
   EXPECT_EQ(log::JsonEscape("a\"b\\c\nd\te\x01"), "a\\\"b\\\\c\\nd\\te\\u0001");
   EXPECT_EQ(log::JsonEscape("ünïcode"), "ünïcode");
+  // Not UTF-8: replaced, so the log line is still valid JSON.
+  EXPECT_EQ(log::JsonEscape("bad\xff"), "bad\xef\xbf\xbd");
 }
 
 TEST(LoggingTest, ScopedContextNestsAndRestores) {

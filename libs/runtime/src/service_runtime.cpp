@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "orderly/core/logging.hpp"
 #include "orderly/events/outbox.hpp"
@@ -139,11 +140,11 @@ std::string QueryParam(const std::string& query, const std::string& name) {
   return it == form.end() ? "" : it->second;
 }
 
-server::HttpResponse Json(int status, const std::string& body) {
+server::HttpResponse Json(int status, const nlohmann::json& body) {
   server::HttpResponse r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = body + "\n";
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return r;
 }
 
@@ -158,20 +159,16 @@ int ServiceRuntime::Run() {
       if (!name.empty() && c->name() != name) continue;
       auto n = c->ReplayDeadLetters(std::chrono::seconds(30));
       if (!n.ok()) {
-        return Json(500, "{\"consumer\": \"" + log::JsonEscape(c->name()) + "\", \"error\": \"" +
-                             log::JsonEscape(n.status().ToString()) + "\"}");
+        return Json(500, {{"consumer", c->name()}, {"error", n.status().ToString()}});
       }
-      return Json(200, "{\"consumer\": \"" + log::JsonEscape(c->name()) +
-                           "\", \"replayed\": " + std::to_string(*n) + "}");
+      return Json(200, {{"consumer", c->name()}, {"replayed", *n}});
     }
-    return Json(404, "{\"error\": \"no consumer named '" + log::JsonEscape(name) + "'\"}");
+    return Json(404, {{"error", "no consumer named '" + name + "'"}});
   });
   host_->http().Handle("POST", "/admin/outbox/unpark", [this](const server::HttpRequest& req) {
     auto n = events::UnparkOutbox(*pool_, QueryParam(req.query, "aggregate_id"));
-    if (!n.ok()) {
-      return Json(500, "{\"error\": \"" + log::JsonEscape(n.status().ToString()) + "\"}");
-    }
-    return Json(200, "{\"unparked\": " + std::to_string(*n) + "}");
+    if (!n.ok()) return Json(500, {{"error", n.status().ToString()}});
+    return Json(200, {{"unparked", *n}});
   });
   for (auto& c : consumers_) {
     if (auto s = c->Start(); !s.ok()) {
