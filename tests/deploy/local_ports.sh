@@ -11,11 +11,10 @@ while read -r name grpc http; do ports+=("$name.grpc=$grpc" "$name.http=$http");
 [ ${#ports[@]} -ge 10 ] || { echo "could not read the SERVICES table of deploy/local/services.sh"; exit 1; }
 ports+=("sandbox=$(sed -n 's/.*ORDERLY_SANDBOX_PORT:-\([0-9]*\).*/\1/p' deploy/local/services.sh | head -1)")
 ports+=("kafka.controller=$(sed -n "s/^KAFKA_CONTROLLER_PORT=\([0-9]*\).*/\1/p" deploy/local/lib.sh | head -1)")
-(
+read -r -a envports < <(
   . deploy/local/env.sh
   echo "pg=$ORDERLY_PG_PORT redis=$ORDERLY_REDIS_PORT kafka=${ORDERLY_KAFKA_BROKERS##*:}"
-) >/tmp/.orderly_ports.$$
-read -r -a envports </tmp/.orderly_ports.$$; rm -f /tmp/.orderly_ports.$$
+)
 ports+=("${envports[@]}")
 # The binaries' own defaults (someone running one by hand without flags).
 for svc in order-core inventory payment fulfillment after-sale; do
